@@ -1,0 +1,45 @@
+"""Every exception the historian raises on purpose.
+
+Each class names one failure; each message says what went wrong and what to do.
+Callers catch :class:`HistorianError` for "anything the historian refused".
+"""
+
+from __future__ import annotations
+
+
+class HistorianError(Exception):
+    """Base class of every error the historian raises deliberately."""
+
+
+class BatchValidationError(HistorianError, ValueError):
+    """A point batch is malformed (length mismatch, bad dtype, NaN where forbidden, ...).
+
+    Nothing from the batch was applied.
+    """
+
+
+class UnknownSeriesError(BatchValidationError):
+    """A batch names a series id or tag path the catalogue does not know."""
+
+
+class TimestampOutOfWindowError(BatchValidationError):
+    """A point is older or newer than the engine's accepted write window."""
+
+
+class CorruptDataError(HistorianError):
+    """Bytes on disk or on the wire failed a checksum or a structural check.
+
+    Raised instead of returning possibly wrong data.
+    """
+
+
+class OverloadedError(HistorianError):
+    """The engine is applying backpressure: retry later or slow down the writer."""
+
+
+class DiskFullError(HistorianError, OSError):
+    """The file system has no space left; the database stays readable."""
+
+
+class ClosedError(HistorianError):
+    """The database or component was used after close()."""

@@ -1,0 +1,98 @@
+"""Every twinbench workflow is a nox session; CI calls the same sessions a person does.
+
+    nox -s tests            # the test suite (what .ci/run runs)
+    nox -s scenario-stress  # the main job: stress scenario over the whole stack
+    nox -s lint typecheck   # ruff, mypy (strict on historian/)
+    nox -s bench            # benchmarks/, ratios against baselines in the same run
+    nox -s compression      # bytes/point regression gate against reports/baseline
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests"]
+
+# None = the interpreter nox itself runs on, so a fresh machine with any
+# Python >= 3.11 works without pyenv.
+PYTHON = None
+
+
+def _system_deps(session: nox.Session) -> None:
+    """Debian packages (mbpoll, postgresql, ...) through the one idempotent script."""
+    session.run("bash", str(ROOT / "scripts" / "install-system-deps.sh"), external=True)
+
+
+def _install(session: nox.Session, extras: str = "test") -> None:
+    session.install("-e", f".[{extras}]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The default test run (< 20 min on 2 cores); soak tests are excluded."""
+    _system_deps(session)
+    _install(session)
+    args = session.posargs or ["-m", "not soak", "-p", "no:cacheprovider"]
+    session.run("pytest", *args)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """Long crash/soak runs, kept out of the default test run."""
+    _system_deps(session)
+    _install(session)
+    session.run("pytest", "-m", "soak", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", "--diff", ".", success_codes=[0, 1])
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    _install(session, "dev")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Runs every benchmarks/bench_*.py; each prints ratios against its baseline."""
+    _system_deps(session)
+    _install(session)
+    scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
+    if not scripts:
+        session.log("benchmarks/ holds no bench_*.py yet: nothing to measure")
+        return
+    for script in scripts:
+        session.run("python", str(script), *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def compression(session: nox.Session) -> None:
+    """Bytes/point regression gate against reports/baseline/compression.json."""
+    _install(session)
+    session.run("twinbench", "compression", "check", *session.posargs)
+
+
+@nox.session(python=PYTHON, name="scenario-stress")
+def scenario_stress(session: nox.Session) -> None:
+    """The main job: the stress scenario over the embedded stack, ending in a scored report."""
+    _system_deps(session)
+    _install(session)
+    session.run("twinbench", "scenario", "run", "stress", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def scenarios(session: nox.Session) -> None:
+    """Every scenario, briefly."""
+    _system_deps(session)
+    _install(session)
+    session.run("twinbench", "scenario", "run-all", "--short", *session.posargs)
