@@ -66,7 +66,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Runs every benchmarks/bench_*.py; each prints ratios against its baseline."""
     _system_deps(session)
-    _install(session)
+    _install(session, "test,bench")
     scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
     if not scripts:
         session.log("benchmarks/ holds no bench_*.py yet: nothing to measure")

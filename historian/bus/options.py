@@ -1,0 +1,58 @@
+"""Tunables of the bus layer: stream limits, subjects, publish windows, consumers.
+
+Kept beside the bus code and re-exported from :mod:`historian.options` so every
+tunable of the historian is reachable from one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class BusOptions:
+    """JetStream stream, subject and flow-control settings (defaults suit one machine)."""
+
+    stream: str = "TWINBENCH"
+    """Name of the one JetStream stream that holds every batch."""
+    subject_prefix: str = "tb.ingest"
+    """Batch subjects are ``<prefix>.p<partition>``."""
+    partitions: int = 1
+    """Number of batch subjects; one historian consumer per partition."""
+    replicas: int = 1
+    """1 for a single node; 3 on a 3-node cluster (R3)."""
+    max_bytes: int = 8 * 1024**3
+    """Stream size limit; JetStream rejects publishes beyond it (discard=new)."""
+    max_age_s: float = 7 * 24 * 3600.0
+    """Messages older than this are removed by the server."""
+    duplicate_window_s: float = 120.0
+    """Window in which a repeated ``Nats-Msg-Id`` is dropped; must cover a spool drain retry."""
+    max_msg_bytes: int = 2 * 1024**2
+    max_points_per_message: int = 50_000
+    publish_window: int = 64
+    """Publishes in flight without an ack; the publisher blocks its caller beyond it."""
+    ack_timeout_s: float = 5.0
+    """Deadline for one publish ack (nats-py never times out an async publish by itself)."""
+    publish_attempts: int = 6
+    retry_backoff_s: float = 0.05
+    retry_backoff_max_s: float = 2.0
+    consumer_prefix: str = "historian"
+    fetch_batch: int = 64
+    fetch_timeout_s: float = 0.5
+    max_ack_pending: int = 4096
+    ack_wait_s: float = 30.0
+    """Redelivery delay for a batch that was fetched but not acked (e.g. historian crashed)."""
+    dead_letter_subject: str = "tb.deadletter"
+    uns_prefix: str = ""
+    """Optional prefix before the ISA-95 path on live-value subjects ("" = the bare path)."""
+
+    def batch_subject(self, partition: int) -> str:
+        if not 0 <= partition < self.partitions:
+            raise ValueError(f"partition {partition} outside 0..{self.partitions - 1}")
+        return f"{self.subject_prefix}.p{partition}"
+
+    def all_batch_subjects(self) -> str:
+        return f"{self.subject_prefix}.>"
+
+    def consumer_name(self, partition: int) -> str:
+        return f"{self.consumer_prefix}-p{partition}"

@@ -1,0 +1,146 @@
+"""Batch publisher: bounded async window, ``Nats-Msg-Id`` dedup, retry with backoff.
+
+Why a window of our own on top of nats-py's ``publish_async``: nats-py's ack
+futures never time out, so one lost ack would hold a window slot forever (the
+"silent stall" in the field notes). Here every publish has a deadline; on a
+timeout or "no responders" it is re-sent with the *same* ``Nats-Msg-Id``, so
+the stream's duplicate window turns retries into exactly-once storage.
+
+:meth:`BatchPublisher.publish` returns as soon as the batch is in flight and
+blocks only while ``publish_window`` batches await their acks: that wait is the
+backpressure a collector feels. The returned future resolves to the stream
+sequence once acknowledged, or fails with :class:`PublishFailedError` after
+``publish_attempts`` tries (the caller then spools the batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.js.api import PubAck
+
+from historian.bus.options import BusOptions
+from historian.errors import HistorianError
+
+_RETRYABLE: tuple[type[BaseException], ...] = (
+    asyncio.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.TimeoutError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.TooManyStalledMsgsError,
+)
+
+
+class PublishFailedError(HistorianError):
+    """A batch was not acknowledged by JetStream after every retry; spool it and try later."""
+
+
+@dataclass
+class PublisherMetrics:
+    published: int = 0
+    acked: int = 0
+    duplicates: int = 0
+    retries: int = 0
+    failed: int = 0
+    bytes: int = 0
+    ack_latency_s: list[float] = field(default_factory=list)
+
+    def take_latencies(self) -> list[float]:
+        out, self.ack_latency_s = self.ack_latency_s, []
+        return out
+
+
+class BatchPublisher:
+    """Publishes encoded batches to one subject with a bounded in-flight window."""
+
+    def __init__(self, nc: NATS, subject: str, opts: BusOptions) -> None:
+        self._nc = nc
+        self._js = nc.jetstream(publish_async_max_pending=max(4 * opts.publish_window, 256))
+        self._subject = subject
+        self._opts = opts
+        self._window = asyncio.Semaphore(opts.publish_window)
+        self._tasks: set[asyncio.Task[int]] = set()
+        self.metrics = PublisherMetrics()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def publish(self, payload: bytes, msg_id: str) -> asyncio.Future[int]:
+        """Send one batch; waits while the window is full; returns a future of the stream seq."""
+        await self._window.acquire()
+        task = asyncio.ensure_future(self._send_with_retry(payload, msg_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    async def publish_and_wait(self, payload: bytes, msg_id: str) -> int:
+        return await (await self.publish(payload, msg_id))
+
+    def _done(self, task: asyncio.Task[int]) -> None:
+        self._tasks.discard(task)
+        self._window.release()
+        if not task.cancelled() and task.exception() is not None:
+            self.metrics.failed += 1
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until every in-flight publish has been acked or has failed."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _send_with_retry(self, payload: bytes, msg_id: str) -> int:
+        opts = self._opts
+        delay = opts.retry_backoff_s
+        last: BaseException | None = None
+        headers = {"Nats-Msg-Id": msg_id}
+        started = time.perf_counter()
+        for attempt in range(opts.publish_attempts):
+            if attempt:
+                self.metrics.retries += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, opts.retry_backoff_max_s)
+            fut: asyncio.Future[PubAck] | None = None
+            try:
+                fut = await asyncio.wait_for(
+                    self._js.publish_async(self._subject, payload, headers=headers),
+                    opts.ack_timeout_s,
+                )
+                self.metrics.published += 1
+                self.metrics.bytes += len(payload)
+                ack = await asyncio.wait_for(fut, opts.ack_timeout_s)
+            except _RETRYABLE as exc:
+                if fut is not None and not fut.done():
+                    fut.cancel()  # frees nats-py's own window slot
+                last = exc
+                continue
+            except nats.js.errors.APIError as exc:
+                # e.g. "maximum bytes exceeded" on a full stream: retrying soon may succeed
+                # once the consumer catches up; the caller spools if it never does.
+                last = exc
+                continue
+            self.metrics.acked += 1
+            if ack.duplicate:
+                self.metrics.duplicates += 1
+            self.metrics.ack_latency_s.append(time.perf_counter() - started)
+            return int(ack.seq)
+        raise PublishFailedError(
+            f"batch {msg_id} was not acknowledged on {self._subject!r} after "
+            f"{opts.publish_attempts} attempts (last error: {type(last).__name__}: {last}); "
+            "is nats-server reachable and the stream created?"
+        )

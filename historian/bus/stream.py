@@ -1,0 +1,88 @@
+"""Create or update the JetStream stream and the per-partition durable pull consumers.
+
+Idempotent: calling :func:`ensure_stream` on an existing stream updates its
+limits to the configured ones; consumers are durable so a restarted historian
+resumes where its last ack left off.
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+)
+from nats.js.errors import NotFoundError
+
+from historian.bus.options import BusOptions
+
+
+def stream_config(opts: BusOptions) -> StreamConfig:
+    return StreamConfig(
+        name=opts.stream,
+        subjects=[opts.all_batch_subjects()],
+        storage=StorageType.FILE,
+        num_replicas=opts.replicas,
+        max_bytes=opts.max_bytes,
+        max_age=opts.max_age_s,
+        max_msg_size=opts.max_msg_bytes,
+        duplicate_window=opts.duplicate_window_s,
+        # A full stream must refuse new batches (collectors spool them) rather than
+        # silently discard the oldest, which may not be ingested yet.
+        discard=DiscardPolicy.NEW,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, opts: BusOptions) -> StreamInfo:
+    cfg = stream_config(opts)
+    try:
+        await js.stream_info(opts.stream)
+    except NotFoundError:
+        return await js.add_stream(cfg)
+    return await js.update_stream(cfg)
+
+
+def consumer_config(opts: BusOptions, partition: int) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=opts.consumer_name(partition),
+        filter_subject=opts.batch_subject(partition),
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=opts.ack_wait_s,
+        max_ack_pending=opts.max_ack_pending,
+        max_deliver=-1,
+    )
+
+
+async def ensure_consumer(js: JetStreamContext, opts: BusOptions, partition: int) -> None:
+    cfg = consumer_config(opts, partition)
+    try:
+        await js.consumer_info(opts.stream, cfg.durable_name or "")
+    except NotFoundError:
+        await js.add_consumer(opts.stream, cfg)
+
+
+def dead_letter_stream_config(opts: BusOptions) -> StreamConfig:
+    return StreamConfig(
+        name=f"{opts.stream}_DLQ",
+        subjects=[opts.dead_letter_subject],
+        storage=StorageType.FILE,
+        num_replicas=opts.replicas,
+        max_age=opts.max_age_s,
+        max_msg_size=opts.max_msg_bytes + 4096,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, opts: BusOptions) -> StreamInfo:
+    """The batch stream plus its dead-letter stream (rejected messages are kept, never dropped)."""
+    cfg = dead_letter_stream_config(opts)
+    try:
+        await js.stream_info(cfg.name or "")
+    except NotFoundError:
+        await js.add_stream(cfg)
+    return await ensure_stream(js, opts)
