@@ -1,0 +1,235 @@
+"""One chunk = one series' points, self-delimiting, checksummed (format: docs/format/chunk.md).
+
+``encode_chunk`` picks the smallest timestamp, value and quality codec for
+the chunk (trying every applicable one; or uses the value codec it is told
+to), writes a 44-byte header with both CRC32C-protected header fields and
+the section lengths, the three sections, and a CRC32C over the sections.
+``decode_chunk`` verifies both checksums and every structural invariant
+before returning arrays; corrupt or truncated bytes raise
+``ChunkCorruptError``, never wrong data.
+
+Timestamp rule: ``ts`` must be non-decreasing. Equal timestamps are kept
+as given (their order is preserved); a descending step raises
+``UnsortedTimestampsError``. The storage engine de-duplicates before
+encoding, so in practice chunks are strictly ascending.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import crc32c
+import numpy as np
+from numpy.typing import NDArray
+
+from historian.codec.errors import (
+    ChunkChecksumError,
+    ChunkCorruptError,
+    ChunkTruncatedError,
+    CodecNotApplicableError,
+    UnsortedTimestampsError,
+)
+from historian.codec.registry import (
+    QUALITY_CODECS,
+    TIMESTAMP_CODECS,
+    VALUE_CODECS,
+    QualityCodec,
+    TimestampCodec,
+    ValueCodec,
+    codec_by_id,
+    value_codec,
+)
+from historian.errors import BatchValidationError
+
+MAGIC = b"HC"
+VERSION = 1
+# magic, version, ts codec, value codec, quality codec, reserved, total length,
+# count, min_ts, max_ts, ts section length, value section length
+_FIELDS = struct.Struct("<2sBBBBHIIqqII")
+HEADER_SIZE = _FIELDS.size + 4  # + header CRC32C
+TRAILER_SIZE = 4  # payload CRC32C
+MAX_POINTS = 2**32 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkInfo:
+    """What the header says, read without decoding the payload."""
+
+    version: int
+    ts_codec: int
+    value_codec: int
+    quality_codec: int
+    count: int
+    min_ts: int
+    max_ts: int
+    nbytes: int
+    """Total chunk length in bytes (header + sections + trailer)."""
+    ts_bytes: int
+    value_bytes: int
+
+    @property
+    def quality_bytes(self) -> int:
+        return self.nbytes - HEADER_SIZE - TRAILER_SIZE - self.ts_bytes - self.value_bytes
+
+    @property
+    def codec_names(self) -> tuple[str, str, str]:
+        return (
+            codec_by_id(self.ts_codec, TimestampCodec).name,
+            codec_by_id(self.value_codec, ValueCodec).name,
+            codec_by_id(self.quality_codec, QualityCodec).name,
+        )
+
+
+def _check_inputs(
+    ts: NDArray[np.int64], values: NDArray[np.float64], quality: NDArray[np.uint16]
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.uint16]]:
+    t = np.ascontiguousarray(ts, dtype=np.int64)
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    q = np.ascontiguousarray(quality, dtype=np.uint16)
+    if not (t.ndim == v.ndim == q.ndim == 1) or not (t.size == v.size == q.size):
+        raise BatchValidationError(
+            f"chunk columns must be 1-D and equal length, got {t.shape}, {v.shape}, {q.shape}"
+        )
+    if t.size > MAX_POINTS:
+        raise BatchValidationError(f"a chunk holds at most {MAX_POINTS} points; split the series")
+    back = np.flatnonzero(t[1:] < t[:-1])
+    if back.size:
+        i = int(back[0])
+        raise UnsortedTimestampsError(
+            f"timestamps go backwards at index {i + 1} ({t[i]} -> {t[i + 1]}); "
+            "sort by time (and de-duplicate) before encoding"
+        )
+    return t, v, q
+
+
+def _smallest(candidates: list[tuple[bytes, int]]) -> tuple[bytes, int]:
+    return min(candidates, key=lambda c: len(c[0]))
+
+
+def encode_values(values: NDArray[np.float64], codec: str | int | None = None) -> tuple[bytes, int]:
+    """Encoded value section and codec id: the named codec, or the smallest of all."""
+    if codec is not None:
+        chosen = value_codec(codec)
+        payload = chosen.encode(values)
+        if payload is None:
+            raise CodecNotApplicableError(f"codec {chosen.name!r} cannot represent these values")
+        return payload, chosen.id
+    candidates = []
+    for c in VALUE_CODECS:
+        payload = c.encode(values)
+        if payload is not None:
+            if c.name == "const":
+                return payload, c.id  # nothing beats 8 bytes
+            candidates.append((payload, c.id))
+    return _smallest(candidates)
+
+
+def encode_timestamps(ts: NDArray[np.int64]) -> tuple[bytes, int]:
+    candidates = []
+    for c in TIMESTAMP_CODECS:
+        payload = c.encode(ts)
+        candidates.append((payload, c.id))
+        if len(payload) <= 1:
+            break  # the regular fast path: one byte
+    return _smallest(candidates)
+
+
+def encode_quality(quality: NDArray[np.uint16]) -> tuple[bytes, int]:
+    candidates = []
+    for c in QUALITY_CODECS:
+        payload = c.encode(quality)
+        if payload is not None:
+            candidates.append((payload, c.id))
+    return _smallest(candidates)
+
+
+def encode_chunk(
+    ts: NDArray[np.int64],
+    values: NDArray[np.float64],
+    quality: NDArray[np.uint16],
+    codec: str | int | None = None,
+) -> bytes:
+    """Encode one series' points; ``codec`` names the value codec (None = smallest)."""
+    t, v, q = _check_inputs(ts, values, quality)
+    ts_payload, ts_id = encode_timestamps(t)
+    val_payload, val_id = encode_values(v, codec)
+    q_payload, q_id = encode_quality(q)
+    payload = ts_payload + val_payload + q_payload
+    total = HEADER_SIZE + len(payload) + TRAILER_SIZE
+    min_ts, max_ts = (int(t[0]), int(t[-1])) if t.size else (0, 0)
+    fields = _FIELDS.pack(
+        MAGIC, VERSION, ts_id, val_id, q_id, 0, total, t.size, min_ts, max_ts,
+        len(ts_payload), len(val_payload),
+    )  # fmt: skip
+    header = fields + struct.pack("<I", crc32c.crc32c(fields))
+    return header + payload + struct.pack("<I", crc32c.crc32c(payload))
+
+
+def chunk_info(data: bytes | memoryview) -> ChunkInfo:
+    """Parse and verify the header only (its own CRC32C); the payload is not read."""
+    buf = memoryview(data)
+    if len(buf) < HEADER_SIZE:
+        raise ChunkTruncatedError(f"chunk header needs {HEADER_SIZE} bytes, got {len(buf)}")
+    fields = buf[: _FIELDS.size]
+    (stored_crc,) = struct.unpack_from("<I", buf, _FIELDS.size)
+    if crc32c.crc32c(fields) != stored_crc:
+        raise ChunkChecksumError("chunk header CRC32C mismatch: the header is damaged")
+    magic, version, ts_id, val_id, q_id, _, total, count, min_ts, max_ts, ts_len, val_len = (
+        _FIELDS.unpack(fields)
+    )
+    if magic != MAGIC or version != VERSION:
+        raise ChunkCorruptError(f"not a chunk: magic {magic!r} version {version}")
+    if total < HEADER_SIZE + TRAILER_SIZE + ts_len + val_len or min_ts > max_ts:
+        raise ChunkCorruptError("chunk header lengths or time range are inconsistent")
+    return ChunkInfo(version, ts_id, val_id, q_id, count, min_ts, max_ts, total, ts_len, val_len)
+
+
+def decode_chunk(
+    data: bytes | memoryview,
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.uint16]]:
+    """Decode one chunk from the start of ``data`` (trailing bytes belong to the next chunk)."""
+    info = chunk_info(data)
+    buf = memoryview(data)
+    if len(buf) < info.nbytes:
+        raise ChunkTruncatedError(f"chunk is {info.nbytes} bytes but only {len(buf)} are present")
+    payload = buf[HEADER_SIZE : info.nbytes - TRAILER_SIZE]
+    (stored_crc,) = struct.unpack_from("<I", buf, info.nbytes - TRAILER_SIZE)
+    if crc32c.crc32c(payload) != stored_crc:
+        raise ChunkChecksumError("chunk payload CRC32C mismatch: the data is damaged")
+    ts_codec = codec_by_id(info.ts_codec, TimestampCodec)
+    val_codec = codec_by_id(info.value_codec, ValueCodec)
+    q_codec = codec_by_id(info.quality_codec, QualityCodec)
+    assert isinstance(ts_codec, TimestampCodec)
+    assert isinstance(val_codec, ValueCodec)
+    assert isinstance(q_codec, QualityCodec)
+    n = info.count
+    ts_end = info.ts_bytes
+    val_end = ts_end + info.value_bytes
+    try:
+        if n == 0:
+            ts = np.empty(0, np.int64)
+            if info.ts_bytes > 1 or info.min_ts or info.max_ts:
+                raise ChunkCorruptError("an empty chunk carries timestamps")
+        else:
+            ts = ts_codec.decode(payload[:ts_end], n, info.min_ts, info.max_ts)
+        values = val_codec.decode(payload[ts_end:val_end], n)
+        quality = q_codec.decode(payload[val_end:], n)
+    except (ValueError, IndexError, OverflowError, TypeError, MemoryError) as exc:
+        raise ChunkCorruptError(f"chunk section failed to decode: {exc}") from exc
+    if not (ts.size == values.size == quality.size == n):
+        raise ChunkCorruptError("a chunk section decoded to the wrong number of points")
+    return ts, values, quality
+
+
+def iter_chunks(data: bytes | memoryview) -> Iterator[tuple[int, ChunkInfo]]:
+    """(offset, header) of every chunk in a buffer of concatenated chunks."""
+    buf = memoryview(data)
+    offset = 0
+    while offset < len(buf):
+        info = chunk_info(buf[offset:])
+        if offset + info.nbytes > len(buf):
+            raise ChunkTruncatedError(f"chunk at offset {offset} runs past the end of the buffer")
+        yield offset, info
+        offset += info.nbytes
