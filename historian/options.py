@@ -1,0 +1,113 @@
+"""Every tunable of the storage engine in one dataclass, with defaults and why.
+
+>>> Options().fsync
+FsyncPolicy(mode='interval', interval_ms=5)
+>>> FsyncPolicy.parse("always"), FsyncPolicy.parse("interval_ms=20").interval_ms
+(FsyncPolicy(mode='always', interval_ms=0), 20)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from historian.model import NanPolicy, SeriesIndex
+
+NS_PER_HOUR = 3_600 * 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class FsyncPolicy:
+    """When the WAL is fsynced, and so what an acknowledged write survives.
+
+    - ``always``: ``write`` returns after the record is fsynced (concurrent
+      writers share one fsync: group commit). Survives power loss.
+    - ``interval_ms=N``: ``write`` returns after the record is written to the
+      OS (it survives a crash of this process, e.g. SIGKILL); a background
+      thread fsyncs at most N ms later, so a power cut loses at most ~N ms.
+      ``Historian.durable_seq`` says which sequence is fsynced.
+    - ``never``: written to the OS only; fsync happens at WAL rotation and close.
+    """
+
+    mode: Literal["always", "interval", "never"]
+    interval_ms: int = 0
+
+    @classmethod
+    def always(cls) -> FsyncPolicy:
+        return cls("always")
+
+    @classmethod
+    def interval(cls, ms: int) -> FsyncPolicy:
+        if ms <= 0:
+            raise ValueError(f"fsync interval must be > 0 ms, got {ms}")
+        return cls("interval", ms)
+
+    @classmethod
+    def never(cls) -> FsyncPolicy:
+        return cls("never")
+
+    @classmethod
+    def parse(cls, text: str) -> FsyncPolicy:
+        """``always`` | ``never`` | ``interval_ms=N``."""
+        text = text.strip()
+        if text == "always":
+            return cls.always()
+        if text == "never":
+            return cls.never()
+        if text.startswith("interval_ms="):
+            return cls.interval(int(text.split("=", 1)[1]))
+        raise ValueError(f"unknown fsync policy {text!r}; use always, never or interval_ms=N")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Engine options; every field has a working default."""
+
+    series_index: SeriesIndex | None = None
+    """When given, writes naming a series id outside the catalogue are refused."""
+    fsync: FsyncPolicy = field(default_factory=lambda: FsyncPolicy.interval(5))
+    nan_policy: NanPolicy = NanPolicy.ALLOW
+    late_window_ns: int | None = None
+    """Points older than (newest timestamp written - this) are refused; None accepts any age."""
+    future_window_ns: int | None = None
+    """Points newer than (wall clock + this) are refused; None accepts any time."""
+    min_ts: int = 0
+    """Absolute lower bound of accepted timestamps (ns since epoch); 0 refuses pre-1970."""
+    max_ts: int = 2**62
+    """Absolute upper bound of accepted timestamps (keeps bucket arithmetic far from overflow)."""
+
+    memtable_bytes: int = 32 * 1024 * 1024
+    """Active memtable size that triggers a flush (22 bytes per point in memory)."""
+    max_immutable_memtables: int = 1
+    """Full memtables waiting for flush; beyond this, writers get backpressure."""
+    backpressure: Literal["wait", "error"] = "wait"
+    """``wait``: block up to ``write_timeout_s``, then OverloadedError; ``error``: raise at once."""
+    write_timeout_s: float = 30.0
+
+    wal_segment_bytes: int = 64 * 1024 * 1024
+    """WAL rotates to a new file past this size."""
+
+    bucket_ns: int = NS_PER_HOUR
+    """Segment files never span a bucket boundary, so retention drops whole files."""
+    chunk_max_points: int = 4096
+    """Longest chunk in a segment (per series); reads decode whole chunks."""
+    l0_compaction_trigger: int = 4
+    """L0 files that trigger an L0 -> L1 compaction."""
+    l2_settle_buckets: int = 1
+    """A bucket moves L1 -> L2 once it ends this many buckets before the newest data."""
+    retention_ns: int | None = None
+    """Whole segment files whose bucket ends before (newest data - this) are deleted."""
+    codec: str | None = None
+    """Codec name passed to the chunk encoder (None: the codec package's default)."""
+    background: bool = True
+    """Run flush and compaction on background threads (False: inline, for tests)."""
+
+    def __post_init__(self) -> None:
+        if self.bucket_ns <= 0:
+            raise ValueError("bucket_ns must be > 0")
+        if self.memtable_bytes < 1024:
+            raise ValueError("memtable_bytes must be at least 1 KiB")
+        if self.chunk_max_points < 1:
+            raise ValueError("chunk_max_points must be >= 1")
+        if self.l0_compaction_trigger < 1:
+            raise ValueError("l0_compaction_trigger must be >= 1")
