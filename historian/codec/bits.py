@@ -52,11 +52,11 @@ def get_bits(words: NDArray[np.uint64], pos: int, nbits: int) -> np.uint64:
     off = pos & 63
     avail = 64 - off
     if nbits <= avail:
-        return (words[idx] >> np.uint64(avail - nbits)) & mask_bits(nbits)
+        return np.uint64((words[idx] >> np.uint64(avail - nbits)) & mask_bits(nbits))
     spill = nbits - avail
     hi = words[idx] & mask_bits(avail)
     lo = words[idx + 1] >> np.uint64(64 - spill)
-    return (hi << np.uint64(spill)) | lo
+    return np.uint64((hi << np.uint64(spill)) | lo)
 
 
 def words_to_bytes(words: NDArray[np.uint64], nbits: int) -> bytes:

@@ -148,7 +148,11 @@ def decimal_decode(payload: bytes | memoryview, n: int) -> NDArray[np.float64]:
     n_exc, int_len = (int(x) for x in head)
     if at < 0 or n_exc > n or at + int_len > len(raw):
         raise ChunkCorruptError("decimal value section header is truncated")
-    m = pco_decompress(raw[at : at + int_len], np.dtype(np.int64), n) if n else np.empty(0, np.int64)
+    m = (
+        pco_decompress(raw[at : at + int_len], np.dtype(np.int64), n)
+        if n
+        else np.empty(0, np.int64)
+    )
     tail, end = varint_decode(buf, at + int_len, 2 * n_exc)
     if end != len(raw):
         raise ChunkCorruptError("decimal exception list is truncated or has trailing bytes")

@@ -102,8 +102,8 @@ def _decode(words: NDArray[np.uint64], limit: int, n: int) -> tuple[NDArray[np.u
         if ctrl == 1:
             if pos + 11 > limit:
                 return out, -1
-            lead = np.int64(get_bits(words, pos, 5))
-            sig = np.int64(get_bits(words, pos + 5, 6))
+            lead = int(np.int64(get_bits(words, pos, 5)))
+            sig = int(np.int64(get_bits(words, pos + 5, 6)))
             pos += 11
             if sig == 0:
                 sig = 64
@@ -131,5 +131,7 @@ def gorilla_decode(payload: bytes | memoryview, n: int) -> NDArray[np.float64]:
     words, limit = bytes_to_words(payload)
     bits, end = _decode(words, limit, n)
     if end < 0 or (limit - end) >= 8:
-        raise ChunkCorruptError(f"gorilla value stream ends early or has trailing bytes ({n} values)")
+        raise ChunkCorruptError(
+            f"gorilla value stream ends early or has trailing bytes ({n} values)"
+        )
     return bits.view(np.float64)

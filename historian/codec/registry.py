@@ -68,7 +68,8 @@ QUALITY_CODECS: tuple[QualityCodec, ...] = (
     QualityCodec(0x21, "q-rle", simple.quality_rle_encode, simple.quality_rle_decode),
 )
 
-CODECS: dict[str, Codec] = {c.name: c for c in (*TIMESTAMP_CODECS, *VALUE_CODECS, *QUALITY_CODECS)}
+_ALL: tuple[Codec, ...] = (*TIMESTAMP_CODECS, *VALUE_CODECS, *QUALITY_CODECS)
+CODECS: dict[str, Codec] = {c.name: c for c in _ALL}
 CODECS_BY_ID: dict[int, Codec] = {c.id: c for c in CODECS.values()}
 VALUE_CODEC_NAMES: tuple[str, ...] = tuple(c.name for c in VALUE_CODECS)
 

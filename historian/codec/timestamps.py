@@ -199,10 +199,12 @@ def delta_pco_decode(
     return ts
 
 
-def pco_decompress(payload: bytes | memoryview, dtype: np.dtype[np.generic], n: int) -> NDArray[np.generic]:
+def pco_decompress(
+    payload: bytes | memoryview, dtype: np.dtype[np.generic], n: int
+) -> NDArray[np.generic]:
     """pcodec standalone decode with shape/dtype checks; its errors become ChunkCorruptError."""
     try:
-        arr = standalone.simple_decompress(bytes(payload))
+        arr: NDArray[np.generic] | None = standalone.simple_decompress(bytes(payload))
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ChunkCorruptError(f"pcodec stream is corrupt: {exc}") from exc
     if arr is None:
