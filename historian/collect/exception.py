@@ -15,11 +15,12 @@ processed in occurrence order, one vectorised round per repeat.
 
 >>> import numpy as np
 >>> f = ExceptionFilter(np.array([0.5, 0.0]), max_interval_ns=10**12)
->>> f.admit(np.array([0, 1]), np.array([1, 1]), np.array([1.0, 5.0]), np.zeros(2, np.uint16)).tolist()
+>>> tags, good = np.array([0, 1]), np.zeros(2, np.uint16)
+>>> f.admit(tags, np.array([1, 1]), np.array([1.0, 5.0]), good).tolist()
 [True, True]
->>> f.admit(np.array([0, 1]), np.array([2, 2]), np.array([1.4, 5.0]), np.zeros(2, np.uint16)).tolist()
+>>> f.admit(tags, np.array([2, 2]), np.array([1.4, 5.0]), good).tolist()
 [False, False]
->>> f.admit(np.array([0, 1]), np.array([3, 3]), np.array([1.6, 5.1]), np.zeros(2, np.uint16)).tolist()
+>>> f.admit(tags, np.array([3, 3]), np.array([1.6, 5.1]), good).tolist()
 [True, True]
 """
 
@@ -79,7 +80,9 @@ class ExceptionFilter:
             diff = np.abs(values - last_v)
             moved = np.where(db > 0, diff > db, values != last_v) & ~nan_now
         stale = (ts - np.where(first, 0, last_ts)) >= self.max_interval_ns
-        keep = first | (quality != self._last_quality[idx]) | nan_changed | moved | stale
+        keep: NDArray[np.bool_] = (
+            first | (quality != self._last_quality[idx]) | nan_changed | moved | stale
+        )
         sent = idx[keep]
         self._last_value[sent] = values[keep]
         self._last_quality[sent] = quality[keep]

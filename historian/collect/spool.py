@@ -55,7 +55,7 @@ class DiskSpool:
         return len(self._sizes)
 
     @property
-    def bytes(self) -> int:
+    def size_bytes(self) -> int:
         return self._bytes
 
     def high_water_sequence(self) -> int:
