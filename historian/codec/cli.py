@@ -1,10 +1,153 @@
-"""Measure compression and gate bytes/point against the committed baseline."""
+"""``twinbench compression``: measure files, gate the corpus against its baseline."""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from historian.codec.corpus import DEFAULT_CORPUS_DIR, load_corpus
+from historian.codec.gate import (
+    DEFAULT_BASELINE,
+    BaselineError,
+    Tolerance,
+    check,
+    measure_corpus,
+    read_baseline,
+    write_baseline,
+)
+from historian.codec.measure import SeriesSizes, measure_series
+from historian.codec.readers import SeriesFileError, read_series_file
 
 app = typer.Typer(
     help="Measure compression and gate bytes/point against the committed baseline.",
     no_args_is_help=True,
 )
+
+MEASURE_SCHEMA_VERSION = 1
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def series_json(s: SeriesSizes) -> dict[str, Any]:
+    """One series in the stable ``measure --format json`` schema (docs/format/chunk.md)."""
+
+    def size(c: Any) -> dict[str, Any] | None:
+        if c is None:
+            return None
+        return {"bytes": c.nbytes, "bytes_per_point": round(c.bytes_per_point, 6)}
+
+    ts_codec, value_codec, quality_codec = (s.chosen.detail.split("+") + ["", "", ""])[:3]
+    return {
+        "name": s.name,
+        "points": s.points,
+        "chosen": {
+            **(size(s.chosen) or {}),
+            "value_codec": value_codec,
+            "timestamp_codec": ts_codec,
+            "quality_codec": quality_codec,
+        },
+        "codecs": {k: size(v) for k, v in s.codecs.items()},
+        "external": {k: size(v) for k, v in s.external.items()},
+        "round_trip": "ok",
+    }
+
+
+@app.command()
+def measure(
+    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files")],
+    format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table,
+    time_column: Annotated[str | None, typer.Option(help="name of the time column")] = None,
+    chunk_points: Annotated[int, typer.Option(help="split series in chunks of N points (0 = one chunk)")] = 0,
+) -> None:
+    """Encode every numeric column of FILE... with every codec; print bytes/point side by side."""
+    out: list[dict[str, Any]] = []
+    table = Table(title="bytes/point incl. timestamps (ours also incl. quality + 48 B header)")
+    for col in ("file", "series", "points", "bytes", "B/pt", "chosen", "gorilla", "pcodec", "parquet"):
+        table.add_column(col, justify="left" if col in ("file", "series", "chosen") else "right")
+    for path in files:
+        try:
+            fs = read_series_file(path, time_column)
+        except SeriesFileError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        entry: dict[str, Any] = {
+            "file": str(path),
+            "time_column": fs.time_column,
+            "rows": int(fs.ts.size),
+            "out_of_order_rows": fs.out_of_order_rows,
+            "series": [],
+        }
+        for name, (ts, values) in fs.series.items():
+            s = measure_series(name, ts, values, chunk_points=chunk_points)
+            entry["series"].append(series_json(s))
+            gorilla = s.codecs.get("gorilla")
+            table.add_row(
+                str(path), name, str(s.points), str(s.chosen.nbytes), _fmt(s.chosen.bytes_per_point),
+                s.chosen.detail.split("+")[1],
+                _fmt(gorilla.bytes_per_point if gorilla else None),
+                _fmt(s.external["pcodec"].bytes_per_point),
+                _fmt(s.external["parquet"].bytes_per_point),
+            )  # fmt: skip
+        out.append(entry)
+    if format is OutputFormat.json:
+        typer.echo(json.dumps({"schema_version": MEASURE_SCHEMA_VERSION, "files": out}, indent=2))
+    else:
+        Console(width=160).print(table)
+
+
+def _load(corpus_dir: Path) -> list[SeriesSizes]:
+    return measure_corpus(load_corpus(corpus_dir))
+
+
+@app.command("check")
+def check_command(
+    baseline: Annotated[Path, typer.Option(help="baseline JSON")] = DEFAULT_BASELINE,
+    corpus_dir: Annotated[Path, typer.Option(help="corpus directory")] = DEFAULT_CORPUS_DIR,
+) -> None:
+    """Re-measure the corpus; exit 1 if any series is worse than its baseline."""
+    started = time.perf_counter()
+    try:
+        base, tolerance = read_baseline(baseline)
+    except BaselineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    result = check(_load(corpus_dir), base, tolerance)
+    table = Table(title=f"compression gate vs {baseline} (tolerance +{tolerance.relative:.1%} +{tolerance.absolute} B/pt)")
+    for col in ("series", "points", "B/pt now", "baseline", "best other codec", "status"):
+        table.add_column(col, justify="left" if col in ("series", "best other codec", "status") else "right")
+    for r in result.rows:
+        status = "ok" if not r.problems else "FAIL: " + "; ".join(r.problems)
+        table.add_row(r.series, str(r.points), _fmt(r.now), _fmt(r.baseline), r.best_other, status)
+    Console(width=200).print(table)
+    elapsed = time.perf_counter() - started
+    if not result.passed:
+        typer.echo(f"compression gate FAILED ({len(result.failures)} problems, {elapsed:.1f} s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"compression gate passed ({len(result.rows)} series, {elapsed:.1f} s)")
+
+
+@app.command("update-baseline")
+def update_baseline(
+    baseline: Annotated[Path, typer.Option(help="baseline JSON to (re)write")] = DEFAULT_BASELINE,
+    corpus_dir: Annotated[Path, typer.Option(help="corpus directory")] = DEFAULT_CORPUS_DIR,
+    relative: Annotated[float, typer.Option(help="relative tolerance")] = 0.01,
+    absolute: Annotated[float, typer.Option(help="absolute tolerance, B/pt")] = 0.002,
+) -> None:
+    """Re-measure the corpus and rewrite the baseline file (commit it with the reason)."""
+    write_baseline(baseline, _load(corpus_dir), Tolerance(relative, absolute))
+    typer.echo(f"wrote {baseline}", file=sys.stdout)
