@@ -28,7 +28,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.common.subscription import Subscription
 from asyncua.ua.attribute_ids import AttributeIds
-from asyncua.ua.uaerrors import UaStatusCodeError
+from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from historian.collect.exception import ExceptionFilter
 from historian.collect.forwarder import BatchForwarder
