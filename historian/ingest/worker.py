@@ -34,7 +34,7 @@ from nats.js import JetStreamContext
 
 from historian.bus.options import BusOptions
 from historian.bus.stream import consumer_config, ensure_consumer, ensure_streams
-from historian.bus.wire import WireFormatError, decode_batch
+from historian.bus.wire import DecodedBatch, WireFormatError, decode_batch
 from historian.ingest.checkpoint import (
     Checkpoint,
     checkpoint_path,
@@ -73,7 +73,7 @@ class IngestWorker:
         *,
         partition: int = 0,
         checkpoint_dir: Path | None = None,
-        on_applied: Callable[[PointBatch, int], None] | None = None,
+        on_applied: Callable[[list[DecodedBatch]], None] | None = None,
     ) -> None:
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream()
@@ -147,6 +147,7 @@ class IngestWorker:
     async def _apply(self, msgs: list[Msg]) -> None:
         good: list[PointBatch] = []
         good_msgs: list[Msg] = []
+        decoded_all: list[DecodedBatch] = []
         for msg in msgs:
             if msg.metadata.num_delivered and msg.metadata.num_delivered > 1:
                 self.metrics.redelivered += 1
@@ -157,6 +158,7 @@ class IngestWorker:
                 continue
             good.append(decoded.batch)
             good_msgs.append(msg)
+            decoded_all.append(decoded)
         if good:
             batch = PointBatch.concat(good)
             t0 = time.perf_counter()
@@ -178,12 +180,14 @@ class IngestWorker:
                             msg, "rejected", f"{type(one_exc).__name__}: {one_exc}"
                         )
                         continue
-                    await self._ack_applied([msg], one)
+                    await self._ack_applied([msg], one, [d for d in decoded_all if d.batch is one])
                 return
             self.metrics.write_seconds += time.perf_counter() - t0
-            await self._ack_applied(good_msgs, batch)
+            await self._ack_applied(good_msgs, batch, decoded_all)
 
-    async def _ack_applied(self, msgs: list[Msg], batch: PointBatch) -> None:
+    async def _ack_applied(
+        self, msgs: list[Msg], batch: PointBatch, decoded: list[DecodedBatch]
+    ) -> None:
         for msg in msgs:
             await msg.ack()
         seq = max(int(m.metadata.sequence.stream) for m in msgs)
@@ -203,7 +207,7 @@ class IngestWorker:
                 ),
             )
         if self._on_applied is not None:
-            self._on_applied(batch, seq)
+            self._on_applied(decoded)
 
     async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> None:
         headers = {

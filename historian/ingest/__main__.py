@@ -1,0 +1,5 @@
+import sys
+
+from historian.ingest.service import main
+
+sys.exit(main())

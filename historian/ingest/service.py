@@ -1,0 +1,121 @@
+"""The historian ingest process: open the engine, consume partitions, ack after durable writes.
+
+Run as ``python -m historian.ingest --data-dir DIR --nats URL [--partition N ...]``.
+It prints one ``READY`` line on stdout once its consumers are subscribed (the
+harness waits for it), stops cleanly on SIGTERM/SIGINT (flushes, closes the
+engine), and is SIGKILL-safe by construction: nothing is acked before the
+engine has made it durable.
+
+After each applied fetch round it publishes a small JSON notice on core NATS
+subject ``<applied_prefix>.p<N>``: ``{"t": applied_ns, "b": [[source, seq,
+created_ns, points], ...]}``. The harness uses it to measure
+publish->queryable latency without polling the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client as NATS
+
+from historian.bus.options import BusOptions
+from historian.bus.wire import DecodedBatch
+from historian.ingest.worker import BatchSink, IngestWorker
+
+APPLIED_PREFIX = "tb.applied"
+
+
+def applied_subject(partition: int) -> str:
+    return f"{APPLIED_PREFIX}.p{partition}"
+
+
+async def serve(
+    sink: BatchSink,
+    nats_url: str,
+    opts: BusOptions,
+    partitions: list[int],
+    checkpoint_dir: Path,
+    stop: asyncio.Event,
+    *,
+    announce: bool = True,
+) -> list[IngestWorker]:
+    nc: NATS = await nats.connect(
+        nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=2
+    )
+
+    pending: set[asyncio.Future[None]] = set()
+
+    def notifier(partition: int) -> Callable[[list[DecodedBatch]], None]:
+        subject = applied_subject(partition)
+
+        def on_applied(decoded: list[DecodedBatch]) -> None:
+            notice = {
+                "t": time.time_ns(),
+                "b": [[d.source_id, d.sequence, d.created_ns, len(d.batch)] for d in decoded],
+            }
+            fut = asyncio.ensure_future(nc.publish(subject, json.dumps(notice).encode()))
+            pending.add(fut)
+            fut.add_done_callback(pending.discard)
+
+        return on_applied
+
+    workers = [
+        IngestWorker(
+            nc, sink, opts, partition=p, checkpoint_dir=checkpoint_dir, on_applied=notifier(p)
+        )
+        for p in partitions
+    ]
+    for w in workers:
+        await w._subscribe()
+    if announce:
+        print("READY", flush=True)
+    try:
+        await asyncio.gather(*(w.run(stop) for w in workers))
+    finally:
+        for w in workers:
+            await w.close()
+        await nc.drain()
+    return workers
+
+
+def main(argv: list[str] | None = None) -> int:
+    from historian import Historian
+    from historian.options import FsyncPolicy, Options
+
+    ap = argparse.ArgumentParser(prog="python -m historian.ingest", description=__doc__)
+    ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument("--nats", required=True, help="nats://host:port")
+    ap.add_argument("--partition", type=int, action="append", default=None)
+    ap.add_argument("--partitions", type=int, default=1, help="total partitions of the stream")
+    ap.add_argument("--stream", default=BusOptions().stream)
+    ap.add_argument("--fsync", default="interval_ms=5", help="always | interval_ms=N | never")
+    args = ap.parse_args(argv)
+    opts = replace(BusOptions(), stream=args.stream, partitions=args.partitions)
+    parts = args.partition or list(range(args.partitions))
+    db = Historian.open(args.data_dir, Options(fsync=FsyncPolicy.parse(args.fsync)))
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(db, args.nats, opts, parts, args.data_dir, stop)
+
+    try:
+        asyncio.run(run())
+    finally:
+        db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
