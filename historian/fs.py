@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import mmap
 import os
 import shutil
 import threading
 from dataclasses import dataclass, field
 
-from historian.errors import DiskFullError
+from historian.errors import DiskFullError, HistorianError
+
+
+class DatabaseLockedError(HistorianError):
+    """The data directory is locked by another open database."""
 
 
 class SimulatedCrash(BaseException):
@@ -144,6 +149,22 @@ class FileSystem:
 
     def free_space(self, path: str) -> int:
         return shutil.disk_usage(path).free
+
+    def lock(self, path: str) -> int:
+        """Take an exclusive advisory lock (released by the kernel if the process dies)."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise DatabaseLockedError(
+                f"{path} is locked: another process has this database open; close it first"
+            ) from exc
+        return fd
+
+    def unlock(self, fd: int) -> None:
+        if fd >= 0:
+            os.close(fd)
 
     def crash_point(self, name: str) -> None:
         """A named point where a test may simulate a crash; a no-op on the real file system."""

@@ -98,7 +98,9 @@ class Options:
     retention_ns: int | None = None
     """Whole segment files whose bucket ends before (newest data - this) are deleted."""
     codec: str | None = None
-    """Codec name passed to the chunk encoder (None: the codec package's default)."""
+    """Codec for settled (L2) files; None lets the codec package pick the smallest per chunk."""
+    flush_codec: str | None = "pco"
+    """Codec for L0/L1 files: fast to encode, so flushes keep up with ingest."""
     background: bool = True
     """Run flush and compaction on background threads (False: inline, for tests)."""
 

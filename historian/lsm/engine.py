@@ -1,0 +1,505 @@
+"""The storage engine: WAL -> memtable -> L0 segments -> time-window compaction.
+
+Threads: the caller's writer thread (validate, WAL append, memtable append),
+any number of reader threads, a flush thread and a compaction thread.
+``_state_lock`` guards the tuple (version, immutable memtables, active
+memtable); it is held only to swap references, never during I/O.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from numpy.typing import ArrayLike
+
+from historian.errors import ClosedError, HistorianError, OverloadedError, TimestampOutOfWindowError
+from historian.fs import FileSystem
+from historian.model import PointBatch
+from historian.options import Options
+from historian.sstable import Columns
+from historian.wal import WalReader, WalWriter, list_segments
+
+from . import filenames
+from .compaction import expired, merge_files, pick_l0, pick_l2_buckets, write_segments
+from .manifest import FileMeta, ManifestState, read_manifest, write_manifest
+from .memtable import Memtable
+from .merge import merge_columns
+from .version import LEVELS, Version
+
+
+@dataclass(frozen=True)
+class Point:
+    ts: int
+    value: float
+    quality: int
+
+
+@dataclass(frozen=True)
+class LevelStats:
+    files: int
+    bytes: int
+    points: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    """``points`` counts stored points (memtable + files, before cross-file deduplication)."""
+
+    points: int
+    segment_points: int
+    levels: tuple[LevelStats, ...]
+    bytes_on_disk: int
+    bytes_per_point: float
+    """Segment bytes / segment points (0.0 when nothing is flushed)."""
+    wal_bytes: int
+    memtable_bytes: int
+    memtable_points: int
+    last_seq: int
+    durable_seq: int
+    flushed_seq: int
+    recovery: dict[str, Any] = field(default_factory=dict)
+
+
+class Historian:
+    """A time-series store in one directory. Open with :meth:`open`."""
+
+    def __init__(self, root: str, options: Options, fs: FileSystem) -> None:
+        self._root = root
+        self._opt = options
+        self._fs = fs
+        self._closed = False
+        self._state_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._manifest_lock = threading.Lock()
+        self._compaction_lock = threading.Lock()
+        self._room = threading.Condition(self._state_lock)
+        self._work = threading.Condition()
+        self._bg_error: BaseException | None = None
+        self._newest_ts = -(2**63)
+        self._threads: list[threading.Thread] = []
+        self.recovery_report: dict[str, Any] = {}
+        self._lock_fd = -1
+
+    # ----------------------------------------------------------------- open
+    @classmethod
+    def open(
+        cls, path: str, options: Options | None = None, fs: FileSystem | None = None
+    ) -> Historian:
+        """Create or recover the database in ``path``."""
+        db = cls(os.path.abspath(path), options or Options(), fs or FileSystem())
+        db._recover()
+        return db
+
+    def _recover(self) -> None:
+        fs, root = self._fs, self._root
+        fs.makedirs(filenames.wal_dir(root))
+        self._lock_fd = fs.lock(os.path.join(root, filenames.LOCK))
+        state = read_manifest(fs, root) or ManifestState()
+        live = {f.number for f in state.files}
+        orphans = 0
+        for name in fs.listdir(root):
+            number = filenames.parse_segment_name(name)
+            if (number is not None and number not in live) or filenames.is_engine_tmp(name):
+                fs.remove(os.path.join(root, name))
+                orphans += 1
+        self._version = Version(state, fs, root)
+        self._next_number = state.next_file_number
+        self._imm: list[Memtable] = []
+        started = time.perf_counter()
+        wal_dir = filenames.wal_dir(root)
+        reader = WalReader(fs, wal_dir, filenames.parse_wal_segment_name)
+        self._active = Memtable(self._opt.memtable_bytes, state.flushed_seq + 1)
+        for seq, batch in reader.replay(after_seq=state.flushed_seq):
+            if self._active.full:
+                self._imm.append(self._active)
+                self._active = Memtable(self._opt.memtable_bytes, seq)
+                self._flush_immutable(delete_wal=False)
+            self._active.add(seq, batch)
+            if len(batch):
+                self._newest_ts = max(self._newest_ts, int(batch.ts.max()))
+        rep = reader.report
+        if rep.torn_segment is not None:
+            if rep.valid_length <= 16:
+                fs.remove(rep.torn_segment)
+            else:
+                fs.truncate(rep.torn_segment, rep.valid_length)
+        for f in state.files:
+            self._newest_ts = max(self._newest_ts, f.max_ts)
+        next_seq = max(rep.last_seq, self._version.state.flushed_seq, self._active.last_seq) + 1
+        self.recovery_report = {
+            "replayed_records": rep.records,
+            "replayed_points": rep.points,
+            "dropped_bytes": rep.dropped_bytes,
+            "torn_segment": rep.torn_segment,
+            "reason": rep.reason,
+            "orphans_deleted": orphans,
+            "seconds": time.perf_counter() - started,
+        }
+        self._wal = WalWriter(
+            fs,
+            wal_dir,
+            filenames.wal_segment_name,
+            self._opt.fsync,
+            self._opt.wal_segment_bytes,
+            next_seq,
+        )
+        self._delete_flushed_wal()
+        if self._opt.background:
+            for name, target in (("flush", self._flush_loop), ("compact", self._compact_loop)):
+                t = threading.Thread(target=target, name=f"historian-{name}", daemon=True)
+                t.start()
+                self._threads.append(t)
+        else:
+            self._compact(force=False)
+
+    # ---------------------------------------------------------------- write
+    def write(self, batch: PointBatch) -> int:
+        """Validate, log and apply a batch; return its WAL sequence number once durable.
+
+        Raises a :class:`~historian.errors.BatchValidationError` subclass (nothing
+        applied), :class:`~historian.errors.DiskFullError`, or
+        :class:`~historian.errors.OverloadedError` under backpressure.
+        """
+        self._check_open()
+        opt = self._opt
+        batch.validate(
+            nan_policy=opt.nan_policy,
+            known_series=opt.series_index,
+            min_ts=opt.min_ts,
+            max_ts=opt.max_ts,
+        )
+        with self._write_lock:
+            self._check_open()
+            if len(batch) == 0:
+                return self._wal.last_seq
+            lo, hi = int(batch.ts.min()), int(batch.ts.max())
+            if opt.late_window_ns is not None and lo < self._newest_ts - opt.late_window_ns:
+                raise TimestampOutOfWindowError(
+                    f"timestamp {lo} ns is older than the late-data window "
+                    f"({opt.late_window_ns} ns before the newest point {self._newest_ts})"
+                )
+            if opt.future_window_ns is not None and hi > time.time_ns() + opt.future_window_ns:
+                raise TimestampOutOfWindowError(
+                    f"timestamp {hi} ns is more than {opt.future_window_ns} ns in the future"
+                )
+            self._wait_for_room()
+            seq = self._wal.append(batch)
+            self._active.add(seq, batch)
+            self._newest_ts = max(self._newest_ts, hi)
+            if self._active.full and len(self._imm) < self._opt.max_immutable_memtables:
+                self._switch_memtable()
+            return seq
+
+    def write_arrays(
+        self,
+        series: ArrayLike,
+        ts_ns: ArrayLike,
+        values: ArrayLike,
+        quality: ArrayLike | None = None,
+    ) -> int:
+        return self.write(PointBatch.from_arrays(series, ts_ns, values, quality))
+
+    def _wait_for_room(self) -> None:
+        if not self._active.full:
+            return
+        deadline = time.monotonic() + self._opt.write_timeout_s
+        with self._room:
+            while len(self._imm) >= self._opt.max_immutable_memtables:
+                remaining = deadline - time.monotonic()
+                if self._opt.backpressure == "error" or remaining <= 0 or self._closed:
+                    cause = f"; flush is failing: {self._bg_error}" if self._bg_error else ""
+                    raise OverloadedError(
+                        f"memtable full and {len(self._imm)} memtable(s) waiting for flush{cause}; "
+                        "slow down or retry later"
+                    )
+                self._room.wait(min(remaining, 0.1))
+        self._switch_memtable()
+
+    def _switch_memtable(self) -> None:
+        if len(self._active) == 0:
+            return
+        self._wal.rotate()
+        with self._state_lock:
+            self._imm.append(self._active)
+            self._active = Memtable(self._opt.memtable_bytes, self._wal.last_seq + 1)
+        if self._opt.background:
+            with self._work:
+                self._work.notify_all()
+        else:
+            self._flush_all_immutable()
+
+    # ---------------------------------------------------------------- flush
+    def _new_file_number(self) -> int:
+        with self._manifest_lock:
+            n = self._next_number
+            self._next_number += 1
+            return n
+
+    def _edit(
+        self,
+        add: tuple[FileMeta, ...] = (),
+        remove: frozenset[int] = frozenset(),
+        flushed_seq: int | None = None,
+    ) -> None:
+        with self._manifest_lock:
+            state = self._version.state.apply(
+                add=add, remove=remove, flushed_seq=flushed_seq, next_file_number=self._next_number
+            )
+            write_manifest(self._fs, self._root, state)
+            version = Version(state, self._fs, self._root, self._version)
+            with self._state_lock:
+                self._version = version
+
+    def _flush_immutable(self, delete_wal: bool = True) -> None:
+        """Flush the oldest immutable memtable to L0 files and record it in the manifest."""
+        mem = self._imm[0]
+        points = mem.sorted_points()
+        metas = write_segments(
+            self._fs,
+            self._root,
+            points,
+            0,
+            self._new_file_number,
+            self._opt.bucket_ns,
+            self._opt.flush_codec,
+            self._opt.chunk_max_points,
+            "flush.after_segment",
+        )
+        self._edit(add=tuple(metas), flushed_seq=mem.last_seq)
+        self._fs.crash_point("flush.after_manifest")
+        with self._room:
+            self._imm.pop(0)
+            self._room.notify_all()
+        if delete_wal:
+            self._delete_flushed_wal()
+
+    def _flush_all_immutable(self) -> None:
+        while self._imm:
+            self._flush_immutable()
+        if not self._opt.background:
+            self._compact(force=False)
+
+    def _delete_flushed_wal(self) -> None:
+        flushed = self._version.state.flushed_seq
+        segs = list_segments(
+            self._fs, filenames.wal_dir(self._root), filenames.parse_wal_segment_name
+        )
+        current = self._wal.current_path
+        for (_, path), (next_first, _) in itertools.pairwise(segs):
+            if path != current and next_first - 1 <= flushed:
+                self._fs.remove(path)
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._work:
+                while not self._imm and not self._closed:
+                    self._work.wait(0.5)
+                if self._closed and not self._imm:
+                    return
+            try:
+                self._flush_immutable()
+                self._bg_error = None
+                with self._work:
+                    self._work.notify_all()
+            except Exception as exc:  # retried: e.g. disk full, space may come back
+                self._bg_error = exc
+                if self._closed:
+                    return
+                time.sleep(0.2)
+
+    # ------------------------------------------------------------ compaction
+    def _compact_loop(self) -> None:
+        while not self._closed:
+            with self._work:
+                self._work.wait(0.5)
+            if self._closed:
+                return
+            try:
+                self._compact(force=False)
+            except Exception as exc:
+                self._bg_error = exc
+                time.sleep(0.2)
+
+    def _compact(self, force: bool) -> None:
+        opt = self._opt
+        with self._compaction_lock:
+            l0 = pick_l0(self._version, opt.l0_compaction_trigger, force)
+            if l0:
+                for bucket in sorted({f.bucket_start for f in l0}):
+                    self._merge([f for f in l0 if f.bucket_start == bucket], 1, opt.flush_codec)
+            settle = self._newest_ts - opt.l2_settle_buckets * opt.bucket_ns
+            settled_before = (settle // opt.bucket_ns) * opt.bucket_ns
+            for bucket in pick_l2_buckets(self._version, settled_before, force):
+                inputs = [
+                    f for f in self._version.files if f.level >= 1 and f.bucket_start == bucket
+                ]
+                self._merge(inputs, 2, opt.codec)
+            if opt.retention_ns is not None:
+                old = expired(self._version, self._newest_ts - opt.retention_ns, opt.bucket_ns)
+                if old:
+                    self._edit(remove=frozenset(f.number for f in old))
+                    self._remove_files(old)
+
+    def _merge(self, inputs: list[FileMeta], level: int, codec: str | None) -> None:
+        points = merge_files(self._version, inputs)
+        metas = write_segments(
+            self._fs,
+            self._root,
+            points,
+            level,
+            self._new_file_number,
+            self._opt.bucket_ns,
+            codec,
+            self._opt.chunk_max_points,
+            "compaction.after_segment",
+        )
+        self._edit(add=tuple(metas), remove=frozenset(f.number for f in inputs))
+        self._fs.crash_point("compaction.after_manifest")
+        self._remove_files(inputs)
+
+    def _remove_files(self, files: list[FileMeta]) -> None:
+        for f in files:
+            self._fs.remove(os.path.join(self._root, filenames.segment_name(f.number)))
+
+    # ----------------------------------------------------------------- read
+    def _sources(self) -> tuple[Version, list[Memtable]]:
+        with self._state_lock:
+            return self._version, [*self._imm, self._active]
+
+    def read(self, series: int, start_ns: int, end_ns: int) -> Columns:
+        """Points of one series with ``start_ns <= ts < end_ns`` (end exclusive).
+
+        Returns (ts int64, values float64, quality uint16), ascending by time,
+        one point per timestamp (the last written). Raises
+        :class:`~historian.sstable.SegmentCorruptError` if a file holding data
+        in the range is damaged.
+        """
+        self._check_open()
+        version, mems = self._sources()
+        parts = [
+            version.reader(f.number).read(series, start_ns, end_ns)
+            for f in version.overlapping(start_ns, end_ns)
+        ]
+        parts += [m.read(series, start_ns, end_ns) for m in mems]
+        return merge_columns(parts)
+
+    def last(self, series: int) -> Point | None:
+        """The latest point of a series (by timestamp), or None if it has none."""
+        self._check_open()
+        version, mems = self._sources()
+        best: tuple[int, float, int] | None = None
+        for m in reversed(mems):
+            p = m.last(series)
+            if p is not None and (best is None or p[0] > best[0]):
+                best = p
+        for f in sorted(version.files, key=lambda f: -f.max_ts):
+            if best is not None and f.max_ts <= best[0]:
+                break
+            p = version.reader(f.number).last(series)
+            if p is not None and (best is None or p[0] > best[0]):
+                best = p
+        if best is not None:
+            # a newer source may hold the same timestamp: let read() apply the rule
+            ts, v, q = self.read(series, best[0], best[0] + 1)
+            return Point(int(ts[-1]), float(v[-1]), int(q[-1]))
+        return None
+
+    # ---------------------------------------------------------- maintenance
+    def flush(self) -> None:
+        """Flush the memtable(s) to L0 segment files and wait until done."""
+        self._check_open()
+        with self._write_lock:
+            self._switch_memtable()
+        deadline = time.monotonic() + max(60.0, self._opt.write_timeout_s)
+        if self._opt.background:
+            with self._room:
+                while self._imm:
+                    if self._bg_error is not None and time.monotonic() > deadline:
+                        raise HistorianError(f"flush failed: {self._bg_error}")
+                    self._room.wait(0.05)
+        else:
+            self._flush_all_immutable()
+
+    def compact(self) -> None:
+        """Flush, then compact everything: L0 -> L1 -> L2, retention applied."""
+        self.flush()
+        self._compact(force=True)
+
+    def sync(self) -> int:
+        """fsync the WAL now; return the durable sequence number."""
+        self._check_open()
+        self._wal.sync()
+        return self._wal.synced_seq
+
+    @property
+    def durable_seq(self) -> int:
+        """Highest sequence number that is fsynced (survives power loss)."""
+        return self._wal.synced_seq
+
+    @property
+    def last_seq(self) -> int:
+        return self._wal.last_seq
+
+    def stats(self) -> Stats:
+        version, mems = self._sources()
+        levels = []
+        for lv in range(LEVELS):
+            files = version.level(lv)
+            levels.append(
+                LevelStats(
+                    len(files), sum(f.file_bytes for f in files), sum(f.points for f in files)
+                )
+            )
+        seg_points = sum(lv.points for lv in levels)
+        seg_bytes = sum(lv.bytes for lv in levels)
+        wal_dir = filenames.wal_dir(self._root)
+        wal_bytes = sum(
+            self._fs.size(p)
+            for _, p in list_segments(self._fs, wal_dir, filenames.parse_wal_segment_name)
+            if self._fs.exists(p)
+        )
+        mem_points = sum(len(m) for m in mems)
+        return Stats(
+            points=seg_points + mem_points,
+            segment_points=seg_points,
+            levels=tuple(levels),
+            bytes_on_disk=seg_bytes,
+            bytes_per_point=seg_bytes / seg_points if seg_points else 0.0,
+            wal_bytes=wal_bytes,
+            memtable_bytes=sum(m.nbytes for m in mems),
+            memtable_points=mem_points,
+            last_seq=self._wal.last_seq,
+            durable_seq=self._wal.synced_seq,
+            flushed_seq=version.state.flushed_seq,
+            recovery=dict(self.recovery_report),
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("the database is closed; open it again with Historian.open")
+
+    def close(self) -> None:
+        """Stop background work and sync the WAL. Unflushed data is replayed at next open."""
+        if self._closed:
+            return
+        with self._write_lock:
+            self._closed = True
+        with self._work:
+            self._work.notify_all()
+        for t in self._threads:
+            t.join()
+        try:
+            self._wal.close()
+        finally:
+            self._fs.unlock(self._lock_fd)
+
+    def __enter__(self) -> Historian:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
