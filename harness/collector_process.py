@@ -1,0 +1,114 @@
+"""A collector as its own OS process: poll/subscribe a slice of the catalogue, publish to NATS.
+
+    python -m harness.collector_process --catalogue plant.toml --slice 0:2000 \\
+        --protocol modbus --endpoint 127.0.0.1:5020 --nats nats://127.0.0.1:4222 \\
+        --spool /tmp/spool-0 --source-id collector-0
+
+It lives in ``harness`` because it joins the simulator's catalogue format
+(``sim.tags``) to the historian's collectors, and the historian must not import
+the simulator. Prints ``READY`` once the first poll/subscription is running
+and a JSON status line every ``--status-every`` seconds; SIGTERM stops it
+after flushing what it can, SIGKILL is survived through the spool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import nats
+
+from historian.bus.options import BusOptions
+from historian.collect.forwarder import BatchForwarder
+from historian.collect.modbus import ModbusPoller
+from historian.collect.opcua import OpcUaCollector, OpcUaSecurity
+from historian.collect.spool import DiskSpool
+from sim.tags import load_catalogue
+
+
+def _slice(text: str | None, n: int) -> tuple[int, int]:
+    if not text:
+        return 0, n
+    a, _, b = text.partition(":")
+    return int(a or 0), int(b or n)
+
+
+async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    cat = load_catalogue(args.catalogue)
+    lo, hi = _slice(args.slice, len(cat))
+    tags = cat.tags[lo:hi]
+    opts = BusOptions(partitions=args.partitions)
+    nc = await nats.connect(
+        args.nats, max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=2
+    )
+    spool = DiskSpool(Path(args.spool), max_bytes=args.spool_max_bytes)
+    fwd = BatchForwarder(nc, opts, args.source_id, spool, batch_points=args.batch_points)
+    source: ModbusPoller | OpcUaCollector
+    if args.protocol == "modbus":
+        host, _, port = args.endpoint.rpartition(":")
+        source = ModbusPoller(host, int(port), tags, fwd, poll_interval_s=args.interval_s)
+    else:
+        security = OpcUaSecurity(username=args.username, password=args.password)
+        source = OpcUaCollector(
+            args.endpoint, tags, fwd, security=security,
+            publishing_interval_ms=args.interval_s * 1000 / 2,
+        )  # fmt: skip
+    tasks = [asyncio.create_task(fwd.run(stop)), asyncio.create_task(source.run(stop))]
+    print("READY", flush=True)
+
+    async def status() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(args.status_every)
+            line = {
+                "source": asdict(source.metrics),
+                "forwarder": {
+                    k: v for k, v in asdict(fwd.metrics).items() if k != "publish_errors"
+                },
+                "spool_batches": len(spool),
+                "spool_bytes": spool.size_bytes,
+                "spool_alarm": spool.alarm,
+            }
+            print(json.dumps(line), flush=True)
+
+    tasks.append(asyncio.create_task(status()))
+    await stop.wait()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await nc.drain()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.collector_process", description=__doc__)
+    ap.add_argument("--catalogue", type=Path, required=True)
+    ap.add_argument("--slice", help="tag positions start:stop")
+    ap.add_argument("--protocol", choices=["modbus", "opcua"], required=True)
+    ap.add_argument("--endpoint", required=True, help="HOST:PORT (Modbus) or opc.tcp:// URL")
+    ap.add_argument("--nats", required=True)
+    ap.add_argument("--spool", required=True)
+    ap.add_argument("--spool-max-bytes", type=int, default=1024**3)
+    ap.add_argument("--source-id", required=True)
+    ap.add_argument("--partitions", type=int, default=1)
+    ap.add_argument("--batch-points", type=int, default=1000)
+    ap.add_argument("--interval-s", type=float, default=1.0)
+    ap.add_argument("--username")
+    ap.add_argument("--password")
+    ap.add_argument("--status-every", type=float, default=1.0)
+    args = ap.parse_args(argv)
+    stop = asyncio.Event()
+
+    async def runner() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_collector(args, stop)
+
+    asyncio.run(runner())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
