@@ -1,0 +1,112 @@
+"""Markdown rendering of a run report: verdict per threshold, latency, accounting, metrics."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.report import Report
+
+__all__ = ["format_value", "render_markdown"]
+
+_ACCOUNTING_COLUMNS = (
+    "produced",
+    "acknowledged",
+    "stored",
+    "lost",
+    "unacked_missing",
+    "duplicated",
+    "reordered",
+    "changed",
+)
+
+
+def format_value(value: float | None) -> str:
+    """Numbers as people read them: integers with separators, others to 4 significant digits."""
+    if value is None:
+        return "n/a"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.4g}" if abs(value) >= 1e-3 else f"{value:.3e}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""]
+
+
+def render_markdown(report: Report) -> str:
+    verdict = {"pass": "PASS", "fail": "FAIL", "unscored": "UNSCORED (no thresholds)"}[report.verdict]
+    lines = [
+        f"# twinbench report: {report.scenario}: {verdict}",
+        "",
+        f"{report.description}".strip(),
+        "",
+        f"- profile: `{report.profile}`, seed {report.seed}, duration {report.duration_s:g} s",
+        f"- started: {report.started_utc}",
+    ]
+    env = report.environment
+    if env:
+        lines.append(
+            f"- environment: Python {env.get('python')}, {env.get('cpus')} CPUs, "
+            f"commit `{env.get('git_commit') or 'unknown'}`"
+        )
+    lines.append("")
+    if report.thresholds:
+        lines += ["## Thresholds", ""]
+        rows = [
+            [
+                "pass" if t["passed"] else "**FAIL**",
+                t["name"],
+                f"`{t['metric']}`",
+                format_value(t["value"]),
+                f"{t['comparator']} {format_value(t['limit_value'])}"
+                + (f" (`{t['limit']}`)" if isinstance(t["limit"], str) else ""),
+                t["unit"],
+                t["why"],
+            ]
+            for t in report.thresholds
+        ]
+        lines += _table(["verdict", "threshold", "metric", "value", "limit", "unit", "why"], rows)
+    if report.latency:
+        lines += ["## Latency (ms, from intended send time)", ""]
+        rows = []
+        for name, lat in report.latency.items():
+            s = lat["summary_ms"]
+            rows.append(
+                [name, format_value(s["count"])]
+                + [format_value(s[k]) for k in ("p50", "p90", "p99", "p99_9", "max")]
+            )
+        lines += _table(["latency", "count", "p50", "p90", "p99", "p99.9", "max"], rows)
+    if report.accounting:
+        lines += ["## Accounting (points)", ""]
+        acc: dict[str, Any] = report.accounting
+        scopes = [*acc["phases"].items(), ("**total**", acc["total"])]
+        rows = [[name] + [format_value(c[k]) for k in _ACCOUNTING_COLUMNS] for name, c in scopes]
+        lines += _table(["phase", *_ACCOUNTING_COLUMNS], rows)
+        lines.append(f"Stored points the run never produced: {format_value(acc['unexpected'])}.")
+        lines.append("")
+    if report.stress:
+        lines += ["## Stress", ""]
+        lines += [f"- {k}: {v if isinstance(v, str) else format_value(v)}" for k, v in report.stress.items() if not isinstance(v, list)]
+        lines.append("")
+    if report.bytes_per_point:
+        lines += ["## Bytes per point", ""]
+        rows = [[k, format_value(v)] for k, v in report.bytes_per_point.items()]
+        lines += _table(["tag type", "bytes/point"], rows)
+    if report.faults:
+        lines += ["## Faults", ""]
+        rows = [
+            [f["kind"], f["target"], format_value(f["start_s"]), format_value(f["end_s"])]
+            for f in report.faults
+        ]
+        lines += _table(["fault", "target", "start s", "end s"], rows)
+    lines += ["## All metrics", ""]
+    rows = [
+        [f"`{k}`", format_value(v), report.units.get(k, "")] for k, v in sorted(report.metrics.items())
+    ]
+    lines += _table(["metric", "value", "unit"], rows)
+    if report.notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in report.notes], ""]
+    return "\n".join(lines)

@@ -1,0 +1,241 @@
+"""The declarative shape of a scenario: load phases, fault schedule, sensor faults, thresholds.
+
+A :class:`Scenario` is plain frozen data; the runner (``harness.runner``) turns
+it into services, a load schedule (:meth:`Scenario.schedule`), fault injections
+and a scored report. Metric keys the thresholds refer to are named in
+:class:`MetricKey` and documented in ``docs/report-schema.md``; the runner
+writes exactly those keys.
+
+>>> from scenarios import get
+>>> s = get("noisy")
+>>> s.short().duration_s <= 40, s.schedule().phase_names[0]
+(True, 'warm-up')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
+
+from harness.report import Threshold
+from harness.schedule import (
+    Schedule,
+    concat,
+    poisson,
+    poisson_bursts,
+    ramp,
+    square_wave_bursts,
+    steady,
+)
+
+__all__ = [
+    "FaultEvent",
+    "FaultKind",
+    "LoadPhase",
+    "MetricKey",
+    "Profile",
+    "Scenario",
+    "ScenarioError",
+    "SensorFaultMix",
+    "default_thresholds",
+]
+
+Profile = Literal["normal", "peak", "stress"]
+FaultKind = Literal[
+    "partition-collector-bus",
+    "partition-bus-historian",
+    "kill-historian",
+    "kill-nats",
+    "kill-collector",
+]
+LoadKind = Literal["steady", "poisson", "square-bursts", "poisson-bursts", "ramp"]
+SHORT_TARGET_S = 30.0  # short() aims at about this long a run (CI)
+
+
+class ScenarioError(ValueError):
+    """A scenario definition is inconsistent (phases do not add up, fault outside the run, ...)."""
+
+
+class MetricKey:
+    """Report metric keys that scenario thresholds use; the runner must write these."""
+
+    ACKED_LOST = "accounting.total.lost"
+    DUPLICATED = "accounting.total.duplicated"
+    CHANGED = "accounting.total.changed"
+    P99_QUERYABLE_NOMINAL = "latency.publish_to_queryable_nominal.p99_ms"
+    BYTES_PER_POINT = "storage.bytes_per_point"
+    BASELINE_BYTES_PER_POINT = "storage.baseline_bytes_per_point"
+    CRASH_RECOVERY_S = "recovery.crash_s"
+    DRAIN_OVER_NOMINAL = "drain.rate_over_nominal"
+    STRESS_SUSTAINED = "stress.highest_sustained_pts_s"
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    """``kind`` starts ``at_s`` into the run and lasts ``duration_s``.
+
+    For partitions the link is cut for ``duration_s``; for kills the process is
+    SIGKILLed at ``at_s`` and restarted ``duration_s`` later.
+    """
+
+    at_s: float
+    duration_s: float
+    kind: FaultKind
+    target: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(FaultKind):
+            raise ScenarioError(f"unknown fault kind {self.kind!r}; known: {', '.join(get_args(FaultKind))}")
+        if self.at_s < 0 or self.duration_s < 0:
+            raise ScenarioError(f"fault {self.kind} needs at_s >= 0 and duration_s >= 0")
+
+    @property
+    def end_s(self) -> float:
+        return self.at_s + self.duration_s
+
+
+@dataclass(frozen=True)
+class SensorFaultMix:
+    """Fractions of tags (0..1) whose measurement model gets each sensor fault (``sim/sensors``)."""
+
+    noise: float = 1.0
+    quantization: float = 0.0
+    drift: float = 0.0
+    spikes: float = 0.0
+    stuck: float = 0.0
+    dropouts: float = 0.0
+    bad_quality: float = 0.0
+    clock_skew: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, value in self.as_dict().items():
+            if not 0.0 <= value <= 1.0:
+                raise ScenarioError(f"sensor fault fraction {name}={value} must be within 0..1")
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(getattr(self, k)) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class LoadPhase:
+    """One stretch of synthetic bus load. ``name`` labels it in accounting and reports."""
+
+    name: str
+    kind: LoadKind
+    duration_s: float
+    rate_pts_s: float
+    batch_points: int = 1_000
+    burst_factor: float = 10.0
+    burst_s: float = 2.0
+    period_s: float = 10.0
+    stop_rate_pts_s: float = 0.0  # ramp only
+    steps: int = 1  # ramp only
+
+    def schedule(self, seed: int) -> Schedule:
+        if self.kind == "steady":
+            return steady(self.rate_pts_s, self.batch_points, self.duration_s, phase=self.name)
+        if self.kind == "poisson":
+            return poisson(self.rate_pts_s, self.batch_points, self.duration_s, seed=seed, phase=self.name)
+        if self.kind == "square-bursts":
+            return square_wave_bursts(
+                self.rate_pts_s, burst_factor=self.burst_factor, burst_s=self.burst_s,
+                period_s=self.period_s, duration_s=self.duration_s, batch_points=self.batch_points,
+            )  # fmt: skip
+        if self.kind == "poisson-bursts":
+            return poisson_bursts(
+                self.rate_pts_s, burst_factor=self.burst_factor, mean_burst_s=self.burst_s,
+                mean_gap_s=self.period_s - self.burst_s, duration_s=self.duration_s,
+                batch_points=self.batch_points, seed=seed,
+            )  # fmt: skip
+        if self.kind == "ramp":
+            return ramp(
+                self.rate_pts_s, self.stop_rate_pts_s, steps=self.steps,
+                step_s=self.duration_s / self.steps, batch_points=self.batch_points,
+                phase_prefix=self.name,
+            )  # fmt: skip
+        raise ScenarioError(f"unknown load kind {self.kind!r}; known: {', '.join(get_args(LoadKind))}")
+
+    def scaled(self, factor: float, *, max_steps: int) -> LoadPhase:
+        steps = min(self.steps, max_steps)
+        dur = max(self.duration_s * factor, 1.0 * steps)
+        period = max(self.period_s * factor, 2.0)
+        return replace(
+            self, duration_s=dur, steps=steps, period_s=period, burst_s=min(max(self.burst_s * factor, 0.5), period / 2)
+        )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named, reproducible run: the load, the faults and what counts as passing."""
+
+    name: str
+    description: str
+    profile: Profile
+    duration_s: float
+    warmup_s: float
+    seed: int
+    nominal_rate_pts_s: float
+    load: tuple[LoadPhase, ...]
+    faults: tuple[FaultEvent, ...] = ()
+    sensor_fault_mix: SensorFaultMix = field(default_factory=SensorFaultMix)
+    thresholds: tuple[Threshold, ...] = ()
+    is_short: bool = False
+
+    def __post_init__(self) -> None:
+        total = sum(p.duration_s for p in self.load)
+        if not self.load or not math.isclose(total, self.duration_s, rel_tol=1e-6, abs_tol=1e-6):
+            raise ScenarioError(
+                f"scenario {self.name!r}: load phases last {total:g} s but duration_s is {self.duration_s:g} s"
+            )
+        if self.warmup_s > 0 and (self.load[0].name != "warm-up" or not math.isclose(self.load[0].duration_s, self.warmup_s)):
+            raise ScenarioError(f"scenario {self.name!r}: the first load phase must be 'warm-up' lasting warmup_s")
+        for f in self.faults:
+            if f.end_s > self.duration_s + 1e-9:
+                raise ScenarioError(
+                    f"scenario {self.name!r}: fault {f.kind} at {f.at_s:g} s for {f.duration_s:g} s "
+                    f"ends after the run ({self.duration_s:g} s)"
+                )
+        if self.profile not in get_args(Profile):
+            raise ScenarioError(f"unknown profile {self.profile!r}; known: {', '.join(get_args(Profile))}")
+
+    def schedule(self) -> Schedule:
+        """The whole run's open-model schedule; each phase gets its own seed from the run's."""
+        return concat([p.schedule(self.seed * 1_000 + i) for i, p in enumerate(self.load)])
+
+    def short(self) -> Scenario:
+        """A scaled-down copy (~30 s) for CI: same shape, phases and faults in the same places."""
+        if self.duration_s <= SHORT_TARGET_S:
+            return replace(self, is_short=True)
+        factor = SHORT_TARGET_S / self.duration_s
+        load = tuple(p.scaled(factor, max_steps=4) for p in self.load)
+        duration = sum(p.duration_s for p in load)
+        stretch = duration / self.duration_s  # a phase may not shrink below its floor
+        # a partition shorter than a couple of seconds tests nothing: keep >= 2 s
+        faults = tuple(
+            replace(
+                f,
+                at_s=f.at_s * stretch,
+                duration_s=min(
+                    max(f.duration_s * factor, 2.0 if f.kind.startswith("partition") else 0.5),
+                    duration - f.at_s * stretch,
+                ),
+            )
+            for f in self.faults
+        )
+        return replace(
+            self, name=self.name, duration_s=duration, warmup_s=load[0].duration_s if self.warmup_s else 0.0,
+            load=load, faults=faults, is_short=True,
+        )  # fmt: skip
+
+
+def default_thresholds(*, latency: bool = True) -> tuple[Threshold, ...]:
+    """The issue's always-on thresholds: no acked loss, no duplicates, (p99 at nominal rate)."""
+    base = (
+        Threshold("acknowledged points lost", MetricKey.ACKED_LOST, "==", 0, "points"),
+        Threshold("duplicates stored", MetricKey.DUPLICATED, "==", 0, "points"),
+        Threshold("values changed in storage", MetricKey.CHANGED, "==", 0, "points"),
+    )
+    if latency:
+        base += (Threshold("p99 publish->queryable at nominal rate", MetricKey.P99_QUERYABLE_NOMINAL, "<", 50.0, "ms"),)
+    return base
