@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ app = typer.Typer(
 MEASURE_SCHEMA_VERSION = 1
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     json = "json"
 
@@ -51,7 +51,7 @@ def series_json(s: SeriesSizes) -> dict[str, Any]:
             return None
         return {"bytes": c.nbytes, "bytes_per_point": round(c.bytes_per_point, 6)}
 
-    ts_codec, value_codec, quality_codec = (s.chosen.detail.split("+") + ["", "", ""])[:3]
+    ts_codec, value_codec, quality_codec = [*s.chosen.detail.split("+"), "", "", ""][:3]
     return {
         "name": s.name,
         "points": s.points,
@@ -70,14 +70,28 @@ def series_json(s: SeriesSizes) -> dict[str, Any]:
 @app.command()
 def measure(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files")],
-    format: Annotated[OutputFormat, typer.Option("--format", help="table or json")] = OutputFormat.table,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", help="table or json")
+    ] = OutputFormat.table,
     time_column: Annotated[str | None, typer.Option(help="name of the time column")] = None,
-    chunk_points: Annotated[int, typer.Option(help="split series in chunks of N points (0 = one chunk)")] = 0,
+    chunk_points: Annotated[
+        int, typer.Option(help="split series in chunks of N points (0 = one chunk)")
+    ] = 0,
 ) -> None:
     """Encode every numeric column of FILE... with every codec; print bytes/point side by side."""
     out: list[dict[str, Any]] = []
     table = Table(title="bytes/point incl. timestamps (ours also incl. quality + 48 B header)")
-    for col in ("file", "series", "points", "bytes", "B/pt", "chosen", "gorilla", "pcodec", "parquet"):
+    for col in (
+        "file",
+        "series",
+        "points",
+        "bytes",
+        "B/pt",
+        "chosen",
+        "gorilla",
+        "pcodec",
+        "parquet",
+    ):
         table.add_column(col, justify="left" if col in ("file", "series", "chosen") else "right")
     for path in files:
         try:
@@ -97,7 +111,8 @@ def measure(
             entry["series"].append(series_json(s))
             gorilla = s.codecs.get("gorilla")
             table.add_row(
-                str(path), name, str(s.points), str(s.chosen.nbytes), _fmt(s.chosen.bytes_per_point),
+                str(path), name, str(s.points), str(s.chosen.nbytes),
+                _fmt(s.chosen.bytes_per_point),
                 s.chosen.detail.split("+")[1],
                 _fmt(gorilla.bytes_per_point if gorilla else None),
                 _fmt(s.external["pcodec"].bytes_per_point),
@@ -127,16 +142,23 @@ def check_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     result = check(_load(corpus_dir), base, tolerance)
-    table = Table(title=f"compression gate vs {baseline} (tolerance +{tolerance.relative:.1%} +{tolerance.absolute} B/pt)")
+    table = Table(
+        title=f"compression gate vs {baseline} "
+        f"(tolerance +{tolerance.relative:.1%} +{tolerance.absolute} B/pt)"
+    )
     for col in ("series", "points", "B/pt now", "baseline", "best other codec", "status"):
-        table.add_column(col, justify="left" if col in ("series", "best other codec", "status") else "right")
+        table.add_column(
+            col, justify="left" if col in ("series", "best other codec", "status") else "right"
+        )
     for r in result.rows:
         status = "ok" if not r.problems else "FAIL: " + "; ".join(r.problems)
         table.add_row(r.series, str(r.points), _fmt(r.now), _fmt(r.baseline), r.best_other, status)
     Console(width=200).print(table)
     elapsed = time.perf_counter() - started
     if not result.passed:
-        typer.echo(f"compression gate FAILED ({len(result.failures)} problems, {elapsed:.1f} s)", err=True)
+        typer.echo(
+            f"compression gate FAILED ({len(result.failures)} problems, {elapsed:.1f} s)", err=True
+        )
         raise typer.Exit(1)
     typer.echo(f"compression gate passed ({len(result.rows)} series, {elapsed:.1f} s)")
 
@@ -151,3 +173,64 @@ def update_baseline(
     """Re-measure the corpus and rewrite the baseline file (commit it with the reason)."""
     write_baseline(baseline, _load(corpus_dir), Tolerance(relative, absolute))
     typer.echo(f"wrote {baseline}", file=sys.stdout)
+
+
+@app.command("lossy")
+def lossy_command(
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="CSV/Parquet files (default: the corpus)")
+    ] = None,
+    comp_dev_percent: Annotated[float, typer.Option(help="CompDev / ExcDev as % of span")] = 0.5,
+    time_column: Annotated[str | None, typer.Option(help="name of the time column")] = None,
+) -> None:
+    """Swinging door and exception filters: bytes/point of the kept points and fidelity."""
+    import numpy as np
+
+    from historian.codec.chunk import encode_chunk
+    from historian.codec.lossy import (
+        dev_from_span_percent,
+        exception_filter,
+        fidelity,
+        swinging_door,
+    )
+
+    series: list[tuple[str, Any, Any]] = []
+    if files:
+        for path in files:
+            try:
+                fs = read_series_file(path, time_column)
+            except SeriesFileError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from exc
+            series += [(f"{path}:{n}", t, v) for n, (t, v) in fs.series.items()]
+    else:
+        series = [(s.name, s.ts, s.values) for s in load_corpus()]
+    table = Table(title=f"lossy filters at {comp_dev_percent}% of span (errors in value units)")
+    for col in (
+        "series",
+        "filter",
+        "kept",
+        "B/pt",
+        "lossless B/pt",
+        "max abs err",
+        "TWA abs err",
+        "integral err",
+        "TWA err",
+    ):
+        table.add_column(col, justify="left" if col in ("series", "filter") else "right")
+    for name, ts, values in series:
+        dev = dev_from_span_percent(values, comp_dev_percent)
+        q = np.zeros(ts.size, np.uint16)
+        lossless = len(encode_chunk(ts, values, q)) / max(ts.size, 1)
+        for label, keep in (
+            ("swinging door", swinging_door(ts, values, dev)),
+            ("exception", exception_filter(ts, values, dev)),
+        ):
+            f = fidelity(ts, values, keep)
+            bpt = len(encode_chunk(ts[keep], values[keep], q[keep])) / max(ts.size, 1)
+            table.add_row(
+                name, label, f"{f.kept}/{f.points}", f"{bpt:.3f}", f"{lossless:.3f}",
+                f"{f.max_abs_error:.4g}", f"{f.twa_abs_error:.4g}",
+                f"{f.integral_error:.4g}", f"{f.twa_error:.4g}",
+            )  # fmt: skip
+    Console(width=200).print(table)

@@ -90,13 +90,15 @@ def pressure_adc16(rng: np.random.Generator) -> Arrays:
 def motor_current_float32(rng: np.random.Generator) -> Arrays:
     """A device publishing OPC UA Float (float32) values: no decimal underneath."""
     v = (_smooth(rng, POINTS, 42.0, 4.0) + rng.normal(0, 0.3, POINTS)).astype(np.float32)
-    return _jittered_ts(rng, POINTS), v.astype(np.float64), _good(POINTS)
+    return _jittered_ts(rng, POINTS), np.asarray(v, dtype=np.float64), _good(POINTS)
 
 
 def setpoint_steps(rng: np.random.Generator) -> Arrays:
     """Operator setpoint: holds for minutes to hours, then steps."""
     changes = np.sort(rng.integers(0, POINTS, 12))
-    v = np.round(70.0 + np.cumsum(np.isin(np.arange(POINTS), changes) * rng.normal(0, 2, POINTS)), 1)
+    v = np.round(
+        70.0 + np.cumsum(np.isin(np.arange(POINTS), changes) * rng.normal(0, 2, POINTS)), 1
+    )
     return _regular_ts(POINTS), v, _good(POINTS)
 
 
@@ -152,7 +154,9 @@ def load_corpus(corpus_dir: Path = DEFAULT_CORPUS_DIR) -> list[CorpusSeries]:
     for name in NAB_FILES:
         fs = read_csv(corpus_dir / "nab" / name)
         ts, values = fs.series["value"]
-        out.append(CorpusSeries(f"nab/{name.removesuffix('.csv')}", ts, values, _good(ts.size), True))
+        out.append(
+            CorpusSeries(f"nab/{name.removesuffix('.csv')}", ts, values, _good(ts.size), True)
+        )
     for i, make in enumerate(SYNTHETIC):
         ts, values, quality = make(np.random.default_rng(CORPUS_SEED + i))
         out.append(CorpusSeries(f"synthetic/{make.__name__}", ts, values, quality, False))

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from historian.codec.corpus import REPO_ROOT, CorpusSeries
-from historian.codec.measure import CHOOSER, Encoder, SeriesSizes, encode_chunk, measure_series
+from historian.codec.chunk import encode_chunk
+from historian.codec.measure import CHOOSER, Encoder, SeriesSizes, measure_series
 from historian.errors import HistorianError
 
 SCHEMA_VERSION = 1
@@ -89,12 +90,17 @@ def baseline_document(measured: list[SeriesSizes], tolerance: Tolerance) -> dict
             "points": m.points,
             "chooser": _r(m.chosen.bytes_per_point),
             "chooser_codecs": m.chosen.detail,
-            "codecs": {k: None if v is None else _r(v.bytes_per_point) for k, v in m.codecs.items()},
+            "codecs": {
+                k: None if v is None else _r(v.bytes_per_point) for k, v in m.codecs.items()
+            },
             "external": {k: _r(v.bytes_per_point) for k, v in m.external.items()},
         }
     return {
         "schema_version": SCHEMA_VERSION,
-        "tolerance": {"relative": tolerance.relative, "absolute_bytes_per_point": tolerance.absolute},
+        "tolerance": {
+            "relative": tolerance.relative,
+            "absolute_bytes_per_point": tolerance.absolute,
+        },
         "series": series,
     }
 
@@ -109,9 +115,13 @@ def read_baseline(path: Path) -> tuple[dict[str, Any], Tolerance]:
     try:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise BaselineError(f"{path}: cannot read the baseline ({exc}); run update-baseline") from exc
+        raise BaselineError(
+            f"{path}: cannot read the baseline ({exc}); run update-baseline"
+        ) from exc
     if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
-        raise BaselineError(f"{path}: expected schema_version {SCHEMA_VERSION}; run update-baseline")
+        raise BaselineError(
+            f"{path}: expected schema_version {SCHEMA_VERSION}; run update-baseline"
+        )
     tol = doc.get("tolerance", {})
     tolerance = Tolerance(
         float(tol.get("relative", DEFAULT_RELATIVE)),
@@ -120,7 +130,9 @@ def read_baseline(path: Path) -> tuple[dict[str, Any], Tolerance]:
     return doc["series"], tolerance
 
 
-def check(measured: list[SeriesSizes], baseline: dict[str, Any], tolerance: Tolerance) -> GateResult:
+def check(
+    measured: list[SeriesSizes], baseline: dict[str, Any], tolerance: Tolerance
+) -> GateResult:
     rows: list[GateRow] = []
     seen = set()
     for m in measured:

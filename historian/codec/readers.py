@@ -84,7 +84,9 @@ def _sniff(sample: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
-def _pick_time_column(header: list[str], rows: list[list[str]], wanted: str | None, path: str) -> int:
+def _pick_time_column(
+    header: list[str], rows: list[list[str]], wanted: str | None, path: str
+) -> int:
     if wanted is not None:
         if wanted not in header:
             raise SeriesFileError(f"{path}:1: no column named {wanted!r} (columns: {header})")

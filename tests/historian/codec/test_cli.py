@@ -26,7 +26,13 @@ def test_measure_nab_json_schema() -> None:
     assert f["time_column"] == "timestamp" and f["rows"] == 7267
     (s,) = f["series"]
     assert s["name"] == "value" and s["points"] == 7267 and s["round_trip"] == "ok"
-    assert set(s["chosen"]) == {"bytes", "bytes_per_point", "value_codec", "timestamp_codec", "quality_codec"}
+    assert set(s["chosen"]) == {
+        "bytes",
+        "bytes_per_point",
+        "value_codec",
+        "timestamp_codec",
+        "quality_codec",
+    }
     assert set(s["external"]) == {"pcodec", "parquet"}
     assert s["codecs"]["const"] is None
     chosen = s["chosen"]["bytes_per_point"]
@@ -52,7 +58,10 @@ def test_measure_semicolon_csv_with_named_time_column_and_table(tmp_path: Path) 
 def test_measure_parquet(tmp_path: Path) -> None:
     path = tmp_path / "x.parquet"
     ts = np.arange(100, dtype=np.int64) * 10**9
-    pq.write_table(pa.table({"time": pa.array(ts, pa.timestamp("ns")), "v": np.round(np.sin(ts / 1e10), 3)}), path)
+    pq.write_table(
+        pa.table({"time": pa.array(ts, pa.timestamp("ns")), "v": np.round(np.sin(ts / 1e10), 3)}),
+        path,
+    )
     result = runner.invoke(app, ["measure", str(path), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["files"][0]["series"][0]["points"] == 100
@@ -77,7 +86,9 @@ def test_bad_time_and_missing_file(tmp_path: Path) -> None:
 
 def test_out_of_order_rows_are_sorted_and_counted() -> None:
     path = DEFAULT_CORPUS_DIR / "nab" / "machine_temperature_system_failure.csv"
-    result = runner.invoke(app, ["measure", str(path), "--format", "json", "--chunk-points", "4096"])
+    result = runner.invoke(
+        app, ["measure", str(path), "--format", "json", "--chunk-points", "4096"]
+    )
     assert result.exit_code == 0, result.output
     f = json.loads(result.output)["files"][0]
     assert f["out_of_order_rows"] > 0 and f["series"][0]["points"] == 22695
