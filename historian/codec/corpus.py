@@ -129,7 +129,7 @@ def vibration_spiky(rng: np.random.Generator) -> Arrays:
     v = np.abs(rng.normal(2.0, 0.15, POINTS))
     spikes = rng.random(POINTS) < 0.002
     v[spikes] += rng.exponential(15.0, int(spikes.sum()))
-    return _jittered_ts(rng, POINTS), np.round(v, 3), _good(POINTS)
+    return _jittered_ts(rng, POINTS), np.round(v, 3).astype(np.float64), _good(POINTS)
 
 
 SYNTHETIC: tuple[Callable[[np.random.Generator], Arrays], ...] = (

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from historian.codec.corpus import REPO_ROOT, CorpusSeries
 from historian.codec.chunk import encode_chunk
+from historian.codec.corpus import REPO_ROOT, CorpusSeries
 from historian.codec.measure import CHOOSER, Encoder, SeriesSizes, measure_series
 from historian.errors import HistorianError
 
