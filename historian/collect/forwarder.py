@@ -76,6 +76,7 @@ class BatchForwarder:
         self._pending_points = 0
         self._last_seq = max(spool.high_water_sequence(), 0)
         self._wake = asyncio.Event()
+        self._aborted = False
         self._spooled_batches: dict[int, PointBatch | None] = {}
         self.metrics = ForwarderMetrics()
 
@@ -110,6 +111,29 @@ class BatchForwarder:
         while len(self.spool) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
+    def reserve(self) -> tuple[int, str]:
+        """A sequence and its batch id for :meth:`send_batch`, known before sending
+        (so a load generator can record the batch in its ledger first)."""
+        seq = self._next_seq()
+        return seq, batch_id(self.source_id, seq)
+
+    async def send_batch(self, batch: PointBatch, sequence: int) -> None:
+        """Send one batch as-is (no re-batching) under a sequence from :meth:`reserve`."""
+        await self._send(batch, sequence)
+
+    def abort(self) -> None:
+        """Simulate a crash: forget pending readings and in-flight publishes.
+
+        Spooled batches stay on disk for the next forwarder on the same spool; in-flight
+        ones were never acknowledged to anybody, exactly as after a SIGKILL.
+        """
+        self._aborted = True
+        self._pending = []
+        self._pending_points = 0
+        self._on_ack = None
+        for task in list(self.publisher._tasks):
+            task.cancel()
+
     def _next_seq(self) -> int:
         self._last_seq = max(time.time_ns(), self._last_seq + 1)
         return self._last_seq
@@ -125,8 +149,9 @@ class BatchForwarder:
             part = merged.take(np.arange(start, min(start + limit, len(merged))))
             await self._send(part)
 
-    async def _send(self, batch: PointBatch) -> None:
-        seq = self._next_seq()
+    async def _send(self, batch: PointBatch, seq: int | None = None) -> None:
+        if seq is None:
+            seq = self._next_seq()
         msg_id = batch_id(self.source_id, seq)
         payload = encode_batch(
             batch, source_id=self.source_id, sequence=seq, created_ns=time.time_ns()
@@ -146,6 +171,8 @@ class BatchForwarder:
     def _after_publish(
         self, fut: asyncio.Future[int], seq: int, msg_id: str, payload: bytes, batch: PointBatch
     ) -> None:
+        if self._aborted:
+            return
         # Anything but a clean ack (retries exhausted, an unexpected client error,
         # cancellation at shutdown) sends the batch to the spool: never dropped.
         if fut.cancelled() or fut.exception() is not None:
