@@ -28,9 +28,17 @@ from harness.schedule import NS, Schedule
 from harness.synthetic import SyntheticSource
 from historian.model import PointBatch
 
-__all__ = ["Clock", "DriveResult", "MonotonicClock", "QueryLoadResult", "drive", "drive_queries"]
+__all__ = [
+    "NOT_SENT",
+    "Clock",
+    "DriveResult",
+    "MonotonicClock",
+    "QueryLoadResult",
+    "drive",
+    "drive_queries",
+]
 
-NOT_SENT = -1
+NOT_SENT = -1  # started_ns/completed_ns of a batch that never started / finished
 
 
 class Clock(Protocol):
@@ -120,24 +128,30 @@ async def drive(
     async def one(i: int, batch: PointBatch) -> None:
         try:
             await send(i, batch)
+        except asyncio.CancelledError:  # abandoned at the overrun: neither completed nor failed
+            raise
         except Exception as exc:  # recorded, not raised: the run goes on and is scored
             failed[i] = True
+            completed[i] = clock.now_ns() - origin
             if len(errors) < 100:
                 errors.append(f"batch {i}: {type(exc).__name__}: {exc}")
-        finally:
+        else:
             done = clock.now_ns() - origin
             completed[i] = done
-            if not failed[i]:
-                latency.record_ns(done - int(schedule.send_ns[i]))
+            latency.record_ns(done - int(schedule.send_ns[i]))
+        finally:
             slots.release()
 
     try:
         for i in range(n):
             intended = int(schedule.send_ns[i])
             await clock.sleep_until(origin + intended)
-            await slots.acquire()
-            now = clock.now_ns() - origin
-            if now > give_up_ns:
+            budget_s = (origin + give_up_ns - clock.now_ns()) / NS
+            try:
+                await asyncio.wait_for(slots.acquire(), timeout=max(budget_s, 0.0))
+            except TimeoutError:
+                break  # every slot still busy at the overrun: the rest is "not sent"
+            if clock.now_ns() - origin > give_up_ns:
                 slots.release()
                 break
             batch = source.batch(intended, int(schedule.points[i]))
@@ -227,7 +241,12 @@ async def drive_queries(
         for i in range(n):
             due = int(intended[i])
             await clock.sleep_until(origin + due)
-            await slots.acquire()
+            budget_s = (origin + end_ns + NS - clock.now_ns()) / NS
+            try:
+                await asyncio.wait_for(slots.acquire(), timeout=max(budget_s, 0.0))
+            except TimeoutError:
+                result.skipped = n - i
+                break
             if clock.now_ns() - origin > end_ns + NS:
                 slots.release()
                 result.skipped = n - i

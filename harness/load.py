@@ -14,6 +14,7 @@ One import point for the runner. The pieces live in their own modules:
 from __future__ import annotations
 
 from harness.driver import (
+    NOT_SENT,
     Clock,
     DriveResult,
     MonotonicClock,
@@ -35,6 +36,7 @@ from harness.schedule import (
 from harness.synthetic import SyntheticSource, synthetic_values
 
 __all__ = [
+    "NOT_SENT",
     "Clock",
     "DriveResult",
     "MonotonicClock",
