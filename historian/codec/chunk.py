@@ -130,6 +130,8 @@ def encode_timestamps(ts: NDArray[np.int64]) -> tuple[bytes, int]:
     candidates = []
     for c in TIMESTAMP_CODECS:
         payload = c.encode(ts)
+        if payload is None:
+            continue
         candidates.append((payload, c.id))
         if len(payload) <= 1:
             break  # the regular fast path: one byte

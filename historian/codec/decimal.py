@@ -13,8 +13,9 @@ exception (position + zigzag varint). Near misses such as
 too large for an exact integer carry the previous integer and a raw residual.
 
 Payload: ``mode:u8`` | params (decimal: ``e:u8``; affine: ``q:f64 lo:f64``) |
-``n_exceptions`` varint | ``int_len`` varint | pcodec(int64 m) |
-varint position gaps | zigzag varint residuals.
+``n_exceptions`` varint | ``int_len`` varint | pcodec(int64 m) | residuals:
+``0`` + varint position gaps + zigzag varint residuals (sparse), or ``1`` +
+pcodec(int64 residual per point) (dense; smaller when near misses are common).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from historian.codec.timestamps import pco_decompress
 
 MODE_DECIMAL = 0
 MODE_AFFINE = 1
+RESIDUALS_SPARSE = 0
+RESIDUALS_DENSE = 1
 MAX_EXPONENT = 15
 SAMPLE_SIZE = 2048
 EXACT_LIMIT = float(2**53)
@@ -79,25 +82,48 @@ def _cost_bits(m: NDArray[np.int64], res: NDArray[np.int64]) -> float:
     return total
 
 
+def _affine_offsets(lo: float, step: float, full: int) -> list[float]:
+    """Offsets worth trying: 0, the sample minimum, and round numbers on the step grid below it.
+
+    A PLC scales ``lo_range + counts * span / full``; ``lo_range`` is a round
+    number at or below the smallest reading, a whole number of steps away.
+    """
+    offsets = [0.0, lo]
+    if not (step * full < 1e6 and abs(lo) < 2.0**52):
+        return offsets
+    for i in range(0, min(int(math.ceil(step * full)) + 1, 200)):
+        b = float(math.floor(lo) - i)
+        c = (lo - b) / step
+        if math.isfinite(c) and abs(c - round(c)) < 1e-6 * max(1.0, c) and b not in offsets:
+            offsets.append(b)
+            if len(offsets) >= 5:
+                break
+    return offsets
+
+
 def _candidates(sample: NDArray[np.float64]) -> list[tuple[int, float, float]]:
     cands: list[tuple[int, float, float]] = [
         (MODE_DECIMAL, 10.0**e, 0.0) for e in range(MAX_EXPONENT + 1)
     ]
     finite = np.unique(sample[np.isfinite(sample)])
-    if finite.size >= 3:
-        lo, hi = float(finite[0]), float(finite[-1])
-        step = float(np.min(np.diff(finite)))
-        if step > 0 and (hi - lo) / step < 2**20:
-            levels = round((hi - lo) / step)
-            cands.append((MODE_AFFINE, (hi - lo) / levels, lo))
-            for adc_bits in (8, 10, 12, 14, 16):  # span / (2^b - 1) with a round span
-                full = 2**adc_bits - 1
-                span = step * full
-                for digits in range(0, 7):
-                    rs = round(span, digits)
-                    if rs > 0 and abs(rs / full - step) < step * 1e-6:
-                        cands.append((MODE_AFFINE, rs / full, lo))
-                        break
+    if finite.size < 3:
+        return cands
+    lo, hi = float(finite[0]), float(finite[-1])
+    step = float(np.min(np.diff(finite)))
+    if not (step > 0 and math.isfinite(hi - lo) and (hi - lo) / step < 2**20):
+        return cands
+    levels = round((hi - lo) / step)
+    steps = [((hi - lo) / levels, levels)]
+    for adc_bits in (8, 10, 12, 14, 16):  # span / (2^b - 1) with a round span
+        full = 2**adc_bits - 1
+        span = step * full
+        for digits in range(0, 7):
+            rs = round(span, digits)
+            if rs > 0 and abs(rs / full - step) < step * 1e-6:
+                steps.append((rs / full, full))
+                break
+    for q, full in steps:
+        cands += [(MODE_AFFINE, q, b) for b in _affine_offsets(lo, q, full)]
     return cands
 
 
@@ -126,8 +152,14 @@ def decimal_encode(values: NDArray[np.float64]) -> bytes:
     gaps = np.diff(pos, prepend=0).astype(np.uint64)
     zz = ((res << 1) ^ (res >> 63)).view(np.uint64)
     head = varint_encode(np.array([pos.size, len(ints)], np.uint64)).tobytes()
-    tail = varint_encode(np.concatenate([gaps, zz])).tobytes()
-    return params + head + ints + tail
+    sparse = bytes([RESIDUALS_SPARSE]) + varint_encode(np.concatenate([gaps, zz])).tobytes()
+    if pos.size > 16:  # many near misses: one dense residual per point, entropy-coded
+        dense_res = np.zeros(v.size, np.int64)
+        dense_res[pos] = res
+        dense = bytes([RESIDUALS_DENSE]) + bytes(standalone.simple_compress(dense_res, _PCO))
+        if len(dense) < len(sparse):
+            return params + head + ints + dense
+    return params + head + ints + sparse
 
 
 def decimal_decode(payload: bytes | memoryview, n: int) -> NDArray[np.float64]:
@@ -153,11 +185,21 @@ def decimal_decode(payload: bytes | memoryview, n: int) -> NDArray[np.float64]:
         if n
         else np.empty(0, np.int64)
     )
-    tail, end = varint_decode(buf, at + int_len, 2 * n_exc)
-    if end != len(raw):
-        raise ChunkCorruptError("decimal exception list is truncated or has trailing bytes")
     mf = m.astype(np.float64)
     out = mf / a if mode == MODE_DECIMAL else b + mf * a
+    at += int_len
+    kind = raw[at] if at < len(raw) else -1
+    if kind == RESIDUALS_DENSE:
+        dense = pco_decompress(raw[at + 1 :], np.dtype(np.int64), n)
+        if np.count_nonzero(dense) != n_exc:
+            raise ChunkCorruptError("decimal dense residuals disagree with the exception count")
+        out.view(np.int64)[:] += dense
+        return out
+    if kind != RESIDUALS_SPARSE:
+        raise ChunkCorruptError("decimal value section: bad residual kind")
+    tail, end = varint_decode(buf, at + 1, 2 * n_exc)
+    if end != len(raw):
+        raise ChunkCorruptError("decimal exception list is truncated or has trailing bytes")
     pos = np.cumsum(tail[:n_exc]).astype(np.int64)
     if n_exc and (pos[0] < 0 or pos[-1] >= n or np.any(np.diff(pos) <= 0)):
         raise ChunkCorruptError("decimal exception positions out of range")

@@ -24,7 +24,7 @@ Kind = Literal["timestamps", "values", "quality"]
 class TimestampCodec:
     id: int
     name: str
-    encode: Callable[[NDArray[np.int64]], bytes]
+    encode: Callable[[NDArray[np.int64]], bytes | None]
     decode: Callable[[bytes | memoryview, int, int, int], NDArray[np.int64]]
     kind: Kind = "timestamps"
 
@@ -54,6 +54,7 @@ Codec = TimestampCodec | ValueCodec | QualityCodec
 TIMESTAMP_CODECS: tuple[TimestampCodec, ...] = (
     TimestampCodec(0x01, "ts-dod", timestamps.dod_encode, timestamps.dod_decode),
     TimestampCodec(0x02, "ts-delta-pco", timestamps.delta_pco_encode, timestamps.delta_pco_decode),
+    TimestampCodec(0x03, "ts-grid", timestamps.grid_encode, timestamps.grid_decode),
 )
 VALUE_CODECS: tuple[ValueCodec, ...] = (
     ValueCodec(0x10, "raw", simple.raw_encode, simple.raw_decode),

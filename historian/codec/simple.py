@@ -14,10 +14,13 @@ from pcodec import standalone
 
 from historian.codec.bits import varint_decode, varint_encode
 from historian.codec.errors import ChunkCorruptError
+from historian.codec.decimal import decimal_decode, decimal_encode
 from historian.codec.gorilla import gorilla_decode, gorilla_encode
 from historian.codec.timestamps import pco_decompress
 
 _PCO = pcodec.ChunkConfig()
+RLE_INNER_GORILLA = 0
+RLE_INNER_DECIMAL = 1
 
 
 def raw_encode(values: NDArray[np.float64]) -> bytes:
@@ -57,24 +60,48 @@ def _runs(bits: NDArray[np.generic]) -> tuple[NDArray[np.intp], NDArray[np.uint6
 
 
 def rle_encode(values: NDArray[np.float64]) -> bytes | None:
+    """Runs of equal bit patterns: pcodec(run lengths) + the run values, decimal or Gorilla.
+
+    Payload: ``runs`` varint | ``len_bytes`` varint | pcodec(uint64 lengths) |
+    inner codec byte (0 Gorilla, 1 decimal) | inner payload of the run values.
+    Declines (None) when runs average under 4 points: other codecs win there.
+    """
     bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
     starts, lengths = _runs(bits)
     if starts.size > max(1, bits.size // 4):
-        return None  # not run-like; other codecs win and this keeps the chooser cheap
-    head = varint_encode(np.concatenate(([np.uint64(starts.size)], lengths))).tobytes()
-    return head + gorilla_encode(bits[starts].view(np.float64))
+        return None
+    run_values = bits[starts].view(np.float64)
+    lens = bytes(standalone.simple_compress(lengths, _PCO)) if lengths.size else b""
+    head = varint_encode(np.array([starts.size, len(lens)], np.uint64)).tobytes()
+    inner = min(
+        (
+            bytes([RLE_INNER_GORILLA]) + gorilla_encode(run_values),
+            bytes([RLE_INNER_DECIMAL]) + decimal_encode(run_values),
+        ),
+        key=len,
+    )
+    return head + lens + inner
 
 
 def rle_decode(payload: bytes | memoryview, n: int) -> NDArray[np.float64]:
-    buf = np.frombuffer(bytes(payload), np.uint8)
-    head, at = varint_decode(buf, 0, 1)
-    runs = int(head[0]) if at > 0 else -1
-    if runs < 0 or runs > n:
-        raise ChunkCorruptError("run-length value section: bad run count")
-    lengths, at = varint_decode(buf, at, runs)
-    if at < 0 or int(lengths.sum()) != n or np.any(lengths == 0):
+    raw = bytes(payload)
+    buf = np.frombuffer(raw, np.uint8)
+    head, at = varint_decode(buf, 0, 2)
+    runs, len_bytes = int(head[0]), int(head[1])
+    if at < 0 or runs > n or at + len_bytes >= len(raw) + (1 if n == 0 else 0):
+        raise ChunkCorruptError("run-length value section: bad header")
+    if n == 0:
+        return np.empty(0, np.float64)
+    lengths = pco_decompress(raw[at : at + len_bytes], np.dtype(np.uint64), runs)
+    if int(lengths.sum(dtype=np.uint64)) != n or np.any(lengths == 0) or np.any(lengths > n):
         raise ChunkCorruptError("run-length value section: run lengths do not add up")
-    run_values = gorilla_decode(buf[at:].tobytes(), runs)
+    inner, body = raw[at + len_bytes], raw[at + len_bytes + 1 :]
+    if inner == RLE_INNER_GORILLA:
+        run_values = gorilla_decode(body, runs)
+    elif inner == RLE_INNER_DECIMAL:
+        run_values = decimal_decode(body, runs)
+    else:
+        raise ChunkCorruptError(f"run-length value section: unknown inner codec {inner}")
     return np.repeat(run_values, lengths.astype(np.intp))
 
 

@@ -212,3 +212,40 @@ def pco_decompress(
     if arr.dtype != dtype or arr.size != n:
         raise ChunkCorruptError(f"pcodec stream holds {arr.size} {arr.dtype}, expected {n} {dtype}")
     return arr
+
+
+def grid_encode(ts: NDArray[np.int64]) -> bytes | None:
+    """``ts-grid``: nominal period P, slot numbers k (deltas, mostly 1) and jitter j.
+
+    ``ts = min_ts + k * P + j``: collector timestamps with random jitter cost
+    the jitter's entropy instead of the (twice as wide) entropy of its
+    delta-of-delta. Not applicable to chunks spanning 2^62 ns or more.
+    """
+    if ts.size < 3 or int(ts[-1]) - int(ts[0]) >= 2**62:
+        return None
+    off = ts - ts[0]
+    deltas = np.diff(off)
+    period = int(np.median(deltas))
+    if period <= 0:
+        return None
+    k = (off + period // 2) // period
+    jitter = off - k * period
+    slots = bytes(standalone.simple_compress(np.diff(k), _PCO))
+    head = varint_encode(np.array([period, len(slots)], np.uint64)).tobytes()
+    return head + slots + bytes(standalone.simple_compress(jitter, _PCO))
+
+
+def grid_decode(payload: bytes | memoryview, n: int, min_ts: int, max_ts: int) -> NDArray[np.int64]:
+    raw = bytes(payload)
+    head, at = varint_decode(np.frombuffer(raw, np.uint8), 0, 2)
+    if at < 0 or n < 3 or head[0] == 0 or head[0] >= 2**62 or at + int(head[1]) > len(raw):
+        raise ChunkCorruptError("ts-grid header is truncated or invalid")
+    period = np.int64(head[0])
+    end = at + int(head[1])
+    dk = pco_decompress(raw[at:end], np.dtype(np.int64), n - 1)
+    jitter = pco_decompress(raw[end:], np.dtype(np.int64), n)
+    k = np.concatenate(([0], np.cumsum(dk)))
+    with np.errstate(over="ignore"):
+        ts = (k * period + jitter + np.int64(min_ts)).astype(np.int64)
+    check_timestamps(ts, min_ts, max_ts)
+    return ts

@@ -144,8 +144,11 @@ def test_huge_gaps_and_the_whole_int64_range_round_trip() -> None:
     ts = np.array([-(2**63), -1, 0, 1, 2**62, 2**63 - 1], np.int64)
     chunk = (ts, np.arange(6.0), np.zeros(6, np.uint16))
     for codec in TIMESTAMP_CODECS:
-        got = codec.decode(codec.encode(ts), 6, int(ts[0]), int(ts[-1]))
-        np.testing.assert_array_equal(got, ts)
+        payload = codec.encode(ts)
+        if payload is None:
+            assert codec.name == "ts-grid"  # the one codec that declines 2^62+ spans
+            continue
+        np.testing.assert_array_equal(codec.decode(payload, 6, int(ts[0]), int(ts[-1])), ts)
     _assert_same(chunk, decode_chunk(encode_chunk(*chunk)))
 
 
@@ -161,8 +164,10 @@ def test_regular_chunk_timestamps_cost_one_byte() -> None:
 @settings(max_examples=50, deadline=None)
 def test_timestamp_codecs_preserve_duplicates_and_gaps(ts: NDArray[np.int64]) -> None:
     for codec in TIMESTAMP_CODECS:
-        got = codec.decode(codec.encode(ts), ts.size, int(ts[0]), int(ts[-1]))
-        np.testing.assert_array_equal(got, ts)
+        payload = codec.encode(ts)
+        if payload is not None:
+            got = codec.decode(payload, ts.size, int(ts[0]), int(ts[-1]))
+            np.testing.assert_array_equal(got, ts)
 
 
 def test_descending_timestamps_are_rejected_with_the_index() -> None:
@@ -184,7 +189,7 @@ def test_bad_arguments_raise_value_errors() -> None:
 def test_codec_ids_are_stable_and_unique() -> None:
     ids = {name: c.id for name, c in CODECS.items()}
     assert ids == {
-        "ts-dod": 0x01, "ts-delta-pco": 0x02, "raw": 0x10, "gorilla": 0x11, "decimal": 0x12,
+        "ts-dod": 0x01, "ts-delta-pco": 0x02, "ts-grid": 0x03, "raw": 0x10, "gorilla": 0x11, "decimal": 0x12,
         "pco": 0x13, "const": 0x14, "rle": 0x15, "q-const": 0x20, "q-rle": 0x21,
     }  # fmt: skip
     assert encode_chunk(np.arange(2, dtype=np.int64), np.zeros(2), np.zeros(2, np.uint16), 0x11)
