@@ -1,7 +1,123 @@
-"""List and run scenarios."""
+"""``twinbench scenario list | run NAME | run-all``: drive scenarios over the real stack."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(help="List and run scenarios.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command("list")
+def list_scenarios() -> None:
+    """Every scenario with its profile, duration, nominal rate and faults."""
+    from scenarios import all_scenarios
+
+    table = Table("name", "profile", "duration", "nominal rate", "faults", "description")
+    for s in all_scenarios().values():
+        faults = ", ".join(f"{f.kind}@{f.at_s:g}s" for f in s.faults) or "-"
+        table.add_row(
+            s.name,
+            s.profile,
+            f"{s.duration_s:g} s",
+            f"{s.nominal_rate_pts_s:,.0f} pts/s",
+            faults,
+            s.description,
+        )
+    Console().print(table)
+
+
+def _run_one(
+    name: str,
+    *,
+    short: bool,
+    seed: int | None,
+    duration: float | None,
+    reports: Path,
+    keep_data: bool,
+) -> int:
+    from harness.report import exit_code
+    from harness.report_md import render_markdown
+    from harness.runner import ScenarioRunner
+    from scenarios import get
+
+    scenario = get(name, short=short)
+    if seed is not None:
+        scenario = dataclasses.replace(scenario, seed=seed)
+    if duration is not None:
+        factor = duration / scenario.duration_s
+        scenario = _rescaled(scenario, factor)
+    console.print(f"[bold]scenario {scenario.name}[/]: {scenario.description}")
+    console.print(
+        f"  {scenario.duration_s:g} s of load, seed {scenario.seed}; reports under {reports}"
+    )
+    runner = ScenarioRunner(
+        scenario,
+        reports_root=reports,
+        keep_data=keep_data,
+        status=lambda line: console.print(line, highlight=False),
+    )
+    report, path = asyncio.run(runner.run())
+    print(render_markdown(report))
+    for name in ("report.md", "report.html", "report.json"):
+        console.print(f"report: {path / name}")
+    console.print(f"verdict: [bold]{report.verdict}[/]")
+    return exit_code(report)
+
+
+def _rescaled(scenario, factor: float):  # type: ignore[no-untyped-def]
+    """Stretch/shrink every phase and fault by ``factor`` (``--duration``)."""
+    load = tuple(dataclasses.replace(p, duration_s=p.duration_s * factor) for p in scenario.load)
+    faults = tuple(
+        dataclasses.replace(f, at_s=f.at_s * factor, duration_s=f.duration_s * factor)
+        for f in scenario.faults
+    )
+    return dataclasses.replace(
+        scenario,
+        load=load,
+        faults=faults,
+        duration_s=sum(p.duration_s for p in load),
+        warmup_s=scenario.warmup_s * factor,
+    )
+
+
+@app.command("run")
+def run(
+    name: str = typer.Argument(..., help="scenario name (see `twinbench scenario list`)"),
+    short: bool = typer.Option(False, "--short", help="the CI-sized version (~30 s)"),
+    seed: int | None = typer.Option(None, help="override the scenario's seed"),
+    duration: float | None = typer.Option(None, help="total seconds of load (phases scaled)"),
+    reports: Path = typer.Option(Path("reports/runs"), help="where run directories go"),
+    keep_data: bool = typer.Option(False, help="keep the temp work dir (store, logs)"),
+) -> None:
+    """Run one scenario; exit code 1 when any threshold fails."""
+    raise typer.Exit(
+        _run_one(
+            name, short=short, seed=seed, duration=duration, reports=reports, keep_data=keep_data
+        )
+    )
+
+
+@app.command("run-all")
+def run_all(
+    short: bool = typer.Option(False, "--short", help="CI-sized versions"),
+    reports: Path = typer.Option(Path("reports/runs")),
+) -> None:
+    """Run every scenario in turn; exit code 1 when any of them fails a threshold."""
+    from scenarios import all_scenarios
+
+    codes = {
+        name: _run_one(
+            name, short=short, seed=None, duration=None, reports=reports, keep_data=False
+        )
+        for name in all_scenarios()
+    }
+    for name, code in codes.items():
+        console.print(f"{name:<12} {'pass' if code == 0 else 'FAIL'}")
+    raise typer.Exit(1 if any(codes.values()) else 0)

@@ -1,0 +1,400 @@
+"""Run one scenario over the real stack and score it.
+
+The run, in order:
+
+1. start nats-server, the fault proxies the scenario needs and the ingest process
+   (``harness.scenario_stack``);
+2. drive the open-model schedule (``Scenario.schedule()``): each batch is built by
+   ``SyntheticSource``, written to the ledger, then sent through a
+   ``BatchForwarder`` (windowed publish, dedup ids, disk spool), exactly as a
+   collector sends;
+3. meanwhile apply the fault schedule (link cuts, SIGKILL + restart) and sample
+   consumer lag, spool depth, CPU and RSS;
+4. latency: publish->ack from the forwarder's ack callback, publish->queryable
+   from the ingest process's "applied" notices, both from the batch's
+   *intended* send time (no coordinated omission);
+5. at the end: drain, stop ingest cleanly, reopen the store, read every series
+   back and reconcile it with the ledger; compact and measure bytes/point,
+   beside the codec's own figure on the same data;
+6. score thresholds, write ``reports/runs/<stamp>-<name>/`` and return the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+import numpy as np
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from harness.accounting import Ledger
+from harness.driver import drive
+from harness.metrics import (
+    LatencyHistogram,
+    ProcessSampler,
+    StepMeasurement,
+    ThroughputSeries,
+    TimeSeries,
+    highest_sustained_rate,
+)
+from harness.report import Report, write_run
+from harness.run_status import RunStatus
+from harness.scenario_stack import ScenarioStack
+from harness.synthetic import SyntheticSource
+from historian.bus.options import BusOptions
+from historian.collect.forwarder import BatchForwarder
+from historian.collect.spool import DiskSpool
+from historian.ingest.service import APPLIED_PREFIX
+from historian.model import PointBatch
+from scenarios.base import FaultEvent, MetricKey, Scenario
+
+NS = 1_000_000_000
+SOURCE_ID = "loadgen"
+N_SERIES = 2_000
+
+
+@dataclass
+class BatchInfo:
+    intended_wall_ns: int
+    phase: int
+    points: int
+    acked_ns: int = 0
+    applied_ns: int = 0
+
+
+@dataclass
+class RunState:
+    origin_wall_ns: int = 0
+    batches: dict[str, BatchInfo] = field(default_factory=dict)
+    ack_hist: LatencyHistogram = field(default_factory=LatencyHistogram)
+    queryable_hist: LatencyHistogram = field(default_factory=LatencyHistogram)
+    nominal_hist: LatencyHistogram = field(default_factory=LatencyHistogram)
+    phase_hists: dict[int, LatencyHistogram] = field(default_factory=dict)
+    applied_points_by_phase: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    recoveries: list[tuple[str, float]] = field(default_factory=list)
+    drains: list[tuple[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class ScenarioRunner:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        reports_root: Path = Path("reports/runs"),
+        work_dir: Path | None = None,
+        keep_data: bool = False,
+        status: Callable[[str], None] | None = None,
+    ) -> None:
+        self.s = scenario
+        self.reports_root = reports_root
+        self._own_work = work_dir is None
+        self.work = work_dir or Path(tempfile.mkdtemp(prefix=f"twinbench-{scenario.name}-"))
+        self.keep_data = keep_data
+        self.schedule = scenario.schedule()
+        self.state = RunState()
+        self.status = RunStatus(scenario, self.schedule, status)
+        kinds = {f.kind for f in scenario.faults}
+        self.stack = ScenarioStack(
+            self.work,
+            proxy_collector="partition-collector-bus" in kinds,
+            proxy_historian="partition-bus-historian" in kinds,
+        )
+        self.bus = BusOptions(ack_timeout_s=2.0, publish_attempts=3, publish_window=256)
+        self.series = np.arange(1, N_SERIES + 1, dtype=np.uint32)
+        self.source = SyntheticSource(self.series, scenario.seed, start_ns=time.time_ns())
+        self.ledger = Ledger(expected_values=self.source.expected_values)
+        self.acked_series = ThroughputSeries(time.time_ns())
+        self.applied_series = ThroughputSeries(time.time_ns())
+        self.lag = TimeSeries("consumer lag", "messages")
+        self.spool_depth = TimeSeries("spool depth", "batches")
+        self._nominal_phases = {
+            k for k, name in enumerate(self.schedule.phase_names) if name == "steady"
+        } - self._faulted_phases()
+        self._break_event = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _faulted_phases(self) -> set[int]:
+        out = set()
+        for k, (a, b) in enumerate(self.schedule.phase_bounds_ns):
+            for f in self.s.faults:
+                if f.at_s * NS < b and (f.end_s + 5) * NS > a:  # +5 s: settling after a fault
+                    out.add(k)
+        return out
+
+    # ------------------------------------------------------------------ run
+    async def run(self) -> tuple[Report, Path]:
+        try:
+            self.status.say("starting nats-server and the historian ingest process")
+            await self.stack.start()
+            report = await self._run_with_stack()
+        finally:
+            await self.stack.close()
+        path = write_run(report, self.reports_root)
+        if self._own_work and not self.keep_data:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return report, path
+
+    async def _run_with_stack(self) -> Report:
+        assert self.stack.ingest is not None
+        nc_obs = await nats.connect(
+            self.stack.nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+        )
+        nc_pub = await nats.connect(
+            self.stack.url_for("collector"),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+            ping_interval=2,
+            max_outstanding_pings=2,
+        )
+        await nc_obs.subscribe(f"{APPLIED_PREFIX}.>", cb=self._on_applied)
+        spool = DiskSpool(self.work / "spool", max_bytes=4 * 1024**3, fsync=False)
+        self.fwd = self._new_forwarder(nc_pub, spool)
+        stop_fwd = asyncio.Event()
+        fwd_task = asyncio.create_task(self.fwd.run(stop_fwd))
+        sampler = ProcessSampler(
+            {
+                "nats-server": self.stack.nats.pid,
+                "historian": self.stack.ingest.pid,
+                "runner": os.getpid(),
+            }
+        )
+        sampler.start()
+        self.state.origin_wall_ns = time.time_ns() + 200_000_000
+        origin_mono = time.monotonic_ns() + 200_000_000
+        monitor = asyncio.create_task(self._monitor(nc_obs, spool, stop_fwd))
+        faults = [
+            asyncio.create_task(self._fault(f, nc_pub, spool, stop_fwd, sampler))
+            for f in self.s.faults
+        ]
+        ramp_watch = asyncio.create_task(self._watch_ramp())
+
+        async def send(i: int, batch: PointBatch) -> None:
+            seq, _mid = self._reserved[i]
+            await self.fwd.send_batch(batch, seq)
+
+        self._reserved: dict[int, tuple[int, str]] = {}
+
+        def on_batch(i: int, batch: PointBatch) -> None:
+            seq, mid = self.fwd.reserve()
+            self._reserved[i] = (seq, mid)
+            phase = int(self.schedule.phase[i])
+            self.ledger.record(mid, batch, self.schedule.phase_names[phase])
+            self.state.batches[mid] = BatchInfo(
+                self.state.origin_wall_ns + int(self.schedule.send_ns[i]), phase, len(batch)
+            )
+
+        drive_task = asyncio.create_task(
+            drive(
+                self.schedule,
+                send,
+                source=self.source,
+                origin_ns=origin_mono,
+                on_batch=on_batch,
+                max_in_flight=64,
+            )
+        )
+        await asyncio.wait(
+            [drive_task, asyncio.create_task(self._break_event.wait())],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not drive_task.done():
+            self.state.notes.append("load ramp stopped after the first step that broke a threshold")
+            drive_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drive_task
+        for t in faults:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        ramp_watch.cancel()
+        self.status.say("load done: draining spool and consumer")
+        await self.fwd.flush(timeout=120)
+        stop_fwd.set()
+        await asyncio.gather(fwd_task, return_exceptions=True)
+        await self._wait_applied(timeout_s=120)
+        monitor.cancel()
+        sampler.stop()
+        await nc_pub.close()
+        await nc_obs.close()
+        self.status.say("stopping ingest; reading everything back")
+        self.stack.ingest.stop()
+        return self._score(sampler)
+
+    def _new_forwarder(self, nc: NATS, spool: DiskSpool) -> BatchForwarder:
+        return BatchForwarder(
+            nc, self.bus, SOURCE_ID, spool, batch_points=5_000, on_ack=self._on_ack
+        )
+
+    # ------------------------------------------------------------ callbacks
+    def _on_ack(self, mid: str, batch: PointBatch) -> None:
+        now = time.time_ns()
+        self.ledger.mark_acked(mid)
+        info = self.state.batches.get(mid)
+        if info is not None:
+            info.acked_ns = now
+            self.state.ack_hist.record_ns(max(0, now - info.intended_wall_ns))
+        self.acked_series.add(now, len(batch))
+
+    async def _on_applied(self, msg: Msg) -> None:
+        notice = json.loads(msg.data)
+        t = int(notice["t"])
+        for source, seq, _created, n in notice["b"]:
+            info = self.state.batches.get(f"{source}/{seq}")
+            if info is None or info.applied_ns:
+                continue  # a redelivery after a historian crash: first application counts
+            info.applied_ns = t
+            lat = max(0, t - info.intended_wall_ns)
+            self.state.queryable_hist.record_ns(lat)
+            self.state.phase_hists.setdefault(info.phase, LatencyHistogram()).record_ns(lat)
+            if info.phase in self._nominal_phases:
+                self.state.nominal_hist.record_ns(lat)
+            self.state.applied_points_by_phase.setdefault(info.phase, []).append((t, int(n)))
+            self.applied_series.add(t, int(n))
+            self.status.applied(int(n))
+
+    # --------------------------------------------------------------- faults
+    async def _sleep_until_run_s(self, at_s: float) -> None:
+        delay = (self.state.origin_wall_ns + at_s * NS - time.time_ns()) / NS
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _fault(
+        self,
+        f: FaultEvent,
+        nc_pub: NATS,
+        spool: DiskSpool,
+        stop_fwd: asyncio.Event,
+        sampler: ProcessSampler,
+    ) -> None:
+        await self._sleep_until_run_s(f.at_s)
+        self.status.say(f"fault: {f.kind} for {f.duration_s:g} s")
+        ingest = self.stack.ingest
+        assert ingest is not None
+        if f.kind.startswith("partition"):
+            side = "collector" if f.kind == "partition-collector-bus" else "historian"
+            await self.stack.cut(side)
+            await self._sleep_until_run_s(f.end_s)
+            await self.stack.heal(side)
+            self._background.add(asyncio.create_task(self._measure_drain(f.kind, side, spool)))
+        elif f.kind == "kill-historian":
+            ingest.kill()
+            await self._sleep_until_run_s(f.end_s)
+            took = await asyncio.to_thread(ingest.start)
+            sampler.set_pid("historian", ingest.pid)
+            self.state.recoveries.append((f.kind, took))
+        elif f.kind == "kill-nats":
+            self.stack.nats.kill()
+            await self._sleep_until_run_s(f.end_s)
+            t0 = time.monotonic()
+            await asyncio.to_thread(self.stack.nats.restart)
+            sampler.set_pid("nats-server", self.stack.nats.pid)
+            acked_before = self.fwd.metrics.batches_acked
+            while self.fwd.metrics.batches_acked == acked_before and time.monotonic() - t0 < 60:
+                await asyncio.sleep(0.05)  # recovered = publishes are acknowledged again
+            self.state.recoveries.append((f.kind, time.monotonic() - t0))
+        elif f.kind == "kill-collector":
+            self.fwd.abort()
+            await self._sleep_until_run_s(f.end_s)
+            t0 = time.monotonic()
+            self.fwd = self._new_forwarder(nc_pub, spool)
+            self._background.add(asyncio.create_task(self.fwd.run(stop_fwd)))
+            self.state.recoveries.append((f.kind, time.monotonic() - t0))
+        self.status.say(f"fault over: {f.kind}")
+
+    async def _measure_drain(self, kind: str, side: str, spool: DiskSpool) -> None:
+        """Backlog (points) at heal time / time until it is gone = drain rate."""
+        t0 = time.monotonic()
+        if side == "collector":
+            backlog = len(spool) * 5_000
+            while len(spool) and time.monotonic() - t0 < 300:
+                await asyncio.sleep(0.05)
+        else:
+            backlog = sum(
+                i.points for i in self.state.batches.values() if i.acked_ns and not i.applied_ns
+            )
+            while time.monotonic() - t0 < 300 and any(
+                i.acked_ns and not i.applied_ns for i in self.state.batches.values()
+            ):
+                await asyncio.sleep(0.05)
+        took = max(time.monotonic() - t0, 1e-3)
+        if backlog:
+            self.state.drains.append((kind, backlog / took))
+
+    # -------------------------------------------------------------- monitor
+    async def _monitor(self, nc: NATS, spool: DiskSpool, stop: asyncio.Event) -> None:
+        js = nc.jetstream()
+        while True:
+            t = (time.time_ns() - self.state.origin_wall_ns) / NS
+            with contextlib.suppress(Exception):
+                info = await js.consumer_info(self.bus.stream, self.bus.consumer_name(0))
+                self.lag.append(t, float(info.num_pending or 0) + float(info.num_ack_pending or 0))
+            self.spool_depth.append(t, float(len(spool)))
+            self.status.tick(t, self.state.queryable_hist, len(spool), self.lag)
+            await asyncio.sleep(0.5)
+
+    async def _watch_ramp(self) -> None:
+        """After each ramp step, stop the run once a step broke a threshold."""
+        for k, name in enumerate(self.schedule.phase_names):
+            if not name.startswith("ramp"):
+                continue
+            _, end = self.schedule.phase_bounds_ns[k]
+            await self._sleep_until_run_s(end / NS + 3.0)
+            verdict = highest_sustained_rate(self._ramp_steps(), p99_limit_ms=self._p99_limit())
+            if verdict.breaking_step is not None:
+                self._break_event.set()
+                return
+
+    def _p99_limit(self) -> float:
+        for t in self.s.thresholds:
+            if t.metric == MetricKey.P99_QUERYABLE_NOMINAL and not isinstance(t.limit, str):
+                return float(t.limit)
+        return 50.0
+
+    def _ramp_steps(self) -> list[StepMeasurement]:
+        steps = []
+        for k, name in enumerate(self.schedule.phase_names):
+            if not name.startswith("ramp"):
+                continue
+            start, end = self.schedule.phase_bounds_ns[k]
+            applied = self.state.applied_points_by_phase.get(k, [])
+            hist = self.state.phase_hists.get(k)
+            if not applied or hist is None:
+                if time.time_ns() > self.state.origin_wall_ns + end:
+                    steps.append(
+                        StepMeasurement(name, self.schedule.phase_rates[k], 0.0, float("inf"))
+                    )
+                break
+            pts = sum(n for _, n in applied)
+            span = max(
+                max(t for t, _ in applied) - (self.state.origin_wall_ns + start), end - start
+            )
+            steps.append(
+                StepMeasurement(
+                    name, self.schedule.phase_rates[k], pts / (span / NS), hist.percentile_ms(99.0)
+                )
+            )
+        return steps
+
+    async def _wait_applied(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(i.applied_ns for i in self.state.batches.values() if i.acked_ns):
+                return
+            await asyncio.sleep(0.1)
+        self.state.notes.append(f"not every acked batch was applied within {timeout_s:g} s")
+
+    # -------------------------------------------------------------- scoring
+    def _score(self, sampler: ProcessSampler) -> Report:
+        from harness.scoring import score_run
+
+        return score_run(self, sampler)

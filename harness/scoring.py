@@ -1,0 +1,125 @@
+"""Turn a finished :class:`~harness.runner.ScenarioRunner` into a scored :class:`Report`.
+
+Kept apart from the runner so the arithmetic of each metric is in one place:
+every key the scenario thresholds name (``scenarios.base.MetricKey``) is
+written here, and a metric that could not be measured is left out, which fails
+its threshold (a check that did not run never reads as a pass).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from harness.accounting import read_back
+from harness.metrics import ProcessSampler, highest_sustained_rate
+from harness.report import Report, evaluate
+from historian import Historian, Options
+from historian.codec import encode_chunk
+from scenarios.base import MetricKey
+
+if TYPE_CHECKING:
+    from harness.runner import ScenarioRunner
+
+NS = 1_000_000_000
+CHUNK_POINTS = 4096
+
+
+def codec_bytes_per_point(db: Historian, series: np.ndarray) -> float:
+    """The codec's own figure on the stored data: chunks of ``CHUNK_POINTS`` per series."""
+    total_bytes = total_points = 0
+    for sid in series.tolist():
+        ts, values, quality = db.read(int(sid), 0, 2**62)
+        for a in range(0, len(ts), CHUNK_POINTS):
+            total_bytes += len(
+                encode_chunk(
+                    ts[a : a + CHUNK_POINTS],
+                    values[a : a + CHUNK_POINTS],
+                    quality[a : a + CHUNK_POINTS],
+                )
+            )
+            total_points += len(ts[a : a + CHUNK_POINTS])
+    return total_bytes / total_points if total_points else float("nan")
+
+
+def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
+    s, st, sched = run.s, run.state, run.schedule
+    report = Report(s.name, s.profile, s.seed, s.duration_s, s.description)
+    report.notes.extend(st.notes)
+    if s.is_short:
+        report.notes.append("short (CI-sized) version of the scenario")
+    for k, name in enumerate(sched.phase_names):
+        a, b = sched.phase_bounds_ns[k]
+        report.add_phase(name, a / NS, b / NS, sched.phase_rates[k])
+    for f in s.faults:
+        report.add_fault(f.kind, f.target, f.at_s, f.end_s)
+
+    report.add_latency("publish_to_ack", st.ack_hist)
+    report.add_latency("publish_to_queryable", st.queryable_hist)
+    if st.nominal_hist.count:
+        report.add_latency("publish_to_queryable_nominal", st.nominal_hist)
+    report.add_series(run.acked_series.to_series("acked", "points/s"), group="throughput")
+    report.add_series(run.applied_series.to_series("queryable", "points/s"), group="throughput")
+    report.add_series(run.lag, group="lag")
+    report.add_series(run.spool_depth, group="lag")
+    for series in (*sampler.cpu.values(), *sampler.rss.values()):
+        report.add_series(series, group="resources")
+    for name, ts in sampler.rss.items():
+        if ts.values:
+            report.set_metric(f"resources.{name}.rss_max_mb", max(ts.values) / 2**20, "MB")
+    for name, ts in sampler.cpu.items():
+        if ts.values:
+            report.set_metric(f"resources.{name}.cpu_mean_pct", float(np.mean(ts.values)), "%")
+
+    _, rates = run.applied_series.rate_per_s()
+    if len(rates):
+        report.set_metric("throughput.queryable_max_pts_s", float(np.max(rates)), "points/s")
+    report.set_metric("load.produced_points", run.ledger.produced, "points")
+    report.set_metric("load.acked_points", run.ledger.acked_points, "points")
+    report.set_metric("forwarder.batches_spooled", run.fwd.metrics.batches_spooled, "batches")
+
+    if st.recoveries:
+        report.set_metric(MetricKey.CRASH_RECOVERY_S, max(t for _, t in st.recoveries), "s")
+        for kind, took in st.recoveries:
+            report.set_metric(f"recovery.{kind}_s", took, "s")
+    if st.drains:
+        worst = min(rate for _, rate in st.drains)
+        report.set_metric("drain.rate_pts_s", worst, "points/s")
+        report.set_metric(MetricKey.DRAIN_OVER_NOMINAL, worst / s.nominal_rate_pts_s, "x")
+
+    steps = run._ramp_steps()
+    if steps:
+        verdict = highest_sustained_rate(steps, p99_limit_ms=run._p99_limit())
+        report.stress = {
+            "steps": [vars(x) for x in steps],
+            "highest_sustained_pts_s": verdict.highest_pts_s,
+            "highest_step": verdict.highest_step,
+            "breaking_step": verdict.breaking_step,
+            "reason": verdict.reason,
+        }
+        report.set_metric(MetricKey.STRESS_SUSTAINED, verdict.highest_pts_s, "points/s")
+
+    data_dir = run.stack.ingest.data_dir if run.stack.ingest else run.work
+    db = Historian.open(str(data_dir), Options())
+    try:
+        stored = read_back(db, run.series.tolist(), 0, 2**62)
+        acc = run.ledger.reconcile(stored)
+        report.add_accounting(acc)
+        db.flush()
+        db.compact()
+        stats = db.stats()
+        if stats.points:
+            report.set_metric(MetricKey.BYTES_PER_POINT, stats.bytes_per_point, "B/point")
+            report.bytes_per_point["synthetic (2-decimal plant-like)"] = stats.bytes_per_point
+            report.set_metric(
+                MetricKey.BASELINE_BYTES_PER_POINT,
+                1.1 * codec_bytes_per_point(db, run.series),
+                "B/point",
+            )
+        report.set_metric("storage.points", stats.points, "points")
+        report.set_metric("storage.bytes_on_disk", stats.bytes_on_disk, "bytes")
+    finally:
+        db.close()
+    evaluate(report, s.thresholds)
+    return report
