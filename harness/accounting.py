@@ -186,9 +186,13 @@ class Ledger:
             "reordered": per_phase(reordered_e),
             "changed": per_phase(changed),
         }
-        phases = {name: Counts(**{c: int(v[i]) for c, v in cols.items()}) for i, name in enumerate(names)}
+        phases = {
+            name: Counts(**{c: int(v[i]) for c, v in cols.items()}) for i, name in enumerate(names)
+        }
         total = Counts(**{c: int(v.sum()) for c, v in cols.items()})
-        total.reordered += int(np.count_nonzero(backwards[~match]))  # unexpected points out of order
+        total.reordered += int(
+            np.count_nonzero(backwards[~match])
+        )  # unexpected points out of order
         lost = np.flatnonzero(e_acked & ~is_stored)[:10]
         ch = np.flatnonzero(differ)[:10]
         return AccountingReport(
@@ -204,14 +208,21 @@ class Ledger:
     def _expected(
         self,
     ) -> tuple[
-        NDArray[np.uint32], NDArray[np.int64], NDArray[np.float64], NDArray[np.intp], NDArray[np.bool_]
+        NDArray[np.uint32],
+        NDArray[np.int64],
+        NDArray[np.float64],
+        NDArray[np.intp],
+        NDArray[np.bool_],
     ]:
         sizes = np.fromiter((len(s) for s in self._series), dtype=np.int64, count=len(self._series))
         if not self._series:
             return (
-                np.zeros(0, np.uint32), np.zeros(0, np.int64), np.zeros(0, np.float64),
-                np.zeros(0, np.intp), np.zeros(0, bool),
-            )  # fmt: skip
+                np.zeros(0, np.uint32),
+                np.zeros(0, np.int64),
+                np.zeros(0, np.float64),
+                np.zeros(0, np.intp),
+                np.zeros(0, bool),
+            )
         phase = np.repeat(np.asarray(self._batch_phase, np.intp), sizes)
         acked = np.repeat(np.asarray(self._batch_acked, bool), sizes)
         series = np.concatenate(self._series).astype(np.uint32, copy=False)

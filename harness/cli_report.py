@@ -1,7 +1,7 @@
 """``twinbench report``: read and compare scenario reports.
 
-    twinbench report show reports/runs/20260101T000000Z-noisy
-    twinbench report compare OLD_DIR NEW_DIR [--prefix latency.] [--changed-only]
+twinbench report show reports/runs/20260101T000000Z-noisy
+twinbench report compare OLD_DIR NEW_DIR [--prefix latency.] [--changed-only]
 """
 
 from __future__ import annotations
@@ -49,12 +49,23 @@ def compare_table(a: Report, b: Report, *, prefix: str = "", changed_only: bool 
                 continue
             rows.append([key, format_value(va), format_value(vb), f"{delta:+,.4g}", rel])
         else:
-            rows.append([key, format_value(va), format_value(vb), "", "only in " + ("B" if va is None else "A")])
+            rows.append(
+                [
+                    key,
+                    format_value(va),
+                    format_value(vb),
+                    "",
+                    "only in " + ("B" if va is None else "A"),
+                ]
+            )
     header = ["metric", f"A ({a.scenario})", f"B ({b.scenario})", "delta", "change"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(r: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
 
     out = [
         f"A: {a.scenario} {a.started_utc} verdict {a.verdict}",

@@ -89,7 +89,8 @@ class DriveResult:
     def latency_from_intended_ns(self) -> NDArray[np.int64]:
         """Completion minus intended time for every batch that completed without error."""
         ok = (self.completed_ns != NOT_SENT) & ~self.failed
-        return (self.completed_ns[ok] - self.intended_ns[ok]).astype(np.int64)
+        out: NDArray[np.int64] = (self.completed_ns[ok] - self.intended_ns[ok]).astype(np.int64)
+        return out
 
 
 async def drive(
@@ -213,7 +214,11 @@ async def drive_queries(
     order = rng.permutation(np.arange(n) % len(kinds))
     intended = np.floor(np.arange(n) * (NS / rate_qps)).astype(np.int64)
     result = QueryLoadResult(
-        {k: LatencyHistogram() for k in kinds}, dict.fromkeys(kinds, 0), dict.fromkeys(kinds, 0), 0, []
+        {k: LatencyHistogram() for k in kinds},
+        dict.fromkeys(kinds, 0),
+        dict.fromkeys(kinds, 0),
+        0,
+        [],
     )
     slots = asyncio.Semaphore(max_in_flight)
     origin = clock.now_ns()

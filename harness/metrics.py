@@ -123,6 +123,10 @@ class TimeSeries:
     t_s: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.t_s = [float(t) for t in self.t_s]
+        self.values = [float(v) for v in self.values]
+
     def append(self, t_s: float, value: float) -> None:
         self.t_s.append(float(t_s))
         self.values.append(float(value))
@@ -184,7 +188,9 @@ class _Sampler:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name=type(self).__name__, daemon=True)
+            self._thread = threading.Thread(
+                target=self._loop, name=type(self).__name__, daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:
@@ -281,7 +287,7 @@ class GaugeRecorder(_Sampler):
         for name, fn in self._gauges.items():
             try:
                 value = float(fn())
-            except Exception:  # noqa: BLE001 - a down component leaves a gap, not a crash
+            except Exception:
                 continue
             self.record(name, value)
 

@@ -74,7 +74,9 @@ class Threshold:
 
     def __post_init__(self) -> None:
         if self.comparator not in _COMPARE:
-            raise ValueError(f"comparator must be one of {sorted(_COMPARE)}, got {self.comparator!r}")
+            raise ValueError(
+                f"comparator must be one of {sorted(_COMPARE)}, got {self.comparator!r}"
+            )
 
     def check(self, metrics: Mapping[str, float | None]) -> dict[str, Any]:
         value = metrics.get(self.metric)
@@ -97,7 +99,9 @@ class Report:
     seed: int
     duration_s: float
     description: str = ""
-    started_utc: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    started_utc: str = field(
+        default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
     metrics: dict[str, float | None] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -120,7 +124,7 @@ class Report:
             self.units[key] = unit
 
     def add_latency(self, name: str, hist: LatencyHistogram) -> None:
-        """Summary + percentile curve + HDR payload; p50..max also become ``latency.<name>.*_ms``."""
+        """Summary, percentile curve and HDR payload; also metrics ``latency.<name>.<stat>_ms``."""
         summary = hist.summary()
         self.latency[name] = {
             "summary_ms": summary,
@@ -132,12 +136,17 @@ class Report:
             self.set_metric(key, value, "" if stat == "count" else "ms")
 
     def add_series(self, series: TimeSeries, *, group: str) -> None:
-        """A time series for the plots; ``group`` picks the chart (throughput, latency, lag, ...)."""
+        """A time series to plot; ``group`` picks its chart (throughput, latency, lag, ...)."""
         self.timeseries[series.name] = {**series.to_json(), "group": group}
 
     def add_phase(self, name: str, start_s: float, end_s: float, nominal_rate_pts_s: float) -> None:
         self.phases.append(
-            {"name": name, "start_s": start_s, "end_s": end_s, "nominal_rate_pts_s": nominal_rate_pts_s}
+            {
+                "name": name,
+                "start_s": start_s,
+                "end_s": end_s,
+                "nominal_rate_pts_s": nominal_rate_pts_s,
+            }
         )
 
     def add_fault(self, kind: str, target: str, start_s: float, end_s: float) -> None:
@@ -146,7 +155,10 @@ class Report:
     def add_accounting(self, acc: AccountingReport) -> None:
         """Stores the accounting and flattens it to ``accounting.<phase|total>.<count>`` metrics."""
         self.accounting = acc.to_json()
-        for scope, counts in [("total", self.accounting["total"]), *self.accounting["phases"].items()]:
+        for scope, counts in [
+            ("total", self.accounting["total"]),
+            *self.accounting["phases"].items(),
+        ]:
             for name, value in counts.items():
                 self.set_metric(f"accounting.{scope}.{name}", value, "points")
         self.set_metric("accounting.total.unexpected", acc.unexpected, "points")
@@ -187,7 +199,11 @@ def environment() -> dict[str, Any]:
     """Where the run happened: enough to tell two machines (or two commits) apart."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         ).stdout.strip()
     except OSError:
         commit = ""
@@ -215,7 +231,9 @@ def write_run(report: Report, root: str | os.PathLike[str] = "reports/runs") -> 
         out = base.with_name(f"{base.name}-{n}")
     out.mkdir(parents=True)
     doc = report.to_json()
-    (out / "report.json").write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    (out / "report.json").write_text(
+        json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8"
+    )
     (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
     (out / "report.html").write_text(render_html(report), encoding="utf-8")
     return out

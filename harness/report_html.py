@@ -32,6 +32,10 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _verdict_cell(passed: bool) -> str:
+    return "<span class='pass'>pass</span>" if passed else "<span class='fail'>FAIL</span>"
+
+
 def _time_charts(report: Report) -> list[str]:
     shaded = [(f["start_s"], f["end_s"], f"{f['kind']} {f['target']}") for f in report.faults]
     groups: dict[str, list[tuple[str, Any, Any]]] = {}
@@ -67,7 +71,7 @@ def render_html(report: Report) -> str:
     if report.thresholds:
         rows = [
             [
-                f"<span class='{'pass' if t['passed'] else 'fail'}'>{'pass' if t['passed'] else 'FAIL'}</span>",
+                _verdict_cell(t["passed"]),
                 escape(t["name"]),
                 f"<code>{escape(t['metric'])}</code>",
                 format_value(t["value"]),
@@ -76,13 +80,20 @@ def render_html(report: Report) -> str:
             ]
             for t in report.thresholds
         ]
-        parts += ["<h2>Thresholds</h2>", _table(["verdict", "threshold", "metric", "value", "limit", "why"], rows)]
+        parts += [
+            "<h2>Thresholds</h2>",
+            _table(["verdict", "threshold", "metric", "value", "limit", "why"], rows),
+        ]
     charts = _time_charts(report)
     if charts:
         parts += ["<h2>Over time</h2>", *charts]
     if report.latency:
         rows = [
-            [escape(n)] + [format_value(lat["summary_ms"][k]) for k in ("count", "p50", "p90", "p99", "p99_9", "max")]
+            [escape(n)]
+            + [
+                format_value(lat["summary_ms"][k])
+                for k in ("count", "p50", "p90", "p99", "p99_9", "max")
+            ]
             for n, lat in report.latency.items()
         ]
         parts += [
@@ -106,12 +117,28 @@ def render_html(report: Report) -> str:
     if report.accounting:
         acc = report.accounting
         cols = list(acc["total"])
-        rows = [[escape(n)] + [format_value(c[k]) for k in cols] for n, c in [*acc["phases"].items(), ("total", acc["total"])]]
+        rows = [
+            [escape(n)] + [format_value(c[k]) for k in cols]
+            for n, c in [*acc["phases"].items(), ("total", acc["total"])]
+        ]
         parts += ["<h2>Accounting (points)</h2>", _table(["phase", *cols], rows)]
-        parts.append(f"<p>Stored points the run never produced: {format_value(acc['unexpected'])}</p>")
+        parts.append(
+            f"<p>Stored points the run never produced: {format_value(acc['unexpected'])}</p>"
+        )
     if report.faults:
-        rows = [[escape(f["kind"]), escape(f["target"]), format_value(f["start_s"]), format_value(f["end_s"])] for f in report.faults]
+        rows = [
+            [
+                escape(f["kind"]),
+                escape(f["target"]),
+                format_value(f["start_s"]),
+                format_value(f["end_s"]),
+            ]
+            for f in report.faults
+        ]
         parts += ["<h2>Faults</h2>", _table(["fault", "target", "start s", "end s"], rows)]
-    rows = [[f"<code>{escape(k)}</code>", format_value(v), escape(report.units.get(k, ""))] for k, v in sorted(report.metrics.items())]
+    rows = [
+        [f"<code>{escape(k)}</code>", format_value(v), escape(report.units.get(k, ""))]
+        for k, v in sorted(report.metrics.items())
+    ]
     parts += ["<h2>All metrics</h2>", _table(["metric", "value", "unit"], rows), "</body></html>"]
     return "\n".join(parts)

@@ -33,11 +33,13 @@ def format_value(value: float | None) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out + [""]
+    return [*out, ""]
 
 
 def render_markdown(report: Report) -> str:
-    verdict = {"pass": "PASS", "fail": "FAIL", "unscored": "UNSCORED (no thresholds)"}[report.verdict]
+    verdict = {"pass": "PASS", "fail": "FAIL", "unscored": "UNSCORED (no thresholds)"}[
+        report.verdict
+    ]
     lines = [
         f"# twinbench report: {report.scenario}: {verdict}",
         "",
@@ -89,7 +91,11 @@ def render_markdown(report: Report) -> str:
         lines.append("")
     if report.stress:
         lines += ["## Stress", ""]
-        lines += [f"- {k}: {v if isinstance(v, str) else format_value(v)}" for k, v in report.stress.items() if not isinstance(v, list)]
+        lines += [
+            f"- {k}: {v if isinstance(v, str) else format_value(v)}"
+            for k, v in report.stress.items()
+            if not isinstance(v, list)
+        ]
         lines.append("")
     if report.bytes_per_point:
         lines += ["## Bytes per point", ""]
@@ -104,7 +110,8 @@ def render_markdown(report: Report) -> str:
         lines += _table(["fault", "target", "start s", "end s"], rows)
     lines += ["## All metrics", ""]
     rows = [
-        [f"`{k}`", format_value(v), report.units.get(k, "")] for k, v in sorted(report.metrics.items())
+        [f"`{k}`", format_value(v), report.units.get(k, "")]
+        for k, v in sorted(report.metrics.items())
     ]
     lines += _table(["metric", "value", "unit"], rows)
     if report.notes:

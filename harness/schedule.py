@@ -206,7 +206,9 @@ def square_wave_bursts(
 ) -> Schedule:
     """Base rate, then ``burst_factor`` x base for ``burst_s`` at the end of every period."""
     if not 0 < burst_s < period_s:
-        raise ScheduleError(f"need 0 < burst_s < period_s, got burst_s={burst_s} period_s={period_s}")
+        raise ScheduleError(
+            f"need 0 < burst_s < period_s, got burst_s={burst_s} period_s={period_s}"
+        )
     parts = []
     t = 0.0
     while t < duration_s - 1e-9:

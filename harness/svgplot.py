@@ -15,7 +15,7 @@ __all__ = ["bar_chart", "line_chart", "nice_ticks", "percentile_chart"]
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 W, H = 760, 260
-LEFT, RIGHT, TOP, BOTTOM = 70, 150, 28, 38
+LEFT, RIGHT, TOP, BOTTOM = 70, 190, 28, 38
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -27,6 +27,15 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
     first = math.ceil(lo / step) * step
     return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def _text(
+    x: float, y: float, label: str, size: int = 10, anchor: str = "start", extra: str = ""
+) -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}"{extra}>'
+        f"{escape(label)}</text>"
+    )
 
 
 def _fmt(v: float) -> str:
@@ -51,7 +60,9 @@ class _Frame:
     def py(self, y: float) -> float:
         return H - BOTTOM - (y - self.y0) / (self.y1 - self.y0) * (H - TOP - BOTTOM)
 
-    def axes(self, title: str, x_label: str, y_label: str, x_ticks: Sequence[tuple[float, str]]) -> list[str]:
+    def axes(
+        self, title: str, x_label: str, y_label: str, x_ticks: Sequence[tuple[float, str]]
+    ) -> list[str]:
         out = [
             f'<text x="{W / 2:.0f}" y="16" text-anchor="middle" font-size="13" font-weight="bold">'
             f"{escape(title)}</text>",
@@ -60,16 +71,14 @@ class _Frame:
         ]
         for y in nice_ticks(self.y0, self.y1):
             py = self.py(y)
-            out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{py:.1f}" y2="{py:.1f}" stroke="#eee"/>')
-            out.append(f'<text x="{LEFT - 4}" y="{py + 4:.1f}" text-anchor="end" font-size="10">{_fmt(y)}</text>')
+            out.append(
+                f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{py:.1f}" y2="{py:.1f}" stroke="#eee"/>'
+            )
+            out.append(_text(LEFT - 4, py + 4, _fmt(y), anchor="end"))
         for x, label in x_ticks:
             px = self.px(x)
-            out.append(
-                f'<text x="{px:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle" font-size="10">{escape(label)}</text>'
-            )
-        out.append(
-            f'<text x="{(LEFT + W - RIGHT) / 2:.0f}" y="{H - 6}" text-anchor="middle" font-size="11">{escape(x_label)}</text>'
-        )
+            out.append(_text(px, H - BOTTOM + 14, label, anchor="middle"))
+        out.append(_text((LEFT + W - RIGHT) / 2, H - 6, x_label, size=11, anchor="middle"))
         out.append(
             f'<text x="14" y="{(TOP + H - BOTTOM) / 2:.0f}" font-size="11" text-anchor="middle" '
             f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2:.0f})">{escape(y_label)}</text>'
@@ -80,7 +89,9 @@ class _Frame:
 def _svg(body: list[str], label: str) -> str:
     return (
         f'<svg width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-        f'role="img" aria-label="{escape(label)}" font-family="sans-serif">' + "".join(body) + "</svg>"
+        f'role="img" aria-label="{escape(label)}" font-family="sans-serif">'
+        + "".join(body)
+        + "</svg>"
     )
 
 
@@ -90,7 +101,9 @@ def _legend(names: Sequence[str]) -> list[str]:
         y = TOP + 8 + i * 15
         color = PALETTE[i % len(PALETTE)]
         out.append(f'<rect x="{W - RIGHT + 8}" y="{y - 8}" width="10" height="10" fill="{color}"/>')
-        out.append(f'<text x="{W - RIGHT + 22}" y="{y + 1}" font-size="10">{escape(name[:22])}</text>')
+        out.append(
+            f'<text x="{W - RIGHT + 22}" y="{y + 1}" font-size="10">{escape(name[:30])}</text>'
+        )
     return out
 
 
@@ -105,14 +118,26 @@ def line_chart(
     """Lines of (name, xs, ys); ``shaded`` (x0, x1, label) windows drawn behind (fault periods)."""
     xs = [x for _, sx, _ in series for x in sx] + [v for a, b, _ in shaded for v in (a, b)]
     ys = [y for _, _, sy in series for y in sy if math.isfinite(y)]
-    frame = _Frame(min(xs, default=0.0), max(xs, default=1.0), min(0.0, *ys) if ys else 0.0, max(ys, default=1.0) * 1.05 or 1.0)
-    body = [f'<rect x="{frame.px(a):.1f}" y="{TOP}" width="{max(frame.px(b) - frame.px(a), 1):.1f}" '
-            f'height="{H - TOP - BOTTOM}" fill="#f4c7c3" fill-opacity="0.6"><title>{escape(label)}</title></rect>'
-            for a, b, label in shaded]  # fmt: skip
-    body += frame.axes(title, x_label, y_label, [(t, _fmt(t)) for t in nice_ticks(frame.x0, frame.x1, 8)])
+    frame = _Frame(
+        min(xs, default=0.0),
+        max(xs, default=1.0),
+        min(0.0, *ys) if ys else 0.0,
+        max(ys, default=1.0) * 1.05 or 1.0,
+    )
+    body = [
+        f'<rect x="{frame.px(a):.1f}" y="{TOP}" width="{max(frame.px(b) - frame.px(a), 1):.1f}" '
+        f'height="{H - TOP - BOTTOM}" fill="#f4c7c3" fill-opacity="0.6">'
+        f"<title>{escape(label)}</title></rect>"
+        for a, b, label in shaded
+    ]
+    body += frame.axes(
+        title, x_label, y_label, [(t, _fmt(t)) for t in nice_ticks(frame.x0, frame.x1, 8)]
+    )
     for i, (_name, sx, sy) in enumerate(series):
         pts = " ".join(
-            f"{frame.px(x):.1f},{frame.py(y):.1f}" for x, y in zip(sx, sy, strict=True) if math.isfinite(y)
+            f"{frame.px(x):.1f},{frame.py(y):.1f}"
+            for x, y in zip(sx, sy, strict=True)
+            if math.isfinite(y)
         )
         color = PALETTE[i % len(PALETTE)]
         body.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{pts}"/>')
@@ -120,7 +145,9 @@ def line_chart(
     return _svg(body, title)
 
 
-def percentile_chart(curves: dict[str, Sequence[tuple[float, float]]], *, title: str, unit: str = "ms") -> str:
+def percentile_chart(
+    curves: dict[str, Sequence[tuple[float, float]]], *, title: str, unit: str = "ms"
+) -> str:
     """Latency by percentile, x = number of nines (p90 = 1, p99 = 2, ...), the HDR way."""
 
     def nines(p: float) -> float:
@@ -129,16 +156,31 @@ def percentile_chart(curves: dict[str, Sequence[tuple[float, float]]], *, title:
     lines = [(name, [nines(p) for p, _ in c], [v for _, v in c]) for name, c in curves.items()]
     ys = [y for _, _, sy in lines for y in sy]
     frame = _Frame(0.0, 5.0, 0.0, max(ys, default=1.0) * 1.05 or 1.0)
-    ticks = [(nines(p), label) for p, label in ((0, "p0"), (90, "p90"), (99, "p99"), (99.9, "p99.9"), (99.99, "p99.99"), (99.999, "max"))]  # fmt: skip
+    ticks = [
+        (nines(p), label)
+        for p, label in (
+            (0, "p0"),
+            (90, "p90"),
+            (99, "p99"),
+            (99.9, "p99.9"),
+            (99.99, "p99.99"),
+            (99.999, "max"),
+        )
+    ]
     body = frame.axes(title, "percentile", unit, ticks)
     for i, (_name, sx, sy) in enumerate(lines):
         pts = " ".join(f"{frame.px(x):.1f},{frame.py(y):.1f}" for x, y in zip(sx, sy, strict=True))
-        body.append(f'<polyline fill="none" stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="1.5" points="{pts}"/>')
+        body.append(
+            f'<polyline fill="none" stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="1.5" '
+            f'points="{pts}"/>'
+        )
     body += _legend(list(curves))
     return _svg(body, title)
 
 
-def bar_chart(values: dict[str, float], *, title: str, unit: str, reference: float | None = None) -> str:
+def bar_chart(
+    values: dict[str, float], *, title: str, unit: str, reference: float | None = None
+) -> str:
     """One bar per label; an optional dashed reference line (e.g. the compression baseline)."""
     top = max([*values.values(), reference or 0.0, 1e-9]) * 1.15
     frame = _Frame(0.0, float(max(len(values), 1)), 0.0, top)
@@ -150,9 +192,12 @@ def bar_chart(values: dict[str, float], *, title: str, unit: str, reference: flo
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{frame.py(0) - y:.1f}" '
             f'fill="{PALETTE[0]}"><title>{escape(name)}: {v:g} {escape(unit)}</title></rect>'
         )
-        body.append(f'<text x="{x + w / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" font-size="10">{v:.3g}</text>')
+        body.append(_text(x + w / 2, y - 3, f"{v:.3g}", anchor="middle"))
     if reference is not None:
         y = frame.py(reference)
-        body.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d62728" stroke-dasharray="5,4"/>')
-        body.append(f'<text x="{W - RIGHT + 6}" y="{y + 4:.1f}" font-size="10" fill="#d62728">baseline {reference:g}</text>')
+        body.append(
+            f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d62728" '
+            'stroke-dasharray="5,4"/>'
+        )
+        body.append(_text(W - RIGHT + 6, y + 4, f"baseline {reference:g}", extra=' fill="#d62728"'))
     return _svg(body, title)

@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -52,13 +53,14 @@ def synthetic_values(series: ArrayLike, ts: ArrayLike, seed: int) -> NDArray[np.
         # level 0.00 .. 999.99 and a triangle-wave amplitude 0 .. 49.99, per series
         level = (per_series % np.uint64(100_000)).astype(np.int64)
         amp = ((per_series >> np.uint64(20)) % np.uint64(5_000)).astype(np.int64)
-        period_ns = 60_000_000_000 + ((per_series >> np.uint64(40)) % np.uint64(60)).astype(
-            np.int64
-        ) * 1_000_000_000
+        period_ns = (
+            60_000_000_000
+            + ((per_series >> np.uint64(40)) % np.uint64(60)).astype(np.int64) * 1_000_000_000
+        )
         phase = np.mod(t, period_ns)
         tri = np.abs(2 * phase - period_ns)  # period_ns .. 0 .. period_ns
         wave = (amp * 2 * tri) // period_ns - amp  # -amp .. +amp, exact integers
-        noise = (_splitmix64(t.view(np.uint64) ^ (per_series << np.uint64(1))) % np.uint64(201))
+        noise = _splitmix64(t.view(np.uint64) ^ (per_series << np.uint64(1))) % np.uint64(201)
         hundredths = level + wave + noise.astype(np.int64) - 100
     return hundredths.astype(np.float64) / 100.0
 
@@ -72,7 +74,7 @@ class SyntheticSource:
 
     def __init__(
         self,
-        series_ids: Sequence[int] | NDArray[np.uint32],
+        series_ids: Sequence[int] | NDArray[np.integer[Any]],
         seed: int,
         *,
         start_ns: int,

@@ -86,7 +86,9 @@ class FaultEvent:
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(FaultKind):
-            raise ScenarioError(f"unknown fault kind {self.kind!r}; known: {', '.join(get_args(FaultKind))}")
+            raise ScenarioError(
+                f"unknown fault kind {self.kind!r}; known: {', '.join(get_args(FaultKind))}"
+            )
         if self.at_s < 0 or self.duration_s < 0:
             raise ScenarioError(f"fault {self.kind} needs at_s >= 0 and duration_s >= 0")
 
@@ -136,32 +138,51 @@ class LoadPhase:
         if self.kind == "steady":
             return steady(self.rate_pts_s, self.batch_points, self.duration_s, phase=self.name)
         if self.kind == "poisson":
-            return poisson(self.rate_pts_s, self.batch_points, self.duration_s, seed=seed, phase=self.name)
+            return poisson(
+                self.rate_pts_s, self.batch_points, self.duration_s, seed=seed, phase=self.name
+            )
         if self.kind == "square-bursts":
             return square_wave_bursts(
-                self.rate_pts_s, burst_factor=self.burst_factor, burst_s=self.burst_s,
-                period_s=self.period_s, duration_s=self.duration_s, batch_points=self.batch_points,
-            )  # fmt: skip
+                self.rate_pts_s,
+                burst_factor=self.burst_factor,
+                burst_s=self.burst_s,
+                period_s=self.period_s,
+                duration_s=self.duration_s,
+                batch_points=self.batch_points,
+            )
         if self.kind == "poisson-bursts":
             return poisson_bursts(
-                self.rate_pts_s, burst_factor=self.burst_factor, mean_burst_s=self.burst_s,
-                mean_gap_s=self.period_s - self.burst_s, duration_s=self.duration_s,
-                batch_points=self.batch_points, seed=seed,
-            )  # fmt: skip
+                self.rate_pts_s,
+                burst_factor=self.burst_factor,
+                mean_burst_s=self.burst_s,
+                mean_gap_s=self.period_s - self.burst_s,
+                duration_s=self.duration_s,
+                batch_points=self.batch_points,
+                seed=seed,
+            )
         if self.kind == "ramp":
             return ramp(
-                self.rate_pts_s, self.stop_rate_pts_s, steps=self.steps,
-                step_s=self.duration_s / self.steps, batch_points=self.batch_points,
+                self.rate_pts_s,
+                self.stop_rate_pts_s,
+                steps=self.steps,
+                step_s=self.duration_s / self.steps,
+                batch_points=self.batch_points,
                 phase_prefix=self.name,
-            )  # fmt: skip
-        raise ScenarioError(f"unknown load kind {self.kind!r}; known: {', '.join(get_args(LoadKind))}")
+            )
+        raise ScenarioError(
+            f"unknown load kind {self.kind!r}; known: {', '.join(get_args(LoadKind))}"
+        )
 
     def scaled(self, factor: float, *, max_steps: int) -> LoadPhase:
         steps = min(self.steps, max_steps)
         dur = max(self.duration_s * factor, 1.0 * steps)
         period = max(self.period_s * factor, 2.0)
         return replace(
-            self, duration_s=dur, steps=steps, period_s=period, burst_s=min(max(self.burst_s * factor, 0.5), period / 2)
+            self,
+            duration_s=dur,
+            steps=steps,
+            period_s=period,
+            burst_s=min(max(self.burst_s * factor, 0.5), period / 2),
         )
 
 
@@ -186,18 +207,27 @@ class Scenario:
         total = sum(p.duration_s for p in self.load)
         if not self.load or not math.isclose(total, self.duration_s, rel_tol=1e-6, abs_tol=1e-6):
             raise ScenarioError(
-                f"scenario {self.name!r}: load phases last {total:g} s but duration_s is {self.duration_s:g} s"
+                f"scenario {self.name!r}: load phases last {total:g} s "
+                f"but duration_s is {self.duration_s:g} s"
             )
-        if self.warmup_s > 0 and (self.load[0].name != "warm-up" or not math.isclose(self.load[0].duration_s, self.warmup_s)):
-            raise ScenarioError(f"scenario {self.name!r}: the first load phase must be 'warm-up' lasting warmup_s")
+        if self.warmup_s > 0 and (
+            self.load[0].name != "warm-up"
+            or not math.isclose(self.load[0].duration_s, self.warmup_s)
+        ):
+            raise ScenarioError(
+                f"scenario {self.name!r}: the first load phase must be 'warm-up' lasting warmup_s"
+            )
         for f in self.faults:
             if f.end_s > self.duration_s + 1e-9:
                 raise ScenarioError(
-                    f"scenario {self.name!r}: fault {f.kind} at {f.at_s:g} s for {f.duration_s:g} s "
+                    f"scenario {self.name!r}: fault {f.kind} at {f.at_s:g} s "
+                    f"for {f.duration_s:g} s "
                     f"ends after the run ({self.duration_s:g} s)"
                 )
         if self.profile not in get_args(Profile):
-            raise ScenarioError(f"unknown profile {self.profile!r}; known: {', '.join(get_args(Profile))}")
+            raise ScenarioError(
+                f"unknown profile {self.profile!r}; known: {', '.join(get_args(Profile))}"
+            )
 
     def schedule(self) -> Schedule:
         """The whole run's open-model schedule; each phase gets its own seed from the run's."""
@@ -224,18 +254,31 @@ class Scenario:
             for f in self.faults
         )
         return replace(
-            self, name=self.name, duration_s=duration, warmup_s=load[0].duration_s if self.warmup_s else 0.0,
-            load=load, faults=faults, is_short=True,
-        )  # fmt: skip
+            self,
+            name=self.name,
+            duration_s=duration,
+            warmup_s=load[0].duration_s if self.warmup_s else 0.0,
+            load=load,
+            faults=faults,
+            is_short=True,
+        )
 
 
 def default_thresholds(*, latency: bool = True) -> tuple[Threshold, ...]:
     """The issue's always-on thresholds: no acked loss, no duplicates, (p99 at nominal rate)."""
-    base = (
+    base: tuple[Threshold, ...] = (
         Threshold("acknowledged points lost", MetricKey.ACKED_LOST, "==", 0, "points"),
         Threshold("duplicates stored", MetricKey.DUPLICATED, "==", 0, "points"),
         Threshold("values changed in storage", MetricKey.CHANGED, "==", 0, "points"),
     )
     if latency:
-        base += (Threshold("p99 publish->queryable at nominal rate", MetricKey.P99_QUERYABLE_NOMINAL, "<", 50.0, "ms"),)
+        base += (
+            Threshold(
+                "p99 publish->queryable at nominal rate",
+                MetricKey.P99_QUERYABLE_NOMINAL,
+                "<",
+                50.0,
+                "ms",
+            ),
+        )
     return base

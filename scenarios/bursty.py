@@ -13,7 +13,7 @@ NOMINAL = 50_000.0
 
 SCENARIO = Scenario(
     name="bursty",
-    description="10x bursts (square wave, then Poisson) over the nominal rate: no loss, no duplicates.",
+    description="10x bursts (square wave, then Poisson) over the nominal rate: no loss, no dups.",
     profile="peak",
     duration_s=120.0,
     warmup_s=15.0,
@@ -21,8 +21,12 @@ SCENARIO = Scenario(
     nominal_rate_pts_s=NOMINAL,
     load=(
         LoadPhase("warm-up", "steady", 15.0, NOMINAL),
-        LoadPhase("steady", "square-bursts", 60.0, NOMINAL, burst_factor=10.0, burst_s=3.0, period_s=15.0),
-        LoadPhase("steady", "poisson-bursts", 45.0, NOMINAL, burst_factor=10.0, burst_s=2.0, period_s=10.0),
+        LoadPhase(
+            "steady", "square-bursts", 60.0, NOMINAL, burst_factor=10.0, burst_s=3.0, period_s=15.0
+        ),
+        LoadPhase(
+            "steady", "poisson-bursts", 45.0, NOMINAL, burst_factor=10.0, burst_s=2.0, period_s=10.0
+        ),
     ),
     sensor_fault_mix=SensorFaultMix(noise=1.0, spikes=0.1),
     thresholds=default_thresholds(),

@@ -13,7 +13,7 @@ NOMINAL = 50_000.0
 
 SCENARIO = Scenario(
     name="crash",
-    description="SIGKILL historian and nats-server mid-ingest, restart: zero acked loss, recovery < 10 s.",
+    description="SIGKILL historian and nats-server mid-ingest: zero acked loss, recovery < 10 s.",
     profile="normal",
     duration_s=120.0,
     warmup_s=15.0,

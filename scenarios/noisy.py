@@ -15,7 +15,7 @@ NOMINAL = 50_000.0
 
 SCENARIO = Scenario(
     name="noisy",
-    description="Nominal rate, all sensor faults active: no loss, p99 < 50 ms, bytes/point <= baseline.",
+    description="Nominal rate, all sensor faults: no loss, p99 < 50 ms, bytes/point <= baseline.",
     profile="normal",
     duration_s=120.0,
     warmup_s=15.0,
@@ -26,14 +26,23 @@ SCENARIO = Scenario(
         LoadPhase("steady", "poisson", 105.0, NOMINAL),
     ),
     sensor_fault_mix=SensorFaultMix(
-        noise=1.0, quantization=0.5, drift=0.2, spikes=0.2, stuck=0.05, dropouts=0.1,
-        bad_quality=0.05, clock_skew=0.1,
-    ),  # fmt: skip
+        noise=1.0,
+        quantization=0.5,
+        drift=0.2,
+        spikes=0.2,
+        stuck=0.05,
+        dropouts=0.1,
+        bad_quality=0.05,
+        clock_skew=0.1,
+    ),
     thresholds=(
         *default_thresholds(),
         Threshold(
             "bytes/point within the compression baseline",
-            MetricKey.BYTES_PER_POINT, "<=", MetricKey.BASELINE_BYTES_PER_POINT, "B/point",
-        ),  # fmt: skip
+            MetricKey.BYTES_PER_POINT,
+            "<=",
+            MetricKey.BASELINE_BYTES_PER_POINT,
+            "B/point",
+        ),
     ),
 )

@@ -14,7 +14,7 @@ NOMINAL = 50_000.0
 
 SCENARIO = Scenario(
     name="partitioned",
-    description="Network partitions collector<->bus and bus<->historian, healed: zero acked loss, drain >= 5x.",
+    description="Cut and heal collector<->bus, bus<->historian: zero acked loss, drain >= 5x.",
     profile="normal",
     duration_s=150.0,
     warmup_s=15.0,
@@ -32,6 +32,8 @@ SCENARIO = Scenario(
     ),
     thresholds=(
         *default_thresholds(latency=False),
-        Threshold("drain after partition at >= 5x nominal", MetricKey.DRAIN_OVER_NOMINAL, ">=", 5.0, "x"),
+        Threshold(
+            "drain after partition at >= 5x nominal", MetricKey.DRAIN_OVER_NOMINAL, ">=", 5.0, "x"
+        ),
     ),
 )

@@ -2,10 +2,12 @@
 
 First the nominal rate with sensor faults, a bus<->historian partition and
 kills of the collector and the historian; after recovery, geometric rate steps
-from 2x nominal to 32x nominal (100 k to 1.6 M points/s, 20 s each). The runner measures every step (offered and
-achieved rate, p99 publish->queryable, acked loss) and
-``harness.metrics.highest_sustained_rate`` reports the highest rate held before
-the first step that broke a threshold (written as ``stress.highest_sustained_pts_s``).
+from 2x to 32x nominal (100 k to 1.6 M points/s, 20 s each). The runner
+measures every step (offered and achieved rate, p99 publish->queryable, acked
+loss) and ``harness.metrics.highest_sustained_rate`` reports the highest rate
+held before the first step that broke a threshold (written as
+``stress.highest_sustained_pts_s``).
+
 This is ``nox -s scenario-stress``: ~5 min of load plus service start-up. The
 runner should stop the ramp after the first broken step: the full ramp would
 produce ~90 M points (~1 GB of ledger at 12 B/point without stored values).
@@ -43,23 +45,39 @@ SCENARIO = Scenario(
         LoadPhase("fault", "steady", 40.0, NOMINAL),
         LoadPhase("recovery", "steady", 30.0, NOMINAL),
         LoadPhase(
-            "ramp", "ramp", 20.0 * RAMP_STEPS, 2 * NOMINAL, batch_points=5_000,
-            stop_rate_pts_s=32 * NOMINAL, steps=RAMP_STEPS,
-        ),  # fmt: skip
+            "ramp",
+            "ramp",
+            20.0 * RAMP_STEPS,
+            2 * NOMINAL,
+            batch_points=5_000,
+            stop_rate_pts_s=32 * NOMINAL,
+            steps=RAMP_STEPS,
+        ),
     ),
     faults=(
         FaultEvent(65.0, 10.0, "partition-bus-historian", "nats->historian"),
         FaultEvent(80.0, 2.0, "kill-collector", "collector"),
         FaultEvent(88.0, 2.0, "kill-historian", "historian"),
     ),
-    sensor_fault_mix=SensorFaultMix(noise=1.0, quantization=0.5, spikes=0.1, stuck=0.02, dropouts=0.05, bad_quality=0.02),
+    sensor_fault_mix=SensorFaultMix(
+        noise=1.0, quantization=0.5, spikes=0.1, stuck=0.02, dropouts=0.05, bad_quality=0.02
+    ),
     thresholds=(
         *default_thresholds(),
         Threshold(
             "bytes/point within the compression baseline",
-            MetricKey.BYTES_PER_POINT, "<=", MetricKey.BASELINE_BYTES_PER_POINT, "B/point",
-        ),  # fmt: skip
+            MetricKey.BYTES_PER_POINT,
+            "<=",
+            MetricKey.BASELINE_BYTES_PER_POINT,
+            "B/point",
+        ),
         Threshold("recovery after crash", MetricKey.CRASH_RECOVERY_S, "<", 10.0, "s"),
-        Threshold("sustains at least the nominal rate", MetricKey.STRESS_SUSTAINED, ">=", NOMINAL, "points/s"),
+        Threshold(
+            "sustains at least the nominal rate",
+            MetricKey.STRESS_SUSTAINED,
+            ">=",
+            NOMINAL,
+            "points/s",
+        ),
     ),
 )

@@ -14,7 +14,9 @@ from historian.model import PointBatch
 T0 = 1_767_225_600 * 1_000_000_000
 
 
-def _run(n_batches: int = 20, size: int = 50, series: int = 7, acked: bool = True) -> tuple[Ledger, list[PointBatch]]:
+def _run(
+    n_batches: int = 20, size: int = 50, series: int = 7, acked: bool = True
+) -> tuple[Ledger, list[PointBatch]]:
     src = SyntheticSource(np.arange(1, series + 1), seed=3, start_ns=T0)
     ledger = Ledger()
     batches = []
@@ -46,7 +48,9 @@ def test_a_perfect_read_back_is_clean(force_lexsort: bool) -> None:
 
 
 @pytest.mark.parametrize("force_lexsort", [False, True])
-def test_dropped_duplicated_changed_and_reordered_points_are_each_caught(force_lexsort: bool) -> None:
+def test_dropped_duplicated_changed_and_reordered_points_are_each_caught(
+    force_lexsort: bool,
+) -> None:
     ledger, batches = _run()
     stored = _per_series(PointBatch.concat(batches))
     ts3, v3 = stored[3]
@@ -71,6 +75,7 @@ def test_dropped_duplicated_changed_and_reordered_points_are_each_caught(force_l
     assert r.phases["fault"].changed == 1
     assert r.lost_examples[0] == (3, int(ts3[0]))
     series, ts, expected, got = r.changed_examples[0]
+    assert ts == int(ts5[-1])
     assert series == 5 and got == np.nextafter(expected, np.inf)
 
 
@@ -128,7 +133,9 @@ def test_value_free_ledger_recomputes_values_from_the_source() -> None:
 
 def test_read_back_uses_the_historian_read_signature() -> None:
     class FakeDb:  # stands in for historian.Historian.read's shape only
-        def read(self, series: int, start_ns: int, end_ns: int) -> tuple[list[int], list[float], list[int]]:
+        def read(
+            self, series: int, start_ns: int, end_ns: int
+        ) -> tuple[list[int], list[float], list[int]]:
             return [start_ns + series], [float(series)], [0]
 
     out = read_back(FakeDb(), [1, 2], 100, 200)

@@ -98,7 +98,9 @@ def test_gauge_recorder_samples_callables_and_skips_failures() -> None:
     def broken() -> float:
         raise ConnectionError("nats down")
 
-    rec = GaugeRecorder({"lag": lag, "spool": lambda: next(depth), "x": broken}, units={"lag": "msgs"})
+    rec = GaugeRecorder(
+        {"lag": lag, "spool": lambda: next(depth), "x": broken}, units={"lag": "msgs"}
+    )
     for _ in range(3):
         rec.sample()
     rec.record("spool", 99, t_s=10.0)
@@ -129,6 +131,9 @@ def test_highest_sustained_rate_stops_at_the_first_broken_step() -> None:
     r = highest_sustained_rate(fell_behind, p99_limit_ms=50)
     assert r.highest_pts_s == 0 and "achieved" in r.reason
 
-    lost = [StepMeasurement("s0", 100, 100, 1.0), StepMeasurement("s1", 200, 200, 1.0, acked_lost=3)]
+    lost = [
+        StepMeasurement("s0", 100, 100, 1.0),
+        StepMeasurement("s1", 200, 200, 1.0, acked_lost=3),
+    ]
     assert highest_sustained_rate(lost, p99_limit_ms=50).breaking_step == "s1"
     assert highest_sustained_rate(lost[:1], p99_limit_ms=50).breaking_step is None

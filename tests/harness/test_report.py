@@ -1,0 +1,195 @@
+"""Reports: JSON round trip, self-contained HTML with SVGs, thresholds to exit code, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from harness.accounting import Ledger
+from harness.cli import build_app
+from harness.cli_report import compare_table
+from harness.metrics import LatencyHistogram, ThroughputSeries, TimeSeries
+from harness.report import (
+    SCHEMA,
+    Report,
+    ReportError,
+    Threshold,
+    evaluate,
+    exit_code,
+    load_report,
+    write_run,
+)
+from harness.synthetic import SyntheticSource
+from historian.model import PointBatch
+
+T0 = 1_767_225_600 * 1_000_000_000
+
+
+def _report(p99_scale: float = 1.0, lose: int = 0) -> Report:
+    """A report filled the way the runner fills one, from real measurements of a small run."""
+    r = Report(
+        scenario="partitioned", profile="normal", seed=7, duration_s=30.0, description="test run"
+    )
+    rng = np.random.default_rng(0)
+    ack = LatencyHistogram()
+    ack.record_many_ns(rng.lognormal(np.log(3e6 * p99_scale), 0.5, 5_000))
+    r.add_latency("publish_to_ack", ack)
+    q = LatencyHistogram()
+    q.record_many_ns(rng.lognormal(np.log(9e6 * p99_scale), 0.5, 5_000))
+    r.add_latency("publish_to_queryable_nominal", q)
+    tp = ThroughputSeries(0)
+    tp.add_many(np.arange(30) * 10**9, np.full(30, 50_000))
+    r.add_series(tp.to_series("acked"), group="throughput")
+    lag = TimeSeries(
+        "consumer_lag",
+        "messages",
+        [float(t) for t in range(30)],
+        [0.0] * 10 + [500.0] * 10 + [0.0] * 10,
+    )
+    r.add_series(lag, group="lag")
+    r.add_phase("steady", 0, 10, 50_000)
+    r.add_phase("fault", 10, 20, 50_000)
+    r.add_fault("partition-bus-historian", "nats->historian", 10.0, 20.0)
+
+    src = SyntheticSource(np.arange(5), seed=1, start_ns=T0)
+    ledger = Ledger()
+    batches = []
+    for i in range(4):
+        b = src.batch(i, 10)
+        ledger.record(i, b, "steady" if i < 2 else "fault")
+        ledger.mark_acked(i)
+        batches.append(b)
+    stored = PointBatch.concat(batches).sorted()
+    stored = stored.take(np.arange(lose, len(stored)))
+    r.add_accounting(ledger.reconcile(stored))
+    r.set_metric("storage.bytes_per_point", 1.4, "B/point")
+    r.set_metric("storage.baseline_bytes_per_point", 1.47, "B/point")
+    r.set_metric("drain.rate_over_nominal", 7.5, "x")
+    r.set_metric("not.measured", float("nan"))
+    r.bytes_per_point = {"analog": 1.3, "counter": 0.4, "state": 0.1}
+    return r
+
+
+THRESHOLDS = [
+    Threshold("acked lost", "accounting.total.lost", "==", 0, "points"),
+    Threshold("p99 queryable", "latency.publish_to_queryable_nominal.p99_ms", "<", 50.0, "ms"),
+    Threshold(
+        "bytes/point vs baseline",
+        "storage.bytes_per_point",
+        "<=",
+        "storage.baseline_bytes_per_point",
+        "B/point",
+    ),
+    Threshold("drain", "drain.rate_over_nominal", ">=", 5.0, "x"),
+]
+
+
+def test_passing_report_round_trips_through_json(tmp_path: Path) -> None:
+    r = _report()
+    assert evaluate(r, THRESHOLDS) == "pass" and exit_code(r) == 0
+    out = write_run(r, tmp_path)
+    assert re.fullmatch(r"\d{8}T\d{6}Z-partitioned", out.name)
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["schema"] == SCHEMA and doc["verdict"] == "pass"
+    assert doc["metrics"]["not.measured"] is None  # JSON has no NaN
+    back = load_report(out)
+    assert back.to_json() == json.loads(json.dumps(r.to_json()))
+    assert back.metrics["accounting.total.stored"] == 40
+    assert (
+        back.metrics["latency.publish_to_ack.p99_ms"] == r.metrics["latency.publish_to_ack.p99_ms"]
+    )
+    assert LatencyHistogram.decode(back.latency["publish_to_ack"]["hdr"]).count == 5_000
+    assert load_report(out / "report.json").scenario == "partitioned"
+    assert write_run(r, tmp_path) != out  # same second, new directory
+
+
+def test_failing_threshold_gives_a_nonzero_exit_code_and_says_why(tmp_path: Path) -> None:
+    r = _report(p99_scale=10.0, lose=3)
+    assert evaluate(r, THRESHOLDS) == "fail" and exit_code(r) == 1
+    failed = {t["name"]: t for t in r.thresholds if not t["passed"]}
+    assert set(failed) == {"acked lost", "p99 queryable"}
+    assert failed["acked lost"]["value"] == 3 and "is not == 0" in failed["acked lost"]["why"]
+    md = (write_run(r, tmp_path) / "report.md").read_text()
+    assert "FAIL" in md and "**FAIL** | acked lost" in md
+    assert "| **total** | 40 | 40 | 37 | 3 |" in md
+
+
+def test_missing_metric_fails_instead_of_passing() -> None:
+    r = _report()
+    evaluate(
+        r,
+        [
+            Threshold("recovery", "recovery.crash_s", "<", 10.0, "s"),
+            Threshold("nan metric", "not.measured", "<", 1.0),
+        ],
+    )
+    assert [t["passed"] for t in r.thresholds] == [False, False]
+    assert "missing" in r.thresholds[0]["why"] and exit_code(r) == 1
+    assert evaluate(r, []) == "unscored" and exit_code(r) == 0
+    with pytest.raises(ValueError, match="comparator"):
+        Threshold("x", "y", "~", 1)  # type: ignore[arg-type]
+
+
+def test_html_is_self_contained_with_inline_svg_charts(tmp_path: Path) -> None:
+    r = _report()
+    evaluate(r, THRESHOLDS)
+    html = (write_run(r, tmp_path) / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert html.count("<svg") == 4  # throughput, lag, latency percentiles, bytes/point
+    assert "fault windows shaded" in html and 'fill="#f4c7c3"' in html  # the partition window
+    assert "baseline 1.47" in html
+    assert not re.search(r"(https?:)?//[a-z0-9]", html, re.I)  # no network references at all
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert html.count("<polyline") == 1 + 1 + 2  # acked, lag, two latency curves
+
+
+def test_load_report_errors_are_specific(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="no such report"):
+        load_report(tmp_path)
+    (tmp_path / "report.json").write_text(json.dumps({"schema": "twinbench.report/0"}))
+    with pytest.raises(ReportError, match=r"twinbench\.report/1"):
+        load_report(tmp_path)
+
+
+def test_compare_prints_deltas_between_runs(tmp_path: Path) -> None:
+    a, b = _report(), _report(p99_scale=2.0, lose=1)
+    b.set_metric("only.in.b", 1.0)
+    a_dir, b_dir = write_run(a, tmp_path / "a"), write_run(b, tmp_path / "b")
+    table = compare_table(load_report(a_dir), load_report(b_dir))
+    lost_row = next(
+        line for line in table.splitlines() if line.startswith("accounting.total.lost ")
+    )
+    assert lost_row.split()[1:4] == ["0", "1", "+1"]
+    p99 = next(ln for ln in table.splitlines() if ln.startswith("latency.publish_to_ack.p99_ms"))
+    assert "+10" in p99.split()[-1] or "+9" in p99.split()[-1]  # ~ +100 %: twice the latency
+    assert "only in B" in table
+
+    result = CliRunner().invoke(
+        build_app(),
+        [
+            "report",
+            "compare",
+            str(a_dir),
+            str(b_dir / "report.json"),
+            "--prefix",
+            "accounting.total",
+            "--changed-only",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "accounting.total.lost" in result.output
+        and "accounting.total.produced" not in result.output
+    )
+
+    shown = CliRunner().invoke(build_app(), ["report", "show", str(a_dir)])
+    assert shown.exit_code == 0 and "# twinbench report: partitioned" in shown.output
+    missing = CliRunner().invoke(
+        build_app(), ["report", "compare", str(a_dir), str(tmp_path / "nope")]
+    )
+    assert missing.exit_code == 2
