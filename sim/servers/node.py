@@ -1,0 +1,218 @@
+"""One server process: a twin (or replay) for a catalogue slice behind Modbus and OPC UA.
+
+The tick loop paces sim time with :class:`sim.clock.SimClock`, runs the model step
+in a worker thread (the event loop never blocks on numpy/scipy, so OPC UA
+sessions and Modbus requests keep being served), then writes the tick's values
+into both servers in bulk.
+
+Run as a process: ``python -m sim.servers.node --catalogue FILE --start 0 --stop 2000
+--ready-file F``; it writes its endpoints as JSON to the ready file once both
+servers listen, and stops cleanly on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sim.clock import SimClock
+from sim.servers.modbus import ModbusTwinServer
+from sim.tags import Catalogue, load_catalogue
+from sim.twin import PlantTwin, TickResult
+
+
+class TickSource(Protocol):
+    """What the node drives: the plant twin, or a replay of a recording."""
+
+    catalogue: Catalogue
+    start_ns: int
+    tick_s: float
+
+    def step(self) -> TickResult: ...
+    def write(self, key: str | int, value: float) -> int: ...
+    def set_pump(self, well: int | str, running: bool) -> int: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class NodeStats:
+    ticks: int = 0
+    late_ticks: int = 0  # computed after their wall-clock due time + one tick
+    max_lag_s: float = 0.0
+    step_s: float = 0.0  # cumulative model step time (worker thread)
+    publish_s: float = 0.0  # cumulative server update time (event loop)
+    started: float = field(default_factory=time.monotonic)
+
+
+class TwinNode:
+    def __init__(
+        self,
+        source: TickSource,
+        *,
+        speed: float | None = 1.0,
+        host: str = "127.0.0.1",
+        modbus_port: int | None = 0,
+        opcua_port: int | None = 0,
+        opcua_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.source = source
+        self.catalogue = source.catalogue
+        self.clock = SimClock(source.start_ns, source.tick_s, speed)
+        self.host = host
+        self.modbus: ModbusTwinServer | None = None
+        if modbus_port is not None:
+            self.modbus = ModbusTwinServer(self.catalogue, self._modbus_write, host, modbus_port)
+        self.opcua: Any = None
+        self._opcua_port = opcua_port
+        self._opcua_options = opcua_options or {}
+        self.stats = NodeStats()
+        self.last: TickResult | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="twin-step")
+        self._stopping = asyncio.Event()
+
+    def _modbus_write(self, index: int, value: float) -> int:
+        return self.source.write(self.catalogue.tags[index].id, value)
+
+    async def start(self) -> dict[str, Any]:
+        """Start the servers; returns the endpoints (ports are bound, 0 = any free port)."""
+        info: dict[str, Any] = {
+            "pid": os.getpid(),
+            "tags": len(self.catalogue),
+            "slice": self.catalogue.meta.get("slice", [0, len(self.catalogue)]),
+            "first_id": self.catalogue.tags[0].id if len(self.catalogue) else None,
+            "last_id": self.catalogue.tags[-1].id if len(self.catalogue) else None,
+            "unit_ids": self.catalogue.unit_ids(),
+        }
+        if self.modbus is not None:
+            port = await self.modbus.start()
+            info["modbus"] = f"{self.host}:{port}"
+        if self._opcua_port is not None:
+            from sim.servers.opcua import OpcUaTwinServer
+
+            self.opcua = OpcUaTwinServer(
+                self.catalogue, self.source, host=self.host, port=self._opcua_port,
+                **self._opcua_options,
+            )  # fmt: skip
+            info.update(await self.opcua.start())
+        # first values before anyone reads: tick 0 is computed at start
+        await self.tick_once()
+        self.clock.reset(1)
+        return info
+
+    async def tick_once(self) -> TickResult:
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        result = await loop.run_in_executor(self._executor, self.source.step)
+        t1 = time.perf_counter()
+        if self.modbus is not None:
+            await self.modbus.publish(result.values, result.applied_write_seq)
+        if self.opcua is not None:
+            await self.opcua.publish(result)
+        self.stats.step_s += t1 - t0
+        self.stats.publish_s += time.perf_counter() - t1
+        self.stats.ticks += 1
+        self.last = result
+        return result
+
+    async def run(self, ticks: int | None = None) -> None:
+        """Tick until :meth:`request_stop` (or ``ticks`` more ticks)."""
+        done = 0
+        k = self.stats.ticks
+        while not self._stopping.is_set() and (ticks is None or done < ticks):
+            await self.clock.wait_for(k)
+            lag = self.clock.lag_s(k)
+            if self.clock.paced and lag > self.clock.tick_s / (self.clock.speed or 1.0):
+                self.stats.late_ticks += 1
+            self.stats.max_lag_s = max(self.stats.max_lag_s, lag if self.clock.paced else 0.0)
+            await self.tick_once()
+            if not self.clock.paced:
+                await asyncio.sleep(0)  # let requests in between unpaced ticks
+            k += 1
+            done += 1
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self.opcua is not None:
+            await self.opcua.stop()
+        if self.modbus is not None:
+            await self.modbus.stop()
+        self._executor.shutdown(wait=True)
+        self.source.close()
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m sim.servers.node", description=__doc__)
+    p.add_argument("--catalogue", required=True, type=Path)
+    p.add_argument("--start", type=int, default=0)
+    p.add_argument("--stop", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--speed", type=float, default=1.0, help="0 = as fast as possible")
+    p.add_argument("--tick", type=float, default=1.0)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--modbus-port", type=int, default=0, help="-1 = no Modbus server")
+    p.add_argument("--opcua-port", type=int, default=0, help="-1 = no OPC UA server")
+    p.add_argument("--ready-file", type=Path, required=True)
+    p.add_argument("--emitted", type=Path, default=None, help="Arrow stream of emitted points")
+    p.add_argument("--replay", type=Path, default=None, help="recording to replay instead")
+    p.add_argument("--rebase", action="store_true", help="replay: re-base timestamps to now")
+    p.add_argument("--security", default="none", help="opcua: none | sign | encrypt | all")
+    p.add_argument("--users", default="", help="opcua: user:password,user2:password2")
+    p.add_argument("--start-ns", type=int, default=None)
+    return p.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    cat = load_catalogue(args.catalogue)
+    stop = args.stop if args.stop is not None else len(cat)
+    part = cat.slice(args.start, stop)
+    source: TickSource
+    if args.replay is not None:
+        from sim.replay import ReplaySource
+
+        source = ReplaySource.from_file(args.replay, part, rebase=args.rebase, tick_s=args.tick)
+    else:
+        source = PlantTwin(
+            part, args.seed, tick_s=args.tick, start_ns=args.start_ns, emitted_path=args.emitted
+        )
+    users = dict(u.split(":", 1) for u in args.users.split(",") if u)
+    node = TwinNode(
+        source,
+        speed=args.speed if args.speed > 0 else None,
+        host=args.host,
+        modbus_port=None if args.modbus_port < 0 else args.modbus_port,
+        opcua_port=None if args.opcua_port < 0 else args.opcua_port,
+        opcua_options={"security": args.security, "users": users},
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, node.request_stop)
+    info = await node.start()
+    tmp = args.ready_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(args.ready_file)  # atomic: readers never see half a file
+    try:
+        await node.run()
+    finally:
+        await node.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args))
+
+
+if __name__ == "__main__":
+    main()
