@@ -164,7 +164,9 @@ class Report:
         self.set_metric("accounting.total.unexpected", acc.unexpected, "points")
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, **asdict(self)}
+        """The JSON document; any non-finite float anywhere (e.g. an unmeasured p99) -> null."""
+        doc: dict[str, Any] = _json_safe({"schema": SCHEMA, **asdict(self)})
+        return doc
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Report:
@@ -178,6 +180,16 @@ class Report:
             return cls(**fields)
         except TypeError as exc:
             raise ReportError(f"report does not match {SCHEMA}: {exc}") from exc
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def evaluate(report: Report, thresholds: Sequence[Threshold]) -> str:

@@ -107,6 +107,17 @@ def _legend(names: Sequence[str]) -> list[str]:
     return out
 
 
+def _finite_pairs(
+    xs: Sequence[float | None], ys: Sequence[float | None]
+) -> tuple[list[float], list[float]]:
+    keep = [
+        (x, y)
+        for x, y in zip(xs, ys, strict=True)
+        if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)
+    ]
+    return [x for x, _ in keep], [y for _, y in keep]
+
+
 def line_chart(
     series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
     *,
@@ -115,9 +126,13 @@ def line_chart(
     y_label: str = "",
     shaded: Sequence[tuple[float, float, str]] = (),
 ) -> str:
-    """Lines of (name, xs, ys); ``shaded`` (x0, x1, label) windows drawn behind (fault periods)."""
+    """Lines of (name, xs, ys); ``shaded`` (x0, x1, label) windows drawn behind (fault periods).
+
+    Points with a missing (None) or non-finite coordinate are skipped.
+    """
+    series = [(name, *_finite_pairs(sx, sy)) for name, sx, sy in series]
     xs = [x for _, sx, _ in series for x in sx] + [v for a, b, _ in shaded for v in (a, b)]
-    ys = [y for _, _, sy in series for y in sy if math.isfinite(y)]
+    ys = [y for _, _, sy in series for y in sy]
     frame = _Frame(
         min(xs, default=0.0),
         max(xs, default=1.0),
@@ -181,7 +196,13 @@ def percentile_chart(
 def bar_chart(
     values: dict[str, float], *, title: str, unit: str, reference: float | None = None
 ) -> str:
-    """One bar per label; an optional dashed reference line (e.g. the compression baseline)."""
+    """One bar per label; an optional dashed reference line (e.g. the compression baseline).
+
+    Unmeasured (None or non-finite) values are left out rather than drawn as garbage.
+    """
+    values = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
+    if reference is not None and not math.isfinite(reference):
+        reference = None
     top = max([*values.values(), reference or 0.0, 1e-9]) * 1.15
     frame = _Frame(0.0, float(max(len(values), 1)), 0.0, top)
     body = frame.axes(title, "", unit, [(i + 0.5, name[:14]) for i, name in enumerate(values)])

@@ -193,3 +193,21 @@ def test_compare_prints_deltas_between_runs(tmp_path: Path) -> None:
         build_app(), ["report", "compare", str(a_dir), str(tmp_path / "nope")]
     )
     assert missing.exit_code == 2
+
+
+def test_non_finite_values_anywhere_become_null(tmp_path: Path) -> None:
+    r = _report()
+    r.stress = {
+        "steps": [{"name": "ramp-7", "p99_ms": float("inf")}],
+        "highest_sustained_pts_s": 1.0,
+    }
+    r.bytes_per_point["broken"] = float("nan")
+    r.add_series(TimeSeries("gap", "x", [0.0, 1.0, 2.0], [1.0, float("nan"), 3.0]), group="lag")
+    out = write_run(r, tmp_path)
+    doc = json.loads((out / "report.json").read_text())
+    assert "nan" not in (out / "report.html").read_text().lower()
+    assert doc["stress"]["steps"][0]["p99_ms"] is None and doc["bytes_per_point"]["broken"] is None
+    assert doc["timeseries"]["gap"]["values"] == [1.0, None, 3.0]
+    from harness.report_html import render_html
+
+    assert render_html(load_report(out)).count("<svg") == 4  # re-renders from the JSON alone
