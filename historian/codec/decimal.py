@@ -31,6 +31,7 @@ from pcodec import standalone
 
 from historian.codec.bits import varint_decode, varint_encode
 from historian.codec.errors import ChunkCorruptError
+from historian.codec.gorilla import clz64
 from historian.codec.timestamps import pco_decompress
 
 MODE_DECIMAL = 0
@@ -38,7 +39,7 @@ MODE_AFFINE = 1
 RESIDUALS_SPARSE = 0
 RESIDUALS_DENSE = 1
 MAX_EXPONENT = 15
-SAMPLE_SIZE = 2048
+SAMPLE_SIZE = 1024
 EXACT_LIMIT = float(2**53)
 _PCO = pcodec.ChunkConfig()
 
@@ -50,10 +51,7 @@ def _quantise(
     """Integers, exception positions and bit residuals of ``v`` under one mapping."""
     n = v.size
     m = np.empty(n, np.int64)
-    pos = np.empty(n, np.int64)
-    res = np.empty(n, np.int64)
-    bits = v.view(np.int64)
-    k = 0
+    back = np.empty(n, np.float64)
     prev = np.int64(0)
     for i in range(n):
         x = v[i]
@@ -61,24 +59,21 @@ def _quantise(
         if math.isfinite(y) and abs(y) < EXACT_LIMIT:
             prev = np.int64(math.floor(y + 0.5))
         m[i] = prev
-        back = float(prev) / a if mode == MODE_DECIMAL else b + float(prev) * a
-        r = bits[i] - np.array([back]).view(np.int64)[0]
-        if r != 0:
-            pos[k] = i
-            res[k] = r
-            k += 1
-    return m, pos[:k], res[:k]
+        back[i] = float(prev) / a if mode == MODE_DECIMAL else b + float(prev) * a
+    diff = v.view(np.int64) - back.view(np.int64)
+    pos = np.flatnonzero(diff)
+    return m, pos.astype(np.int64), diff[pos]
 
 
 @njit(cache=True)
-def _cost_bits(m: NDArray[np.int64], res: NDArray[np.int64]) -> float:
-    """Rough size estimate: log2 of each integer delta plus ~16 bits per exception."""
-    total = 0.0
+def _cost_bits(m: NDArray[np.int64], res: NDArray[np.int64]) -> int:
+    """Rough size estimate: bit length of each integer delta plus ~16 bits per exception."""
+    total = 0
     for i in range(1, m.size):
         d = m[i] - m[i - 1]
-        total += math.log2(abs(float(d)) + 1.0) + 1.0
+        total += 65 - clz64(np.uint64(d if d >= 0 else -d))
     for r in res:
-        total += 8.0 + math.log2(abs(float(r)) + 1.0)
+        total += 72 - clz64(np.uint64(r if r >= 0 else -r))
     return total
 
 
@@ -91,7 +86,7 @@ def _affine_offsets(lo: float, step: float, full: int) -> list[float]:
     offsets = [0.0, lo]
     if not (step * full < 1e6 and abs(lo) < 2.0**52):
         return offsets
-    for i in range(0, min(int(math.ceil(step * full)) + 1, 200)):
+    for i in range(0, min(math.ceil(step * full) + 1, 200)):
         b = float(math.floor(lo) - i)
         c = (lo - b) / step
         if math.isfinite(c) and abs(c - round(c)) < 1e-6 * max(1.0, c) and b not in offsets:
@@ -101,10 +96,8 @@ def _affine_offsets(lo: float, step: float, full: int) -> list[float]:
     return offsets
 
 
-def _candidates(sample: NDArray[np.float64]) -> list[tuple[int, float, float]]:
-    cands: list[tuple[int, float, float]] = [
-        (MODE_DECIMAL, 10.0**e, 0.0) for e in range(MAX_EXPONENT + 1)
-    ]
+def _affine_candidates(sample: NDArray[np.float64]) -> list[tuple[int, float, float]]:
+    cands: list[tuple[int, float, float]] = []
     finite = np.unique(sample[np.isfinite(sample)])
     if finite.size < 3:
         return cands
@@ -132,7 +125,14 @@ def choose_mapping(values: NDArray[np.float64]) -> tuple[int, float, float]:
     sample = np.ascontiguousarray(values[::stride][:SAMPLE_SIZE])
     best = (MODE_DECIMAL, 1.0, 0.0)
     best_cost = math.inf
-    for mode, a, b in _candidates(sample):
+    for e in range(MAX_EXPONENT + 1):
+        m, _, res = _quantise(sample, MODE_DECIMAL, 10.0**e, 0.0)
+        cost = _cost_bits(m, res)
+        if cost < best_cost:
+            best, best_cost = (MODE_DECIMAL, 10.0**e, 0.0), cost
+        if res.size == 0:
+            break  # exact at this exponent: larger exponents only grow the integers
+    for mode, a, b in _affine_candidates(sample):
         m, _, res = _quantise(sample, mode, a, b)
         cost = _cost_bits(m, res)
         if cost < best_cost:

@@ -13,8 +13,8 @@ from numpy.typing import NDArray
 from pcodec import standalone
 
 from historian.codec.bits import varint_decode, varint_encode
-from historian.codec.errors import ChunkCorruptError
 from historian.codec.decimal import decimal_decode, decimal_encode
+from historian.codec.errors import ChunkCorruptError
 from historian.codec.gorilla import gorilla_decode, gorilla_encode
 from historian.codec.timestamps import pco_decompress
 

@@ -15,6 +15,8 @@ rejected before it gets here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pcodec
 from numba import njit
@@ -199,12 +201,10 @@ def delta_pco_decode(
     return ts
 
 
-def pco_decompress(
-    payload: bytes | memoryview, dtype: np.dtype[np.generic], n: int
-) -> NDArray[np.generic]:
+def pco_decompress(payload: bytes | memoryview, dtype: np.dtype[Any], n: int) -> NDArray[Any]:
     """pcodec standalone decode with shape/dtype checks; its errors become ChunkCorruptError."""
     try:
-        arr: NDArray[np.generic] | None = standalone.simple_decompress(bytes(payload))
+        arr: NDArray[Any] | None = standalone.simple_decompress(bytes(payload))
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ChunkCorruptError(f"pcodec stream is corrupt: {exc}") from exc
     if arr is None:
@@ -224,8 +224,7 @@ def grid_encode(ts: NDArray[np.int64]) -> bytes | None:
     if ts.size < 3 or int(ts[-1]) - int(ts[0]) >= 2**62:
         return None
     off = ts - ts[0]
-    deltas = np.diff(off)
-    period = int(np.median(deltas))
+    period = _nominal_period(off)
     if period <= 0:
         return None
     k = (off + period // 2) // period
@@ -233,6 +232,27 @@ def grid_encode(ts: NDArray[np.int64]) -> bytes | None:
     slots = bytes(standalone.simple_compress(np.diff(k), _PCO))
     head = varint_encode(np.array([period, len(slots)], np.uint64)).tobytes()
     return head + slots + bytes(standalone.simple_compress(jitter, _PCO))
+
+
+def _nominal_period(off: NDArray[np.int64]) -> int:
+    """The sampling period: mean of the deltas near their median, rounded to the resolution.
+
+    Gaps (deltas far from the median) are left out; the mean of jittered
+    deltas telescopes to (last - first) / count, so it is accurate to the
+    jitter divided by the chunk length, and rounding to the timestamps'
+    resolution (the gcd of the first deltas, e.g. 1 ms) lands on the round
+    nominal period. A median alone can be a resolution step off, and a period
+    one step off drifts away from the grid.
+    """
+    deltas = np.diff(off)
+    guess = int(np.median(deltas[:257]))
+    if guess <= 0:
+        return 0
+    normal = deltas[np.abs(deltas - guess) <= guess // 2]
+    head = deltas[:257]
+    resolution = int(_gcd_all(head[head > 0].astype(np.uint64))) or 1
+    mean = float(normal.mean()) if normal.size else float(guess)
+    return max(round(mean / resolution) * resolution, 1)
 
 
 def grid_decode(payload: bytes | memoryview, n: int, min_ts: int, max_ts: int) -> NDArray[np.int64]:
@@ -246,6 +266,6 @@ def grid_decode(payload: bytes | memoryview, n: int, min_ts: int, max_ts: int) -
     jitter = pco_decompress(raw[end:], np.dtype(np.int64), n)
     k = np.concatenate(([0], np.cumsum(dk)))
     with np.errstate(over="ignore"):
-        ts = (k * period + jitter + np.int64(min_ts)).astype(np.int64)
+        ts: NDArray[np.int64] = (k * period + jitter + np.int64(min_ts)).astype(np.int64)
     check_timestamps(ts, min_ts, max_ts)
     return ts

@@ -1,0 +1,128 @@
+"""Chunk codec throughput: encode/decode points/s per codec, as ratios against pcodec.
+
+Two 1 M-point series (1 Hz timestamps with ms jitter, quality all Good):
+``decimal_2dp`` (a smooth process value rounded to 2 decimals, the common
+plant case) and ``float_full`` (full-precision noisy doubles, the worst case).
+Each codec encodes the whole series as chunks of ``--chunk`` points, a
+realistic engine chunk, timestamps and quality included (the timestamp codec
+is always chosen, so every row pays for trying the timestamp codecs). The
+``chooser`` row tries every value codec, so its encode cost is the sum.
+pcodec (values + timestamp deltas, no chunk framing) is measured in the same
+run and is the 1.00x reference. Medians of
+``REPEATS`` runs; the machine is shared, so compare ratios, not absolutes.
+
+    python benchmarks/bench_codec.py [--points 1000000] [--chunk 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pcodec
+from numpy.typing import NDArray
+from pcodec import standalone
+
+from historian.codec import VALUE_CODEC_NAMES, decode_chunk, encode_chunk
+from historian.codec.errors import CodecNotApplicableError
+
+REPEATS = 3
+
+
+def make_series(n: int, seed: int) -> dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]]:
+    rng = np.random.default_rng(seed)
+    ts = 1_767_225_600 * 10**9 + np.arange(n, dtype=np.int64) * 10**9
+    ts += rng.integers(-20, 21, n) * 1_000_000
+    smooth = 80 + 5 * np.sin(np.arange(n) / 5000) + np.cumsum(rng.normal(0, 0.01, n))
+    return {
+        "decimal_2dp": (ts, np.round(smooth + rng.normal(0, 0.05, n), 2)),
+        "float_full": (ts, smooth + rng.normal(0, 0.05, n)),
+    }
+
+
+def timed(fn: Callable[[], object]) -> float:
+    times = []
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_codec(
+    ts: NDArray[np.int64],
+    values: NDArray[np.float64],
+    codec: str | None,
+    chunk: int,
+) -> tuple[float, float, int] | None:
+    q = np.zeros(ts.size, np.uint16)
+    parts = [slice(i, i + chunk) for i in range(0, ts.size, chunk)]
+
+    def enc() -> list[bytes]:
+        return [encode_chunk(ts[p], values[p], q[p], codec) for p in parts]
+
+    try:
+        encoded = enc()
+    except CodecNotApplicableError:
+        return None
+    enc_s = timed(enc)
+    dec = timed(lambda: [decode_chunk(b) for b in encoded])
+    return enc_s, dec, sum(len(b) for b in encoded)
+
+
+def bench_pcodec(
+    ts: NDArray[np.int64], values: NDArray[np.float64], chunk: int
+) -> tuple[float, float, int]:
+    cfg = pcodec.ChunkConfig()
+    parts = [slice(i, i + chunk) for i in range(0, ts.size, chunk)]
+
+    def enc() -> list[tuple[bytes, bytes]]:
+        return [
+            (
+                standalone.simple_compress(values[p], cfg),
+                standalone.simple_compress(np.diff(ts[p]), cfg),
+            )
+            for p in parts
+        ]
+
+    encoded = enc()
+
+    def dec() -> None:
+        for v, d in encoded:
+            standalone.simple_decompress(v)
+            np.cumsum(standalone.simple_decompress(d))
+
+    return timed(enc), timed(dec), sum(len(v) + len(d) + 8 for v, d in encoded)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--chunk", type=int, default=10_000)
+    args = ap.parse_args()
+    n = args.points
+    for name, (ts, values) in make_series(n, 1).items():
+        decode_chunk(encode_chunk(ts[:100], values[:100], np.zeros(100, np.uint16)))  # JIT warm-up
+        ref_enc, ref_dec, ref_bytes = bench_pcodec(ts, values, args.chunk)
+        print(f"\n{name}: {n:,} points, chunks of {args.chunk:,}; reference pcodec "
+              f"encode {n / ref_enc / 1e6:.1f} M pts/s, decode {n / ref_dec / 1e6:.1f} M pts/s, "
+              f"{ref_bytes / n:.3f} B/pt")  # fmt: skip
+        head = ("codec", "B/pt", "enc Mpt/s", "enc/pco", "dec Mpt/s", "dec/pco")
+        print(f"{head[0]:<10} {head[1]:>6} " + " ".join(f"{h:>10}" for h in head[2:]))
+        for label, codec in [*((c, c) for c in VALUE_CODEC_NAMES), ("chooser", None)]:
+            result = bench_codec(ts, values, codec, args.chunk)
+            if result is None:
+                print(f"{label:<10} {'n/a':>6}")
+                continue
+            enc, dec, nbytes = result
+            print(
+                f"{label:<10} {nbytes / n:6.3f} {n / enc / 1e6:10.1f} {ref_enc / enc:9.2f}x "
+                f"{n / dec / 1e6:10.1f} {ref_dec / dec:9.2f}x"
+            )
+
+
+if __name__ == "__main__":
+    main()
