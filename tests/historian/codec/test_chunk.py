@@ -189,8 +189,9 @@ def test_bad_arguments_raise_value_errors() -> None:
 def test_codec_ids_are_stable_and_unique() -> None:
     ids = {name: c.id for name, c in CODECS.items()}
     assert ids == {
-        "ts-dod": 0x01, "ts-delta-pco": 0x02, "ts-grid": 0x03, "raw": 0x10, "gorilla": 0x11, "decimal": 0x12,
-        "pco": 0x13, "const": 0x14, "rle": 0x15, "q-const": 0x20, "q-rle": 0x21,
+        "ts-dod": 0x01, "ts-delta-pco": 0x02, "ts-grid": 0x03,
+        "raw": 0x10, "gorilla": 0x11, "decimal": 0x12, "pco": 0x13, "const": 0x14, "rle": 0x15,
+        "q-const": 0x20, "q-rle": 0x21,
     }  # fmt: skip
     assert encode_chunk(np.arange(2, dtype=np.int64), np.zeros(2), np.zeros(2, np.uint16), 0x11)
 
