@@ -1,0 +1,126 @@
+"""ManagedProcess: readiness errors carry the log tail, stop escalates, nothing leaks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.services.process import (
+    ManagedProcess,
+    ServiceStartError,
+    log_tail,
+    owned_pids,
+    stop_all,
+)
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_early_exit_raises_with_exit_code_and_log_tail(tmp_path: Path) -> None:
+    proc = ManagedProcess(
+        "crasher",
+        python("import sys; print('config line 3: bad value', flush=True); sys.exit(7)"),
+        tmp_path / "crasher.log",
+    )
+    proc.start()
+    with pytest.raises(ServiceStartError) as err:
+        proc.wait_ready(lambda: False, timeout_s=10)
+    assert "exited with code 7" in str(err.value)
+    assert "config line 3: bad value" in str(err.value)
+    assert proc.pid not in owned_pids() or not proc.running
+
+
+def test_readiness_timeout_stops_process_and_reports_probe_error(tmp_path: Path) -> None:
+    proc = ManagedProcess(
+        "hanger",
+        python("print('listening soon', flush=True); import time; time.sleep(60)"),
+        tmp_path / "hanger.log",
+        grace_s=1,
+    )
+    proc.start()
+
+    def probe() -> bool:
+        raise ConnectionRefusedError("port closed")
+
+    with pytest.raises(ServiceStartError) as err:
+        proc.wait_ready(probe, timeout_s=0.5)
+    text = str(err.value)
+    assert "was not ready within 0.5 s" in text
+    assert "port closed" in text and "listening soon" in text
+    assert not proc.running and not psutil.pid_exists(proc.pid)
+
+
+def test_stop_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path: Path) -> None:
+    # Markers are built at run time: the argv itself is echoed into the log.
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        "print('ar' + 'med', flush=True); time.sleep(60)"
+    )
+    proc = ManagedProcess("stubborn", python(code), tmp_path / "s.log", grace_s=0.3)
+    proc.start()
+    proc.wait_ready(lambda: "armed" in log_tail(proc.log_path), timeout_s=10)
+    start = time.monotonic()
+    proc.stop()
+    assert proc.returncode == -signal.SIGKILL
+    assert time.monotonic() - start >= 0.3
+    with pytest.raises(ChildProcessError):
+        os.waitpid(proc.pid, os.WNOHANG)  # already reaped: no zombie left
+
+
+def test_stop_reaps_descendants(tmp_path: Path) -> None:
+    # A parent whose child ignores SIGTERM and would outlive it.
+    code = (
+        "import subprocess, sys, time;"
+        "c = subprocess.Popen([sys.executable, '-c', "
+        "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)']);"
+        "print('child' + '-pid', c.pid, flush=True); time.sleep(60)"
+    )
+    proc = ManagedProcess("parent", python(code), tmp_path / "p.log", grace_s=0.5)
+    proc.start()
+    proc.wait_ready(lambda: "child-pid" in log_tail(proc.log_path), timeout_s=10)
+    child_pid = int(log_tail(proc.log_path).split("child-pid")[-1].split()[0])
+    assert psutil.pid_exists(child_pid)
+    proc.stop()
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(child_pid) and time.monotonic() < deadline:
+        if psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE:
+            break  # killed; waiting for PID 1 to reap it
+        time.sleep(0.05)
+    assert not psutil.pid_exists(child_pid) or (
+        psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
+    )
+
+
+def test_stop_all_stops_every_registered_process_and_restart_appends_log(tmp_path: Path) -> None:
+    procs = [
+        ManagedProcess(f"p{i}", python("import time; time.sleep(60)"), tmp_path / f"{i}.log")
+        for i in range(3)
+    ]
+    for p in procs:
+        p.start()
+    assert {p.pid for p in procs} <= owned_pids()
+    stop_all(grace_s=2)
+    assert all(not p.running for p in procs)
+    assert not ({p.pid for p in procs} & owned_pids())
+    procs[0].start()  # a restart appends to the same log
+    procs[0].stop()
+    assert log_tail(procs[0].log_path).count("--- ") == 2
+
+
+def test_stop_on_never_started_or_already_exited_process_is_a_no_op(tmp_path: Path) -> None:
+    proc = ManagedProcess("quick", python("pass"), tmp_path / "q.log")
+    proc.stop()
+    proc.start()
+    deadline = time.monotonic() + 10
+    while proc.running and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.stop()  # exited on its own: must not signal a possibly recycled PID
+    assert proc.returncode == 0
