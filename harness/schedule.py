@@ -77,6 +77,11 @@ class Schedule:
             raise ScheduleError("intended send times must be non-decreasing")
         if n and np.any(self.points <= 0):
             raise ScheduleError("every batch needs at least one point")
+        k = len(self.phase_names)
+        if len(self.phase_bounds_ns) != k or len(self.phase_rates) != k:
+            raise ScheduleError("phase_names, phase_bounds_ns and phase_rates must match")
+        if n and (np.any(np.diff(self.phase) < 0) or self.phase[0] < 0 or self.phase[-1] >= k):
+            raise ScheduleError("phase indices must be non-decreasing and name a known phase")
 
     def __len__(self) -> int:
         return len(self.send_ns)

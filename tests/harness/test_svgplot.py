@@ -1,0 +1,58 @@
+"""The hand-made SVG charts: axis ticks, coordinates, escaping, gaps."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.svgplot import bar_chart, line_chart, nice_ticks, percentile_chart
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (0, 10, [0, 2, 4, 6, 8, 10]),
+        (0, 1_050_000, [0, 200_000, 400_000, 600_000, 800_000, 1_000_000]),
+        (3, 3, [3]),
+    ],
+)
+def test_nice_ticks_are_round(lo: float, hi: float, expected: list[float]) -> None:
+    assert nice_ticks(lo, hi) == pytest.approx(expected)
+
+
+def _parse(svg: str) -> ET.Element:
+    return ET.fromstring(svg)  # well-formed XML, or this raises
+
+
+def test_line_chart_draws_scaled_lines_shades_and_escapes() -> None:
+    svg = line_chart(
+        [("a<b", [0, 1, 2], [0, 5, 10]), ("gappy", [0, 1, 2], [1, float("nan"), 2])],
+        title="t & u",
+        shaded=[(0.5, 1.5, "kill <historian>")],
+    )
+    root = _parse(svg)
+    lines = root.findall("polyline")
+    assert len(lines) == 2 and len(lines[1].get("points", "").split()) == 2  # NaN skipped
+    xs = [float(p.split(",")[0]) for p in lines[0].get("points", "").split()]
+    ys = [float(p.split(",")[1]) for p in lines[0].get("points", "").split()]
+    assert xs == sorted(xs) and ys == sorted(ys, reverse=True)  # rising data goes up the page
+    assert "a&lt;b" in svg and "t &amp; u" in svg and "kill &lt;historian&gt;" in svg
+    assert len([r for r in root.findall("rect") if r.get("fill") == "#f4c7c3"]) == 1
+
+
+def test_percentile_and_bar_charts_are_well_formed() -> None:
+    root = _parse(
+        percentile_chart({"ack": [(0.0, 1.0), (50.0, 2.0), (99.0, 5.0), (100.0, 9.0)]}, title="p")
+    )
+    assert len(root.findall("polyline")) == 1
+    svg = bar_chart(
+        {"analog": 1.3, "state": 0.1, "none": float("nan")}, title="b", unit="B/pt", reference=1.47
+    )
+    root = _parse(svg)
+    bars = [r for r in root.findall("rect") if r.find("title") is not None]
+    assert len(bars) == 2 and "baseline 1.47" in svg
+    heights = {r.find("title").text.split(":")[0]: float(r.get("height", 0)) for r in bars}  # type: ignore[union-attr]
+    assert heights["analog"] == pytest.approx(13 * heights["state"], rel=0.02)
+    assert not re.search(r"nan", svg, re.I)
