@@ -234,7 +234,11 @@ def write_run(report: Report, root: str | os.PathLike[str] = "reports/runs") -> 
 
     if not report.environment:
         report.environment = environment()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:  # the directory is named after the run's start
+        started = datetime.strptime(report.started_utc, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        started = datetime.now(UTC)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
     base = Path(root) / f"{stamp}-{report.scenario}"
     out = base
     for n in range(1, 100):  # two runs in one second get distinct directories

@@ -165,8 +165,7 @@ def poisson(
     rng = np.random.default_rng(seed)
     expect = rate_pts_s * duration_s / batch_points
     draws = int(expect + 6 * np.sqrt(expect) + 16)  # enough gaps with overwhelming probability
-    times = np.cumsum(rng.exponential(mean_gap_ns, draws)) - rng.exponential(mean_gap_ns)
-    times = np.maximum(times, 0.0)
+    times = np.cumsum(rng.exponential(mean_gap_ns, draws))  # memoryless: first gap from 0 too
     send = np.floor(times[times < duration_s * NS]).astype(np.int64)
     return _one_phase(send, batch_points, duration_s, rate_pts_s, phase)
 
@@ -213,6 +212,10 @@ def square_wave_bursts(
     if not 0 < burst_s < period_s:
         raise ScheduleError(
             f"need 0 < burst_s < period_s, got burst_s={burst_s} period_s={period_s}"
+        )
+    if duration_s / period_s > 100_000:
+        raise ScheduleError(
+            f"{duration_s / period_s:.0f} burst periods is too many; lengthen period_s"
         )
     parts = []
     t = 0.0

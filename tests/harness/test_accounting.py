@@ -176,3 +176,13 @@ def test_one_million_points_reconcile_quickly() -> None:
     r = ledger.reconcile(stored)
     assert time.perf_counter() - t < 5.0  # ~0.2 s measured; 10 M in benchmarks/bench_accounting.py
     assert r.clean and r.total.stored == 1_000_000
+
+
+def test_empty_ledger_and_empty_read_back() -> None:
+    r = Ledger().reconcile({})
+    assert r.clean and r.total.produced == 0 and r.phases == {}
+    ledger, _ = _run(n_batches=2)
+    r = ledger.reconcile({})
+    assert r.total.lost == 100 and r.total.stored == 0
+    r = Ledger().reconcile({1: (np.array([5, 4]), np.array([1.0, 2.0]))})
+    assert r.unexpected == 2 and r.total.reordered == 1
