@@ -133,14 +133,24 @@ def encode_values(values: NDArray[np.float64], codec: str | int | None = None) -
 
 
 def encode_timestamps(ts: NDArray[np.int64]) -> tuple[bytes, int]:
-    """Smallest timestamp section; a regular chunk stops at ts-dod's one byte."""
-    candidates = []
-    for c in TIMESTAMP_CODECS:
-        payload = c.encode(ts)
-        if payload is None:
-            continue
-        candidates.append((payload, c.id))
-        if len(payload) <= 1:
+    """Smallest of ts-dod and ts-grid (ts-delta-pco only where ts-grid declines).
+
+    A regular chunk stops at ts-dod's one byte. On the corpus ts-grid is
+    within 40 bytes of ts-delta-pco on gap-only series and ~10 % smaller on
+    jittered ones, so trying both would cost a third pcodec call per chunk
+    (~20 % of encode time) for nothing.
+    """
+    by_name = {c.name: c for c in TIMESTAMP_CODECS}
+    dod = by_name["ts-dod"]
+    payload = dod.encode(ts)
+    assert payload is not None  # ts-dod takes any sorted input
+    if len(payload) <= 1:
+        return payload, dod.id
+    candidates = [(payload, dod.id)]
+    for name in ("ts-grid", "ts-delta-pco"):
+        other = by_name[name].encode(ts)
+        if other is not None:
+            candidates.append((other, by_name[name].id))
             break
     return _smallest(candidates)
 

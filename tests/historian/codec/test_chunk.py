@@ -201,6 +201,9 @@ def test_concatenated_chunks_iterate_and_errors_are_corrupt_data_errors() -> Non
     b = encode_chunk(np.arange(5, dtype=np.int64), np.ones(5), np.zeros(5, np.uint16))
     offsets = [off for off, _ in iter_chunks(a + b)]
     assert offsets == [0, len(a)]
+    segment = memoryview(bytearray(a + b))  # what an mmap-backed reader hands over
+    t, v, _ = decode_chunk(segment[len(a) :])
+    assert t.tolist() == list(range(5)) and v.tolist() == [1.0] * 5
     with pytest.raises(ChunkTruncatedError):
         list(iter_chunks(a + b[:-1]))
     assert issubclass(ChunkCorruptError, CorruptDataError)
