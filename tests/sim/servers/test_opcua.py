@@ -1,0 +1,163 @@
+"""OPC UA server against a real asyncua client: browse, read, subscribe, write, methods, history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+import pytest_asyncio
+from asyncua import Client, ua
+from asyncua.common.subscription import DataChangeNotif
+
+from historian.model import Quality
+from sim.catalogue_gen import generate_oilfield
+from sim.servers.history import EmittedHistory
+from sim.servers.node import TwinNode
+from sim.tags import Catalogue, SensorSpec
+from sim.twin import PlantTwin
+
+W1 = "acme.permian.field_01.pad_01.well_0001"
+TP = f"{W1}.wellhead.tubing_pressure"
+SP = f"{W1}.esp.pump_speed"
+BAD = f"{W1}.separator.gas"
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def _catalogue() -> Catalogue:
+    cat = generate_oilfield(5, seed=1)
+    # one tag that is always in a bad-quality interval, so StatusCodes are testable
+    tags = tuple(
+        replace(t, sensor=SensorSpec(bad_quality_probability=1.0, bad_quality_s=1e9))
+        if t.path == BAD
+        else t
+        for t in cat.tags
+    )
+    return Catalogue(tags, name=cat.name, meta=cat.meta)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def node() -> AsyncIterator[TwinNode]:
+    twin = PlantTwin(_catalogue(), seed=1, start_ns=1_700_000_000 * 10**9)
+    n = TwinNode(twin, speed=None, modbus_port=None,
+                 opcua_options={"history": EmittedHistory(twin.emitted)})  # fmt: skip
+    await n.start()
+    try:
+        yield n
+    finally:
+        await n.stop()
+
+
+def _url(node: TwinNode) -> str:
+    return str(node.opcua.endpoint)
+
+
+async def test_browse_isa95_tree(node: TwinNode) -> None:
+    async with Client(_url(node)) as c:
+        node_ = c.nodes.objects
+        for seg in ["acme", "permian", "field_01", "pad_01", "well_0001", "wellhead"]:
+            node_ = await node_.get_child(f"2:{seg}")
+        children = {(await ch.read_browse_name()).Name for ch in await node_.get_children()}
+        assert children == {"tubing_pressure", "casing_pressure", "temperature"}
+        tp = await node_.get_child("2:tubing_pressure")
+        assert tp.nodeid == ua.NodeId(TP, 2)
+        assert await c.get_namespace_index("urn:twinbench:plant") == 2
+
+
+async def test_read_value_timestamp_and_status(node: TwinNode) -> None:
+    assert node.last is not None
+    cat = node.catalogue
+    async with Client(_url(node)) as c:
+        dv = await c.get_node(f"ns=2;s={TP}").read_data_value()
+        i = cat.tags.index(cat.by_path[TP])
+        assert dv.StatusCode.is_good()
+        assert dv.Value.Value == node.last.values[i]
+        want_ns = int(node.last.ts[i])
+        got = dv.SourceTimestamp
+        assert abs(got.timestamp() * 1e9 - want_ns) < 2_000  # microsecond resolution
+        dv = await c.get_node(f"ns=2;s={BAD}").read_data_value(raise_on_bad_status=False)
+        assert dv.StatusCode.value >> 16 == Quality.BAD_SENSOR_FAILURE
+
+
+async def test_subscription_receives_changes(node: TwinNode) -> None:
+    got: list[float] = []
+
+    class Handler:
+        def datachange_notification(self, n: object, val: float, data: DataChangeNotif) -> None:
+            got.append(val)
+
+    async with Client(_url(node)) as c:
+        sub = await c.create_subscription(50, Handler())
+        await sub.subscribe_data_change(c.get_node(f"ns=2;s={TP}"))
+        await asyncio.sleep(0.2)
+        for _ in range(5):
+            await node.tick_once()
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)
+        await sub.delete()
+    assert len(set(got)) >= 5  # the initial value plus changes
+
+
+async def test_setpoint_write_and_refusals(node: TwinNode) -> None:
+    twin = node.source
+    async with Client(_url(node)) as c:
+        sp = c.get_node(f"ns=2;s={SP}")
+        await sp.write_value(ua.DataValue(ua.Variant(3200.0, ua.VariantType.Double)))
+        await node.tick_once()
+        assert twin.inputs.speed_sp[0] == 3200.0  # type: ignore[attr-defined]
+        assert await sp.read_value() == 3200.0
+        with pytest.raises(ua.UaStatusCodeError) as e:
+            await sp.write_value(5000.0)
+        assert e.value.code == ua.StatusCodes.BadOutOfRange
+        with pytest.raises(ua.UaStatusCodeError) as e:
+            await sp.write_value("fast")
+        assert e.value.code == ua.StatusCodes.BadTypeMismatch
+        with pytest.raises(ua.UaStatusCodeError) as e:
+            await c.get_node(f"ns=2;s={TP}").write_value(1.0)
+        assert e.value.code == ua.StatusCodes.BadNotWritable
+        with pytest.raises(ua.UaStatusCodeError) as e:
+            await c.get_node("ns=2;s=acme.nowhere").read_value()
+        assert e.value.code == ua.StatusCodes.BadNodeIdUnknown
+        with pytest.raises(ua.UaStatusCodeError) as e:
+            await c.get_node("ns=2;s=acme.nowhere").write_value(1.0)
+        assert e.value.code == ua.StatusCodes.BadNodeIdUnknown
+        # the server keeps serving after every refusal
+        assert (await c.get_node(f"ns=2;s={TP}").read_data_value()).StatusCode.is_good()
+        assert twin.inputs.speed_sp[0] == 3200.0  # type: ignore[attr-defined]
+
+
+async def test_operator_methods(node: TwinNode) -> None:
+    twin = node.source
+    async with Client(_url(node)) as c:
+        ops = c.get_node("ns=2;s=twinbench.operations")
+        await ops.call_method("2:StopPump", W1)
+        await ops.call_method(
+            "2:SetSetpoint", "acme.permian.field_01.pad_01.well_0002.esp.pump_speed", 2500.0
+        )
+        await node.tick_once()
+        assert twin.inputs.run[0] == 0.0 and twin.inputs.speed_sp[1] == 2500.0  # type: ignore[attr-defined]
+        await ops.call_method("2:StartPump", TP)
+        await node.tick_once()
+        assert twin.inputs.run[0] == 1.0  # type: ignore[attr-defined]
+        for args, code in (
+            (("2:SetSetpoint", SP, 1e6), ua.StatusCodes.BadOutOfRange),
+            (("2:SetSetpoint", TP, 1.0), ua.StatusCodes.BadNotWritable),
+            (("2:SetSetpoint", "x.y", 1.0), ua.StatusCodes.BadNodeIdUnknown),
+            (("2:StopPump", "acme.permian.field_09"), ua.StatusCodes.BadNodeIdUnknown),
+        ):
+            with pytest.raises(ua.UaStatusCodeError) as e:
+                await ops.call_method(*args)
+            assert e.value.code == code, args
+
+
+async def test_history_read_from_backend(node: TwinNode) -> None:
+    for _ in range(5):
+        await node.tick_once()
+    async with Client(_url(node)) as c:
+        hist = await c.get_node(f"ns=2;s={TP}").read_raw_history()
+    emitted = node.source.emitted.concat()  # type: ignore[attr-defined]
+    sid = node.catalogue.by_path[TP].id
+    want = emitted.values[emitted.series == sid].tolist()
+    assert [dv.Value.Value for dv in hist] == want and len(want) >= 5
