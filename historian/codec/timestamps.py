@@ -181,6 +181,8 @@ def check_timestamps(ts: NDArray[np.int64], min_ts: int, max_ts: int) -> None:
 
 
 _PCO = pcodec.ChunkConfig()
+# for series without trend (jitter, slot steps): skips pcodec's delta search, 3-4x faster
+_PCO_IID = pcodec.ChunkConfig(delta_spec=pcodec.DeltaSpec.no_op())
 
 
 def delta_pco_encode(ts: NDArray[np.int64]) -> bytes:
@@ -217,55 +219,58 @@ def pco_decompress(payload: bytes | memoryview, dtype: np.dtype[Any], n: int) ->
 def grid_encode(ts: NDArray[np.int64]) -> bytes | None:
     """``ts-grid``: nominal period P, slot numbers k (deltas, mostly 1) and jitter j.
 
-    ``ts = min_ts + k * P + j``: collector timestamps with random jitter cost
-    the jitter's entropy instead of the (twice as wide) entropy of its
-    delta-of-delta. Not applicable to chunks spanning 2^62 ns or more.
+    ``ts = min_ts + k * P + j * g`` with ``g`` the gcd of all deltas (the
+    timestamps' resolution, e.g. 1 ms): collector timestamps with random
+    jitter cost the jitter's entropy instead of the (wider) entropy of their
+    deltas or delta-of-deltas. Not applicable below 3 points or to chunks
+    spanning 2^62 ns or more.
     """
     if ts.size < 3 or int(ts[-1]) - int(ts[0]) >= 2**62:
         return None
     off = ts - ts[0]
-    period = _nominal_period(off)
+    deltas = np.diff(off)
+    resolution = int(_gcd_all(deltas.view(np.uint64)))
+    period = _nominal_period(deltas, resolution)
     if period <= 0:
         return None
     k = (off + period // 2) // period
-    jitter = off - k * period
-    slots = bytes(standalone.simple_compress(np.diff(k), _PCO))
-    head = varint_encode(np.array([period, len(slots)], np.uint64)).tobytes()
-    return head + slots + bytes(standalone.simple_compress(jitter, _PCO))
+    jitter = (off - k * period) // resolution  # exact: off and period are multiples of it
+    slots = bytes(standalone.simple_compress(np.diff(k), _PCO_IID))
+    head = varint_encode(np.array([period, resolution, len(slots)], np.uint64)).tobytes()
+    return head + slots + bytes(standalone.simple_compress(jitter, _PCO_IID))
 
 
-def _nominal_period(off: NDArray[np.int64]) -> int:
+def _nominal_period(deltas: NDArray[np.int64], resolution: int) -> int:
     """The sampling period: mean of the deltas near their median, rounded to the resolution.
 
     Gaps (deltas far from the median) are left out; the mean of jittered
     deltas telescopes to (last - first) / count, so it is accurate to the
-    jitter divided by the chunk length, and rounding to the timestamps'
-    resolution (the gcd of the first deltas, e.g. 1 ms) lands on the round
-    nominal period. A median alone can be a resolution step off, and a period
-    one step off drifts away from the grid.
+    jitter divided by the chunk length, and rounding to the resolution lands
+    on the round nominal period. A median alone can be a resolution step off,
+    and a period one step off drifts away from the grid.
     """
-    deltas = np.diff(off)
     guess = int(np.median(deltas[:257]))
-    if guess <= 0:
+    if guess <= 0 or resolution <= 0:
         return 0
     normal = deltas[np.abs(deltas - guess) <= guess // 2]
-    head = deltas[:257]
-    resolution = int(_gcd_all(head[head > 0].astype(np.uint64))) or 1
     mean = float(normal.mean()) if normal.size else float(guess)
-    return max(round(mean / resolution) * resolution, 1)
+    return max(round(mean / resolution), 1) * resolution
 
 
 def grid_decode(payload: bytes | memoryview, n: int, min_ts: int, max_ts: int) -> NDArray[np.int64]:
     raw = bytes(payload)
-    head, at = varint_decode(np.frombuffer(raw, np.uint8), 0, 2)
-    if at < 0 or n < 3 or head[0] == 0 or head[0] >= 2**62 or at + int(head[1]) > len(raw):
+    head, at = varint_decode(np.frombuffer(raw, np.uint8), 0, 3)
+    period, resolution, slot_bytes = (int(x) for x in head)
+    if at < 0 or n < 3 or not (0 < period < 2**62 and 0 < resolution < 2**62):
         raise ChunkCorruptError("ts-grid header is truncated or invalid")
-    period = np.int64(head[0])
-    end = at + int(head[1])
+    end = at + slot_bytes
+    if end > len(raw):
+        raise ChunkCorruptError("ts-grid slot section runs past the end")
     dk = pco_decompress(raw[at:end], np.dtype(np.int64), n - 1)
     jitter = pco_decompress(raw[end:], np.dtype(np.int64), n)
     k = np.concatenate(([0], np.cumsum(dk)))
     with np.errstate(over="ignore"):
-        ts: NDArray[np.int64] = (k * period + jitter + np.int64(min_ts)).astype(np.int64)
+        ts: NDArray[np.int64] = k * np.int64(period) + jitter * np.int64(resolution)
+        ts += np.int64(min_ts)
     check_timestamps(ts, min_ts, max_ts)
     return ts
