@@ -268,9 +268,28 @@ def grid_decode(payload: bytes | memoryview, n: int, min_ts: int, max_ts: int) -
         raise ChunkCorruptError("ts-grid slot section runs past the end")
     dk = pco_decompress(raw[at:end], np.dtype(np.int64), n - 1)
     jitter = pco_decompress(raw[end:], np.dtype(np.int64), n)
-    k = np.concatenate(([0], np.cumsum(dk)))
-    with np.errstate(over="ignore"):
-        ts: NDArray[np.int64] = k * np.int64(period) + jitter * np.int64(resolution)
-        ts += np.int64(min_ts)
-    check_timestamps(ts, min_ts, max_ts)
+    ts, ordered = _grid_rebuild(dk, jitter, period, resolution, min_ts)
+    if not ordered or ts[0] != min_ts or ts[-1] != max_ts:
+        raise ChunkCorruptError("ts-grid timestamps disagree with the header or go back")
     return ts
+
+
+@njit(cache=True)
+def _grid_rebuild(
+    dk: NDArray[np.int64], jitter: NDArray[np.int64], period: int, resolution: int, start: int
+) -> tuple[NDArray[np.int64], bool]:
+    """One pass: ts = start + k * period + jitter * resolution (mod 2^64), and is it sorted."""
+    n = jitter.size
+    out = np.empty(n, np.uint64)
+    p = np.uint64(period)
+    g = np.uint64(resolution)
+    s = np.uint64(start)
+    k = np.uint64(0)
+    ordered = True
+    out[0] = s + np.uint64(jitter[0]) * g
+    for i in range(1, n):
+        k += np.uint64(dk[i - 1])
+        out[i] = s + k * p + np.uint64(jitter[i]) * g
+        if np.int64(out[i]) < np.int64(out[i - 1]):
+            ordered = False
+    return out.view(np.int64), ordered
