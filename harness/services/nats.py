@@ -48,7 +48,10 @@ class NatsServer:
 
     `base_dir` holds the config, the ports file, the log (`nats.log`) and the
     JetStream store (`store/`); without one a temp dir is made and removed on
-    exit. `stop()` is a clean shutdown (SIGTERM), `kill()` a crash (SIGKILL);
+    exit. `sync_interval` sets JetStream's fsync policy (`"always"`, `"1s"`;
+    default: the server's 2 minutes, which survives SIGKILL but not power loss).
+    `extra_config` is appended verbatim to the config (accounts, permissions).
+    `stop()` is a clean shutdown (SIGTERM), `kill()` a crash (SIGKILL);
     `restart()` starts again on the same port with the same store.
     """
 
@@ -61,6 +64,8 @@ class NatsServer:
         cluster_name: str | None = None,
         route_port: int | None = None,
         routes: tuple[int, ...] = (),
+        sync_interval: str | None = None,
+        extra_config: str = "",
         start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
         self._own_dir = base_dir is None
@@ -71,6 +76,8 @@ class NatsServer:
         self.cluster_name = cluster_name
         self.route_port = route_port
         self.routes = routes
+        self.sync_interval = sync_interval
+        self.extra_config = extra_config
         self.start_timeout_s = start_timeout_s
         self._port: int | None = port
         self._monitor_port: int | None = None
@@ -199,16 +206,21 @@ class NatsServer:
             f'server_name: "{self.name}"',
             f"listen: {LOOPBACK}:{port}",
             f"http: {LOOPBACK}:{monitor}",
-            f'jetstream {{ store_dir: "{self.store_dir}" }}',
         ]
+        sync = f", sync_interval: {self.sync_interval}" if self.sync_interval else ""
+        lines.append(f'jetstream {{ store_dir: "{self.store_dir}"{sync} }}')
         if self.cluster_name is not None:
             if self.route_port is None:
                 raise ServiceError(f"{self.name}: a cluster node needs a route_port")
             routes = ", ".join(f"nats-route://{LOOPBACK}:{p}" for p in self.routes)
+            # no_advertise: clients only use the URLs we hand them (maybe FaultProxy
+            # addresses), never discovered direct ones that would bypass a fault.
             lines.append(
                 f'cluster {{ name: "{self.cluster_name}", listen: {LOOPBACK}:{self.route_port},'
-                f" routes: [{routes}] }}"
+                f" routes: [{routes}], no_advertise: true }}"
             )
+        if self.extra_config:
+            lines.append(self.extra_config)
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
@@ -221,7 +233,8 @@ class NatsCluster:
     `start()` returns once every node is healthy and all agree on a JetStream
     meta leader. Clients connect with `urls` (a list; nats-py does not split a
     comma-separated string). `nodes[i].kill()` / `.restart()` crash and revive one
-    node on its own port and store.
+    node on its own port and store. Routes set `no_advertise`, so clients never
+    learn direct node URLs that would bypass a FaultProxy put in front of them.
     """
 
     def __init__(
@@ -230,6 +243,7 @@ class NatsCluster:
         *,
         size: int = 3,
         cluster_name: str = "twinbench",
+        sync_interval: str | None = None,
         start_timeout_s: float = 60.0,
     ) -> None:
         if size < 1:
@@ -248,6 +262,7 @@ class NatsCluster:
                 cluster_name=cluster_name,
                 route_port=route_ports[i],
                 routes=tuple(p for j, p in enumerate(route_ports) if j != i),
+                sync_interval=sync_interval,
                 start_timeout_s=start_timeout_s,
             )
             for i in range(size)

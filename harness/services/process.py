@@ -93,6 +93,24 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _is_dead(proc: psutil.Process) -> bool:
+    try:
+        # A zombie has exited; orphans are reaped by PID 1, which may take seconds.
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_dead(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Wait until every process has exited (zombie or gone); return those still alive."""
+    deadline = time.monotonic() + timeout_s
+    alive = [p for p in procs if not _is_dead(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if not _is_dead(p)]
+    return alive
+
+
 class ManagedProcess:
     """One child process with a log file, a readiness wait and a PID-based stop."""
 
@@ -186,11 +204,20 @@ class ManagedProcess:
             self._popen.send_signal(sig)
 
     def kill(self) -> None:
-        """SIGKILL and reap: a crash, not a shutdown. Descendants are left to the caller."""
+        """Crash the service as a unit: SIGKILL it and its descendants, reap, no grace.
+
+        Descendants go too because a half-dead service (PostgreSQL backends
+        outliving their postmaster) would block the restart a crash test wants.
+        """
         if self._popen is None:
             return
+        descendants = self._descendants()
         self.send_signal(signal.SIGKILL)
+        for proc in descendants:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
         self._popen.wait()
+        _wait_dead(descendants, timeout_s=5)
         self._unregister()
 
     def stop(self, grace_s: float | None = None) -> None:
@@ -213,11 +240,11 @@ class ManagedProcess:
                     ) from exc
         # Children of a service (PostgreSQL backends, ...) exit after their parent;
         # give them the same grace, then kill the stragglers.
-        _gone, alive = psutil.wait_procs(descendants, timeout=grace)
+        alive = _wait_dead(descendants, timeout_s=grace)
         for proc in alive:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        psutil.wait_procs(alive, timeout=5)
+        _wait_dead(alive, timeout_s=5)
         self._unregister()
 
     def _descendants(self) -> list[psutil.Process]:
