@@ -38,22 +38,23 @@ def _verdict_cell(passed: bool) -> str:
 
 def _time_charts(report: Report) -> list[str]:
     shaded = [(f["start_s"], f["end_s"], f"{f['kind']} {f['target']}") for f in report.faults]
-    groups: dict[str, list[tuple[str, Any, Any]]] = {}
-    units: dict[str, str] = {}
+    # one chart per (group, unit): CPU % and RSS bytes never share an axis
+    charts: dict[tuple[str, str], list[tuple[str, Any, Any]]] = {}
     for name, ts in report.timeseries.items():
-        groups.setdefault(ts["group"], []).append((name, ts["t_s"], ts["values"]))
-        units.setdefault(ts["group"], ts.get("unit", ""))
-    order = [g for g in _GROUPS if g in groups] + sorted(g for g in groups if g not in _GROUPS)
-    return [
-        f"<h3>{escape(g)} over time</h3>"
-        + line_chart(
-            groups[g],
-            title=f"{g} (fault windows shaded)" if shaded else g,
-            y_label=units[g] or _GROUPS.get(g, ""),
-            shaded=shaded,
+        key = (ts["group"], ts.get("unit", "") or _GROUPS.get(ts["group"], ""))
+        charts.setdefault(key, []).append((name, ts["t_s"], ts["values"]))
+    rank = {g: i for i, g in enumerate(_GROUPS)}
+    order = sorted(charts, key=lambda k: (rank.get(k[0], len(rank)), k))
+    out = []
+    for group, unit in order:
+        units_in_group = sum(1 for g, _ in charts if g == group)
+        label = f"{group} ({unit})" if units_in_group > 1 else group
+        title = f"{label}, fault windows shaded" if shaded else label
+        out.append(
+            f"<h3>{escape(label)} over time</h3>"
+            + line_chart(charts[(group, unit)], title=title, y_label=unit, shaded=shaded)
         )
-        for g in order
-    ]
+    return out
 
 
 def render_html(report: Report) -> str:

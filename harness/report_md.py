@@ -27,7 +27,9 @@ def format_value(value: float | None) -> str:
         return "n/a"
     if float(value).is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
-    return f"{value:,.4g}" if abs(value) >= 1e-3 else f"{value:.3e}"
+    if abs(value) >= 1_000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}" if abs(value) >= 1e-3 else f"{value:.3e}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -40,6 +40,8 @@ def _text(
 
 def _fmt(v: float) -> str:
     a = abs(v)
+    if 0 < a < 1:
+        return f"{v:g}"
     if a >= 1e6:
         return f"{v / 1e6:g}M"
     if a >= 1e3:
@@ -50,7 +52,10 @@ def _fmt(v: float) -> str:
 class _Frame:
     """Maps data coordinates to pixels inside the plot area and draws axes."""
 
-    def __init__(self, x0: float, x1: float, y0: float, y1: float) -> None:
+    def __init__(self, x0: float, x1: float, y0: float, y1: float, *, log_y: bool = False) -> None:
+        self.log_y = log_y
+        if log_y:  # y in decades; the frame holds log10 of the data bounds
+            y0, y1 = math.floor(math.log10(y0)), math.ceil(math.log10(y1))
         self.x0, self.x1 = x0, x1 if x1 > x0 else x0 + 1
         self.y0, self.y1 = y0, y1 if y1 > y0 else y0 + 1
 
@@ -58,7 +63,14 @@ class _Frame:
         return LEFT + (x - self.x0) / (self.x1 - self.x0) * (W - LEFT - RIGHT)
 
     def py(self, y: float) -> float:
+        if self.log_y:
+            y = math.log10(max(y, 10**self.y0))
         return H - BOTTOM - (y - self.y0) / (self.y1 - self.y0) * (H - TOP - BOTTOM)
+
+    def y_ticks(self) -> list[float]:
+        if self.log_y:
+            return [10.0**k for k in range(int(self.y0), int(self.y1) + 1)]
+        return nice_ticks(self.y0, self.y1)
 
     def axes(
         self, title: str, x_label: str, y_label: str, x_ticks: Sequence[tuple[float, str]]
@@ -69,7 +81,7 @@ class _Frame:
             f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" '
             'fill="none" stroke="#999"/>',
         ]
-        for y in nice_ticks(self.y0, self.y1):
+        for y in self.y_ticks():
             py = self.py(y)
             out.append(
                 f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{py:.1f}" y2="{py:.1f}" stroke="#eee"/>'
@@ -163,14 +175,22 @@ def line_chart(
 def percentile_chart(
     curves: dict[str, Sequence[tuple[float, float]]], *, title: str, unit: str = "ms"
 ) -> str:
-    """Latency by percentile, x = number of nines (p90 = 1, p99 = 2, ...), the HDR way."""
+    """Latency by percentile, x = number of nines (p90 = 1, p99 = 2, ...), the HDR way.
+
+    The y axis turns logarithmic when the values span more than two decades,
+    so a 30 s outlier curve does not flatten a 10 ms one into the x axis.
+    """
 
     def nines(p: float) -> float:
         return -math.log10(max(1 - p / 100, 1e-5))
 
     lines = [(name, [nines(p) for p, _ in c], [v for _, v in c]) for name, c in curves.items()]
     ys = [y for _, _, sy in lines for y in sy]
-    frame = _Frame(0.0, 5.0, 0.0, max(ys, default=1.0) * 1.05 or 1.0)
+    positive = [y for y in ys if y > 0]
+    if positive and max(positive) / min(positive) > 100:
+        frame = _Frame(0.0, 5.0, min(positive), max(positive), log_y=True)
+    else:
+        frame = _Frame(0.0, 5.0, 0.0, max(ys, default=1.0) * 1.05 or 1.0)
     ticks = [
         (nines(p), label)
         for p, label in (

@@ -148,6 +148,17 @@ def test_html_is_self_contained_with_inline_svg_charts(tmp_path: Path) -> None:
     assert html.count("<polyline") == 1 + 1 + 2  # acked, lag, two latency curves
 
 
+def test_cpu_and_memory_series_get_separate_charts() -> None:
+    from harness.report_html import render_html
+
+    r = Report(scenario="x", profile="normal", seed=1, duration_s=1.0)
+    r.add_series(TimeSeries("cpu.historian", "%", [0.0, 1.0], [50.0, 60.0]), group="resources")
+    r.add_series(TimeSeries("rss.historian", "bytes", [0.0, 1.0], [1e8, 2e8]), group="resources")
+    html = render_html(r)
+    assert html.count("<svg") == 2
+    assert "resources (%) over time" in html and "resources (bytes) over time" in html
+
+
 def test_load_report_errors_are_specific(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="no such report"):
         load_report(tmp_path)
@@ -210,4 +221,5 @@ def test_non_finite_values_anywhere_become_null(tmp_path: Path) -> None:
     assert doc["timeseries"]["gap"]["values"] == [1.0, None, 3.0]
     from harness.report_html import render_html
 
-    assert render_html(load_report(out)).count("<svg") == 4  # re-renders from the JSON alone
+    # re-renders from the JSON alone; "gap" (unit x) gets its own lag chart
+    assert render_html(load_report(out)).count("<svg") == 5

@@ -56,3 +56,13 @@ def test_percentile_and_bar_charts_are_well_formed() -> None:
     heights = {r.find("title").text.split(":")[0]: float(r.get("height", 0)) for r in bars}  # type: ignore[union-attr]
     assert heights["analog"] == pytest.approx(13 * heights["state"], rel=0.02)
     assert not re.search(r"nan", svg, re.I)
+
+
+def test_percentile_chart_goes_logarithmic_over_wide_ranges() -> None:
+    svg = percentile_chart(
+        {"fast": [(0.0, 1.0), (99.0, 10.0)], "outlier": [(0.0, 5.0), (99.0, 30_000.0)]}, title="p"
+    )
+    labels = [t.text for t in _parse(svg).findall("text")]
+    assert {"1", "10", "100", "1k", "10k", "100k"} <= set(labels)
+    narrow = percentile_chart({"a": [(0.0, 1.0), (99.0, 10.0)]}, title="p")
+    assert "1k" not in [t.text for t in _parse(narrow).findall("text")]
