@@ -29,7 +29,7 @@ from pcodec import standalone
 from historian.codec import VALUE_CODEC_NAMES, decode_chunk, encode_chunk
 from historian.codec.errors import CodecNotApplicableError
 
-REPEATS = 3
+REPEATS = 5
 
 
 def make_series(n: int, seed: int) -> dict[str, tuple[NDArray[np.int64], NDArray[np.float64]]]:

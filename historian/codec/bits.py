@@ -7,6 +7,8 @@ truncated or forged payload must never read outside its buffer (numba does
 not bounds-check), the caller turns ``-1`` into ``ChunkCorruptError``.
 
 Varints are LEB128 (7 bits per byte, low group first) over ``uint64``.
+Kernels are compiled ``nogil`` so the engine can encode chunks on worker
+threads in parallel.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def bytes_to_words(data: bytes | memoryview) -> tuple[NDArray[np.uint64], int]:
     return np.frombuffer(padded, dtype=">u8").astype(np.uint64), len(raw) * 8
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def zigzag(x: NDArray[np.int64]) -> NDArray[np.uint64]:
     out = np.empty(x.size, np.uint64)
     for i in range(x.size):
@@ -81,7 +83,7 @@ def zigzag(x: NDArray[np.int64]) -> NDArray[np.uint64]:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def unzigzag(z: NDArray[np.uint64]) -> NDArray[np.int64]:
     out = np.empty(z.size, np.int64)
     for i in range(z.size):
@@ -90,7 +92,7 @@ def unzigzag(z: NDArray[np.uint64]) -> NDArray[np.int64]:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def varint_encode(values: NDArray[np.uint64]) -> NDArray[np.uint8]:
     out = np.empty(values.size * 10, np.uint8)
     p = 0
@@ -105,7 +107,7 @@ def varint_encode(values: NDArray[np.uint64]) -> NDArray[np.uint8]:
     return out[:p]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def varint_decode(buf: NDArray[np.uint8], start: int, count: int) -> tuple[NDArray[np.uint64], int]:
     """Decode ``count`` varints from ``buf[start:]``; returns (values, end) or end = -1."""
     out = np.zeros(count, np.uint64)

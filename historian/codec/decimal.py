@@ -44,7 +44,7 @@ EXACT_LIMIT = float(2**53)
 _PCO = pcodec.ChunkConfig()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _quantise(
     v: NDArray[np.float64], mode: int, a: float, b: float
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
@@ -65,7 +65,7 @@ def _quantise(
     return m, pos.astype(np.int64), diff[pos]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cost_bits(m: NDArray[np.int64], res: NDArray[np.int64]) -> int:
     """Rough size estimate: bit length of each integer delta plus ~16 bits per exception."""
     total = 0

@@ -42,7 +42,7 @@ def ctz64(x: np.uint64) -> int:
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _encode(bits: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], int]:
     n = bits.size
     words = np.zeros((n * 77) // 64 + 4, np.uint64)
@@ -76,7 +76,7 @@ def _encode(bits: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], int]:
     return words, pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _decode(words: NDArray[np.uint64], limit: int, n: int) -> tuple[NDArray[np.uint64], int]:
     out = np.empty(n, np.uint64)
     if n == 0:

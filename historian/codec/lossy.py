@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 NO_LIMIT = np.iinfo(np.int64).max
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _swinging_door(
     ts: NDArray[np.int64], v: NDArray[np.float64], dev: float, comp_max: int, comp_min: int
 ) -> NDArray[np.bool_]:
@@ -72,7 +72,7 @@ def _swinging_door(
     return keep
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _exception_filter(
     ts: NDArray[np.int64], v: NDArray[np.float64], dev: float, exc_max: int, exc_min: int
 ) -> NDArray[np.bool_]:

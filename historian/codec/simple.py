@@ -149,6 +149,6 @@ def quality_rle_decode(payload: bytes | memoryview, n: int) -> NDArray[np.uint16
         raise ChunkCorruptError("q-rle section: bad run count")
     pairs, end = varint_decode(buf, at, 2 * runs)
     codes, lengths = pairs[0::2], pairs[1::2]
-    if end != buf.size or int(lengths.sum()) != n or np.any(codes > 0xFFFF):
+    if end != buf.size or np.any(lengths > n) or int(lengths.sum()) != n or np.any(codes > 0xFFFF):
         raise ChunkCorruptError("q-rle section: runs do not add up to the point count")
     return np.repeat(codes.astype(np.uint16), lengths.astype(np.intp))

@@ -46,7 +46,7 @@ def is_regular(deltas: NDArray[np.uint64]) -> bool:
     return deltas.size == 0 or bool(np.all(deltas == deltas[0]))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gcd_all(d: NDArray[np.uint64]) -> np.uint64:
     g = np.uint64(0)
     for i in range(d.size):
@@ -60,7 +60,7 @@ def _gcd_all(d: NDArray[np.uint64]) -> np.uint64:
     return g
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dod_encode(dd: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], int]:
     n = dd.size
     words = np.zeros((n * 68) // 64 + 4, np.uint64)
@@ -85,7 +85,7 @@ def _dod_encode(dd: NDArray[np.uint64]) -> tuple[NDArray[np.uint64], int]:
     return words, pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dod_decode(
     words: NDArray[np.uint64], limit: int, first: np.uint64, g: np.uint64, start: np.uint64, n: int
 ) -> tuple[NDArray[np.uint64], int]:
@@ -274,7 +274,7 @@ def grid_decode(payload: bytes | memoryview, n: int, min_ts: int, max_ts: int) -
     return ts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grid_rebuild(
     dk: NDArray[np.int64], jitter: NDArray[np.int64], period: int, resolution: int, start: int
 ) -> tuple[NDArray[np.int64], bool]:
