@@ -36,6 +36,14 @@ def show(run: Path = typer.Argument(..., help="Run directory or its report.json"
         typer.echo(render_markdown(_load(run)))
 
 
+def _missing(key: str, a: Report, b: Report) -> str:
+    """Why a row has no delta: absent from one report, or present but null (not measured)."""
+    if a.metrics.get(key) is None and b.metrics.get(key) is None:
+        return "not measured"
+    side, report = ("A", a) if a.metrics.get(key) is None else ("B", b)
+    return f"not measured in {side}" if key in report.metrics else f"missing in {side}"
+
+
 def compare_table(a: Report, b: Report, *, prefix: str = "", changed_only: bool = False) -> str:
     """One row per metric: A, B, B - A and the relative change; metrics in only one report too."""
     keys = sorted(k for k in set(a.metrics) | set(b.metrics) if k.startswith(prefix))
@@ -49,15 +57,9 @@ def compare_table(a: Report, b: Report, *, prefix: str = "", changed_only: bool 
                 continue
             rows.append([key, format_value(va), format_value(vb), f"{delta:+,.4g}", rel])
         else:
-            rows.append(
-                [
-                    key,
-                    format_value(va),
-                    format_value(vb),
-                    "",
-                    "only in " + ("B" if va is None else "A"),
-                ]
-            )
+            if changed_only and va is None and vb is None:
+                continue
+            rows.append([key, format_value(va), format_value(vb), "", _missing(key, a, b)])
     header = ["metric", f"A ({a.scenario})", f"B ({b.scenario})", "delta", "change"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 

@@ -178,7 +178,8 @@ def test_compare_prints_deltas_between_runs(tmp_path: Path) -> None:
     assert lost_row.split()[1:4] == ["0", "1", "+1"]
     p99 = next(ln for ln in table.splitlines() if ln.startswith("latency.publish_to_ack.p99_ms"))
     assert "+10" in p99.split()[-1] or "+9" in p99.split()[-1]  # ~ +100 %: twice the latency
-    assert "only in B" in table
+    assert "missing in A" in table
+    assert "not.measured" in table and "not measured" in table
 
     result = CliRunner().invoke(
         build_app(),
