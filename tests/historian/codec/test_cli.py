@@ -92,3 +92,10 @@ def test_out_of_order_rows_are_sorted_and_counted() -> None:
     assert result.exit_code == 0, result.output
     f = json.loads(result.output)["files"][0]
     assert f["out_of_order_rows"] > 0 and f["series"][0]["points"] == 22695
+
+
+def test_lossy_command_reports_size_and_fidelity() -> None:
+    result = runner.invoke(app, ["lossy", str(NAB), "--comp-dev-percent", "0.5"])
+    assert result.exit_code == 0, result.output
+    for word in ("swinging door", "exception", "max abs err", "TWA", "integral"):
+        assert word in result.output
