@@ -1,145 +1,30 @@
-"""Network and process faults: an asyncio TCP fault proxy, and signals to our own processes.
-
-`FaultProxy` listens on 127.0.0.1 (port 0 by default) and forwards every
-connection to one upstream host:port. Its mode applies to all connections,
-existing and new, and can be switched at any time:
-
-| mode             | effect                                                     |
-|------------------|------------------------------------------------------------|
-| `Pass()`         | forward bytes unchanged                                    |
-| `Latency(d, j)`  | chunk delivered `d +- uniform(j)` s after read, order kept |
-| `Bandwidth(bps)` | each direction of each connection capped at `bps` B/s      |
-| `Blackhole()`    | bytes swallowed both ways; connections stay open           |
-| `Stall()`        | bytes held (back-pressure), delivered in order on heal     |
-| `Reset()`        | existing connections RST on both sides; new ones RST       |
-| `Refuse()`       | new connections closed at once (EOF); existing pass        |
-| `SlowClose(d)`   | a close reaches the other side `d` s late                  |
-
-Blackhole drops data for good (like a broken middlebox: protocols must detect
-the dead link and reconnect); Stall is a partition TCP survives (retransmits
-deliver everything after the heal). Scenarios drive the proxy while other code
-runs: from inside an event loop (`await proxy.set_mode(...)`) or from any thread
-(`proxy.set_mode_sync(...)`, or `FaultProxy.run_in_thread(...)` which owns a loop).
-
-Process faults (`kill`, `pause`, `resume`, `paused`) refuse any PID this
-process did not start.
-"""
+"""The asyncio TCP fault proxy and its thread-hosted variant (see `harness.faults`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
-import signal
 import socket
 import struct
 import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-import psutil
+from harness.faults.modes import (
+    Bandwidth,
+    Blackhole,
+    FaultMode,
+    Latency,
+    ProxyStats,
+    Refuse,
+    Reset,
+    SlowClose,
+    Stall,
+    coerce_mode,
+)
 
-__all__ = [
-    "Bandwidth",
-    "Blackhole",
-    "FaultMode",
-    "FaultProxy",
-    "Latency",
-    "NotOurProcessError",
-    "Pass",
-    "ProxyStats",
-    "Refuse",
-    "Reset",
-    "SlowClose",
-    "Stall",
-    "ThreadedFaultProxy",
-    "kill",
-    "pause",
-    "paused",
-    "resume",
-]
-
-
-@dataclass(frozen=True)
-class Pass:
-    pass
-
-
-@dataclass(frozen=True)
-class Latency:
-    delay_s: float
-    jitter_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class Bandwidth:
-    bytes_per_s: float
-
-
-@dataclass(frozen=True)
-class Blackhole:
-    pass
-
-
-@dataclass(frozen=True)
-class Stall:
-    pass
-
-
-@dataclass(frozen=True)
-class Reset:
-    pass
-
-
-@dataclass(frozen=True)
-class Refuse:
-    pass
-
-
-@dataclass(frozen=True)
-class SlowClose:
-    delay_s: float
-
-
-FaultMode = Pass | Latency | Bandwidth | Blackhole | Stall | Reset | Refuse | SlowClose
-_BY_NAME: dict[str, FaultMode] = {
-    "pass": Pass(),
-    "blackhole": Blackhole(),
-    "stall": Stall(),
-    "reset": Reset(),
-    "refuse": Refuse(),
-}
-
-
-def _coerce(mode: FaultMode | str) -> FaultMode:
-    if isinstance(mode, str):
-        try:
-            return _BY_NAME[mode]
-        except KeyError:
-            raise ValueError(
-                f"unknown fault mode {mode!r}; names: {sorted(_BY_NAME)}, or pass a "
-                "Latency/Bandwidth/SlowClose instance"
-            ) from None
-    if isinstance(mode, Latency) and (mode.delay_s < 0 or mode.jitter_s < 0):
-        raise ValueError(f"latency and jitter must be >= 0: {mode}")
-    if isinstance(mode, Bandwidth) and mode.bytes_per_s <= 0:
-        raise ValueError(f"bandwidth must be > 0 bytes/s: {mode}")
-    if isinstance(mode, SlowClose) and mode.delay_s < 0:
-        raise ValueError(f"slow-close delay must be >= 0: {mode}")
-    return mode
-
-
-@dataclass
-class ProxyStats:
-    accepted: int = 0
-    refused: int = 0
-    reset: int = 0
-    bytes_forwarded: int = 0
-    bytes_dropped: int = 0
+__all__ = ["FaultProxy", "ThreadedFaultProxy"]
 
 
 def _abort_with_rst(writer: asyncio.StreamWriter) -> None:
@@ -182,7 +67,7 @@ class FaultProxy:
     ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.listen = (listen_host, listen_port)
-        self._mode = _coerce(mode)
+        self._mode = coerce_mode(mode)
         self._rng = random.Random(seed)
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -239,12 +124,12 @@ class FaultProxy:
 
     async def set_mode(self, mode: FaultMode | str) -> None:
         """Switch mode from inside the proxy's event loop."""
-        self._apply(_coerce(mode))
+        self._apply(coerce_mode(mode))
         await asyncio.sleep(0)
 
     def set_mode_sync(self, mode: FaultMode | str, timeout_s: float = 5.0) -> None:
         """Switch mode from any thread (or synchronously from the loop's own thread)."""
-        checked = _coerce(mode)
+        checked = coerce_mode(mode)
         loop = self._loop
         if loop is None:
             self._mode = checked  # not started yet: takes effect at start
@@ -452,58 +337,3 @@ class ThreadedFaultProxy:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-# -- process faults ------------------------------------------------------------
-
-
-class NotOurProcessError(PermissionError):
-    """A process fault was aimed at a PID this harness did not start."""
-
-
-def _check_ours(pid: int) -> None:
-    from harness.services.process import owned_pids
-
-    if pid in owned_pids():
-        return
-    try:
-        descendants = {p.pid for p in psutil.Process().children(recursive=True)}
-    except psutil.Error:
-        descendants = set()
-    if pid not in descendants:
-        raise NotOurProcessError(
-            f"PID {pid} was not started by this harness (not a ManagedProcess nor a "
-            "descendant of this process); refusing to signal it"
-        )
-
-
-def kill(pid: int, sig: signal.Signals = signal.SIGKILL) -> None:
-    """Send `sig` (SIGKILL by default) to a process we started."""
-    _check_ours(pid)
-    os.kill(pid, sig)
-
-
-def pause(pid: int) -> None:
-    """SIGSTOP a process we started: it holds its sockets but answers nothing."""
-    _check_ours(pid)
-    os.kill(pid, signal.SIGSTOP)
-
-
-def resume(pid: int) -> None:
-    """SIGCONT a process paused with `pause`."""
-    _check_ours(pid)
-    os.kill(pid, signal.SIGCONT)
-
-
-@contextlib.contextmanager
-def paused(pid: int, *, settle_s: float = 0.0) -> Iterator[None]:
-    """Pause for the duration of the block; always resumes, even on error."""
-    pause(pid)
-    try:
-        if settle_s:
-            time.sleep(settle_s)
-        yield
-    finally:
-        # Already gone (killed meanwhile): nothing to resume.
-        with contextlib.suppress(ProcessLookupError, NotOurProcessError):
-            resume(pid)
