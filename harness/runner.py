@@ -83,6 +83,7 @@ class RunState:
     applied_points_by_phase: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     recoveries: list[tuple[str, float]] = field(default_factory=list)
     drains: list[tuple[str, float]] = field(default_factory=list)
+    resume_delays: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -123,6 +124,8 @@ class ScenarioRunner:
         } - self._faulted_phases()
         self._break_event = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        self.nats_errors = 0
+        self._batch_points = max(int(p.batch_points) for p in scenario.load)
 
     def _faulted_phases(self) -> set[int]:
         out = set()
@@ -147,13 +150,17 @@ class ScenarioRunner:
 
     async def _run_with_stack(self) -> Report:
         assert self.stack.ingest is not None
-        nc_obs = await nats.connect(
-            self.stack.nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+        self._nc_obs = nc_obs = await nats.connect(
+            self.stack.nats.url,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+            error_cb=self._nats_error,
         )
         nc_pub = await nats.connect(
             self.stack.url_for("collector"),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
+            error_cb=self._nats_error,
             ping_interval=2,
             max_outstanding_pings=2,
         )
@@ -227,15 +234,18 @@ class ScenarioRunner:
         await nc_pub.close()
         await nc_obs.close()
         self.status.say("stopping ingest; reading everything back")
-        self.stack.ingest.stop()
+        await asyncio.to_thread(self.stack.ingest.stop)
         return self._score(sampler)
 
     def _new_forwarder(self, nc: NATS, spool: DiskSpool) -> BatchForwarder:
         return BatchForwarder(
-            nc, self.bus, SOURCE_ID, spool, batch_points=5_000, on_ack=self._on_ack
+            nc, self.bus, SOURCE_ID, spool, batch_points=self._batch_points, on_ack=self._on_ack
         )
 
     # ------------------------------------------------------------ callbacks
+    async def _nats_error(self, exc: Exception) -> None:
+        self.nats_errors += 1  # reconnects during faults are expected; counted, not printed
+
     def _on_ack(self, mid: str, batch: PointBatch) -> None:
         now = time.time_ns()
         self.ledger.mark_acked(mid)
@@ -312,23 +322,52 @@ class ScenarioRunner:
         self.status.say(f"fault over: {f.kind}")
 
     async def _measure_drain(self, kind: str, side: str, spool: DiskSpool) -> None:
-        """Backlog (points) at heal time / time until it is gone = drain rate."""
-        t0 = time.monotonic()
+        """Drain rate = backlog / (caught up - resumed); the resume delay is reported apart.
+
+        Collector side: the backlog is the points produced before the heal and not yet
+        acknowledged (spooled or stuck in the publish window); it resumes at the first
+        of their acks. Historian side: the consumer's undelivered messages
+        (``num_pending``); it resumes when that number first falls.
+        """
+        t_heal = time.monotonic()
+        now = time.time_ns()
+        resumed = done = 0.0
         if side == "collector":
-            backlog = len(spool) * 5_000
-            while len(spool) and time.monotonic() - t0 < 300:
-                await asyncio.sleep(0.05)
+            waiting = [
+                i
+                for i in self.state.batches.values()
+                if not i.acked_ns and i.intended_wall_ns <= now
+            ]
+            backlog = sum(i.points for i in waiting)
+            while time.monotonic() - t_heal < 300:
+                acked = sum(1 for i in waiting if i.acked_ns)
+                if acked and not resumed:
+                    resumed = time.monotonic()
+                if acked == len(waiting):
+                    done = time.monotonic()
+                    break
+                await asyncio.sleep(0.01)
         else:
-            backlog = sum(
-                i.points for i in self.state.batches.values() if i.acked_ns and not i.applied_ns
-            )
-            while time.monotonic() - t0 < 300 and any(
-                i.acked_ns and not i.applied_ns for i in self.state.batches.values()
-            ):
-                await asyncio.sleep(0.05)
-        took = max(time.monotonic() - t0, 1e-3)
-        if backlog:
-            self.state.drains.append((kind, backlog / took))
+            js = self._nc_obs.jetstream()
+            name = self.bus.consumer_name(0)
+            sizes = [i.points for i in self.state.batches.values()]
+            mean_points = sum(sizes) / max(len(sizes), 1)
+            peak = 0
+            while time.monotonic() - t_heal < 300:
+                pending = int((await js.consumer_info(self.bus.stream, name)).num_pending or 0)
+                if pending < peak and not resumed:
+                    resumed = time.monotonic()
+                peak = max(peak, pending)
+                if resumed and pending <= 1:
+                    done = time.monotonic()
+                    break
+                await asyncio.sleep(0.02)
+            backlog = int(peak * mean_points)
+        if not backlog or not done:
+            self.state.notes.append(f"{kind}: no backlog to drain was observed after the heal")
+            return
+        self.state.drains.append((kind, backlog / max(done - resumed, 0.01)))
+        self.state.resume_delays.append((kind, resumed - t_heal))
 
     # -------------------------------------------------------------- monitor
     async def _monitor(self, nc: NATS, spool: DiskSpool, stop: asyncio.Event) -> None:

@@ -11,6 +11,7 @@ from restart to its ``READY`` line (engine recovery + WAL replay + subscribe).
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,9 @@ READY_LINE = b"READY\n"
 
 
 class IngestProcess:
-    def __init__(self, data_dir: Path, nats_url: str, log_path: Path, *, fsync: str) -> None:
+    def __init__(
+        self, data_dir: Path, nats_url: str, log_path: Path, *, fsync: str, notify_url: str
+    ) -> None:
         self.data_dir = data_dir
         self.nats_url = nats_url
         self.log_path = log_path
@@ -85,8 +88,10 @@ class ScenarioStack:
             self.url_for("historian"),
             self.work_dir / "logs" / "ingest.log",
             fsync=fsync,
+            notify_url=self.nats.url,
         )
-        self.ingest.start()
+        # in a thread: the proxies run on this event loop and must keep forwarding
+        await asyncio.to_thread(self.ingest.start)
 
     def url_for(self, side: str) -> str:
         """The NATS URL a component on ``side`` (collector | historian) should dial."""
@@ -103,7 +108,7 @@ class ScenarioStack:
 
     async def close(self) -> None:
         if self.ingest is not None:
-            self.ingest.stop()
+            await asyncio.to_thread(self.ingest.stop)
         for proxy in self.proxies.values():
             await proxy.stop()
         self.nats.close()

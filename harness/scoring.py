@@ -78,11 +78,16 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     report.set_metric("load.produced_points", run.ledger.produced, "points")
     report.set_metric("load.acked_points", run.ledger.acked_points, "points")
     report.set_metric("forwarder.batches_spooled", run.fwd.metrics.batches_spooled, "batches")
+    report.set_metric("load.nats_client_errors", run.nats_errors, "errors")
 
     if st.recoveries:
         report.set_metric(MetricKey.CRASH_RECOVERY_S, max(t for _, t in st.recoveries), "s")
         for kind, took in st.recoveries:
             report.set_metric(f"recovery.{kind}_s", took, "s")
+    for kind, rate in st.drains:
+        report.set_metric(f"drain.{kind}_pts_s", rate, "points/s")
+    for kind, delay in st.resume_delays:
+        report.set_metric(f"drain.{kind}_resume_s", delay, "s")
     if st.drains:
         worst = min(rate for _, rate in st.drains)
         report.set_metric("drain.rate_pts_s", worst, "points/s")

@@ -104,6 +104,22 @@ class BatchPublisher:
         with contextlib.suppress(Exception):
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def _wait_ack(self, fut: asyncio.Future[PubAck], timeout_s: float) -> PubAck:
+        """Wait for the ack, but give up early when the client has reconnected since:
+        a publish sent on the dead connection will never be acked, so re-send it now
+        (same ``Nats-Msg-Id``) instead of sitting out the whole timeout."""
+        reconnects = self._nc.stats["reconnects"]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise asyncio.TimeoutError
+            done, _ = await asyncio.wait([fut], timeout=min(left, 0.1))
+            if done:
+                return fut.result()
+            if self._nc.stats["reconnects"] != reconnects:
+                raise nats.errors.ConnectionReconnectingError
+
     async def _send_with_retry(self, payload: bytes, msg_id: str) -> int:
         opts = self._opts
         delay = opts.retry_backoff_s
@@ -123,7 +139,7 @@ class BatchPublisher:
                 )
                 self.metrics.published += 1
                 self.metrics.bytes += len(payload)
-                ack = await asyncio.wait_for(fut, opts.ack_timeout_s)
+                ack = await self._wait_ack(fut, opts.ack_timeout_s)
             except _RETRYABLE as exc:
                 if fut is not None and not fut.done():
                     fut.cancel()  # frees nats-py's own window slot

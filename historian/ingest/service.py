@@ -47,10 +47,22 @@ async def serve(
     stop: asyncio.Event,
     *,
     announce: bool = True,
+    notify_url: str | None = None,
 ) -> list[IngestWorker]:
     nc: NATS = await nats.connect(
-        nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=2
+        nats_url,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.2,
+        connect_timeout=2,
+        error_cb=_quiet_error,
     )
+    # Notices are instrumentation for the harness: a separate connection lets a test
+    # cut the ingest's data link (through a fault proxy) without losing the measurement.
+    nc_notify = nc
+    if notify_url is not None and notify_url != nats_url:
+        nc_notify = await nats.connect(
+            notify_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=_quiet_error
+        )
 
     pending: set[asyncio.Future[None]] = set()
 
@@ -62,7 +74,7 @@ async def serve(
                 "t": time.time_ns(),
                 "b": [[d.source_id, d.sequence, d.created_ns, len(d.batch)] for d in decoded],
             }
-            fut = asyncio.ensure_future(nc.publish(subject, json.dumps(notice).encode()))
+            fut = asyncio.ensure_future(nc_notify.publish(subject, json.dumps(notice).encode()))
             pending.add(fut)
             fut.add_done_callback(pending.discard)
 
@@ -84,7 +96,14 @@ async def serve(
         for w in workers:
             await w.close()
         await nc.drain()
+        if nc_notify is not nc:
+            await nc_notify.drain()
     return workers
+
+
+async def _quiet_error(exc: Exception) -> None:
+    """nats-py prints a traceback per connection error by default; reconnects are routine."""
+    print(f"nats: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partition", type=int, action="append", default=None)
     ap.add_argument("--partitions", type=int, default=1, help="total partitions of the stream")
     ap.add_argument("--stream", default=BusOptions().stream)
+    ap.add_argument("--notify-nats", help="separate URL for applied notices (harness use)")
     ap.add_argument("--fsync", default="interval_ms=5", help="always | interval_ms=N | never")
     args = ap.parse_args(argv)
     opts = replace(BusOptions(), stream=args.stream, partitions=args.partitions)
@@ -108,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(db, args.nats, opts, parts, args.data_dir, stop)
+        await serve(db, args.nats, opts, parts, args.data_dir, stop, notify_url=args.notify_nats)
 
     try:
         asyncio.run(run())

@@ -109,7 +109,12 @@ class IngestWorker:
         """Consume until ``stop`` is set; survives server restarts by re-subscribing."""
         empty_with_pending = 0
         last_lag_check = 0.0
+        reconnects = self._nc.stats["reconnects"]
         while not stop.is_set():
+            if self._nc.stats["reconnects"] != reconnects:
+                # a fetch request sent on the old connection will never be answered
+                reconnects = self._nc.stats["reconnects"]
+                self._sub = None
             try:
                 sub = self._sub or await self._subscribe()
                 msgs = await sub.fetch(self._opts.fetch_batch, timeout=self._opts.fetch_timeout_s)
