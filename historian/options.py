@@ -99,8 +99,11 @@ class Options:
     """Whole segment files whose bucket ends before (newest data - this) are deleted."""
     codec: str | None = None
     """Codec for settled (L2) files; None lets the codec package pick the smallest per chunk."""
-    flush_codec: str | None = "pco"
-    """Codec for L0/L1 files: fast to encode, so flushes keep up with ingest."""
+    flush_codec: str | None = "raw"
+    """Codec for L0 files. A flush writes ~one short chunk per series, so the per-chunk cost
+    dominates: "raw" (delta timestamps, raw values) is the cheapest; L0 files are transient."""
+    l1_codec: str | None = "pco"
+    """Codec for L1 files: merged runs are longer, pco compresses them fast and well."""
     background: bool = True
     """Run flush and compaction on background threads (False: inline, for tests)."""
 

@@ -13,7 +13,7 @@ one bucket: retention deletes whole files.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -53,7 +53,7 @@ def split_by_bucket(points: PointBatch, bucket_ns: int) -> list[tuple[int, Point
 def write_segments(
     fs: FileSystem,
     root: str,
-    points: PointBatch,
+    groups: Iterable[PointBatch],
     level: int,
     new_number: Callable[[], int],
     bucket_ns: int,
@@ -61,21 +61,26 @@ def write_segments(
     chunk_max_points: int,
     crash_point: str,
 ) -> list[FileMeta]:
-    """Write sorted, deduplicated points as one file per bucket; all or nothing."""
-    metas: list[FileMeta] = []
-    written: list[str] = []
+    """Write groups of sorted, deduplicated points as one file per bucket; all or nothing.
+
+    Groups come in ascending series order (each group covers a series range
+    after the previous one), so memory holds one group, never a whole file.
+    """
+    writers: dict[int, tuple[int, SegmentWriter]] = {}
     try:
-        for bucket_start, part in split_by_bucket(points, bucket_ns):
-            number = new_number()
-            path = os.path.join(root, filenames.segment_name(number))
-            w = SegmentWriter(fs, path, codec, chunk_max_points)
-            written.append(path)
-            try:
-                w.add_batch(part)
-                info = w.finish()
-            except BaseException:
-                w.abandon()
-                raise
+        for group in groups:
+            for bucket_start, part in split_by_bucket(group, bucket_ns):
+                if bucket_start not in writers:
+                    number = new_number()
+                    path = os.path.join(root, filenames.segment_name(number))
+                    writers[bucket_start] = (
+                        number,
+                        SegmentWriter(fs, path, codec, chunk_max_points),
+                    )
+                writers[bucket_start][1].add_batch(part)
+        metas = []
+        for bucket_start, (number, w) in sorted(writers.items()):
+            info = w.finish()
             metas.append(
                 FileMeta(
                     number,
@@ -89,17 +94,33 @@ def write_segments(
                 )
             )
             fs.crash_point(crash_point)
-    except Exception:
-        for path in written:
-            fs.remove(path)
+    except BaseException:
+        for _, w in writers.values():
+            w.abandon()
         raise
     return metas
 
 
-def merge_files(version: Version, inputs: Iterable[FileMeta]) -> PointBatch:
-    """Inputs in precedence order (oldest first) -> one sorted, deduplicated batch."""
-    batches = [version.reader(f.number).read_all() for f in inputs]
-    return sort_dedup(PointBatch.concat(batches))
+def merge_files(
+    version: Version, inputs: Iterable[FileMeta], group_points: int = 262_144
+) -> Iterator[PointBatch]:
+    """Inputs in precedence order (oldest first) -> sorted, deduplicated groups of series.
+
+    Each group spans a range of series ids holding about ``group_points``
+    points over all inputs, so a merge needs memory for one group only.
+    """
+    readers = [version.reader(f.number) for f in inputs]
+    if not readers:
+        return
+    ids = np.concatenate([r.index["series"] for r in readers])
+    counts = np.concatenate([r.index["count"] for r in readers]).astype(np.int64)
+    uniq, inv = np.unique(ids, return_inverse=True)
+    per_series = np.bincount(inv, weights=counts).astype(np.int64)
+    group_of = np.cumsum(per_series) // group_points
+    cuts = np.flatnonzero(np.diff(group_of)) + 1
+    for part in np.split(uniq, cuts):
+        first, end = int(part[0]), int(part[-1]) + 1
+        yield sort_dedup(PointBatch.concat([r.read_series_range(first, end) for r in readers]))
 
 
 def pick_l0(version: Version, trigger: int, force: bool) -> list[FileMeta]:

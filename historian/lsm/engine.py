@@ -262,7 +262,7 @@ class Historian:
         metas = write_segments(
             self._fs,
             self._root,
-            points,
+            [points],
             0,
             self._new_file_number,
             self._opt.bucket_ns,
@@ -331,7 +331,7 @@ class Historian:
             l0 = pick_l0(self._version, opt.l0_compaction_trigger, force)
             if l0:
                 for bucket in sorted({f.bucket_start for f in l0}):
-                    self._merge([f for f in l0 if f.bucket_start == bucket], 1, opt.flush_codec)
+                    self._merge([f for f in l0 if f.bucket_start == bucket], 1, opt.l1_codec)
             settle = self._newest_ts - opt.l2_settle_buckets * opt.bucket_ns
             settled_before = (settle // opt.bucket_ns) * opt.bucket_ns
             for bucket in pick_l2_buckets(self._version, settled_before, force):
@@ -346,11 +346,10 @@ class Historian:
                     self._remove_files(old)
 
     def _merge(self, inputs: list[FileMeta], level: int, codec: str | None) -> None:
-        points = merge_files(self._version, inputs)
         metas = write_segments(
             self._fs,
             self._root,
-            points,
+            merge_files(self._version, inputs),
             level,
             self._new_file_number,
             self._opt.bucket_ns,

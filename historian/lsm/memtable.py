@@ -41,7 +41,8 @@ class Memtable:
         self.last_seq = first_seq - 1
         self._lock = threading.Lock()
         self._n = 0
-        cap = min(self.capacity_points, 65_536)
+        # np.empty touches no pages: RSS grows as the memtable fills, and it never copies
+        cap = self.capacity_points + 4096
         self._series: SeriesArray = np.empty(cap, SERIES_DTYPE)
         self._ts: TimeArray = np.empty(cap, TIME_DTYPE)
         self._values: ValueArray = np.empty(cap, VALUE_DTYPE)

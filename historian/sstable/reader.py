@@ -119,13 +119,19 @@ class SegmentReader:
             yield int(self._series[i]), self._chunk(i)
 
     def read_all(self) -> PointBatch:
-        """Every point as one batch, sorted by (series, ts) (for compaction)."""
-        if len(self.index) == 0:
+        """Every point as one batch, sorted by (series, ts)."""
+        return self.read_series_range(0, 2**32)
+
+    def read_series_range(self, first: int, end: int) -> PointBatch:
+        """Every point of series ``first <= id < end``, sorted by (series, ts) (for compaction)."""
+        lo = int(np.searchsorted(self._series, first, "left"))
+        hi = int(np.searchsorted(self._series, end, "left"))
+        if lo == hi:
             return PointBatch.empty()
-        cols = [c for _, c in self.scan()]
-        counts = self.index["count"].astype(np.int64)
+        cols = [self._chunk(i) for i in range(lo, hi)]
+        counts = self.index["count"][lo:hi].astype(np.int64)
         return PointBatch(
-            np.repeat(self._series, counts),
+            np.repeat(self._series[lo:hi], counts),
             np.concatenate([c[0] for c in cols]),
             np.concatenate([c[1] for c in cols]),
             np.concatenate([c[2] for c in cols]),
