@@ -191,7 +191,11 @@ class NatsServer:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # incl. Ctrl-C while waiting for readiness
+            self.close()
+            raise
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
@@ -331,7 +335,11 @@ class NatsCluster:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # incl. Ctrl-C while waiting for readiness
+            self.close()
+            raise
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None

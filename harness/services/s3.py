@@ -153,7 +153,11 @@ class S3Server:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # incl. Ctrl-C while waiting for readiness
+            self.close()
+            raise
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
