@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -60,3 +60,98 @@ def register_map_cmd(
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+def _serve_until_interrupted(procs: list[Any]) -> None:
+    """Block until Ctrl-C / SIGTERM or until a server process dies; then stop all by PID."""
+    import signal
+    import time
+
+    from sim.servers.launch import stop_servers
+
+    stop = {"now": False}
+
+    def _stop(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop["now"]:
+            dead = [p for p in procs if not p.alive()]
+            if dead and not all(getattr(p, "finished_ok", False) for p in dead):
+                for p in dead:
+                    typer.echo(f"server {p.index} exited ({p.proc.returncode}):\n{p.log_tail()}")
+                break
+            time.sleep(0.2)
+    finally:
+        typer.echo("stopping servers ...")
+        codes = stop_servers(procs)
+        for s, h in old.items():
+            signal.signal(s, h)
+        typer.echo(f"stopped (exit codes {codes})")
+
+
+@app.command("serve")
+def serve_cmd(
+    profile: Annotated[ProfileName, typer.Option(help="load profile")] = ProfileName.normal,
+    catalogue: Annotated[
+        Path | None, typer.Option(help="catalogue TOML (default: generated from --profile)")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="sim seconds per wall second; 0 = max")] = 1.0,
+    seed: Annotated[int, typer.Option(help="twin seed")] = 0,
+    tags_per_process: Annotated[int, typer.Option(help="tags per server process")] = 2000,
+    security: Annotated[str, typer.Option(help="opcua: none|sign|encrypt|all")] = "none",
+    users: Annotated[str, typer.Option(help="opcua users: name:password,...")] = "",
+    workdir: Annotated[Path | None, typer.Option(help="logs, ready files")] = None,
+    record_emitted: Annotated[bool, typer.Option(help="write emitted-N.arrows")] = False,
+) -> None:
+    """Start the plant twin's OPC UA + Modbus server processes; Ctrl-C stops them."""
+    from sim.servers.launch import ServerStartError, start_servers
+
+    try:
+        procs = start_servers(
+            catalogue, profile.value, speed=speed, seed=seed, tags_per_process=tags_per_process,
+            security=security, users=_users(users), workdir=workdir,
+            record_emitted=record_emitted,
+        )  # fmt: skip
+    except ServerStartError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for p in procs:
+        typer.echo(p.describe())
+    typer.echo("serving; Ctrl-C to stop")
+    _serve_until_interrupted(procs)
+
+
+@app.command("replay")
+def replay_cmd(
+    recording: Annotated[Path, typer.Argument(help="CSV or Parquet recording")],
+    speed: Annotated[float, typer.Option(help="recorded seconds per wall second")] = 60.0,
+    rebase: Annotated[bool, typer.Option(help="re-base timestamps so playback starts now")] = False,
+    catalogue: Annotated[
+        Path | None, typer.Option(help="catalogue whose tag paths name the recorded series")
+    ] = None,
+    tick: Annotated[float, typer.Option(help="sim seconds per tick; 0 = recording's step")] = 0.0,
+    workdir: Annotated[Path | None, typer.Option(help="logs, ready files")] = None,
+) -> None:
+    """Play a recording through OPC UA + Modbus servers at N x speed."""
+    from sim.replay import Recording, RecordingError
+    from sim.servers.launch import ServerStartError, start_servers
+
+    try:
+        step = tick or Recording.from_file(recording).min_step_ns / 1e9
+        procs = start_servers(
+            catalogue, None, speed=speed, tick_s=step, replay=recording, rebase=rebase,
+            workdir=workdir,
+        )  # fmt: skip
+    except (ServerStartError, RecordingError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for p in procs:
+        typer.echo(p.describe())
+    typer.echo(f"replaying {recording} at {speed}x (one tick = {step:g} s); Ctrl-C to stop")
+    _serve_until_interrupted(procs)
+
+
+def _users(spec: str) -> dict[str, str]:
+    return dict(u.split(":", 1) for u in spec.split(",") if u)

@@ -39,6 +39,7 @@ from sim.errors import (
 from sim.events import AlarmEvent, AlarmMonitor, EventConfig, FieldEvents, FieldInputs
 from sim.models.oilfield import RATED_RPM, OilField, WellParams
 from sim.sensors import SensorArray
+from sim.servers.registers import Representation
 from sim.tags import Catalogue, Tag
 
 FloatArray = NDArray[np.float64]
@@ -148,11 +149,7 @@ class PlantTwin:
         self.sensors = SensorArray(self.tags, seed, tick_s)
         self.alarms = self._alarm_monitor(self.tags)
         self.alarm_log: list[AlarmEvent] = []
-        self._enc_float32 = np.array([t.modbus.encoding == "float32" for t in self.tags])
-        self._enc_scaled = np.array([t.modbus.encoding == "int16_scaled" for t in self.tags])
-        self._enc_bit = np.array([t.modbus.encoding == "bit" for t in self.tags])
-        self._scale = np.array([t.modbus.scale for t in self.tags])
-        self._offset = np.array([t.modbus.offset for t in self.tags])
+        self._representation = Representation(self.tags)
         self._lock = threading.Lock()
         self._pending: list[tuple[int, int, float]] = []
         self._write_seq = 0
@@ -241,15 +238,7 @@ class PlantTwin:
 
     def representable(self, v: FloatArray) -> FloatArray:
         """Round values to what their Modbus encoding holds, so every protocol agrees."""
-        out = v.copy()
-        f = self._enc_float32
-        out[f] = v[f].astype(np.float32).astype(np.float64)
-        s = self._enc_scaled
-        raw = np.clip(np.round((v[s] - self._offset[s]) / self._scale[s]), -32768, 32767)
-        out[s] = raw * self._scale[s] + self._offset[s]
-        b = self._enc_bit
-        out[b] = np.round(v[b]) != 0
-        return out
+        return self._representation.apply(v)
 
     def _alarm_monitor(self, tags: Sequence[Tag]) -> AlarmMonitor:
         nan = (np.nan,) * 6

@@ -134,6 +134,8 @@ class TwinNode:
                 self.stats.late_ticks += 1
             self.stats.max_lag_s = max(self.stats.max_lag_s, lag if self.clock.paced else 0.0)
             await self.tick_once()
+            if getattr(self.source, "finished", False):
+                break  # a replay that reached the end of its recording
             if not self.clock.paced:
                 await asyncio.sleep(0)  # let requests in between unpaced ticks
             k += 1
@@ -204,6 +206,8 @@ async def _serve(args: argparse.Namespace) -> None:
     tmp.replace(args.ready_file)  # atomic: readers never see half a file
     try:
         await node.run()
+        if not node._stopping.is_set():  # replay ended: keep serving the last values
+            await node._stopping.wait()
     finally:
         await node.stop()
 

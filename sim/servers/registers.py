@@ -154,3 +154,41 @@ def layouts(tags: Sequence[Tag]) -> dict[tuple[int, str], TableLayout]:
             writable=np.array([t.writable for t in ts]),
         )
     return out
+
+
+class Representation:
+    """Rounds engineering values to what each tag's Modbus encoding can hold.
+
+    Applied by every tick source, so Modbus and OPC UA clients and the emitted
+    log all carry the same numbers.
+    """
+
+    def __init__(self, tags: Sequence[Tag]) -> None:
+        self.f32 = np.array([t.modbus.encoding == "float32" for t in tags], dtype=bool)
+        self.scaled = np.array([t.modbus.encoding == "int16_scaled" for t in tags], dtype=bool)
+        self.bit = np.array([t.modbus.encoding == "bit" for t in tags], dtype=bool)
+        self.scale = np.array([t.modbus.scale for t in tags])[self.scaled]
+        self.offset = np.array([t.modbus.offset for t in tags])[self.scaled]
+
+    def apply(self, v: FloatArray) -> FloatArray:
+        out = np.array(v, dtype=np.float64)
+        out[self.f32] = out[self.f32].astype(np.float32).astype(np.float64)
+        s = self.scaled
+        raw = np.clip(np.round((out[s] - self.offset) / self.scale), -32768, 32767)
+        out[s] = raw * self.scale + self.offset
+        out[self.bit] = (np.round(out[self.bit]) != 0).astype(np.float64)
+        return out
+
+    def apply_to(self, v: FloatArray, tag_index: NDArray[np.int64]) -> FloatArray:
+        """Like :meth:`apply` for values of mixed tags (``tag_index`` per value)."""
+        out = np.array(v, dtype=np.float64)
+        f = self.f32[tag_index]
+        out[f] = out[f].astype(np.float32).astype(np.float64)
+        scaled_pos = np.cumsum(self.scaled) - 1  # tag index -> position in scale/offset
+        s = self.scaled[tag_index]
+        k = scaled_pos[tag_index[s]]
+        raw = np.clip(np.round((out[s] - self.offset[k]) / self.scale[k]), -32768, 32767)
+        out[s] = raw * self.scale[k] + self.offset[k]
+        b = self.bit[tag_index]
+        out[b] = (np.round(out[b]) != 0).astype(np.float64)
+        return out

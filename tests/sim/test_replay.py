@@ -1,0 +1,91 @@
+"""Replay: recorded values come out of the servers in order, with kept or re-based timestamps."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pymodbus.client import AsyncModbusTcpClient
+
+from sim.catalogue_gen import generate_oilfield
+from sim.replay import Recording, RecordingError, ReplaySource, catalogue_for
+from sim.servers.node import TwinNode
+
+NAB = Path("/work/shared/data/nab/machine_temperature_system_failure.csv")
+CSV = "timestamp,value\n" + "".join(
+    f"2014-01-01 00:{m:02d}:00,{70 + m * 0.123456789}\n" for m in range(0, 50, 5)
+)
+
+
+def test_wide_csv_to_source_keeps_timestamps() -> None:
+    rec = Recording.from_csv(io.StringIO(CSV))
+    src = ReplaySource(rec, catalogue_for(rec, "unit test"))
+    assert src.tick_s == 300.0
+    first = 1388534400 * 10**9  # 2014-01-01T00:00:00Z
+    seen = []
+    while not src.finished:
+        r = src.step()
+        assert r.emit.all()
+        seen.append((int(r.ts[0]), float(r.values[0])))
+    assert [t for t, _ in seen] == [first + k * 300 * 10**9 for k in range(10)]
+    want = [float(np.float32(70 + m * 0.123456789)) for m in range(0, 50, 5)]
+    assert [v for _, v in seen] == want  # float32 as the Modbus register holds it
+    assert len(src.emitted.concat()) == 10
+
+
+def test_rebase_shifts_to_now() -> None:
+    rec = Recording.from_csv(io.StringIO(CSV))
+    src = ReplaySource(rec, catalogue_for(rec, "x"), rebase=True, rebase_to_ns=5 * 10**18)
+    assert int(src.step().ts[0]) == 5 * 10**18
+    assert int(src.step().ts[0]) == 5 * 10**18 + 300 * 10**9
+
+
+def test_long_format_parquet_maps_to_catalogue_paths(tmp_path: Path) -> None:
+    cat = generate_oilfield(1)
+    tp = cat.tags[0].path
+    oil = tp.replace("wellhead.tubing_pressure", "separator.oil")
+    table = pa.table({
+        "ts": pa.array([10**9, 10**9, 2 * 10**9], pa.int64()),
+        "path": [tp, oil, tp], "value": [100.5, 20.25, 101.5], "quality": [0, 0x8000, 0],
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "rec.parquet")
+    src = ReplaySource.from_file(tmp_path / "rec.parquet", cat)
+    r1 = src.step()
+    i_tp, i_oil = cat.tags.index(cat.by_path[tp]), cat.tags.index(cat.by_path[oil])
+    assert r1.emit.sum() == 2 and r1.values[i_tp] == 100.5 and r1.quality[i_oil] == 0x8000
+    r2 = src.step()
+    assert r2.emit.sum() == 1 and r2.values[i_tp] == 101.5 and r2.values[i_oil] == 20.25
+    assert src.finished
+
+
+def test_bad_recordings() -> None:
+    with pytest.raises(RecordingError, match="no time column"):
+        Recording.from_csv(io.StringIO("when,value\n1,2\n"))
+    rec = Recording.from_csv(io.StringIO(CSV))
+    with pytest.raises(RecordingError, match="no recorded series matches"):
+        ReplaySource(rec, generate_oilfield(1))
+
+
+@pytest.mark.skipif(not NAB.exists(), reason="shared NAB data not present")
+async def test_nab_replay_through_modbus() -> None:
+    src = ReplaySource.from_file(NAB)
+    node = TwinNode(src, speed=None, opcua_port=None)
+    await node.start()  # publishes the first record
+    try:
+        assert node.modbus is not None
+        c = AsyncModbusTcpClient("127.0.0.1", port=node.modbus.port)
+        await c.connect()
+        got = []
+        for _ in range(20):
+            r = await c.read_input_registers(0, count=2, device_id=1)
+            got.append(c.convert_from_registers(r.registers, AsyncModbusTcpClient.DATATYPE.FLOAT32))
+            await node.tick_once()
+        c.close()
+    finally:
+        await node.stop()
+    rec = Recording.from_file(NAB)
+    assert got == [float(np.float32(v)) for v in rec.values[:20]]
