@@ -140,10 +140,22 @@ def choose_mapping(values: NDArray[np.float64]) -> tuple[int, float, float]:
     return best
 
 
+def apply_mapping(m: NDArray[np.int64], mode: int, a: float, b: float) -> NDArray[np.float64]:
+    """Integers back to floats: ``m / 10^e`` or ``lo + m * q`` (IEEE, no fused multiply-add)."""
+    mf = m.astype(np.float64)
+    out: NDArray[np.float64] = mf / a if mode == MODE_DECIMAL else b + mf * a
+    return out
+
+
 def decimal_encode(values: NDArray[np.float64]) -> bytes:
     v = np.ascontiguousarray(values, dtype=np.float64)
     mode, a, b = choose_mapping(v)
-    m, pos, res = _quantise(v, mode, a, b)
+    m, _, _ = _quantise(v, mode, a, b)
+    # Residuals against exactly what the decoder computes (numpy, not the numba kernel),
+    # so a compiler that fuses multiply-add differently can never break the round trip.
+    diff = v.view(np.int64) - apply_mapping(m, mode, a, b).view(np.int64)
+    pos = np.flatnonzero(diff)
+    res = diff[pos]
     if mode == MODE_DECIMAL:
         params = bytes([MODE_DECIMAL, round(math.log10(a))])
     else:
@@ -185,8 +197,7 @@ def decimal_decode(payload: bytes | memoryview, n: int) -> NDArray[np.float64]:
         if n
         else np.empty(0, np.int64)
     )
-    mf = m.astype(np.float64)
-    out = mf / a if mode == MODE_DECIMAL else b + mf * a
+    out = apply_mapping(m, mode, a, b)
     at += int_len
     kind = raw[at] if at < len(raw) else -1
     if kind == RESIDUALS_DENSE:
