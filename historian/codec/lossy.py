@@ -9,7 +9,9 @@ reconstruction against the original.
   last kept value by more than ``exc_dev``, or ``exc_max`` has passed since the
   last kept point; points less than ``exc_min`` after the last kept point are
   dropped. As in PI, the point *before* an exception is kept too, so the
-  interpolated slope into the change is right.
+  interpolated slope into the change is right. Every dropped point is within
+  ExcDev of the last kept *value*; the interpolated reconstruction can be up
+  to 2 x ExcDev away (``fidelity`` reports what it really is).
 - Swinging-door compression (CompDev, CompMax, CompMin): from the last
   archived point, every new point narrows a "door" of slopes that keeps all
   held points within ``comp_dev``; when the line from the pivot to a new
