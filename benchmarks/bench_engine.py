@@ -268,7 +268,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="bench-engine-")
     try:
         # warm-up: JIT-compiled codecs and page cache, not timed
-        warm, db = bench_write(os.path.join(tmp, "warm"), "interval_ms=5", 1_500, wl)
+        _, db = bench_write(os.path.join(tmp, "warm"), "interval_ms=5", 1_500, wl)
         db.close()
 
         print(f"== write: {SERIES} series, {BATCH}-point batches")
@@ -280,23 +280,28 @@ def main() -> None:
         pq_rate, pq_bpp = bench_parquet(os.path.join(tmp, "parquet"), n_write, wl)
         for r in (iv, al):
             print(
-                f"  engine {r.policy:14s} {r.points / 1e6:5.1f} M pts: {r.rate / 1e6:6.2f} M pts/s acked"
+                f"  engine {r.policy:14s} {r.points / 1e6:5.1f} M pts: "
+                f"{r.rate / 1e6:6.2f} M pts/s acked"
                 f" ({r.rate_to_segments / 1e6:5.2f} M pts/s incl. final flush)"
             )
         print(
-            f"  WAL alone  interval_ms=5  {wal_iv / 1e6:6.2f} M pts/s   engine/WAL = {iv.rate / wal_iv:.2f}"
+            f"  WAL alone  interval_ms=5  {wal_iv / 1e6:6.2f} M pts/s   "
+            f"engine/WAL = {iv.rate / wal_iv:.2f}"
         )
         print(
-            f"  WAL alone  always         {wal_al / 1e6:6.2f} M pts/s   engine/WAL = {al.rate / wal_al:.2f}"
+            f"  WAL alone  always         {wal_al / 1e6:6.2f} M pts/s   "
+            f"engine/WAL = {al.rate / wal_al:.2f}"
         )
         print(
-            f"  Parquet zstd (pyarrow)    {pq_rate / 1e6:6.2f} M pts/s   engine/Parquet = {iv.rate / pq_rate:.2f}"
+            f"  Parquet zstd (pyarrow)    {pq_rate / 1e6:6.2f} M pts/s   "
+            f"engine/Parquet = {iv.rate / pq_rate:.2f}"
         )
         base, base_uss, peak, peak_uss = rss_in_fresh_process(n_write)
         mib = 2**20
         print(
             f"  engine-only process, interval_ms write: RSS {base / mib:.0f} MiB after imports, "
-            f"peak {peak / mib:.0f} MiB (target < 256 MiB: {'MET' if peak < 256 * mib else 'NOT MET'});"
+            f"peak {peak / mib:.0f} MiB "
+            f"(target < 256 MiB: {'MET' if peak < 256 * mib else 'NOT MET'});"
             f" private (USS) {base_uss / mib:.0f} -> peak {peak_uss / mib:.0f} MiB"
         )
         print(f"  target >= 2 M pts/s (interval_ms): {'MET' if iv.rate >= 2e6 else 'NOT MET'}")

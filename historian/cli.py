@@ -66,9 +66,10 @@ def verify_cmd(directory: str = typer.Argument(..., help="historian data directo
         typer.echo(f"warning: {w}")
     for p in report.problems:
         typer.echo(f"CORRUPT: {p}")
+    verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
     typer.echo(
         f"checked {report.files_checked} segment files, {report.chunks_checked} chunks, "
-        f"{report.wal_records} WAL records: {'OK' if report.ok else f'{len(report.problems)} problem(s)'}"
+        f"{report.wal_records} WAL records: {verdict}"
     )
     if not report.ok:
         raise typer.Exit(1)

@@ -17,7 +17,13 @@ from typing import Any
 
 from numpy.typing import ArrayLike
 
-from historian.errors import ClosedError, HistorianError, OverloadedError, TimestampOutOfWindowError
+from historian.errors import (
+    ClosedError,
+    DiskFullError,
+    HistorianError,
+    OverloadedError,
+    TimestampOutOfWindowError,
+)
 from historian.fs import FileSystem
 from historian.model import PointBatch
 from historian.options import Options
@@ -79,7 +85,10 @@ class Historian:
         self._compaction_lock = threading.Lock()
         self._room = threading.Condition(self._state_lock)
         self._work = threading.Condition()
-        self._bg_error: BaseException | None = None
+        self._flush_error: BaseException | None = None
+        self._flush_failures = 0
+        self.compaction_error: BaseException | None = None
+        """Last background compaction failure (None once one succeeds); compaction retries."""
         self._newest_ts = -(2**63)
         self._threads: list[threading.Thread] = []
         self.recovery_report: dict[str, Any] = {}
@@ -212,7 +221,8 @@ class Historian:
             while len(self._imm) >= self._opt.max_immutable_memtables:
                 remaining = deadline - time.monotonic()
                 if self._opt.backpressure == "error" or remaining <= 0 or self._closed:
-                    cause = f"; flush is failing: {self._bg_error}" if self._bg_error else ""
+                    err = self._flush_error
+                    cause = f"; flush is failing: {err}" if err else ""
                     raise OverloadedError(
                         f"memtable full and {len(self._imm)} memtable(s) waiting for flush{cause}; "
                         "slow down or retry later"
@@ -303,11 +313,14 @@ class Historian:
                     return
             try:
                 self._flush_immutable()
-                self._bg_error = None
+                self._flush_error = None
                 with self._work:
                     self._work.notify_all()
             except Exception as exc:  # retried: e.g. disk full, space may come back
-                self._bg_error = exc
+                with self._room:
+                    self._flush_error = exc
+                    self._flush_failures += 1
+                    self._room.notify_all()
                 if self._closed:
                     return
                 time.sleep(0.2)
@@ -321,8 +334,9 @@ class Historian:
                 return
             try:
                 self._compact(force=False)
-            except Exception as exc:
-                self._bg_error = exc
+                self.compaction_error = None
+            except Exception as exc:  # e.g. disk full or a corrupt input file: retried later
+                self.compaction_error = exc
                 time.sleep(0.2)
 
     def _compact(self, force: bool) -> None:
@@ -414,12 +428,18 @@ class Historian:
         self._check_open()
         with self._write_lock:
             self._switch_memtable()
-        deadline = time.monotonic() + max(60.0, self._opt.write_timeout_s)
         if self._opt.background:
             with self._room:
+                failures = self._flush_failures
                 while self._imm:
-                    if self._bg_error is not None and time.monotonic() > deadline:
-                        raise HistorianError(f"flush failed: {self._bg_error}")
+                    if self._flush_failures > failures and self._flush_error is not None:
+                        err = self._flush_error
+                        if isinstance(err, DiskFullError):
+                            raise DiskFullError(err.errno, f"flush failed: {err}") from err
+                        raise HistorianError(
+                            f"flush failed: {err}; the data stays in the WAL and memtable, "
+                            "and the flush is retried in the background"
+                        ) from err
                     self._room.wait(0.05)
         else:
             self._flush_all_immutable()

@@ -98,7 +98,7 @@ def verify(root: str, fs: FileSystem | None = None) -> VerifyReport:
     if wal.report.dropped_bytes:
         report.warnings.append(
             f"{wal.report.torn_segment}: torn tail, {wal.report.dropped_bytes} bytes after offset "
-            f"{wal.report.valid_length} ({wal.report.reason}); dropped at next open (never acknowledged"
-            " under fsync=always)"
+            f"{wal.report.valid_length} ({wal.report.reason}); dropped at next open "
+            "(never acknowledged under fsync=always)"
         )
     return report
