@@ -316,4 +316,6 @@ def _column(data: ArrayLike, dtype: np.dtype[Any], name: str) -> NDArray[Any]:
     try:
         return np.ascontiguousarray(arr, dtype=dtype)
     except (TypeError, ValueError) as exc:
-        raise BatchValidationError(f"column {name!r} cannot be converted to {dtype}: {exc}") from exc
+        raise BatchValidationError(
+            f"column {name!r} cannot be converted to {dtype}: {exc}"
+        ) from exc

@@ -32,7 +32,7 @@ from nats.aio.client import Client as NATS
 from historian.bus.options import BusOptions
 from historian.bus.publisher import BatchPublisher
 from historian.bus.subjects import partition_of
-from historian.bus.wire import batch_id, encode_batch
+from historian.bus.wire import batch_id, decode_batch, encode_batch
 from historian.collect.spool import DiskSpool, SpoolFullError
 from historian.model import PointBatch
 
@@ -215,6 +215,9 @@ class BatchForwarder:
                 self.spool.remove(it.sequence)
                 self.metrics.batches_drained += 1
                 batch = self._spooled_batches.pop(it.sequence, None)
+                if batch is None and self._on_ack is not None:
+                    # spooled by an earlier collector life: the file still has the points
+                    batch = decode_batch(it.payload).batch
                 if batch is not None:
                     self._acked(it.msg_id, batch)
                 else:

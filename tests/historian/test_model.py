@@ -34,7 +34,13 @@ def test_length_mismatch_names_every_column() -> None:
 
 @pytest.mark.parametrize(
     ("column", "bad"),
-    [("series", [-1]), ("series", [2**32]), ("ts", [1.5]), ("ts", [float("nan")]), ("quality", [70000])],
+    [
+        ("series", [-1]),
+        ("series", [2**32]),
+        ("ts", [1.5]),
+        ("ts", [float("nan")]),
+        ("quality", [70000]),
+    ],
 )
 def test_out_of_range_or_non_integer_columns_are_refused(column: str, bad: list[float]) -> None:
     cols: dict[str, list[float]] = {"series": [1], "ts": [1], "values": [1.0], "quality": [0]}
