@@ -8,6 +8,7 @@ its threshold (a check that did not run never reads as a pass).
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -106,14 +107,23 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
         report.set_metric(MetricKey.STRESS_SUSTAINED, verdict.highest_pts_s, "points/s")
 
     data_dir = run.stack.ingest.data_dir if run.stack.ingest else run.work
+    t0 = time.monotonic()
     db = Historian.open(str(data_dir), Options())
     try:
+        t1 = time.monotonic()
         stored = read_back(db, run.series.tolist(), 0, 2**62)
+        t2 = time.monotonic()
         acc = run.ledger.reconcile(stored)
         report.add_accounting(acc)
+        t3 = time.monotonic()
         db.flush()
         db.compact()
         stats = db.stats()
+        t4 = time.monotonic()
+        run.status.say(
+            f"scoring: open {t1 - t0:.1f} s, read back {t2 - t1:.1f} s, "
+            f"reconcile {t3 - t2:.1f} s, compact {t4 - t3:.1f} s"
+        )
         if stats.points:
             report.set_metric(MetricKey.BYTES_PER_POINT, stats.bytes_per_point, "B/point")
             report.bytes_per_point["synthetic (2-decimal plant-like)"] = stats.bytes_per_point
