@@ -93,6 +93,10 @@ class WriteResult:
     flush_s: float
     peak_rss: int
     peak_uss: int
+    latencies: list[float]
+
+    def latency_ms(self, q: float) -> float:
+        return float(np.quantile(self.latencies, q)) * 1e3
 
     @property
     def rate(self) -> float:
@@ -108,14 +112,18 @@ def bench_write(
 ) -> tuple[WriteResult, Historian]:
     db = Historian.open(root, Options(fsync=FsyncPolicy.parse(policy)))
     with RssSampler(uss) as rss:
+        lat = []
         t = time.perf_counter()
         for b in wl.batches(n_batches):
+            t1 = time.perf_counter()
             db.write(b)
+            lat.append(time.perf_counter() - t1)
         write_s = time.perf_counter() - t
         t = time.perf_counter()
         db.flush()
         flush_s = time.perf_counter() - t
-    return WriteResult(policy, n_batches * BATCH, write_s, flush_s, rss.peak, rss.peak_uss), db
+    result = WriteResult(policy, n_batches * BATCH, write_s, flush_s, rss.peak, rss.peak_uss, lat)
+    return result, db
 
 
 def bench_wal_only(root: str, policy: str, n_batches: int, wl: Workload) -> float:
@@ -282,7 +290,9 @@ def main() -> None:
             print(
                 f"  engine {r.policy:14s} {r.points / 1e6:5.1f} M pts: "
                 f"{r.rate / 1e6:6.2f} M pts/s acked"
-                f" ({r.rate_to_segments / 1e6:5.2f} M pts/s incl. final flush)"
+                f" ({r.rate_to_segments / 1e6:5.2f} M pts/s incl. final flush);"
+                f" write latency p50 {r.latency_ms(0.5):.2f} ms, p99 {r.latency_ms(0.99):.2f} ms,"
+                f" max {max(r.latencies) * 1e3:.0f} ms"
             )
         print(
             f"  WAL alone  interval_ms=5  {wal_iv / 1e6:6.2f} M pts/s   "

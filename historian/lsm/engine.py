@@ -268,11 +268,10 @@ class Historian:
     def _flush_immutable(self, delete_wal: bool = True) -> None:
         """Flush the oldest immutable memtable to L0 files and record it in the manifest."""
         mem = self._imm[0]
-        points = mem.sorted_points()
         metas = write_segments(
             self._fs,
             self._root,
-            [points],
+            mem.sorted_groups(),
             0,
             self._new_file_number,
             self._opt.bucket_ns,
