@@ -61,6 +61,7 @@ from scenarios.base import FaultEvent, MetricKey, Scenario
 NS = 1_000_000_000
 SOURCE_ID = "loadgen"
 N_SERIES = 2_000
+SETTLE_S = 5.0  # after a fault or a burst, the backlog drains; not "at nominal rate"
 
 
 @dataclass
@@ -121,19 +122,28 @@ class ScenarioRunner:
         self.spool_depth = TimeSeries("spool depth", "batches")
         self._nominal_phases = {
             k for k, name in enumerate(self.schedule.phase_names) if name == "steady"
-        } - self._faulted_phases()
+        }
+        self._unsettled = self._unsettled_windows()
         self._break_event = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self.nats_errors = 0
         self._batch_points = max(int(p.batch_points) for p in scenario.load)
 
-    def _faulted_phases(self) -> set[int]:
-        out = set()
+    def _unsettled_windows(self) -> list[tuple[int, int]]:
+        """Run-time windows (ns offsets) that do not count as "at the nominal rate":
+        each fault plus SETTLE_S after it, each burst (a phase above the nominal rate)
+        plus SETTLE_S after it, so its backlog does not masquerade as nominal latency.
+        Their latencies still count in the overall histogram."""
+        out = [(int(f.at_s * NS), int((f.end_s + SETTLE_S) * NS)) for f in self.s.faults]
         for k, (a, b) in enumerate(self.schedule.phase_bounds_ns):
-            for f in self.s.faults:
-                if f.at_s * NS < b and (f.end_s + 5) * NS > a:  # +5 s: settling after a fault
-                    out.add(k)
+            if self.schedule.phase_rates[k] > self.s.nominal_rate_pts_s * 1.01:
+                out.append((a, b + int(SETTLE_S * NS)))
         return out
+
+    def _is_nominal(self, phase: int, intended_offset_ns: int) -> bool:
+        return phase in self._nominal_phases and not any(
+            a <= intended_offset_ns < b for a, b in self._unsettled
+        )
 
     # ------------------------------------------------------------------ run
     async def run(self) -> tuple[Report, Path]:
@@ -266,7 +276,7 @@ class ScenarioRunner:
             lat = max(0, t - info.intended_wall_ns)
             self.state.queryable_hist.record_ns(lat)
             self.state.phase_hists.setdefault(info.phase, LatencyHistogram()).record_ns(lat)
-            if info.phase in self._nominal_phases:
+            if self._is_nominal(info.phase, info.intended_wall_ns - self.state.origin_wall_ns):
                 self.state.nominal_hist.record_ns(lat)
             self.state.applied_points_by_phase.setdefault(info.phase, []).append((t, int(n)))
             self.applied_series.add(t, int(n))

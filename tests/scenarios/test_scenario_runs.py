@@ -1,0 +1,68 @@
+"""Every scenario, CI-sized, over the real stack (nats-server, ingest process, engine).
+
+These are the proof that `nox -s scenario-stress` and `nox -s scenarios` work: each
+short run must finish, write its three report files and pass its thresholds; and a
+run with an impossible threshold must fail with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import build_app
+from harness.report import Threshold, exit_code
+from harness.runner import ScenarioRunner
+from scenarios import all_scenarios, get
+from scenarios.base import LoadPhase, MetricKey
+
+pytestmark = [pytest.mark.service, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("name", sorted(all_scenarios()))
+def test_short_scenario_passes_its_thresholds(name: str, tmp_path: Path) -> None:
+    scenario = get(name, short=True)
+    report, path = asyncio.run(ScenarioRunner(scenario, reports_root=tmp_path).run())
+    for f in ("report.json", "report.md", "report.html"):
+        assert (path / f).stat().st_size > 0
+    doc = json.loads((path / "report.json").read_text())
+    assert doc["metrics"]["accounting.total.produced"] > 0
+    failed = [t for t in report.thresholds if not t["passed"]]
+    assert not failed, failed
+    assert report.verdict == "pass"
+    assert report.metrics[MetricKey.ACKED_LOST] == 0
+
+
+def test_impossible_threshold_fails_the_run(tmp_path: Path) -> None:
+    base = get("noisy")
+    scenario = dataclasses.replace(
+        base,
+        duration_s=4.0,
+        warmup_s=0.0,
+        load=(LoadPhase("steady", "steady", 4.0, 20_000.0),),
+        thresholds=(
+            Threshold("impossible latency", MetricKey.P99_QUERYABLE_NOMINAL, "<", 1e-6, "ms"),
+        ),
+    )
+    report, path = asyncio.run(ScenarioRunner(scenario, reports_root=tmp_path).run())
+    assert report.verdict == "fail"
+    assert exit_code(report) == 1
+    assert "FAIL" in (path / "report.md").read_text()
+
+
+def test_unknown_scenario_names_the_known_ones() -> None:
+    result = CliRunner().invoke(build_app(), ["scenario", "run", "nope"])
+    assert result.exit_code != 0
+    assert "stress" in str(result.exception) + result.output
+
+
+def test_scenario_list_shows_every_scenario() -> None:
+    result = CliRunner().invoke(build_app(), ["scenario", "list"])
+    assert result.exit_code == 0, result.output
+    for name in all_scenarios():
+        assert name in result.output
