@@ -92,6 +92,8 @@ async def _read_registers(port: int, unit: int, seconds: float, conns: int) -> f
     return sum(counts) / elapsed
 
 
+PUBLISH_MS = 25  # subscription publishing interval
+
 STOCK_MODBUS = """
 import asyncio, sys
 from pymodbus.server import ModbusTcpServer
@@ -138,7 +140,7 @@ async def _count_notifications(url: str, nodes: list[str], seconds: float) -> fl
             count += 1
 
     async with Client(url, timeout=30) as c:
-        sub = await c.create_subscription(100, Handler())
+        sub = await c.create_subscription(PUBLISH_MS, Handler())
         await sub.subscribe_data_change([c.get_node(n) for n in nodes], queuesize=1)
         await asyncio.sleep(2.0)  # initial values
         start = count

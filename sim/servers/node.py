@@ -210,6 +210,12 @@ async def _serve(args: argparse.Namespace) -> None:
             await node._stopping.wait()
     finally:
         await node.stop()
+        st = node.stats
+        print(json.dumps({"stats": {
+            "ticks": st.ticks, "late_ticks": st.late_ticks, "max_lag_s": round(st.max_lag_s, 3),
+            "step_s": round(st.step_s, 3), "publish_s": round(st.publish_s, 3),
+            "wall_s": round(time.monotonic() - st.started, 3),
+        }}), flush=True)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

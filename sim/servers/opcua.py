@@ -70,6 +70,23 @@ SECURITY = {
     ],
 }
 YIELD_EVERY = 500  # writes between yields to the event loop during a tick's update
+_log = logging.getLogger(__name__)
+_NULL_VARIANT = _ua.Variant(None, _ua.VariantType.Null)
+
+
+def _variant(value: Any, vtype: Any) -> Any:
+    """A scalar Variant without ``__post_init__`` (the caller guarantees the type)."""
+    v = object.__new__(_ua.Variant)
+    v.Value, v.VariantType, v.Dimensions, v.is_array = value, vtype, None, False
+    return v
+
+
+def _datavalue(var: Any, status: Any, source_ts: datetime, server_ts: datetime) -> Any:
+    dv = object.__new__(_ua.DataValue)
+    dv.Encoding, dv.Value, dv.StatusCode = 0, var, status  # type: ignore[assignment]
+    dv.SourceTimestamp, dv.ServerTimestamp = source_ts, server_ts  # type: ignore[assignment]
+    dv.SourcePicoseconds = dv.ServerPicoseconds = None
+    return dv
 
 
 class PasswordUserManager(UserManager):
@@ -83,6 +100,38 @@ class PasswordUserManager(UserManager):
         if username is not None and self.users.get(username) == password:
             return User(role=UserRole.User)
         return None
+
+
+_IMMUTABLE_SCALARS = (float, int, bool, str, bytes, type(None))
+
+
+def install_fast_datachange() -> None:
+    """Skip asyncua's deepcopy of every monitored value when the value is an immutable scalar.
+
+    asyncua copies each DataValue into every monitored item so a caller that later
+    mutates the object in place cannot change what subscribers see; that copy is
+    most of the cost of a notification (field notes: ~6-8 k/s stock). This server
+    builds a fresh DataValue per write around immutable scalars (floats, bools,
+    datetimes, a shared never-mutated StatusCode), so keeping a reference is safe.
+    Anything else (arrays, structures) is still deep-copied. Idempotent.
+    """
+    from asyncua.server import monitored_item_service as mis
+
+    cls = mis.MonitoredItemValues
+    if getattr(cls, "_twinbench_fast", False):
+        return
+    deep = cls.set_current_datavalue
+
+    def set_current_datavalue(self: Any, cur_val: Any) -> None:
+        var = cur_val.Value
+        if var is None or (not var.is_array and isinstance(var.Value, _IMMUTABLE_SCALARS)):
+            self.old_dvalue = self.current_dvalue
+            self.current_dvalue = cur_val
+        else:
+            deep(self, cur_val)
+
+    cls.set_current_datavalue = set_current_datavalue  # type: ignore[method-assign]
+    cls._twinbench_fast = True  # type: ignore[attr-defined]
 
 
 def free_port(host: str) -> int:
@@ -102,6 +151,7 @@ class OpcUaTwinServer:
         security: str = "none",
         users: dict[str, str] | None = None,
         history: HistoryBackend | None = None,
+        fast_notifications: bool = True,
     ) -> None:
         if security not in SECURITY:
             raise ValueError(f"security {security!r} must be one of {sorted(SECURITY)}")
@@ -113,12 +163,15 @@ class OpcUaTwinServer:
         self.security = security
         self.users = users or {}
         self.history = history
+        self.fast_notifications = fast_notifications
         self.server: Server | None = None
         self.ns = 2
         self.node_ids: list[ua.NodeId] = []
         self.index_of: dict[ua.NodeId, int] = {}
         self.variant = [_VARIANT[t.dtype] for t in self.tags]
         self.writable = np.array([t.writable for t in self.tags], dtype=bool)
+        self._is_bool = [t.dtype == "bool" for t in self.tags]
+        self._attvals: list[Any] = []
         self._published = np.full(len(self.tags), np.nan)
         self._client_seq = np.zeros(len(self.tags), dtype=np.int64)
         self._status: dict[int, ua.StatusCode] = {}
@@ -132,6 +185,8 @@ class OpcUaTwinServer:
 
     async def start(self) -> dict[str, Any]:
         logging.getLogger("asyncua").setLevel(logging.WARNING)
+        if self.fast_notifications:
+            install_fast_datachange()
         if self.port == 0:
             self.port = free_port(self.host)
         server = Server(user_manager=PasswordUserManager(self.users) if self.users else None)
@@ -146,6 +201,8 @@ class OpcUaTwinServer:
             await self._certificates(server)
         self.ns = await server.register_namespace(NAMESPACE)
         await self._build(server)
+        nodes = server.iserver.aspace._nodes  # attribute objects, looked up once for publish()
+        self._attvals = [nodes[nid].attributes[ua.AttributeIds.Value] for nid in self.node_ids]
         self._intercept_writes(server)
         if self.history is not None:
             series = {nid: t.id for nid, t in zip(self.node_ids, self.tags, strict=True)}
@@ -327,10 +384,20 @@ class OpcUaTwinServer:
         )
 
     async def publish(self, result: TickResult) -> None:
-        """Write one tick: every emitted measurement, and setpoints the twin itself changed."""
+        """Write one tick: every emitted measurement, and setpoints the twin itself changed.
+
+        The hot path of the server (2,000+ writes per tick). It does what
+        ``AddressSpace.write_attribute_value`` does for a Value attribute (store the
+        DataValue, null the value under a Bad StatusCode, run the datachange
+        callbacks that feed subscriptions) on attribute objects looked up once at
+        start, and builds Variant/DataValue objects without their validating
+        ``__post_init__`` (types are fixed per tag and known to be right). That
+        roughly halves the cost per value; tests read and subscribe through a real
+        client to hold the behaviour equal.
+        """
         if self.server is None:
             raise RuntimeError("publish() before start()")
-        aspace = self.server.iserver.aspace
+        attvals = self._attvals
         now = datetime.now(UTC)
         values, quality, ts = result.values, result.quality, result.ts
         send = result.emit & ~self.writable
@@ -338,15 +405,27 @@ class OpcUaTwinServer:
         sp &= self._client_seq <= result.applied_write_seq
         idx = np.flatnonzero(send | sp)
         self._published[sp] = values[sp]
-        value_attr = ua.AttributeIds.Value
+        bad = (quality >> 14) >= 2
+        # numpy -> Python objects once per tick, not per value
+        vals = values[idx].tolist()
+        quals = quality[idx].tolist()
+        stamps = ts[idx].tolist()
+        bads = bad[idx].tolist()
         for n, i in enumerate(idx.tolist()):
-            dv = ua.DataValue(
-                Value=ua.Variant(self._cast(i, values[i]), self.variant[i]),
-                StatusCode=self._status_code(int(quality[i])),
-                SourceTimestamp=ns_to_datetime(int(ts[i])),
-                ServerTimestamp=now,
-            )
-            await aspace.write_attribute_value(self.node_ids[i], value_attr, dv)
+            if bads[n]:
+                var = _NULL_VARIANT
+            else:
+                v = vals[n]
+                var = _variant(bool(v) if self._is_bool[i] else v, self.variant[i])
+            dv = _datavalue(var, self._status_code(quals[n]), ns_to_datetime(stamps[n]), now)
+            attval = attvals[i]
+            attval.value = dv
+            attval.value_callback = None
+            for handle, callback in list(attval.datachange_callbacks.items()):
+                try:
+                    await callback(handle, dv)
+                except Exception:  # as asyncua does: one bad subscriber must not stop the tick
+                    _log.exception("datachange callback failed for %s", self.node_ids[i])
             if n % YIELD_EVERY == YIELD_EVERY - 1:
                 await asyncio.sleep(0)
 

@@ -161,3 +161,21 @@ async def test_history_read_from_backend(node: TwinNode) -> None:
     sid = node.catalogue.by_path[TP].id
     want = emitted.values[emitted.series == sid].tolist()
     assert [dv.Value.Value for dv in hist] == want and len(want) >= 5
+
+
+def test_fast_datachange_copies_only_mutable_values() -> None:
+    from asyncua.server.monitored_item_service import MonitoredItemValues
+
+    from sim.servers.opcua import install_fast_datachange
+
+    install_fast_datachange()
+    mv = MonitoredItemValues()
+    scalar = ua.DataValue(ua.Variant(1.5, ua.VariantType.Double))
+    mv.set_current_datavalue(scalar)
+    assert mv.get_current_datavalue() is scalar
+    array = ua.DataValue(ua.Variant([1.0, 2.0], ua.VariantType.Double))
+    mv.set_current_datavalue(array)
+    kept = mv.get_current_datavalue()
+    assert kept is not array and kept == array and mv.get_old_datavalue() is scalar
+    array.Value.Value.append(3.0)  # a caller mutating its list does not reach subscribers
+    assert kept.Value.Value == [1.0, 2.0]
