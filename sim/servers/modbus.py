@@ -70,6 +70,8 @@ class ModbusTwinServer:
         n = len(self.tags)
         self._published = np.full(n, np.nan)
         self._client_seq = np.zeros(n, dtype=np.int64)  # last client write per tag
+        self._held = np.full(n, np.nan)  # last emitted measurement per tag
+        self.writable_mask = np.array([t.writable for t in self.tags], dtype=bool)
         self._server: ModbusTcpServer | None = None
 
     # ---------------------------------------------------------------- devices
@@ -182,16 +184,27 @@ class ModbusTwinServer:
 
     # ---------------------------------------------------------------- updates
 
-    async def publish(self, values: FloatArray, applied_write_seq: int = 0) -> None:
+    async def publish(
+        self,
+        values: FloatArray,
+        applied_write_seq: int = 0,
+        emit: NDArray[np.bool_] | None = None,
+    ) -> None:
         """Write one tick of catalogue-ordered values into the registers.
 
-        Measurements: the whole (unit, table) range in one call. Setpoints: only
-        those the twin itself changed, and never over a client write the twin has
-        not applied yet.
+        Measurements: the whole (unit, table) range in one call; a tag without a
+        sample this tick (``emit`` False: a sensor dropout) keeps its last value.
+        Setpoints: only those the twin itself changed, and never over a client
+        write the twin has not applied yet.
         """
         srv = self._server
         if srv is None:
             raise RuntimeError("publish() before start()")
+        if emit is not None:
+            first = np.isnan(self._held)
+            take = emit | first
+            self._held[take] = values[take]
+            values = np.where(self.writable_mask, values, self._held)
         for (unit, table), lay in self.layouts.items():
             fc = _UPDATE_FC[table]
             if not lay.writable.any():

@@ -114,7 +114,7 @@ class TwinNode:
         result = await loop.run_in_executor(self._executor, self.source.step)
         t1 = time.perf_counter()
         if self.modbus is not None:
-            await self.modbus.publish(result.values, result.applied_write_seq)
+            await self.modbus.publish(result.values, result.applied_write_seq, result.emit)
         if self.opcua is not None:
             await self.opcua.publish(result)
         self.stats.step_s += t1 - t0

@@ -112,3 +112,20 @@ async def test_protocol_errors_and_server_keeps_serving(modbus_node: TwinNode) -
         assert not r.isError()
     finally:
         c.close()
+
+
+async def test_dropout_holds_last_register_value(modbus_node: TwinNode) -> None:
+    assert modbus_node.modbus is not None and modbus_node.last is not None
+    server = modbus_node.modbus
+    values = modbus_node.last.values.copy()
+    emit = np.ones(len(values), dtype=bool)
+    await server.publish(values, 0, emit)
+    c = await _client(modbus_node)
+    try:
+        emit[0] = False  # tubing pressure of well 1 drops out
+        await server.publish(values + 100.0, 0, emit)
+        r = await c.read_input_registers(0, count=4, device_id=1)
+        assert c.convert_from_registers(r.registers[0:2], DT.FLOAT32) == np.float32(values[0])
+        assert c.convert_from_registers(r.registers[2:4], DT.FLOAT32) == np.float32(values[4] + 100)
+    finally:
+        c.close()

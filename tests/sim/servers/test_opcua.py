@@ -163,7 +163,7 @@ async def test_history_read_from_backend(node: TwinNode) -> None:
     assert [dv.Value.Value for dv in hist] == want and len(want) >= 5
 
 
-def test_fast_datachange_copies_only_mutable_values() -> None:
+async def test_fast_datachange_copies_only_mutable_values() -> None:
     from asyncua.server.monitored_item_service import MonitoredItemValues
 
     from sim.servers.opcua import install_fast_datachange
