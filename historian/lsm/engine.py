@@ -197,12 +197,15 @@ class Historian:
                     f"timestamp {hi} ns is more than {opt.future_window_ns} ns in the future"
                 )
             self._wait_for_room()
-            seq = self._wal.append(batch)
+            seq = self._wal.append(batch, wait_durable=False)
             self._active.add(seq, batch)
             self._newest_ts = max(self._newest_ts, hi)
             if self._active.full and len(self._imm) < self._opt.max_immutable_memtables:
                 self._switch_memtable()
-            return seq
+        # Outside the lock, so concurrent writers share one fsync (group commit).
+        # Readers may see the batch a moment before its writer is acknowledged.
+        self._wal.wait_durable(seq)
+        return seq
 
     def write_arrays(
         self,

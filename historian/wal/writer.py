@@ -51,6 +51,8 @@ class WalWriter:
         self._lock = threading.Lock()  # file, last_seq
         self._sync_lock = threading.Lock()  # one fsync at a time; taken before _lock
         self._poisoned: str | None = None
+        self.fsyncs = 0
+        """fsyncs issued by sync_through (group commit makes this < appends under load)."""
         self.last_seq = next_seq - 1
         self.synced_seq = next_seq - 1
         self._file = self._new_segment(next_seq)
@@ -78,8 +80,13 @@ class WalWriter:
     def current_path(self) -> str:
         return self._file.path
 
-    def append(self, batch: PointBatch) -> int:
-        """Write one batch; return its sequence number once durable under the policy."""
+    def append(self, batch: PointBatch, wait_durable: bool = True) -> int:
+        """Write one batch; return its sequence number once durable under the policy.
+
+        With ``wait_durable=False`` the record is written but not yet waited for:
+        call :meth:`wait_durable` before acknowledging it. That lets a caller
+        release its own lock first, so concurrent writers share one fsync.
+        """
         if self._file.size >= self._segment_bytes:
             self.rotate()
         with self._lock:
@@ -98,10 +105,15 @@ class WalWriter:
                 ) from exc
             self.last_seq = record_seq
         self._fs.crash_point("wal.after_append")
-        if self._policy.mode == "always":
-            self.sync_through(record_seq)
-            self._fs.crash_point("wal.after_sync")
+        if wait_durable:
+            self.wait_durable(record_seq)
         return record_seq
+
+    def wait_durable(self, seq: int) -> None:
+        """Return once record ``seq`` is durable under the policy (fsynced for ``always``)."""
+        if self._policy.mode == "always":
+            self.sync_through(seq)
+            self._fs.crash_point("wal.after_sync")
 
     def _roll_back(self, start: int) -> None:
         try:
@@ -127,6 +139,7 @@ class WalWriter:
                 f = self._file
             try:
                 f.sync()
+                self.fsyncs += 1
             except OSError as exc:
                 self._poisoned = f"fsync of {f.path} failed ({exc})"
                 raise WalWriteError(

@@ -293,3 +293,27 @@ def test_background_flush_disk_full_raises_then_recovers(tmp_path: object) -> No
     db.flush()
     assert db.stats().levels[0].points == 100 and db.stats().memtable_points == 0
     db.close()
+
+
+def test_group_commit_across_writer_threads(tmp_path: object) -> None:
+    db = Historian.open(str(tmp_path), opts(memtable_bytes=1 << 24))
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def writer(k: int) -> None:
+        for i in range(40):
+            s = db.write(ramp(k, 5, t0=i * 5 * S))
+            with lock:
+                seqs.append(s)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seqs) == list(range(1, 161))
+    assert db.durable_seq == 160
+    assert db._wal.fsyncs < 160  # some writers were covered by another's fsync
+    for k in range(4):
+        assert len(db.read(k, 0, 2**62)[0]) == 200
+    db.close()
