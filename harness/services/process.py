@@ -133,6 +133,7 @@ class ManagedProcess:
         self.stop_signal = stop_signal
         self.grace_s = grace_s
         self._popen: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
     @property
     def pid(self) -> int:
@@ -156,6 +157,9 @@ class ManagedProcess:
         with self.log_path.open("ab") as log:
             log.write(f"--- {time.strftime('%H:%M:%S')} start: {' '.join(self.argv)}\n".encode())
             log.flush()
+            # Output of this run starts here (the header echoes argv, which may
+            # contain the very text a caller waits for).
+            self._log_offset = log.tell()
             self._popen = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -197,6 +201,21 @@ class ManagedProcess:
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.25)
+
+    def wait_for_log(self, text: str, timeout_s: float) -> None:
+        """Wait until `text` appears in the log written since the latest start.
+
+        For processes whose only readiness signal is a line they print (a sim
+        server, a historian child); prefer a real probe (port, HTTP) if there is one.
+        """
+        start_offset = self._log_offset
+
+        def printed() -> bool:
+            with self.log_path.open("rb") as fh:
+                fh.seek(start_offset)
+                return text.encode() in fh.read()
+
+        self.wait_ready(printed, timeout_s, what=f"logging {text!r}")
 
     def send_signal(self, sig: signal.Signals) -> None:
         """Signal the process if it is still ours and alive (no-op once reaped)."""

@@ -124,3 +124,22 @@ def test_stop_on_never_started_or_already_exited_process_is_a_no_op(tmp_path: Pa
         time.sleep(0.02)
     proc.stop()  # exited on its own: must not signal a possibly recycled PID
     assert proc.returncode == 0
+
+
+def test_wait_for_log_ignores_the_argv_header_and_earlier_runs(tmp_path: Path) -> None:
+    code = "import time; time.sleep(0.3); print('READY on port 1', flush=True); time.sleep(60)"
+    proc = ManagedProcess("printer", python(code), tmp_path / "p.log", grace_s=1)
+    proc.start()
+    start = time.monotonic()
+    proc.wait_for_log("READY on port", timeout_s=10)
+    assert time.monotonic() - start >= 0.3  # not fooled by the echoed argv
+    proc.stop()
+    proc.start()  # second run: the first run's line must not count
+    start = time.monotonic()
+    proc.wait_for_log("READY on port", timeout_s=10)
+    assert time.monotonic() - start >= 0.3
+    proc.stop()
+    with pytest.raises(ServiceStartError, match="was not logging 'never'"):
+        proc.start()
+        proc.wait_for_log("never", timeout_s=0.5)
+    assert not proc.running
