@@ -217,20 +217,36 @@ def bench_read_day(root: str) -> tuple[float, int]:
     return statistics.median(times), n
 
 
-def bench_recovery(root: str, n_batches: int, wl: Workload) -> tuple[float, int, int]:
-    """Write a WAL that is never flushed, then time Historian.open (replay + flushes it forces)."""
-    opt = Options(fsync=FsyncPolicy.never(), wal_segment_bytes=64 << 20)
-    db = Historian.open(root, Options(fsync=FsyncPolicy.never(), memtable_bytes=1 << 30))
-    for b in wl.batches(n_batches):
-        db.write(b)
-    wal_bytes = db.stats().wal_bytes
-    db.close()  # close does not flush: everything is replayed from the WAL
+def bench_recovery(
+    root: str, n_batches: int, wl: Workload, recovery_mib: int | None
+) -> tuple[float, float, int, int, int]:
+    """Write a WAL that is never flushed, then time Historian.open (replay + the flushes it forces).
+
+    Returns (open seconds, seconds to flush the rest, WAL bytes, points, points flushed during
+    open). open + flush is the conservative figure to extrapolate from: every replayed point is
+    then in a segment file, as it would be for all but the last memtable of a 1 GiB WAL.
+    """
+    if not os.path.exists(root):
+        db = Historian.open(root, Options(fsync=FsyncPolicy.never(), memtable_bytes=1 << 30))
+        for b in wl.batches(n_batches):
+            db.write(b)
+        db.close()  # close does not flush: everything is replayed from the WAL
+    copy = f"{root}-{recovery_mib}"
+    shutil.copytree(root, copy)
+    rec = None if recovery_mib is None else recovery_mib << 20
     t = time.perf_counter()
-    db = Historian.open(root, opt)
+    db = Historian.open(copy, Options(recovery_memtable_bytes=rec))
     dt = time.perf_counter() - t
-    points = db.stats().points
+    st = db.stats()
+    t = time.perf_counter()
+    db.flush()
+    flush_s = time.perf_counter() - t
     db.close()
-    return dt, wal_bytes, points
+    wal_bytes = sum(
+        os.path.getsize(os.path.join(root, "wal", n)) for n in os.listdir(os.path.join(root, "wal"))
+    )
+    shutil.rmtree(copy)
+    return dt, flush_s, wal_bytes, st.points, st.segment_points
 
 
 def rss_in_fresh_process(n_batches: int) -> tuple[int, int, int, int]:
@@ -271,7 +287,7 @@ def main() -> None:
     scale = 0.2 if args.quick else 1.0
     n_write = int(8_000 * scale)
     n_always = int(1_000 * scale)
-    n_recover = int(5_000 * scale)
+    n_recover = int(12_000 * scale)
     wl = Workload()
     tmp = tempfile.mkdtemp(prefix="bench-engine-")
     try:
@@ -344,13 +360,20 @@ def main() -> None:
         )
 
         print("== recovery (WAL replay)")
-        dt, wal_bytes, points = bench_recovery(os.path.join(tmp, "recover"), n_recover, wl)
-        per_gb = dt * (1 << 30) / wal_bytes
-        print(
-            f"  {wal_bytes / 2**20:.0f} MiB WAL ({points / 1e6:.1f} M pts) recovered in {dt:.2f} s "
-            f"-> {per_gb:.1f} s per GiB, linear extrapolation (target < 10 s: "
-            f"{'MET' if per_gb < 10 else 'NOT MET'})"
-        )
+        for rec_mib in (None, 128):
+            dt, flush_s, wal_bytes, points, flushed = bench_recovery(
+                os.path.join(tmp, "recover"), n_recover, wl, rec_mib
+            )
+            gib = (1 << 30) / wal_bytes
+            worst = (dt + flush_s) * gib
+            label = "= memtable_bytes" if rec_mib is None else f"{rec_mib} MiB"
+            print(
+                f"  recovery memtable {label}: {wal_bytes / 2**20:.0f} MiB WAL "
+                f"({points / 1e6:.1f} M pts, {flushed / 1e6:.1f} M flushed during open): open "
+                f"{dt:.2f} s, + {flush_s:.2f} s to flush the rest -> {dt * gib:.1f} .. "
+                f"{worst:.1f} s per GiB by linear extrapolation (target < 10 s: "
+                f"{'MET' if worst < 10 else 'NOT MET'} on the conservative figure)"
+            )
         print(
             "== PostgreSQL COPY: skipped (optional; harness/services.py PostgreSQL not used here)"
         )

@@ -78,6 +78,9 @@ class Options:
 
     memtable_bytes: int = 32 * 1024 * 1024
     """Active memtable size that triggers a flush (22 bytes per point in memory)."""
+    recovery_memtable_bytes: int | None = None
+    """Memtable size while replaying the WAL at open (None: ``memtable_bytes``). Larger means
+    longer chunks per flush, so faster recovery (flush cost is mostly per chunk), more memory."""
     max_immutable_memtables: int = 1
     """Full memtables waiting for flush; beyond this, writers get backpressure."""
     backpressure: Literal["wait", "error"] = "wait"

@@ -102,7 +102,10 @@ def write_segments(
 
 
 def merge_files(
-    version: Version, inputs: Iterable[FileMeta], group_points: int = 262_144
+    version: Version,
+    inputs: Iterable[FileMeta],
+    group_points: int = 262_144,
+    pause: Callable[[], None] | None = None,
 ) -> Iterator[PointBatch]:
     """Inputs in precedence order (oldest first) -> sorted, deduplicated groups of series.
 
@@ -119,6 +122,8 @@ def merge_files(
     group_of = np.cumsum(per_series) // group_points
     cuts = np.flatnonzero(np.diff(group_of)) + 1
     for part in np.split(uniq, cuts):
+        if pause is not None:
+            pause()  # let a pending flush run first: writers wait on flushes, not on compaction
         first, end = int(part[0]), int(part[-1]) + 1
         yield sort_dedup(PointBatch.concat([r.read_series_range(first, end) for r in readers]))
 

@@ -122,11 +122,12 @@ class Historian:
         started = time.perf_counter()
         wal_dir = filenames.wal_dir(root)
         reader = WalReader(fs, wal_dir, filenames.parse_wal_segment_name)
-        self._active = Memtable(self._opt.memtable_bytes, state.flushed_seq + 1)
+        replay_bytes = self._opt.recovery_memtable_bytes or self._opt.memtable_bytes
+        self._active = Memtable(replay_bytes, state.flushed_seq + 1)
         for seq, batch in reader.replay(after_seq=state.flushed_seq):
             if self._active.full:
                 self._imm.append(self._active)
-                self._active = Memtable(self._opt.memtable_bytes, seq)
+                self._active = Memtable(replay_bytes, seq)
                 self._flush_immutable(delete_wal=False)
             self._active.add(seq, batch)
             if len(batch):
@@ -365,7 +366,7 @@ class Historian:
         metas = write_segments(
             self._fs,
             self._root,
-            merge_files(self._version, inputs),
+            merge_files(self._version, inputs, pause=self._yield_to_flush),
             level,
             self._new_file_number,
             self._opt.bucket_ns,
@@ -376,6 +377,15 @@ class Historian:
         self._edit(add=tuple(metas), remove=frozenset(f.number for f in inputs))
         self._fs.crash_point("compaction.after_manifest")
         self._remove_files(inputs)
+
+    def _yield_to_flush(self) -> None:
+        """Compaction steps aside while a memtable waits for flush (bounded: 2 s)."""
+        if not self._opt.background:
+            return
+        deadline = time.monotonic() + 2.0
+        with self._room:
+            while self._imm and not self._closed and time.monotonic() < deadline:
+                self._room.wait(0.05)
 
     def _remove_files(self, files: list[FileMeta]) -> None:
         for f in files:
