@@ -61,6 +61,7 @@ from scenarios.base import FaultEvent, MetricKey, Scenario
 NS = 1_000_000_000
 SOURCE_ID = "loadgen"
 N_SERIES = 2_000
+SYNTHETIC_ID_BASE = 1_000_001  # clear of catalogue ids (1..10,000 for the stress profile)
 SETTLE_S = 5.0  # after a fault or a burst, the backlog drains; not "at nominal rate"
 
 
@@ -113,7 +114,7 @@ class ScenarioRunner:
             proxy_historian="partition-bus-historian" in kinds,
         )
         self.bus = BusOptions(ack_timeout_s=2.0, publish_attempts=3, publish_window=256)
-        self.series = np.arange(1, N_SERIES + 1, dtype=np.uint32)
+        self.series = np.arange(SYNTHETIC_ID_BASE, SYNTHETIC_ID_BASE + N_SERIES, dtype=np.uint32)
         self.source = SyntheticSource(self.series, scenario.seed, start_ns=time.time_ns())
         self.ledger = Ledger(expected_values=self.source.expected_values)
         self.acked_series = ThroughputSeries(time.time_ns())

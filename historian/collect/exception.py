@@ -4,7 +4,8 @@ The PI-style exception test: a new reading of a tag is sent when
 
 * its quality differs from the last sent quality, or
 * its NaN-ness differs from the last sent value's, or
-* ``|value - last_sent| > deadband`` (``deadband == 0`` sends every change), or
+* ``|value - last_sent| > deadband`` (``deadband == 0`` sends every change;
+  ``deadband < 0`` sends every reading, unchanged ones included), or
 * ``ts - last_sent_ts >= max_interval_ns`` (a heartbeat so a flat tag is not
   mistaken for a dead one).
 
@@ -78,7 +79,7 @@ class ExceptionFilter:
         nan_changed = nan_now != np.isnan(last_v)
         with np.errstate(invalid="ignore"):
             diff = np.abs(values - last_v)
-            moved = np.where(db > 0, diff > db, values != last_v) & ~nan_now
+            moved = np.where(db > 0, diff > db, (values != last_v) | (db < 0)) & ~nan_now
         stale = (ts - np.where(first, 0, last_ts)) >= self.max_interval_ns
         keep: NDArray[np.bool_] = (
             first | (quality != self._last_quality[idx]) | nan_changed | moved | stale

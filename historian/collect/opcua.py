@@ -66,6 +66,7 @@ class SubscriberMetrics:
     sessions: int = 0
     reconnects: int = 0
     stale_resets: int = 0
+    decode_errors: int = 0
     last_error: str = ""
 
 
@@ -89,7 +90,11 @@ class _ColumnarSubscription(Subscription):
             return
         for notif in data:
             if isinstance(notif, ua.DataChangeNotification) and notif.MonitoredItems:
-                self._owner._on_items(notif.MonitoredItems)
+                try:
+                    self._owner._on_items(notif.MonitoredItems)
+                except Exception as exc:  # never kill asyncua's publish loop; count it
+                    self._owner.metrics.decode_errors += 1
+                    self._owner.metrics.last_error = f"{type(exc).__name__}: {exc}"
 
 
 class OpcUaCollector:
@@ -135,7 +140,7 @@ class OpcUaCollector:
         idx = np.fromiter((it.ClientHandle for it in items), dtype=np.int64, count=n) - 1
         values = np.fromiter((_value(it) for it in items), dtype=np.float64, count=n)
         status = np.fromiter(
-            (it.Value.StatusCode_.value if it.Value.StatusCode_ else 0 for it in items),
+            (_status(it) for it in items),
             dtype=np.uint32,
             count=n,
         )
@@ -238,6 +243,11 @@ def _value(item: ua.MonitoredItemNotification) -> float:
         return float(v) if v is not None else float("nan")
     except (TypeError, ValueError):
         return float("nan")
+
+
+def _status(item: ua.MonitoredItemNotification) -> int:
+    code = item.Value.StatusCode if item.Value is not None else None
+    return int(code.value) if code is not None else 0
 
 
 def _source_ns(item: ua.MonitoredItemNotification) -> int:
