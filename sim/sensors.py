@@ -48,7 +48,10 @@ class SensorArray:
     def __init__(self, tags: Sequence[Tag], seed: int, tick_s: float) -> None:
         self.n = n = len(tags)
         self.tick_s = tick_s
-        self.rng = np.random.default_rng([seed, 0x5E4502])
+        # the first series id salts the stream: server processes serving other
+        # slices of one catalogue with the same seed must not share their noise
+        salt = tags[0].id if n else 0
+        self.rng = np.random.default_rng([seed, 0x5E4502, salt])
 
         def col(name: str) -> FloatArray:
             return np.array([float(getattr(t.sensor, name)) for t in tags], dtype=np.float64)

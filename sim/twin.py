@@ -130,7 +130,8 @@ class PlantTwin:
 
         params = WellParams.random(max(self.wells) + 1, seed).take(np.array(self.wells))
         self.model = OilField(params)
-        self.x = self.model.initial_state(seed)
+        salt = self.wells[0]  # slices of one catalogue get their own random streams
+        self.x = self.model.initial_state(seed, salt=salt)
         n = self.model.n
         self.inputs = FieldInputs(
             speed_sp=np.full(n, 0.8 * RATED_RPM), run=np.ones(n), choke=np.ones(n), haul=np.zeros(n)
@@ -141,7 +142,7 @@ class PlantTwin:
         if events:
             self.events = FieldEvents(
                 self.inputs,
-                seed,
+                seed * 1_000_003 + salt,
                 tank_level=lambda: self._outputs["tank_level"],
                 start_time_of_day_s=tod,
                 config=event_config or EventConfig(),

@@ -122,10 +122,13 @@ class OilField(OdeModel):
     def atol(self) -> FloatArray:
         return self._atol
 
-    def initial_state(self, seed: int = 0, speed_ratio: float = 0.8) -> FloatArray:
-        """Steady state at ``speed_ratio`` of rated speed, tanks partly full."""
+    def initial_state(self, seed: int = 0, speed_ratio: float = 0.8, salt: int = 0) -> FloatArray:
+        """Steady state at ``speed_ratio`` of rated speed, tanks partly full.
+
+        ``salt`` (e.g. the first well's number) separates fields built from one seed.
+        """
         p, n = self.p, self.n
-        r = np.random.default_rng([seed, 0x57A7E])
+        r = np.random.default_rng([seed, 0x57A7E, salt])
         speed = np.full(n, speed_ratio * RATED_RPM)
         flow = p.q_rated * max(speed_ratio - MIN_SPEED_RATIO, 0.0) / (1 - MIN_SPEED_RATIO)
         temp = p.t_amb + (p.t_res - p.t_amb) * flow / (flow + p.q_half)

@@ -133,6 +133,37 @@ def install_fast_datachange() -> None:
     cls.set_current_datavalue = set_current_datavalue  # type: ignore[method-assign]
     cls._twinbench_fast = True  # type: ignore[attr-defined]
 
+    # The stock callback builds a MonitoredItemNotification with a default DataValue
+    # (whose Variant guesses its type through enum lookups) for every change, even
+    # filtered ones: about half its cost. Same logic, notification built only when sent.
+    service = mis.MonitoredItemService
+    stock_callback = service.datachange_callback
+    disabled = _ua.MonitoringMode.Disabled
+    status_value = _ua.DataChangeTrigger.StatusValue
+    notification = _ua.MonitoredItemNotification
+
+    async def datachange_callback(self: Any, handle: int, value: Any, error: Any = None) -> None:
+        if error:
+            await stock_callback(self, handle, value, error)
+            return
+        mid = self._monitored_datachange[handle]
+        mdata = self._monitored_items[mid]
+        if mdata.mode == disabled:
+            return
+        mdata.mvalue.set_current_datavalue(value)
+        flt = mdata.filter
+        if flt:
+            send = self._is_data_changed(mdata.mvalue, flt.Trigger) and self._is_deadband_exceeded(
+                mdata.mvalue, flt
+            )
+        else:
+            send = self._is_data_changed(mdata.mvalue, status_value)
+        if send:
+            event = notification(ClientHandle=mdata.client_handle, Value=value)
+            await self.isub.enqueue_datachange_event(mid, event, mdata.queue_size)
+
+    service.datachange_callback = datachange_callback  # type: ignore[method-assign]
+
 
 def free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

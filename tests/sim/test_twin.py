@@ -10,6 +10,7 @@ import pytest
 from sim.catalogue_gen import generate_oilfield
 from sim.emitted import read_emitted
 from sim.errors import NotWritableError, SetpointOutOfRangeError, UnknownTagError
+from sim.events import EventConfig
 from sim.twin import PlantTwin
 
 
@@ -105,3 +106,18 @@ def test_stress_profile_steps_fast_enough() -> None:
     twin = PlantTwin(generate_profile("stress"), seed=1, start_ns=0)
     r = twin.run(3)[-1]
     assert len(r.values) == 10_000 and np.isfinite(r.values).all()
+
+
+def test_slices_of_one_catalogue_do_not_share_randomness() -> None:
+    # two server processes serve two slices with the same seed
+    cat = generate_oilfield(20, seed=1)
+    cfg = EventConfig(trip_mtbf_s=600.0, valve_mean_s=600.0)
+    a = PlantTwin(cat.slice(0, 100), seed=3, start_ns=0, event_config=cfg)
+    b = PlantTwin(cat.slice(100, 200), seed=3, start_ns=0, event_config=cfg)
+    a.run(300)
+    b.run(300)
+    assert a.events is not None and b.events is not None
+    times_a = [(e.t_s, e.kind, e.well) for e in a.events.log]
+    times_b = [(e.t_s, e.kind, e.well) for e in b.events.log]
+    assert times_a and times_b and times_a != times_b
+    assert not np.allclose(a.x.reshape(7, -1)[3], b.x.reshape(7, -1)[3])  # tank levels
