@@ -47,6 +47,7 @@ from harness.metrics import (
     TimeSeries,
     highest_sustained_rate,
 )
+from harness.plant import PlantLoad
 from harness.report import Report, write_run
 from harness.run_status import RunStatus
 from harness.scenario_stack import ScenarioStack
@@ -86,6 +87,8 @@ class RunState:
     recoveries: list[tuple[str, float]] = field(default_factory=list)
     drains: list[tuple[str, float]] = field(default_factory=list)
     resume_delays: list[tuple[str, float]] = field(default_factory=list)
+    plant_hist: LatencyHistogram = field(default_factory=LatencyHistogram)
+    plant_points: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -113,6 +116,12 @@ class ScenarioRunner:
             proxy_collector="partition-collector-bus" in kinds,
             proxy_historian="partition-bus-historian" in kinds,
         )
+        self.plant: PlantLoad | None = None
+        if scenario.plant:
+            # CI-sized runs use the small plant: 10 k tags is 10 server + collector
+            # processes' worth of CPU on a 2-core machine
+            profile = "normal" if scenario.is_short else scenario.profile
+            self.plant = PlantLoad(self.work / "plant", profile, scenario.seed)
         self.bus = BusOptions(ack_timeout_s=2.0, publish_attempts=3, publish_window=256)
         self.series = np.arange(SYNTHETIC_ID_BASE, SYNTHETIC_ID_BASE + N_SERIES, dtype=np.uint32)
         self.source = SyntheticSource(self.series, scenario.seed, start_ns=time.time_ns())
@@ -151,8 +160,13 @@ class ScenarioRunner:
         try:
             self.status.say("starting nats-server and the historian ingest process")
             await self.stack.start()
+            if self.plant is not None:
+                self.status.say(f"starting the {self.plant.profile} plant: servers + collectors")
+                await asyncio.to_thread(self.plant.start, self.stack.url_for("collector"))
             report = await self._run_with_stack()
         finally:
+            if self.plant is not None:
+                await asyncio.to_thread(self.plant.stop)
             await self.stack.close()
         path = write_run(report, self.reports_root)
         if self._own_work and not self.keep_data:
@@ -180,13 +194,14 @@ class ScenarioRunner:
         self.fwd = self._new_forwarder(nc_pub, spool)
         stop_fwd = asyncio.Event()
         fwd_task = asyncio.create_task(self.fwd.run(stop_fwd))
-        sampler = ProcessSampler(
-            {
-                "nats-server": self.stack.nats.pid,
-                "historian": self.stack.ingest.pid,
-                "runner": os.getpid(),
-            }
-        )
+        pids = {
+            "nats-server": self.stack.nats.pid,
+            "historian": self.stack.ingest.pid,
+            "runner": os.getpid(),
+        }
+        if self.plant is not None:
+            pids.update(self.plant.pids)
+        sampler = ProcessSampler(pids)
         sampler.start()
         self.state.origin_wall_ns = time.time_ns() + 200_000_000
         origin_mono = time.monotonic_ns() + 200_000_000
@@ -235,6 +250,10 @@ class ScenarioRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         ramp_watch.cancel()
+        if self.plant is not None:
+            self.status.say("stopping the plant's collectors (they flush their spools)")
+            for c in self.plant.collectors:
+                await asyncio.to_thread(c.process.stop)
         self.status.say("load done: draining spool and consumer")
         await self.fwd.flush(timeout=120)
         stop_fwd.set()
@@ -269,7 +288,11 @@ class ScenarioRunner:
     async def _on_applied(self, msg: Msg) -> None:
         notice = json.loads(msg.data)
         t = int(notice["t"])
-        for source, seq, _created, n in notice["b"]:
+        for source, seq, created, n in notice["b"]:
+            if source != SOURCE_ID:
+                self.state.plant_hist.record_ns(max(0, t - int(created)))
+                self.state.plant_points += int(n)
+                continue
             info = self.state.batches.get(f"{source}/{seq}")
             if info is None or info.applied_ns:
                 continue  # a redelivery after a historian crash: first application counts
@@ -325,8 +348,13 @@ class ScenarioRunner:
             self.state.recoveries.append((f.kind, time.monotonic() - t0))
         elif f.kind == "kill-collector":
             self.fwd.abort()
+            if self.plant is not None:
+                self.plant.kill_collector(0)
             await self._sleep_until_run_s(f.end_s)
             t0 = time.monotonic()
+            if self.plant is not None:
+                await asyncio.to_thread(self.plant.restart_collector, 0)
+                sampler.set_pid("collector-0", self.plant.collectors[0].process.pid)
             self.fwd = self._new_forwarder(nc_pub, spool)
             self._background.add(asyncio.create_task(self.fwd.run(stop_fwd)))
             self.state.recoveries.append((f.kind, time.monotonic() - t0))
@@ -437,9 +465,12 @@ class ScenarioRunner:
 
     async def _wait_applied(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
+        js = self._nc_obs.jetstream()
         while time.monotonic() < deadline:
             if all(i.applied_ns for i in self.state.batches.values() if i.acked_ns):
-                return
+                info = await js.consumer_info(self.bus.stream, self.bus.consumer_name(0))
+                if not info.num_pending and not info.num_ack_pending:
+                    return
             await asyncio.sleep(0.1)
         self.state.notes.append(f"not every acked batch was applied within {timeout_s:g} s")
 

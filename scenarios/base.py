@@ -202,6 +202,9 @@ class Scenario:
     sensor_fault_mix: SensorFaultMix = field(default_factory=SensorFaultMix)
     thresholds: tuple[Threshold, ...] = ()
     is_short: bool = False
+    plant: bool = False
+    """Also run the plant: simulator servers for ``profile`` and real collectors feeding
+    the same bus and historian (the synthetic load still drives scoring)."""
 
     def __post_init__(self) -> None:
         total = sum(p.duration_s for p in self.load)

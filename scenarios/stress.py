@@ -59,6 +59,7 @@ SCENARIO = Scenario(
         FaultEvent(80.0, 2.0, "kill-collector", "collector"),
         FaultEvent(88.0, 2.0, "kill-historian", "historian"),
     ),
+    plant=True,
     sensor_fault_mix=SensorFaultMix(
         noise=1.0, quantization=0.5, spikes=0.1, stuck=0.02, dropouts=0.05, bad_quality=0.02
     ),

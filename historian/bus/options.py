@@ -40,8 +40,11 @@ class BusOptions:
     fetch_batch: int = 64
     fetch_timeout_s: float = 0.5
     max_ack_pending: int = 4096
-    ack_wait_s: float = 30.0
-    """Redelivery delay for a batch that was fetched but not acked (e.g. historian crashed)."""
+    ack_wait_s: float = 5.0
+    """Redelivery delay for a batch that was fetched but not acked (historian crashed, or
+    the fetch answer was lost in a partition). Short, because a redelivery is harmless
+    (writes are idempotent) while every second here is a second of latency after a fault;
+    it must stay above the slowest engine write (backpressure waits included)."""
     dead_letter_subject: str = "tb.deadletter"
     uns_prefix: str = ""
     """Optional prefix before the ISA-95 path on live-value subjects ("" = the bare path)."""

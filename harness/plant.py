@@ -1,0 +1,110 @@
+"""The plant side of a scenario: simulator server processes and one collector process each.
+
+    sim.servers.node (Modbus + OPC UA)  <-  harness.collector_process  ->  NATS (or proxy)
+
+Collector *i* reads server *i*; even-numbered collectors poll Modbus, odd-numbered
+ones subscribe over OPC UA, so one run exercises both protocols. Collectors are
+real processes with their own disk spools, so the scenario's ``kill-collector``
+fault is a real SIGKILL, and the restarted process drains its spool.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.services import ManagedProcess
+from sim.servers.launch import ServerProcess, start_servers, stop_servers
+
+READY = b"READY\n"
+
+
+@dataclass
+class CollectorProc:
+    index: int
+    protocol: str
+    process: ManagedProcess
+
+    def ready_count(self) -> int:
+        try:
+            return self.process.log_path.read_bytes().count(READY)
+        except FileNotFoundError:
+            return 0
+
+
+class PlantLoad:
+    def __init__(self, work: Path, profile: str, seed: int, *, speed: float = 1.0) -> None:
+        self.work = work
+        self.profile = profile
+        self.seed = seed
+        self.speed = speed
+        self.servers: list[ServerProcess] = []
+        self.collectors: list[CollectorProc] = []
+        self.catalogue_path = work / "sim" / f"catalogue-{profile}.toml"
+
+    def start(self, nats_url: str) -> None:
+        """Start servers (blocking until ready) and their collectors."""
+        self.servers = start_servers(
+            profile=self.profile, speed=self.speed, seed=self.seed, workdir=self.work / "sim"
+        )
+        for srv in self.servers:
+            protocol = "modbus" if srv.index % 2 == 0 else "opcua"
+            endpoint = (
+                f"{srv.modbus_host}:{srv.modbus_port}" if protocol == "modbus"
+                else str(srv.opcua_endpoint)
+            )  # fmt: skip
+            argv = [
+                sys.executable, "-m", "harness.collector_process",
+                "--catalogue", str(self.catalogue_path),
+                "--slice", f"{srv.tag_range[0]}:{srv.tag_range[1]}",
+                "--protocol", protocol, "--endpoint", endpoint, "--nats", nats_url,
+                "--spool", str(self.work / f"spool-collector-{srv.index}"),
+                "--source-id", f"collector-{srv.index}",
+            ]  # fmt: skip
+            log = self.work / "logs" / f"collector-{srv.index}.log"
+            self.collectors.append(
+                CollectorProc(
+                    srv.index, protocol, ManagedProcess(f"collector-{srv.index}", argv, log)
+                )
+            )
+        for c in self.collectors:
+            self._start_collector(c)
+
+    def _start_collector(self, c: CollectorProc, timeout_s: float = 60.0) -> None:
+        before = c.ready_count()
+        c.process.start()
+        c.process.wait_ready(lambda: c.ready_count() > before, timeout_s, "READY")
+
+    def kill_collector(self, index: int = 0) -> None:
+        self.collectors[index].process.kill()
+
+    def restart_collector(self, index: int = 0) -> None:
+        self._start_collector(self.collectors[index])
+
+    @property
+    def pids(self) -> dict[str, int]:
+        out = {f"sim-{s.index}": s.pid for s in self.servers}
+        out.update({f"collector-{c.index}": c.process.pid for c in self.collectors
+                    if c.process.running})  # fmt: skip
+        return out
+
+    def series_ids(self) -> list[int]:
+        from sim.tags import load_catalogue
+
+        return [t.id for t in load_catalogue(self.catalogue_path).tags]
+
+    def tag_types(self) -> dict[str, list[int]]:
+        from sim.tags import load_catalogue
+
+        out: dict[str, list[int]] = {}
+        for t in load_catalogue(self.catalogue_path).tags:
+            out.setdefault(t.sensor_name, []).append(t.id)
+        return out
+
+    def stop(self) -> None:
+        for c in self.collectors:
+            c.process.stop()
+        if self.servers:
+            stop_servers(self.servers)
+            self.servers = []
