@@ -8,6 +8,7 @@ memtable); it is held only to swap references, never during I/O.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -489,11 +490,10 @@ class Historian:
         seg_points = sum(lv.points for lv in levels)
         seg_bytes = sum(lv.bytes for lv in levels)
         wal_dir = filenames.wal_dir(self._root)
-        wal_bytes = sum(
-            self._fs.size(p)
-            for _, p in list_segments(self._fs, wal_dir, filenames.parse_wal_segment_name)
-            if self._fs.exists(p)
-        )
+        wal_bytes = 0
+        for _, p in list_segments(self._fs, wal_dir, filenames.parse_wal_segment_name):
+            with contextlib.suppress(FileNotFoundError):  # deleted by a concurrent flush
+                wal_bytes += self._fs.size(p)
         mem_points = sum(len(m) for m in mems)
         return Stats(
             points=seg_points + mem_points,
