@@ -102,7 +102,11 @@ class Historian:
     ) -> Historian:
         """Create or recover the database in ``path``."""
         db = cls(os.path.abspath(path), options or Options(), fs or FileSystem())
-        db._recover()
+        try:
+            db._recover()
+        except BaseException:
+            db._fs.unlock(db._lock_fd)  # a failed open must not leave the directory locked
+            raise
         return db
 
     def _recover(self) -> None:

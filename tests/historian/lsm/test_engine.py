@@ -317,3 +317,24 @@ def test_group_commit_across_writer_threads(tmp_path: object) -> None:
     for k in range(4):
         assert len(db.read(k, 0, 2**62)[0]) == 200
     db.close()
+
+
+def test_failed_open_releases_the_lock(tmp_path: object) -> None:
+    from historian.lsm.manifest import ManifestCorruptError
+
+    root = str(tmp_path)
+    db = Historian.open(root, opts())
+    db.write(ramp(1, 10))
+    db.flush()
+    db.close()
+    path = os.path.join(root, filenames.MANIFEST)
+    good = open(path, "rb").read()  # noqa: SIM115
+    with open(path, "wb") as fh:
+        fh.write(good[:-2] + b"xx")
+    with pytest.raises(ManifestCorruptError):
+        Historian.open(root, opts())
+    with open(path, "wb") as fh:
+        fh.write(good)
+    db = Historian.open(root, opts())  # not DatabaseLockedError
+    assert len(db.read(1, 0, 2**62)[0]) == 10
+    db.close()
