@@ -105,7 +105,7 @@ class TwinNode:
             info.update(await self.opcua.start())
         # first values before anyone reads: tick 0 is computed at start
         await self.tick_once()
-        self.clock.reset(1)
+        self.clock.reset(0)  # the next tick (k = 1) is due one period from now
         return info
 
     async def tick_once(self) -> TickResult:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC
 
+import numpy as np
 import pytest
 import pytest_asyncio
 from asyncua import Client, ua
@@ -13,7 +15,7 @@ from asyncua.common.subscription import DataChangeNotif
 
 from historian.model import Quality
 from sim.catalogue_gen import generate_oilfield
-from sim.servers.history import EmittedHistory
+from sim.servers.history import EmittedHistory, datetime_to_ns
 from sim.servers.node import TwinNode
 from sim.tags import Catalogue, SensorSpec
 from sim.twin import PlantTwin
@@ -179,3 +181,55 @@ async def test_fast_datachange_copies_only_mutable_values() -> None:
     assert kept is not array and kept == array and mv.get_old_datavalue() is scalar
     array.Value.Value.append(3.0)  # a caller mutating its list does not reach subscribers
     assert kept.Value.Value == [1.0, 2.0]
+
+
+async def test_subscriber_sees_exactly_what_was_emitted(node: TwinNode) -> None:
+    """Every notification a subscriber gets is a point of the emitted log (value, time, status)."""
+    cat = node.catalogue
+    paths = [t.path for t in cat.tags if not t.writable][:10]
+    got: list[tuple[int, int, float, int]] = []
+
+    class Handler:
+        def datachange_notification(self, n: object, val: float, data: DataChangeNotif) -> None:
+            dv = data.monitored_item.Value
+            ts = dv.SourceTimestamp.replace(tzinfo=UTC)
+            sid = cat.by_path[n.nodeid.Identifier].id  # type: ignore[attr-defined]
+            got.append((sid, datetime_to_ns(ts), val, dv.StatusCode.value >> 16))
+
+    twin = node.source
+    async with Client(_url(node)) as c:
+        sub = await c.create_subscription(20, Handler())
+        VALUE = ua.AttributeIds.Value
+        # StatusValueTimestamp: a repeated value with a new source time is a new sample
+        # (the default StatusValue trigger would drop it, as OPC UA specifies)
+        reqs = []
+        for k, p in enumerate(paths):
+            params = ua.MonitoringParameters(
+                ClientHandle=1000 + k, SamplingInterval=0.0, QueueSize=50, DiscardOldest=True,
+                Filter=ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp),
+            )  # fmt: skip
+            reqs.append(ua.MonitoredItemCreateRequest(
+                ItemToMonitor=ua.ReadValueId(NodeId=ua.NodeId(p, 2), AttributeId=VALUE),
+                MonitoringMode=ua.MonitoringMode.Reporting, RequestedParameters=params,
+            ))  # fmt: skip
+        results = await sub.create_monitored_items(reqs)
+        assert all(isinstance(r, int) for r in results), results
+        await asyncio.sleep(0.3)
+        got.clear()
+        mark = twin.emitted.total_points  # type: ignore[attr-defined]
+        for _ in range(5):
+            await node.tick_once()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        await sub.delete()
+    emitted = twin.emitted.concat()  # type: ignore[attr-defined]
+    new = emitted.take(np.arange(mark, len(emitted)))
+    ids = {cat.by_path[p].id for p in paths}
+    want = sorted(
+        (int(s), int(t) // 1000 * 1000, float(v) if q < 0x8000 else "bad", int(q))
+        for s, t, v, q in zip(new.series, new.ts, new.values, new.quality, strict=True)
+        if int(s) in ids
+    )
+    # OPC UA source timestamps carry microseconds; under a Bad status the value is null
+    assert sorted((s, t, "bad" if v is None else v, q) for s, t, v, q in got) == want
+    assert len(want) >= 5 * 9
