@@ -2,6 +2,8 @@
 
 twinbench historian inspect DIR   # levels, files, time ranges, series counts, bytes/point
 twinbench historian verify DIR    # every checksum; exit 1 when anything is corrupt
+twinbench historian rebuild --nats URL TARGET  # replay the JetStream stream into a new store
+twinbench historian ingest --nats URL DIR      # run the ingest process in the foreground
 """
 
 from __future__ import annotations
@@ -73,3 +75,45 @@ def verify_cmd(directory: str = typer.Argument(..., help="historian data directo
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("rebuild")
+def rebuild_cmd(
+    target: str = typer.Argument(..., help="new, empty directory for the rebuilt store"),
+    nats_url: str = typer.Option(..., "--nats", help="nats://host:port of the stream"),
+    stream: str = typer.Option("TWINBENCH", help="stream name"),
+) -> None:
+    """Rebuild a store from the stream (event sourcing); the live store is not touched."""
+    import asyncio
+    from dataclasses import replace
+    from pathlib import Path
+
+    from historian.bus.options import BusOptions
+    from historian.ingest.rebuild import RebuildError, RebuildResult, rebuild
+
+    def progress(r: RebuildResult) -> None:
+        typer.echo(f"\r{r.messages} messages, {r.points} points", nl=False, err=True)
+
+    opts = replace(BusOptions(), stream=stream)
+    try:
+        result = asyncio.run(rebuild(nats_url, Path(target), opts, progress=progress))
+    except RebuildError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        f"\nrebuilt {target}: {result.points} points from {result.messages} messages "
+        f"(stream seq {result.first_seq}..{result.last_seq}, {result.undecodable} undecodable) "
+        f"in {result.seconds:.1f} s"
+    )
+
+
+@app.command("ingest")
+def ingest_cmd(
+    data_dir: str = typer.Argument(..., help="historian data directory"),
+    nats_url: str = typer.Option(..., "--nats", help="nats://host:port"),
+    fsync: str = typer.Option("interval_ms=5", help="always | interval_ms=N | never"),
+) -> None:
+    """Consume the stream into the store until Ctrl-C (same as python -m historian.ingest)."""
+    from historian.ingest.service import main
+
+    raise typer.Exit(main(["--data-dir", data_dir, "--nats", nats_url, "--fsync", fsync]))

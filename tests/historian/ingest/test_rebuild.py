@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import nats
@@ -52,6 +54,14 @@ async def test_rebuild_matches_the_live_store(tmp_path: Path) -> None:
         assert result.messages == 41 and result.undecodable == 1
         with pytest.raises(RebuildError, match="not empty"):
             await rebuild(srv.url, tmp_path / "rebuilt", opts)
+        cli = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "harness.cli", "historian", "rebuild", "--nats", srv.url,
+             str(tmp_path / "rebuilt-cli")],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        assert "41 messages" in cli.stdout and "1 undecodable" in cli.stdout
         await nc.close()
     rebuilt = Historian.open(str(tmp_path / "rebuilt"), Options())
     try:
