@@ -1,10 +1,10 @@
 """Every twinbench workflow is a nox session; CI calls the same sessions a person does.
 
-    nox -s tests            # the test suite (what .ci/run runs)
-    nox -s scenario-stress  # the main job: stress scenario over the whole stack
-    nox -s lint typecheck   # ruff, mypy (strict on historian/)
-    nox -s bench            # benchmarks/, ratios against baselines in the same run
-    nox -s compression      # bytes/point regression gate against reports/baseline
+nox -s tests            # the test suite (what .ci/run runs)
+nox -s scenario-stress  # the main job: stress scenario over the whole stack
+nox -s lint typecheck   # ruff, mypy (strict on historian/)
+nox -s bench            # benchmarks/, ratios against baselines in the same run
+nox -s compression      # bytes/point regression gate against reports/baseline
 """
 
 from __future__ import annotations

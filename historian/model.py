@@ -18,7 +18,8 @@ storage; the low 16 bits of a StatusCode (info bits, overflow) are not kept.
 ([1, 1, 2], [10, 20, 10], True)
 >>> quality_from_status_code(0x808C0000) == Quality.BAD_SENSOR_FAILURE
 True
->>> severity_of(np.array([Quality.GOOD, Quality.UNCERTAIN_LAST_USABLE, Quality.BAD], np.uint16)).tolist()
+>>> codes = [Quality.GOOD, Quality.UNCERTAIN_LAST_USABLE, Quality.BAD]
+>>> severity_of(np.array(codes, np.uint16)).tolist()
 [0, 1, 2]
 """
 
@@ -171,7 +172,7 @@ class PointBatch:
         return int(self.series.nbytes + self.ts.nbytes + self.values.nbytes + self.quality.nbytes)
 
     def sorted(self) -> PointBatch:
-        """Stable sort by (series, ts): equal keys keep arrival order (needed for last-write-wins)."""
+        """Stable sort by (series, ts); equal keys keep arrival order (last write wins)."""
         if self.is_sorted:
             return self
         order = np.lexsort((self.ts, self.series))
@@ -303,11 +304,12 @@ def _column(data: ArrayLike, dtype: np.dtype[Any], name: str) -> NDArray[Any]:
     if arr.dtype == dtype:
         return arr
     if dtype.kind in "iu" and arr.size:
-        if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)) or not np.all(arr == np.floor(arr)):
-                raise BatchValidationError(
-                    f"column {name!r} must hold integers; got non-integer or non-finite floats"
-                )
+        if arr.dtype.kind == "f" and (
+            not np.all(np.isfinite(arr)) or not np.all(arr == np.floor(arr))
+        ):
+            raise BatchValidationError(
+                f"column {name!r} must hold integers; got non-integer or non-finite floats"
+            )
         info = np.iinfo(dtype)
         if arr.dtype.kind in "iuf" and (arr.min() < info.min or arr.max() > info.max):
             raise BatchValidationError(

@@ -113,7 +113,7 @@ class BatchPublisher:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise asyncio.TimeoutError
+                raise TimeoutError
             done, _ = await asyncio.wait([fut], timeout=min(left, 0.1))
             if done:
                 return fut.result()
