@@ -18,9 +18,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
+from harness.services.lifecycle import OwnedDirService
 from harness.services.net import LOOPBACK, free_port, http_get_json
 from harness.services.process import ManagedProcess, ServiceError, ServiceStartError, log_tail
 
@@ -43,7 +43,7 @@ def find_nats_server() -> Path:
     )
 
 
-class NatsServer:
+class NatsServer(OwnedDirService):
     """One nats-server process with JetStream on 127.0.0.1.
 
     `base_dir` holds the config, the ports file, the log (`nats.log`) and the
@@ -184,24 +184,6 @@ class NatsServer:
             raise ServiceError(f"{self.name}: unexpected /jsz reply {doc!r}")
         return doc
 
-    def close(self) -> None:
-        """Stop, and remove the temp dir if this object made it."""
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:  # incl. Ctrl-C while waiting for readiness
-            self.close()
-            raise
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
     def _config_text(self) -> str:
         # Pinned after the first start so a restart keeps its endpoints.
         port = -1 if self._port is None else self._port
@@ -231,7 +213,7 @@ class NatsServer:
         return f"NatsServer({self.name!r}, port={self._port}, running={self.running})"
 
 
-class NatsCluster:
+class NatsCluster(OwnedDirService):
     """`size` nats-server nodes routed together on loopback, JetStream clustered (R3).
 
     `start()` returns once every node is healthy and all agree on a JetStream
@@ -328,20 +310,3 @@ class NatsCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:  # incl. Ctrl-C while waiting for readiness
-            self.close()
-            raise
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

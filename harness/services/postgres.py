@@ -16,7 +16,6 @@ rather than SIGTERM ("smart": wait for every client to leave).
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import pwd
@@ -25,9 +24,9 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
+from harness.services.lifecycle import OwnedDirService
 from harness.services.net import LOOPBACK, free_port
 from harness.services.process import ManagedProcess, ServiceError, ServiceStartError, log_tail
 
@@ -61,7 +60,7 @@ def find_postgres_bin() -> Path:
     )
 
 
-class PostgresServer:
+class PostgresServer(OwnedDirService):
     """`postgres` on 127.0.0.1:<free port>, trust auth, unix socket in its own dir.
 
     `dsn` is a libpq URL for psycopg (`postgresql://postgres@127.0.0.1:PORT/postgres`).
@@ -249,16 +248,3 @@ class PostgresServer:
         self._cluster_dir = None
         if self._own_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.close()
-            raise
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

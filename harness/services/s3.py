@@ -9,15 +9,14 @@ so its request handling does not share our GIL.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
+from harness.services.lifecycle import OwnedDirService
 from harness.services.net import LOOPBACK, free_port
 from harness.services.process import ManagedProcess, ServiceError, ServiceStartError
 
@@ -60,7 +59,7 @@ def s3_client(
     )
 
 
-class S3Server:
+class S3Server(OwnedDirService):
     """moto S3 server on 127.0.0.1:<free port>; `endpoint` is its URL."""
 
     def __init__(self, base_dir: Path | None = None, *, start_timeout_s: float = START_TIMEOUT_S):
@@ -146,20 +145,3 @@ class S3Server:
     def kill(self) -> None:
         if self._process is not None:
             self._process.kill()
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:  # incl. Ctrl-C while waiting for readiness
-            self.close()
-            raise
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -14,10 +14,10 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from harness.config import TwinbenchConfig
+from harness.services.lifecycle import OwnedDirService
 from harness.services.nats import NatsCluster, NatsServer
 from harness.services.postgres import PostgresServer
 from harness.services.s3 import S3Server
@@ -42,7 +42,7 @@ class StackEndpoints:
         return asdict(self)
 
 
-class EmbeddedStack:
+class EmbeddedStack(OwnedDirService):
     """Starts the embedded services of a config; a context manager that stops them all."""
 
     def __init__(self, config: TwinbenchConfig | None = None, base_dir: Path | None = None) -> None:
@@ -152,15 +152,3 @@ class EmbeddedStack:
             svc.close()
         if self._own_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
