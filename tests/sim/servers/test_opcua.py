@@ -168,7 +168,7 @@ async def test_history_read_from_backend(node: TwinNode) -> None:
 async def test_fast_datachange_copies_only_mutable_values() -> None:
     from asyncua.server.monitored_item_service import MonitoredItemValues
 
-    from sim.servers.opcua import install_fast_datachange
+    from sim.servers.opcua_fast import install_fast_datachange
 
     install_fast_datachange()
     mv = MonitoredItemValues()
