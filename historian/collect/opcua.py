@@ -111,6 +111,7 @@ class OpcUaCollector:
         max_interval_s: float = 600.0,
         stale_after_s: float = 10.0,
         namespace: int = 2,
+        every_sample: bool = True,
     ) -> None:
         self.url = url
         self.tags = list(tags)
@@ -126,6 +127,7 @@ class OpcUaCollector:
         self.queue_size = queue_size
         self.stale_after_s = stale_after_s
         self.namespace = namespace
+        self.every_sample = every_sample
         self.metrics = SubscriberMetrics()
         self._last_publish = time.monotonic()
         self._client: Client | None = None
@@ -191,6 +193,10 @@ class OpcUaCollector:
             mp.SamplingInterval = self.sampling_interval_ms
             mp.QueueSize = self.queue_size
             mp.DiscardOldest = True
+            if self.every_sample:
+                # default trigger (StatusValue) hides repeated values: a stuck sensor
+                # would look silent, and the exception filter's heartbeat would never fire
+                mp.Filter = ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
             req = ua.MonitoredItemCreateRequest()
             req.ItemToMonitor = rv
             req.MonitoringMode = ua.MonitoringMode.Reporting
