@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-import nats
+from nats.aio.client import Client as NATS
 
 from historian.bus.options import BusOptions
 from historian.collect.forwarder import BatchForwarder
@@ -43,9 +44,10 @@ async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
     lo, hi = _slice(args.slice, len(cat))
     tags = cat.tags[lo:hi]
     opts = BusOptions(partitions=args.partitions)
-    nc = await nats.connect(
-        args.nats, max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=2
-    )
+    # Not connected yet is fine: the forwarder spools until the bus is reachable, so a
+    # collector started while NATS is down loses nothing (nats-py itself gives up on a
+    # failed *first* connect, hence the loop in connect_until_up).
+    nc = NATS()
     spool = DiskSpool(Path(args.spool), max_bytes=args.spool_max_bytes)
     fwd = BatchForwarder(nc, opts, args.source_id, spool, batch_points=args.batch_points)
     source: ModbusPoller | OpcUaCollector
@@ -58,7 +60,11 @@ async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
             args.endpoint, tags, fwd, security=security,
             publishing_interval_ms=args.interval_s * 1000 / 2,
         )  # fmt: skip
-    tasks = [asyncio.create_task(fwd.run(stop)), asyncio.create_task(source.run(stop))]
+    tasks = [
+        asyncio.create_task(connect_until_up(nc, args.nats, stop)),
+        asyncio.create_task(fwd.run(stop)),
+        asyncio.create_task(source.run(stop)),
+    ]
     print("READY", flush=True)
 
     async def status() -> None:
@@ -78,7 +84,28 @@ async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
     tasks.append(asyncio.create_task(status()))
     await stop.wait()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await nc.drain()
+    if nc.is_connected:
+        await nc.drain()
+
+
+async def connect_until_up(nc: NATS, url: str, stop: asyncio.Event) -> None:
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            await nc.connect(
+                url, max_reconnect_attempts=-1, connect_timeout=2, error_cb=_quiet,
+                reconnect_time_wait=0.2,  # type: ignore[arg-type]  # typed int, takes seconds
+            )  # fmt: skip
+            return
+        except Exception as exc:  # refused, timeout, DNS: keep spooling and retry
+            print(json.dumps({"nats": f"not reachable yet: {type(exc).__name__}"}), flush=True)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _quiet(exc: Exception) -> None:
+    print(json.dumps({"nats_error": f"{type(exc).__name__}: {exc}"}), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
