@@ -194,6 +194,58 @@ def bench_parquet(root: str, n_batches: int, wl: Workload) -> tuple[float, float
     return n_batches * BATCH / dt, os.path.getsize(path) / (n_batches * BATCH)
 
 
+def bench_postgres(n_batches: int, wl: Workload) -> tuple[float, float] | None:
+    """The seed's legacy store: COPY the same batches into an indexed ``scada_readings``
+    table in a real PostgreSQL; pts/s and bytes/point (table + index). None if no server."""
+    import io
+
+    import psycopg
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from harness.services import PostgresServer
+
+    try:
+        pg = PostgresServer().start()
+    except Exception as exc:  # the benchmark still reports everything else
+        print(f"  PostgreSQL not available ({exc}); skipped")
+        return None
+    try:
+        with psycopg.connect(pg.dsn, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE scada_readings (well_id integer, tag_node_id integer, "
+                "timestamp timestamptz, value double precision, quality smallint)"
+            )
+            conn.execute(
+                "CREATE INDEX scada_readings_tag_time ON scada_readings (tag_node_id, timestamp)"
+            )
+            t = time.perf_counter()
+            with (
+                conn.cursor() as cur,
+                cur.copy("COPY scada_readings FROM STDIN WITH (FORMAT csv)") as copy,
+            ):
+                for b in wl.batches(n_batches):
+                    table = pa.table(
+                        [
+                            pa.array(b.series // 10, pa.int32()),
+                            pa.array(b.series, pa.int32()),
+                            pa.array(b.ts, pa.timestamp("ns", tz="UTC")),
+                            pa.array(b.values),
+                            pa.array(b.quality.astype(np.int16)),
+                        ],
+                        names=["w", "t", "ts", "v", "q"],
+                    )
+                    buf = io.BytesIO()
+                    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
+                    copy.write(buf.getvalue())
+            dt = time.perf_counter() - t
+            size = conn.execute("SELECT pg_total_relation_size('scada_readings')").fetchone()
+    finally:
+        pg.close()
+    points = n_batches * BATCH
+    return points / dt, float(size[0]) / points if size else float("nan")
+
+
 def codec_own_figure(db: Historian, bucket_ns: int, chunk_max: int) -> float:
     """Bytes/point of the codec alone on the same per-series, per-bucket chunks as the L2 files."""
     total = points = 0
@@ -325,6 +377,8 @@ def main() -> None:
         wal_al = bench_wal_only(os.path.join(tmp, "wal-always"), "always", n_always, wl)
         gc_rate, gc_fsyncs = bench_always_threads(os.path.join(tmp, "w-gc"), n_always, wl, 4)
         pq_rate, pq_bpp = bench_parquet(os.path.join(tmp, "parquet"), n_write, wl)
+        n_pg = max(n_write // 8, 50)  # PostgreSQL is ~10x slower: a smaller sample
+        pg = bench_postgres(n_pg, wl)
         for r in (iv, al):
             print(
                 f"  engine {r.policy:14s} {r.points / 1e6:5.1f} M pts: "
@@ -349,6 +403,12 @@ def main() -> None:
             f"  Parquet zstd (pyarrow)    {pq_rate / 1e6:6.2f} M pts/s   "
             f"engine/Parquet = {iv.rate / pq_rate:.2f}"
         )
+        if pg is not None:
+            print(
+                f"  PostgreSQL COPY (indexed scada_readings, {n_pg * BATCH / 1e6:.1f} M rows)"
+                f" {pg[0] / 1e6:6.2f} M pts/s, {pg[1]:.1f} B/pt   engine/PostgreSQL = "
+                f"{iv.rate / pg[0]:.1f}x faster"
+            )
         base, base_uss, peak, peak_uss = rss_in_fresh_process(n_write)
         mib = 2**20
         print(
