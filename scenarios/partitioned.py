@@ -27,8 +27,9 @@ SCENARIO = Scenario(
         LoadPhase("recovery", "steady", 45.0, NOMINAL),
     ),
     faults=(
-        FaultEvent(50.0, 15.0, "partition-collector-bus", "collector->nats"),
-        FaultEvent(80.0, 15.0, "partition-bus-historian", "nats->historian"),
+        # 30 s: longer than the publish window covers, so the disk spool takes over
+        FaultEvent(50.0, 30.0, "partition-collector-bus", "collector->nats"),
+        FaultEvent(88.0, 15.0, "partition-bus-historian", "nats->historian"),
     ),
     thresholds=(
         *default_thresholds(latency=False),
