@@ -63,6 +63,7 @@ NS = 1_000_000_000
 SOURCE_ID = "loadgen"
 N_SERIES = 2_000
 SYNTHETIC_ID_BASE = 1_000_001  # clear of catalogue ids (1..10,000 for the stress profile)
+RAMP_GRACE_S = 3.0  # a ramp step is judged this long after it ends (its last batches land)
 SETTLE_S = 5.0  # after a fault or a burst, the backlog drains; not "at nominal rate"
 
 
@@ -426,7 +427,7 @@ class ScenarioRunner:
             if not name.startswith("ramp"):
                 continue
             _, end = self.schedule.phase_bounds_ns[k]
-            await self._sleep_until_run_s(end / NS + 3.0)
+            await self._sleep_until_run_s(end / NS + RAMP_GRACE_S + 0.1)
             verdict = highest_sustained_rate(self._ramp_steps(), p99_limit_ms=self._p99_limit())
             if verdict.breaking_step is not None:
                 self._break_event.set()
@@ -444,6 +445,8 @@ class ScenarioRunner:
             if not name.startswith("ramp"):
                 continue
             start, end = self.schedule.phase_bounds_ns[k]
+            if time.time_ns() < self.state.origin_wall_ns + end + int(RAMP_GRACE_S * NS):
+                break  # a step still running (or just ended) is not judged on partial data
             applied = self.state.applied_points_by_phase.get(k, [])
             hist = self.state.phase_hists.get(k)
             if not applied or hist is None:
