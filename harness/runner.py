@@ -64,6 +64,7 @@ SOURCE_ID = "loadgen"
 N_SERIES = 2_000
 SYNTHETIC_ID_BASE = 1_000_001  # clear of catalogue ids (1..10,000 for the stress profile)
 RAMP_GRACE_S = 3.0  # a ramp step is judged this long after it ends (its last batches land)
+STEP_SETTLE_MAX_S = 30.0  # longest wait for a ramp step's last batches before judging it
 SETTLE_S = 5.0  # after a fault or a burst, the backlog drains; not "at nominal rate"
 
 
@@ -428,6 +429,13 @@ class ScenarioRunner:
                 continue
             _, end = self.schedule.phase_bounds_ns[k]
             await self._sleep_until_run_s(end / NS + RAMP_GRACE_S + 0.1)
+            # judge on the whole step: its late batches carry its latency tail
+            deadline = time.monotonic() + STEP_SETTLE_MAX_S
+            while time.monotonic() < deadline and any(
+                i.phase == k and i.acked_ns and not i.applied_ns
+                for i in self.state.batches.values()
+            ):
+                await asyncio.sleep(0.2)
             verdict = highest_sustained_rate(self._ramp_steps(), p99_limit_ms=self._p99_limit())
             if verdict.breaking_step is not None:
                 self._break_event.set()
