@@ -14,8 +14,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.sensor_mix import apply_fault_mix
 from harness.services import ManagedProcess
+from scenarios.base import SensorFaultMix
+from sim.catalogue_gen import generate_profile
 from sim.servers.launch import ServerProcess, start_servers, stop_servers
+from sim.tags import dump_catalogue
 
 READY = b"READY\n"
 
@@ -34,19 +38,33 @@ class CollectorProc:
 
 
 class PlantLoad:
-    def __init__(self, work: Path, profile: str, seed: int, *, speed: float = 1.0) -> None:
+    def __init__(
+        self,
+        work: Path,
+        profile: str,
+        seed: int,
+        *,
+        speed: float = 1.0,
+        fault_mix: SensorFaultMix | None = None,
+    ) -> None:
         self.work = work
         self.profile = profile
         self.seed = seed
         self.speed = speed
+        self.fault_mix = fault_mix
         self.servers: list[ServerProcess] = []
         self.collectors: list[CollectorProc] = []
         self.catalogue_path = work / "sim" / f"catalogue-{profile}.toml"
 
     def start(self, nats_url: str) -> None:
         """Start servers (blocking until ready) and their collectors."""
+        cat = generate_profile(self.profile, self.seed)
+        if self.fault_mix is not None:
+            cat = apply_fault_mix(cat, self.fault_mix, self.seed)
+        self.catalogue_path.parent.mkdir(parents=True, exist_ok=True)
+        dump_catalogue(cat, self.catalogue_path)
         self.servers = start_servers(
-            profile=self.profile, speed=self.speed, seed=self.seed, workdir=self.work / "sim"
+            self.catalogue_path, speed=self.speed, seed=self.seed, workdir=self.work / "sim"
         )
         for srv in self.servers:
             protocol = "modbus" if srv.index % 2 == 0 else "opcua"

@@ -123,7 +123,9 @@ class ScenarioRunner:
             # CI-sized runs use the small plant: 10 k tags is 10 server + collector
             # processes' worth of CPU on a 2-core machine
             profile = "normal" if scenario.is_short else scenario.profile
-            self.plant = PlantLoad(self.work / "plant", profile, scenario.seed)
+            self.plant = PlantLoad(
+                self.work / "plant", profile, scenario.seed, fault_mix=scenario.sensor_fault_mix
+            )
         self.bus = BusOptions(ack_timeout_s=2.0, publish_attempts=3, publish_window=256)
         self.series = np.arange(SYNTHETIC_ID_BASE, SYNTHETIC_ID_BASE + N_SERIES, dtype=np.uint32)
         self.source = SyntheticSource(self.series, scenario.seed, start_ns=time.time_ns())

@@ -25,6 +25,7 @@ SCENARIO = Scenario(
         LoadPhase("warm-up", "steady", 15.0, NOMINAL),
         LoadPhase("steady", "poisson", 105.0, NOMINAL),
     ),
+    plant=True,  # the 500-tag plant with this sensor-fault mix, through real Modbus/OPC UA
     sensor_fault_mix=SensorFaultMix(
         noise=1.0,
         quantization=0.5,
