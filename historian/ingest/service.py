@@ -29,6 +29,7 @@ from nats.aio.client import Client as NATS
 
 from historian.bus.options import BusOptions
 from historian.bus.wire import DecodedBatch
+from historian.ingest.metrics import IngestExporter, export_loop
 from historian.ingest.worker import BatchSink, IngestWorker
 
 APPLIED_PREFIX = "tb.applied"
@@ -48,6 +49,7 @@ async def serve(
     *,
     announce: bool = True,
     notify_url: str | None = None,
+    metrics_port: int | None = None,
 ) -> list[IngestWorker]:
     nc: NATS = await nats.connect(
         nats_url,
@@ -88,10 +90,15 @@ async def serve(
     ]
     for w in workers:
         await w._subscribe()
+    jobs = [w.run(stop) for w in workers]
+    if metrics_port is not None:
+        exporter = IngestExporter()
+        exporter.serve(metrics_port)
+        jobs.append(export_loop(exporter, workers, stop))
     if announce:
         print("READY", flush=True)
     try:
-        await asyncio.gather(*(w.run(stop) for w in workers))
+        await asyncio.gather(*jobs)
     finally:
         for w in workers:
             await w.close()
@@ -117,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partitions", type=int, default=1, help="total partitions of the stream")
     ap.add_argument("--stream", default=BusOptions().stream)
     ap.add_argument("--notify-nats", help="separate URL for applied notices (harness use)")
+    ap.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on 127.0.0.1")
     ap.add_argument("--fsync", default="interval_ms=5", help="always | interval_ms=N | never")
     args = ap.parse_args(argv)
     opts = replace(BusOptions(), stream=args.stream, partitions=args.partitions)
@@ -128,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(db, args.nats, opts, parts, args.data_dir, stop, notify_url=args.notify_nats)
+        await serve(
+            db, args.nats, opts, parts, args.data_dir, stop,
+            notify_url=args.notify_nats, metrics_port=args.metrics_port,
+        )  # fmt: skip
 
     try:
         asyncio.run(run())

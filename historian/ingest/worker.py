@@ -91,6 +91,10 @@ class IngestWorker:
                 self.metrics.batches = cp.batches
                 self.metrics.points = cp.points
 
+    @property
+    def partition(self) -> int:
+        return self._partition
+
     async def _subscribe(self) -> JetStreamContext.PullSubscription:
         if self._sub is not None:
             with contextlib.suppress(Exception):

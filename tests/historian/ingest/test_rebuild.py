@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import nats
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from harness.services import NatsServer
+from harness.services.net import free_port
 from historian import Historian, Options
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_streams
@@ -39,7 +41,10 @@ async def test_rebuild_matches_the_live_store(tmp_path: Path) -> None:
         await js.publish(opts.batch_subject(0), b"garbage that is not a TBWB batch at all")
         live = Historian.open(str(tmp_path / "live"), Options())
         stop = asyncio.Event()
-        task = asyncio.create_task(serve(live, srv.url, opts, [0], tmp_path, stop, announce=False))
+        port = free_port()
+        task = asyncio.create_task(
+            serve(live, srv.url, opts, [0], tmp_path, stop, announce=False, metrics_port=port)
+        )
         for _ in range(100):
             await asyncio.sleep(0.1)
             try:
@@ -48,6 +53,14 @@ async def test_rebuild_matches_the_live_store(tmp_path: Path) -> None:
                 continue  # the worker has not created its consumer yet
             if not info.num_pending and not info.num_ack_pending:
                 break
+        await asyncio.sleep(1.2)  # one export period
+        body = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        )
+        text = body.decode()
+        assert 'twinbench_ingest_points_total{partition="0"} 8000.0' in text
+        assert 'twinbench_ingest_dead_lettered_total{partition="0"} 1.0' in text
+        assert "twinbench_ingest_consumer_lag_messages" in text
         stop.set()
         await task
         result = await rebuild(srv.url, tmp_path / "rebuilt", opts)
