@@ -57,8 +57,9 @@ class MonotonicClock:
 
     async def sleep_until(self, t_ns: int) -> None:
         delay = (t_ns - time.monotonic_ns()) / NS
-        if delay > 0:
-            await asyncio.sleep(delay)
+        # always yield: a driver running behind schedule must not starve the other
+        # tasks of the loop (acks, fault schedule, the ramp watcher)
+        await asyncio.sleep(max(delay, 0.0))
 
 
 @dataclass
@@ -103,6 +104,7 @@ async def drive(
     max_in_flight: int = 1,
     max_overrun_s: float = 30.0,
     on_batch: Callable[[int, PointBatch], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> DriveResult:
     """Send batch ``i`` of ``schedule`` at ``origin + schedule.send_ns[i]``.
 
@@ -145,6 +147,10 @@ async def drive(
 
     try:
         for i in range(n):
+            # a stop flag, not task cancellation: on Python 3.11 wait_for() below can
+            # swallow a cancel that lands as the semaphore is acquired (gh-86296)
+            if stop is not None and stop.is_set():
+                break
             intended = int(schedule.send_ns[i])
             await clock.sleep_until(origin + intended)
             budget_s = (origin + give_up_ns - clock.now_ns()) / NS

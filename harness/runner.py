@@ -64,7 +64,6 @@ SOURCE_ID = "loadgen"
 N_SERIES = 2_000
 SYNTHETIC_ID_BASE = 1_000_001  # clear of catalogue ids (1..10,000 for the stress profile)
 RAMP_GRACE_S = 3.0  # a ramp step is judged this long after it ends (its last batches land)
-STEP_SETTLE_MAX_S = 30.0  # longest wait for a ramp step's last batches before judging it
 SETTLE_S = 5.0  # after a fault or a burst, the backlog drains; not "at nominal rate"
 
 
@@ -91,6 +90,7 @@ class RunState:
     resume_delays: list[tuple[str, float]] = field(default_factory=list)
     plant_hist: LatencyHistogram = field(default_factory=LatencyHistogram)
     plant_points: int = 0
+    batches_by_phase: dict[int, list[BatchInfo]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -139,6 +139,7 @@ class ScenarioRunner:
         }
         self._unsettled = self._unsettled_windows()
         self._break_event = asyncio.Event()
+        self._ramp_stopped_at: int | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.nats_errors = 0
         self._batch_points = max(int(p.batch_points) for p in scenario.load)
@@ -227,9 +228,11 @@ class ScenarioRunner:
             self._reserved[i] = (seq, mid)
             phase = int(self.schedule.phase[i])
             self.ledger.record(mid, batch, self.schedule.phase_names[phase])
-            self.state.batches[mid] = BatchInfo(
+            info = BatchInfo(
                 self.state.origin_wall_ns + int(self.schedule.send_ns[i]), phase, len(batch)
             )
+            self.state.batches[mid] = info
+            self.state.batches_by_phase.setdefault(phase, []).append(info)
 
         drive_task = asyncio.create_task(
             drive(
@@ -239,6 +242,7 @@ class ScenarioRunner:
                 origin_ns=origin_mono,
                 on_batch=on_batch,
                 max_in_flight=64,
+                stop=self._break_event,
             )
         )
         await asyncio.wait(
@@ -431,15 +435,10 @@ class ScenarioRunner:
                 continue
             _, end = self.schedule.phase_bounds_ns[k]
             await self._sleep_until_run_s(end / NS + RAMP_GRACE_S + 0.1)
-            # judge on the whole step: its late batches carry its latency tail
-            deadline = time.monotonic() + STEP_SETTLE_MAX_S
-            while time.monotonic() < deadline and any(
-                i.phase == k and i.acked_ns and not i.applied_ns
-                for i in self.state.batches.values()
-            ):
-                await asyncio.sleep(0.2)
             verdict = highest_sustained_rate(self._ramp_steps(), p99_limit_ms=self._p99_limit())
             if verdict.breaking_step is not None:
+                self.status.say(f"stopping the ramp: {verdict.reason}")
+                self._ramp_stopped_at = k + 1  # the step already running is cut short
                 self._break_event.set()
                 return
 
@@ -449,30 +448,37 @@ class ScenarioRunner:
                 return float(t.limit)
         return 50.0
 
-    def _ramp_steps(self) -> list[StepMeasurement]:
+    def _ramp_steps(self, *, final: bool = False) -> list[StepMeasurement]:
+        """Offered/achieved rate and p99 of each ramp step that has ended (+ grace).
+
+        A batch of the step that is not queryable yet counts with the latency it has
+        at least (now - intended send time), so a step can be judged right after it
+        ends without waiting for its stragglers, and is never judged too kindly.
+        """
         steps = []
+        now = time.time_ns()
         for k, name in enumerate(self.schedule.phase_names):
             if not name.startswith("ramp"):
                 continue
+            if self._ramp_stopped_at is not None and k >= self._ramp_stopped_at:
+                break  # cut short by the stop: nothing to judge
             start, end = self.schedule.phase_bounds_ns[k]
-            if time.time_ns() < self.state.origin_wall_ns + end + int(RAMP_GRACE_S * NS):
-                break  # a step still running (or just ended) is not judged on partial data
+            grace = 0 if final else int(RAMP_GRACE_S * NS)  # at the end, all data is in
+            if now < self.state.origin_wall_ns + end + grace:
+                break  # a step still running (or just ended) is not judged
+            infos = self.state.batches_by_phase.get(k, [])
+            hist = LatencyHistogram()
+            hist.merge(self.state.phase_hists.get(k, LatencyHistogram()))
+            pending = [now - i.intended_wall_ns for i in infos if not i.applied_ns]
+            if pending:
+                hist.record_many_ns(np.array(pending, dtype=np.int64))
             applied = self.state.applied_points_by_phase.get(k, [])
-            hist = self.state.phase_hists.get(k)
-            if not applied or hist is None:
-                if time.time_ns() > self.state.origin_wall_ns + end:
-                    steps.append(
-                        StepMeasurement(name, self.schedule.phase_rates[k], 0.0, float("inf"))
-                    )
-                break
             pts = sum(n for _, n in applied)
-            span = max(
-                max(t for t, _ in applied) - (self.state.origin_wall_ns + start), end - start
-            )
+            last = max((t for t, _ in applied), default=self.state.origin_wall_ns + end)
+            span = max(last - (self.state.origin_wall_ns + start), end - start)
+            p99 = hist.percentile_ms(99.0) if hist.count else float("inf")
             steps.append(
-                StepMeasurement(
-                    name, self.schedule.phase_rates[k], pts / (span / NS), hist.percentile_ms(99.0)
-                )
+                StepMeasurement(name, self.schedule.phase_rates[k], pts / (span / NS), p99)
             )
         return steps
 

@@ -117,7 +117,7 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
         report.set_metric("drain.rate_pts_s", worst, "points/s")
         report.set_metric(MetricKey.DRAIN_OVER_NOMINAL, worst / s.nominal_rate_pts_s, "x")
 
-    steps = run._ramp_steps()
+    steps = run._ramp_steps(final=True)
     if steps:
         verdict = highest_sustained_rate(steps, p99_limit_ms=run._p99_limit())
         report.stress = {
