@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -17,6 +18,11 @@ from typing import Self
 class OwnedDirService:
     base_dir: Path
     _own_dir: bool
+
+    def _use_dir(self, base_dir: Path | None, prefix: str) -> None:
+        """Work in ``base_dir``, or in a fresh temp dir this object owns (and removes)."""
+        self._own_dir = base_dir is None
+        self.base_dir = Path(tempfile.mkdtemp(prefix=prefix)) if base_dir is None else base_dir
 
     def start(self) -> Self:
         raise NotImplementedError

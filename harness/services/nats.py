@@ -15,7 +15,6 @@ import json
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Self
@@ -68,10 +67,7 @@ class NatsServer(OwnedDirService):
         extra_config: str = "",
         start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
-        self._own_dir = base_dir is None
-        self.base_dir = (
-            Path(tempfile.mkdtemp(prefix="twinbench-nats-")) if base_dir is None else base_dir
-        )
+        self._use_dir(base_dir, "twinbench-nats-")
         self.name = name
         self.cluster_name = cluster_name
         self.route_port = route_port
@@ -234,10 +230,7 @@ class NatsCluster(OwnedDirService):
     ) -> None:
         if size < 1:
             raise ValueError(f"cluster size must be >= 1, got {size}")
-        self._own_dir = base_dir is None
-        self.base_dir = (
-            Path(tempfile.mkdtemp(prefix="twinbench-natsc-")) if base_dir is None else base_dir
-        )
+        self._use_dir(base_dir, "twinbench-natsc-")
         self.cluster_name = cluster_name
         self.start_timeout_s = start_timeout_s
         route_ports = [free_port() for _ in range(size)]

@@ -75,10 +75,7 @@ class PostgresServer(OwnedDirService):
         durable: bool = True,
         start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
-        self._own_dir = base_dir is None
-        self.base_dir = (
-            Path(tempfile.mkdtemp(prefix="twinbench-pgl-")) if base_dir is None else base_dir
-        )
+        self._use_dir(base_dir, "twinbench-pgl-")
         self.durable = durable
         self.start_timeout_s = start_timeout_s
         self.as_root = os.geteuid() == 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any, Self
@@ -63,10 +62,7 @@ class S3Server(OwnedDirService):
     """moto S3 server on 127.0.0.1:<free port>; `endpoint` is its URL."""
 
     def __init__(self, base_dir: Path | None = None, *, start_timeout_s: float = START_TIMEOUT_S):
-        self._own_dir = base_dir is None
-        self.base_dir = (
-            Path(tempfile.mkdtemp(prefix="twinbench-s3-")) if base_dir is None else base_dir
-        )
+        self._use_dir(base_dir, "twinbench-s3-")
         self.start_timeout_s = start_timeout_s
         self.credentials = S3Credentials()
         self._port: int | None = None

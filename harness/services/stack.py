@@ -10,7 +10,6 @@ parts and mostly wait on disk and the interpreter, not on each other).
 from __future__ import annotations
 
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,10 +46,7 @@ class EmbeddedStack(OwnedDirService):
 
     def __init__(self, config: TwinbenchConfig | None = None, base_dir: Path | None = None) -> None:
         self.config = config if config is not None else TwinbenchConfig()
-        self._own_dir = base_dir is None
-        self.base_dir = (
-            Path(tempfile.mkdtemp(prefix="twinbench-stack-")) if base_dir is None else base_dir
-        )
+        self._use_dir(base_dir, "twinbench-stack-")
         cfg = self.config
         self.nats: NatsServer | NatsCluster | None = None
         if cfg.nats.enabled and cfg.nats.embedded:
