@@ -21,7 +21,7 @@ from sim.catalogue_gen import generate_profile
 from sim.servers.launch import ServerProcess, start_servers, stop_servers
 from sim.tags import dump_catalogue
 
-READY = b"READY\n"
+READY = "READY\n"
 
 
 @dataclass
@@ -29,12 +29,6 @@ class CollectorProc:
     index: int
     protocol: str
     process: ManagedProcess
-
-    def ready_count(self) -> int:
-        try:
-            return self.process.log_path.read_bytes().count(READY)
-        except FileNotFoundError:
-            return 0
 
 
 class PlantLoad:
@@ -90,9 +84,8 @@ class PlantLoad:
             self._start_collector(c)
 
     def _start_collector(self, c: CollectorProc, timeout_s: float = 60.0) -> None:
-        before = c.ready_count()
         c.process.start()
-        c.process.wait_ready(lambda: c.ready_count() > before, timeout_s, "READY")
+        c.process.wait_for_log(READY, timeout_s)
 
     def kill_collector(self, index: int = 0) -> None:
         self.collectors[index].process.kill()

@@ -19,7 +19,7 @@ from pathlib import Path
 from harness.faults import FaultProxy
 from harness.services import ManagedProcess, NatsServer
 
-READY_LINE = b"READY\n"
+READY_LINE = "READY\n"
 
 
 class IngestProcess:
@@ -47,18 +47,11 @@ class IngestProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def _ready_count(self) -> int:
-        try:
-            return self.log_path.read_bytes().count(READY_LINE)
-        except FileNotFoundError:
-            return 0
-
     def start(self, timeout_s: float = 60.0) -> float:
         """Start (or restart) and wait for READY; returns the seconds it took."""
-        before = self._ready_count()
         t0 = time.monotonic()
         self.process.start()
-        self.process.wait_ready(lambda: self._ready_count() > before, timeout_s, "READY")
+        self.process.wait_for_log(READY_LINE, timeout_s)
         return time.monotonic() - t0
 
     def kill(self) -> None:

@@ -41,10 +41,6 @@ def _wait(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-d
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _ready_lines(log: Path) -> int:
-    return log.read_bytes().count(b"READY\n") if log.exists() else 0
-
-
 async def test_spooled_batches_survive_a_collector_sigkill_and_arrive_once(tmp_path: Path) -> None:
     cat = tmp_path / "cat.toml"
     dump_catalogue(generate_profile("normal", 0).slice(0, 100), cat)
@@ -73,7 +69,7 @@ async def test_spooled_batches_survive_a_collector_sigkill_and_arrive_once(tmp_p
     ingest: ManagedProcess | None = None
     try:
         collector.start()  # the bus is down: everything must go to the spool
-        collector.wait_ready(lambda: _ready_lines(log) >= 1, 60, "READY")
+        collector.wait_for_log("READY\n", 60)
         _wait(lambda: len(list(spool_dir.glob("*.tbwb"))) >= 5, 60, "spooled batches")
         collector.kill()
         spooled = DiskSpool(spool_dir).oldest(10_000)
@@ -88,9 +84,9 @@ async def test_spooled_batches_survive_a_collector_sigkill_and_arrive_once(tmp_p
             tmp_path / "ingest.log",
         )  # fmt: skip
         ingest.start()
-        ingest.wait_ready(lambda: b"READY" in (tmp_path / "ingest.log").read_bytes(), 60, "READY")
+        ingest.wait_for_log("READY\n", 60)
         collector.start()  # same spool: drains what the killed process left
-        collector.wait_ready(lambda: _ready_lines(log) >= 2, 60, "READY")
+        collector.wait_for_log("READY\n", 60)  # this start's output only
         _wait(lambda: not list(spool_dir.glob("*.tbwb")), 60, "the spool to drain")
         collector.stop()
         nc = await nats.connect(srv.url)
