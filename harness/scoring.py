@@ -27,37 +27,44 @@ NS = 1_000_000_000
 CHUNK_POINTS = 4096
 
 
-def codec_bytes_per_point(db: Historian, series: np.ndarray) -> float:
-    """The codec's own figure on the stored data: chunks of ``CHUNK_POINTS`` per series."""
-    total_bytes = total_points = 0
-    for sid in series.tolist():
+CodecSizes = dict[int, tuple[int, int]]
+"""Per series id: (bytes the codec needs, points) over the stored data."""
+
+
+def codec_sizes(db: Historian, series: list[int]) -> CodecSizes:
+    """Encode each stored series once, in chunks of ``CHUNK_POINTS``."""
+    out: CodecSizes = {}
+    for sid in series:
         ts, values, quality = db.read(int(sid), 0, 2**62)
-        for a in range(0, len(ts), CHUNK_POINTS):
-            total_bytes += len(
-                encode_chunk(
-                    ts[a : a + CHUNK_POINTS],
-                    values[a : a + CHUNK_POINTS],
-                    quality[a : a + CHUNK_POINTS],
-                )
-            )
-            total_points += len(ts[a : a + CHUNK_POINTS])
-    return total_bytes / total_points if total_points else float("nan")
+        nbytes = sum(
+            len(encode_chunk(ts[a : a + CHUNK_POINTS], values[a : a + CHUNK_POINTS],
+                             quality[a : a + CHUNK_POINTS]))
+            for a in range(0, len(ts), CHUNK_POINTS)
+        )  # fmt: skip
+        out[int(sid)] = (nbytes, len(ts))
+    return out
 
 
-def _score_plant(run: ScenarioRunner, db: Historian, report: Report) -> None:
+def bytes_per_point(sizes: CodecSizes, series: list[int]) -> float:
+    """The codec's own figure over ``series`` (NaN when they hold no points)."""
+    nbytes = sum(sizes[s][0] for s in series)
+    points = sum(sizes[s][1] for s in series)
+    return nbytes / points if points else float("nan")
+
+
+def _score_plant(run: ScenarioRunner, sizes: CodecSizes, report: Report) -> None:
     """Real-protocol plant data: coverage, points, latency, bytes/point per tag type."""
     assert run.plant is not None
     types = run.plant.tag_types()
     ids = [i for group in types.values() for i in group]
-    counts = {i: len(db.read(i, 0, 2**62)[0]) for i in ids}
     report.set_metric("plant.tags", len(ids), "tags")
-    report.set_metric("plant.tags_with_data", sum(1 for c in counts.values() if c), "tags")
-    report.set_metric("plant.points_stored", sum(counts.values()), "points")
+    report.set_metric("plant.tags_with_data", sum(1 for i in ids if sizes[i][1]), "tags")
+    report.set_metric("plant.points_stored", sum(sizes[i][1] for i in ids), "points")
     report.set_metric("plant.points_applied", run.state.plant_points, "points")
     if run.state.plant_hist.count:
         report.add_latency("plant_collect_to_queryable", run.state.plant_hist)
     for name, group in types.items():
-        bpp = codec_bytes_per_point(db, np.array(group, dtype=np.uint32))
+        bpp = bytes_per_point(sizes, group)
         if bpp == bpp:  # not NaN: the type has data
             report.bytes_per_point[f"plant {name}"] = bpp
     report.notes.append(
@@ -147,24 +154,22 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
             f"scoring: open {t1 - t0:.1f} s, read back {t2 - t1:.1f} s, "
             f"reconcile {t3 - t2:.1f} s, compact {t4 - t3:.1f} s"
         )
+        # the same data the store holds: synthetic series plus, with a plant, its tags
+        synthetic = run.series.tolist()
+        plant_ids = run.plant.series_ids() if run.plant is not None else []
+        sizes = codec_sizes(db, synthetic + plant_ids)
         if stats.points:
             report.set_metric(MetricKey.BYTES_PER_POINT, stats.bytes_per_point, "B/point")
             report.bytes_per_point["all stored data (engine)"] = stats.bytes_per_point
-            report.bytes_per_point["synthetic (codec)"] = codec_bytes_per_point(db, run.series)
-            # the same data the store holds: synthetic series plus, with a plant, its tags
-            every_series = run.series
-            if run.plant is not None:
-                every_series = np.concatenate(
-                    [run.series, np.array(run.plant.series_ids(), dtype=np.uint32)]
-                )
+            report.bytes_per_point["synthetic (codec)"] = bytes_per_point(sizes, synthetic)
             report.set_metric(
                 MetricKey.BASELINE_BYTES_PER_POINT,
-                1.1 * codec_bytes_per_point(db, every_series),
+                1.1 * bytes_per_point(sizes, synthetic + plant_ids),
                 "B/point",
             )
         report.set_metric("storage.points", stats.points, "points")
         if run.plant is not None:
-            _score_plant(run, db, report)
+            _score_plant(run, sizes, report)
         report.set_metric("storage.bytes_on_disk", stats.bytes_on_disk, "bytes")
     finally:
         db.close()
