@@ -9,7 +9,6 @@ each batch id once.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -27,6 +26,7 @@ from historian.bus.wire import decode_batch
 from historian.collect.spool import DiskSpool
 from sim.catalogue_gen import generate_profile
 from sim.tags import dump_catalogue
+from tests.bus_waits import wait_consumed
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 OPTS = BusOptions()
@@ -91,11 +91,7 @@ async def test_spooled_batches_survive_a_collector_sigkill_and_arrive_once(tmp_p
         collector.stop()
         nc = await nats.connect(srv.url)
         js = nc.jetstream()
-        for _ in range(300):
-            info = await js.consumer_info(OPTS.stream, OPTS.consumer_name(0))
-            if not info.num_pending and not info.num_ack_pending:
-                break
-            await asyncio.sleep(0.1)
+        await wait_consumed(js, OPTS)
         sub = await js.pull_subscribe(OPTS.all_batch_subjects(), stream=OPTS.stream)
         ids: list[tuple[str, int]] = []
         while True:

@@ -33,6 +33,7 @@ from historian.collect.spool import DiskSpool
 from sim.emitted import read_emitted
 from sim.servers.launch import start_servers, stop_servers
 from sim.tags import load_catalogue
+from tests.bus_waits import wait_consumed
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
@@ -52,16 +53,6 @@ def _start_ingest(data: Path, url: str) -> subprocess.Popen[str]:
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
     return proc
-
-
-async def _wait_consumed(nc: nats.NATS) -> None:
-    js = nc.jetstream()
-    for _ in range(300):
-        info = await js.consumer_info(OPTS.stream, OPTS.consumer_name(0))
-        if not info.num_pending and not info.num_ack_pending:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("ingest did not catch up within 30 s")
 
 
 async def test_opcua_and_modbus_collectors_store_what_the_plant_emitted(tmp_path: Path) -> None:
@@ -95,7 +86,7 @@ async def test_opcua_and_modbus_collectors_store_what_the_plant_emitted(tmp_path
         assert mb.metrics.block_errors == 0 and mb.metrics.polls >= 10
         assert opc.metrics.sessions == 1 and opc.metrics.reconnects == 0
         assert opc.metrics.decode_errors == 0, opc.metrics.last_error
-        await _wait_consumed(nc)
+        await wait_consumed(nc.jetstream(), OPTS)
         await nc.close()
     finally:
         stop_servers(procs)

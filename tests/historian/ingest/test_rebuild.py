@@ -21,6 +21,7 @@ from historian.bus.wire import encode_batch
 from historian.ingest.rebuild import RebuildError, rebuild
 from historian.ingest.service import serve
 from historian.model import PointBatch
+from tests.bus_waits import wait_consumed
 
 pytestmark = [pytest.mark.service]
 
@@ -45,14 +46,7 @@ async def test_rebuild_matches_the_live_store(tmp_path: Path) -> None:
         task = asyncio.create_task(
             serve(live, srv.url, opts, [0], tmp_path, stop, announce=False, metrics_port=port)
         )
-        for _ in range(100):
-            await asyncio.sleep(0.1)
-            try:
-                info = await js.consumer_info(opts.stream, opts.consumer_name(0))
-            except nats.js.errors.NotFoundError:
-                continue  # the worker has not created its consumer yet
-            if not info.num_pending and not info.num_ack_pending:
-                break
+        await wait_consumed(js, opts)
         await asyncio.sleep(1.2)  # one export period
         body = await asyncio.to_thread(
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
