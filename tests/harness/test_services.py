@@ -67,15 +67,19 @@ async def _publish_and_pull(urls: list[str], stream: str, replicas: int, count: 
     nc = await nats.connect(servers=urls, connect_timeout=5)
     try:
         js = nc.jetstream()
-        await js.add_stream(
-            StreamConfig(
-                name=stream,
-                subjects=[f"{stream}.>"],
-                storage=StorageType.FILE,
-                num_replicas=replicas,
-            )
-        )
         deadline = time.monotonic() + 20
+        config = StreamConfig(
+            name=stream, subjects=[f"{stream}.>"], storage=StorageType.FILE, num_replicas=replicas
+        )
+        # A fresh cluster can take longer than one API timeout to place an R3 stream on a
+        # loaded machine; creating it again with the same config is accepted by the server.
+        while True:
+            try:
+                await js.add_stream(config)
+                break
+            except RETRYABLE:
+                assert time.monotonic() < deadline, f"stream {stream} not created in time"
+                await asyncio.sleep(0.2)
         for i in range(count):
             seq = await publish_retrying(js, f"{stream}.data", f"m{i}".encode(), deadline)
             assert seq == i + 1
