@@ -150,6 +150,33 @@ class FileSystem:
     def free_space(self, path: str) -> int:
         return shutil.disk_usage(path).free
 
+    def write_atomic(self, path: str, data: bytes | bytearray | memoryview) -> None:
+        """Replace ``path`` with ``data`` so a crash leaves either the old or the new file.
+
+        Writes ``path + ".tmp"`` in the same directory, fsyncs it, renames it over
+        ``path`` and fsyncs the directory. Built only from this seam's primitives
+        (``create``, ``append``, ``sync``, ``rename``, ``sync_dir``), so a
+        fault-injecting subclass injects into every step without overriding it.
+        The crash points ``<name>.before_rename`` and ``<name>.before_dir_sync``
+        (``<name>`` is the file's base name) let tests stop between the steps.
+        """
+        directory = os.path.dirname(path) or "."
+        tmp = path + ".tmp"
+        name = os.path.basename(path)
+        f = self.create(tmp)
+        try:
+            f.append(data)
+            f.sync()
+        except BaseException:
+            f.close()
+            self.remove(tmp)
+            raise
+        f.close()
+        self.crash_point(f"{name}.before_rename")
+        self.rename(tmp, path)
+        self.crash_point(f"{name}.before_dir_sync")
+        self.sync_dir(directory)
+
     def lock(self, path: str) -> int:
         """Take an exclusive advisory lock (released by the kernel if the process dies)."""
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -65,3 +65,47 @@ def test_disk_full_and_bit_flip(tmp_path: object) -> None:
     fs.faults.flip_bits = [("f", 1)]
     assert bytes(fs.mmap(path)) == b"\x00\x01"
     assert fs.read_bytes(path) == b"\x00\x01"
+
+
+def test_write_atomic_replaces_file_durably(tmp_path: object) -> None:
+    d = str(tmp_path)
+    path = os.path.join(d, "state.json")
+    fs = FaultyFileSystem()
+    fs.write_atomic(path, b"one")
+    fs.write_atomic(path, b"two")
+    fs.crash()
+    assert read(path) == b"two"
+    assert not os.path.exists(path + ".tmp")
+
+
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [("state.json.before_rename", b"one"), ("state.json.before_dir_sync", b"one")],
+)
+def test_write_atomic_crash_leaves_old_or_new(
+    tmp_path: object, point: str, expected: bytes
+) -> None:
+    d = str(tmp_path)
+    path = os.path.join(d, "state.json")
+    fs = FaultyFileSystem()
+    fs.write_atomic(path, b"one")
+    fs.faults.crash_at = point
+    with pytest.raises(SimulatedCrash):
+        fs.write_atomic(path, b"two")
+    assert read(path) == expected
+
+
+def test_write_atomic_faults_leave_old_file_and_no_tmp(tmp_path: object) -> None:
+    d = str(tmp_path)
+    path = os.path.join(d, "state.json")
+    fs = FaultyFileSystem()
+    fs.write_atomic(path, b"one")
+    fs.faults.fsync_error = True
+    with pytest.raises(OSError):
+        fs.write_atomic(path, b"two")
+    fs.faults.fsync_error = False
+    fs.faults.disk_full = True
+    with pytest.raises(DiskFullError):
+        fs.write_atomic(path, b"three")
+    assert read(path) == b"one"
+    assert not os.path.exists(path + ".tmp")
