@@ -8,6 +8,7 @@ set -euo pipefail
 wanted=(
   "mbpoll:mbpoll"
   "/usr/lib/postgresql/*/bin/initdb:postgresql"
+  "influxd:influxdb"
 )
 
 missing=()
