@@ -5,6 +5,10 @@ nox -s scenario-stress  # the main job: stress scenario over the whole stack
 nox -s lint typecheck   # ruff, mypy (strict on historian/)
 nox -s bench            # benchmarks/, ratios against baselines in the same run
 nox -s compression      # bytes/point regression gate against reports/baseline
+nox -s deps-latest      # the tests against the newest releases (no lock)
+
+Every session installs the locked versions in constraints.txt (refresh it with
+`bash scripts/lock-deps.sh`), so a fresh machine runs what CI ran.
 """
 
 from __future__ import annotations
@@ -28,8 +32,15 @@ def _system_deps(session: nox.Session) -> None:
     session.run("bash", str(ROOT / "scripts" / "install-system-deps.sh"), external=True)
 
 
-def _install(session: nox.Session, extras: str = "test") -> None:
-    session.install("-e", f".[{extras}]")
+CONSTRAINTS = ROOT / "constraints.txt"
+
+
+def _install(session: nox.Session, extras: str = "test", *, locked: bool = True) -> None:
+    lock = ["-c", str(CONSTRAINTS)] if locked else []
+    session.install(*lock, "-e", f".[{extras}]")
+
+
+PYTEST_DEFAULT = ["-m", "not soak", "-p", "no:cacheprovider", "--durations=15"]
 
 
 @nox.session(python=PYTHON)
@@ -37,8 +48,16 @@ def tests(session: nox.Session) -> None:
     """The default test run (< 20 min on 2 cores); soak tests are excluded."""
     _system_deps(session)
     _install(session)
-    args = session.posargs or ["-m", "not soak", "-p", "no:cacheprovider"]
-    session.run("pytest", *args)
+    session.run("pytest", *(session.posargs or PYTEST_DEFAULT))
+
+
+@nox.session(python=PYTHON, name="deps-latest")
+def deps_latest(session: nox.Session) -> None:
+    """The default tests against the newest releases pyproject.toml allows (no lock)."""
+    _system_deps(session)
+    _install(session, locked=False)
+    session.run("pip", "list", "--format=freeze")
+    session.run("pytest", *(session.posargs or PYTEST_DEFAULT))
 
 
 @nox.session(python=PYTHON)
@@ -51,7 +70,7 @@ def soak(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.5")
+    session.install("-c", str(CONSTRAINTS), "ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 

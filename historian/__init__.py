@@ -36,7 +36,20 @@ Duplicates: for one (series, timestamp) the last write wins, everywhere.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
+
+# numba writes its cache beside the sources (it ignores PYTHONDONTWRITEBYTECODE), which
+# would put files into a checkout or a read-only site-packages. Every historian module
+# is imported after this package, so this runs before the first @njit(cache=True).
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR",
+    os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "twinbench",
+        "numba",
+    ),
+)
 
 if TYPE_CHECKING:
     from historian.errors import (

@@ -11,9 +11,32 @@ holds the behaviour equal through a real client.
 from __future__ import annotations
 
 from datetime import datetime
+from importlib import metadata
 from typing import Any
 
 from asyncua import ua as _ua
+
+# The patches below replace methods inside asyncua's monitored-item service, so they
+# are only valid for the releases they were written and tested against. pyproject.toml
+# bounds asyncua to the same range; this check catches an install that bypassed it.
+SUPPORTED_ASYNCUA = ("2.1",)
+
+
+class UnsupportedAsyncuaError(RuntimeError):
+    """The installed asyncua is not a release whose internals these patches know."""
+
+
+def check_asyncua_version(version: str | None = None) -> str:
+    """Return the installed asyncua version; raise if its internals are not the known ones."""
+    found = version if version is not None else metadata.version("asyncua")
+    if not any(found == s or found.startswith(s + ".") for s in SUPPORTED_ASYNCUA):
+        raise UnsupportedAsyncuaError(
+            f"asyncua {found} is installed, but sim/servers/opcua_fast.py patches the internals "
+            f"of asyncua {', '.join(SUPPORTED_ASYNCUA)}.x only; install the locked version "
+            "(pip install -c constraints.txt -e .) or port the patches and extend SUPPORTED_ASYNCUA"
+        )
+    return found
+
 
 NULL_VARIANT = _ua.Variant(None, _ua.VariantType.Null)
 
@@ -46,9 +69,21 @@ def install_fast_datachange() -> None:
     datetimes, a shared never-mutated StatusCode), so keeping a reference is safe.
     Anything else (arrays, structures) is still deep-copied. Idempotent.
     """
+    check_asyncua_version()
     from asyncua.server import monitored_item_service as mis
 
     cls = mis.MonitoredItemValues
+    for owner, attr in (
+        (cls, "set_current_datavalue"),
+        (mis.MonitoredItemService, "datachange_callback"),
+        (mis.MonitoredItemService, "_is_data_changed"),
+        (mis.MonitoredItemService, "_is_deadband_exceeded"),
+    ):
+        if not hasattr(owner, attr):
+            raise UnsupportedAsyncuaError(
+                f"asyncua {metadata.version('asyncua')}: {owner.__name__}.{attr} is gone; "
+                "the fast data-change patch in sim/servers/opcua_fast.py must be ported"
+            )
     if getattr(cls, "_twinbench_fast", False):
         return
     deep = cls.set_current_datavalue
