@@ -217,6 +217,7 @@ class ProcessSampler(_Sampler):
     def __init__(self, pids: Mapping[str, int], interval_s: float = 1.0, max_samples: int = 86_400):
         super().__init__(interval_s, max_samples)
         self._procs: dict[str, psutil.Process | None] = {}
+        self._cpu_since: dict[str, float] = {}
         self._lock = threading.Lock()
         self.cpu: dict[str, TimeSeries] = {}
         self.rss: dict[str, TimeSeries] = {}
@@ -231,6 +232,7 @@ class ProcessSampler(_Sampler):
                 proc = psutil.Process(pid)
                 proc.cpu_percent(None)  # primes the counter; the first real sample is a delta
                 self._procs[name] = proc
+                self._cpu_since[name] = time.monotonic()
             except psutil.Error:
                 self._procs[name] = None
 
@@ -246,7 +248,13 @@ class ProcessSampler(_Sampler):
                 except psutil.Error:
                     self._procs[name] = None
                     continue
-                self.cpu[name].append(now, cpu)
+                # CPU times tick in 10 ms steps: a delta over a few ms (the first sample
+                # right after priming) reads as hundreds of percent. Keep only deltas
+                # over at least half a sampling interval.
+                mono = time.monotonic()
+                if mono - self._cpu_since.get(name, 0.0) >= 0.5 * self.interval_s:
+                    self.cpu[name].append(now, cpu)
+                self._cpu_since[name] = mono
                 self.rss[name].append(now, rss)
 
     def peak_rss(self) -> dict[str, float]:

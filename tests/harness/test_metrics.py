@@ -137,3 +137,24 @@ def test_highest_sustained_rate_stops_at_the_first_broken_step() -> None:
     ]
     assert highest_sustained_rate(lost, p99_limit_ms=50).breaking_step == "s1"
     assert highest_sustained_rate(lost[:1], p99_limit_ms=50).breaking_step is None
+
+
+def test_process_sampler_first_cpu_sample_is_not_a_few_ms_delta() -> None:
+    # A sample taken right after priming covers ~1 ms of CPU time measured in 10 ms
+    # ticks: it read ~700 % on a 2-CPU machine and inflated cpu_mean_pct ~5x.
+    import os
+
+    ncpu = os.cpu_count() or 1
+    sampler = ProcessSampler({"me": os.getpid()}, interval_s=0.2, max_samples=50)
+    deadline = time.monotonic() + 0.05
+    while time.monotonic() < deadline:  # burn a little CPU so the tick may advance
+        pass
+    sampler.sample()
+    assert sampler.cpu["me"].values == []  # too short an interval to mean anything
+    assert len(sampler.rss["me"].values) == 1
+    deadline = time.monotonic() + 0.25
+    while time.monotonic() < deadline:
+        pass
+    sampler.sample()
+    (cpu,) = sampler.cpu["me"].values
+    assert 0 <= cpu <= 100 * ncpu
