@@ -52,8 +52,10 @@ os.environ.setdefault(
 )
 
 if TYPE_CHECKING:
+    from historian.catalogue import TagCatalogue, TagInfo
     from historian.errors import (
         BatchValidationError,
+        CatalogueError,
         ClosedError,
         CorruptDataError,
         DiskFullError,
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchValidationError",
+    "CatalogueError",
     "ClosedError",
     "CorruptDataError",
     "DiskFullError",
@@ -82,6 +85,8 @@ __all__ = [
     "Quality",
     "SeriesIndex",
     "Stats",
+    "TagCatalogue",
+    "TagInfo",
     "TimestampOutOfWindowError",
     "UnknownSeriesError",
 ]
@@ -97,6 +102,8 @@ _HOME = {
     "PointBatch": "historian.model",
     "Quality": "historian.model",
     "SeriesIndex": "historian.model",
+    "TagCatalogue": "historian.catalogue",
+    "TagInfo": "historian.catalogue",
 }
 
 

@@ -43,3 +43,10 @@ class DiskFullError(HistorianError, OSError):
 
 class ClosedError(HistorianError):
     """The database or component was used after close()."""
+
+
+class CatalogueError(HistorianError, ValueError):
+    """A tag catalogue (TOML or the store's persisted copy) is malformed or conflicts.
+
+    The message has the form ``tag '<path>' field '<field>': <what is wrong and what to do>``.
+    """

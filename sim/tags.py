@@ -127,6 +127,11 @@ class Tag:
     deadband: float = 0.0
     writable: bool = False
     description: str = ""
+    # Historian metadata (the simulator ignores them): PI "Step" (None = by dtype: bool and
+    # int16 hold their value, analog interpolates), exception and compression deviation.
+    stepped: bool | None = None
+    excdev: float | None = None
+    compdev: float | None = None
     sensor: SensorSpec = field(default_factory=SensorSpec)
 
     @property
@@ -207,6 +212,12 @@ def validate_tag(tag: Tag) -> None:
         raise _fail(tag, "sample_ms", f"{tag.sample_ms!r} must be a positive integer (ms)")
     if not _finite(tag.deadband) or tag.deadband < 0:
         raise _fail(tag, "deadband", f"{tag.deadband!r} must be >= 0 (engineering units)")
+    if tag.stepped is not None and not isinstance(tag.stepped, bool):
+        raise _fail(tag, "stepped", f"{tag.stepped!r} must be true or false")
+    for name in ("excdev", "compdev"):
+        dev = getattr(tag, name)
+        if dev is not None and (not _finite(dev) or dev < 0):
+            raise _fail(tag, name, f"{dev!r} must be a number >= 0 (engineering units)")
     _validate_modbus(tag)
     _validate_sensor(tag)
 
@@ -348,7 +359,9 @@ def parse_catalogue(doc: dict[str, Any]) -> Catalogue:
 _TAG_KEYS = {f.name for f in fields(Tag)}
 _MODBUS_KEYS = {f.name for f in fields(ModbusSpec)}
 _SENSOR_KEYS = {f.name for f in fields(SensorSpec)}
-_FLOAT_FIELDS = {"low", "high", "deadband", "scale", "offset"} | (_SENSOR_KEYS - {"adc_bits"})
+_FLOAT_FIELDS = {"low", "high", "deadband", "scale", "offset", "excdev", "compdev"} | (
+    _SENSOR_KEYS - {"adc_bits"}
+)
 
 
 def _tag_from_dict(i: int, d: dict[str, Any]) -> Tag:
@@ -398,7 +411,7 @@ def dumps_catalogue(cat: Catalogue) -> str:
     for t in cat.tags:
         out += ["", "[[tag]]"]
         for f in fields(Tag):
-            if f.name not in ("modbus", "sensor"):
+            if f.name not in ("modbus", "sensor") and getattr(t, f.name) is not None:
                 out.append(f"{f.name} = {_toml(getattr(t, f.name))}")
         out.append("[tag.modbus]")
         out.extend(f"{f.name} = {_toml(getattr(t.modbus, f.name))}" for f in fields(ModbusSpec))
