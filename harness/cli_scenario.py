@@ -45,9 +45,8 @@ def _run_one(
     from harness.report import exit_code
     from harness.report_md import render_markdown
     from harness.runner import ScenarioRunner
-    from scenarios import get
 
-    scenario = get(name, short=short)
+    scenario = _scenario_or_exit(name, short=short)
     if seed is not None:
         scenario = dataclasses.replace(scenario, seed=seed)
     if duration is not None:
@@ -69,6 +68,21 @@ def _run_one(
         console.print(f"report: {path / name}")
     console.print(f"verdict: [bold]{report.verdict}[/]")
     return exit_code(report)
+
+
+def _usage_error(message: str) -> typer.Exit:
+    """One line on stderr, exit code 2: a usage error, never confused with a failed verdict (1)."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _scenario_or_exit(name: str, *, short: bool):  # type: ignore[no-untyped-def]
+    from scenarios import UnknownScenarioError, get
+
+    try:
+        return get(name, short=short)
+    except UnknownScenarioError as exc:
+        raise _usage_error(f"{exc} (twinbench scenario list shows them)") from None
 
 
 def _rescaled(scenario, factor: float):  # type: ignore[no-untyped-def]
@@ -96,7 +110,12 @@ def run(
     reports: Path = typer.Option(Path("reports/runs"), help="where run directories go"),
     keep_data: bool = typer.Option(False, help="keep the temp work dir (store, logs)"),
 ) -> None:
-    """Run one scenario; exit code 1 when any threshold fails."""
+    """Run one scenario; exit code 1 when any threshold fails, 2 on a usage error."""
+    if duration is not None and not duration > 0:
+        raise _usage_error(f"--duration must be a positive number of seconds, not {duration:g}")
+    if seed is not None and seed < 0:
+        raise _usage_error(f"--seed must be >= 0, not {seed}")
+    _scenario_or_exit(name, short=short)  # validate before anything starts
     raise typer.Exit(
         _run_one(
             name, short=short, seed=seed, duration=duration, reports=reports, keep_data=keep_data

@@ -138,8 +138,23 @@ def replay_cmd(
     from sim.replay import Recording, RecordingError
     from sim.servers.launch import ServerStartError, start_servers
 
+    if not recording.is_file():
+        typer.echo(
+            f"error: recording {recording} does not exist or is not a file; "
+            "give a CSV or Parquet recording (format: sim/README.md)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    if speed <= 0 or tick < 0:
+        typer.echo("error: --speed must be > 0 and --tick >= 0", err=True)
+        raise typer.Exit(2)
     try:
-        step = tick or Recording.from_file(recording).min_step_ns / 1e9
+        recorded = Recording.from_file(recording)
+    except RecordingError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        step = tick or recorded.min_step_ns / 1e9
         procs = start_servers(
             catalogue, None, speed=speed, tick_s=step, replay=recording, rebase=rebase,
             workdir=workdir,
