@@ -29,7 +29,7 @@ from historian.fs import FileSystem
 from historian.model import PointBatch
 from historian.options import Options
 from historian.sstable import Columns
-from historian.wal import WalReader, WalWriter, list_segments
+from historian.wal import WalReader, WalWriter, discard_torn_tail, list_segments
 
 from . import filenames
 from .compaction import expired, merge_files, pick_l0, pick_l2_buckets, write_segments
@@ -126,6 +126,8 @@ class Historian:
         self._imm: list[Memtable] = []
         started = time.perf_counter()
         wal_dir = filenames.wal_dir(root)
+        # Check the whole WAL before changing anything: a corrupt one is refused untouched.
+        WalReader(fs, wal_dir, filenames.parse_wal_segment_name).check(state.flushed_seq)
         reader = WalReader(fs, wal_dir, filenames.parse_wal_segment_name)
         replay_bytes = self._opt.recovery_memtable_bytes or self._opt.memtable_bytes
         self._active = Memtable(replay_bytes, state.flushed_seq + 1)
@@ -137,12 +139,8 @@ class Historian:
             self._active.add(seq, batch)
             if len(batch):
                 self._newest_ts = max(self._newest_ts, int(batch.ts.max()))
-        rep = reader.report
-        if rep.torn_segment is not None:
-            if rep.valid_length <= 16:
-                fs.remove(rep.torn_segment)
-            else:
-                fs.truncate(rep.torn_segment, rep.valid_length)
+        rep = reader.report  # replay raised WalCorruptError (nothing changed) unless only torn
+        discard_torn_tail(fs, rep)
         for f in state.files:
             self._newest_ts = max(self._newest_ts, f.max_ts)
         next_seq = max(rep.last_seq, self._version.state.flushed_seq, self._active.last_seq) + 1

@@ -1,14 +1,27 @@
-"""WAL reader: replays records in order and stops cleanly at a torn or corrupt tail.
+"""WAL reader: replays records in order; tells a torn tail from corruption.
 
-Only the newest segment may end badly (a crash mid-append, or bytes that were
-never fsynced). A bad record there ends the replay and is reported in
-:class:`ReplayReport` (``dropped_bytes``); a bad record in an older segment,
-which was fsynced at rotation, is real corruption and raises
-:class:`~historian.wal.format.WalCorruptError`.
+Rules (docs/format/wal.md, "Recovery rules"):
+
+* The sequence chain must be unbroken from ``after_seq + 1`` (the manifest's
+  ``flushed_seq``) through every segment: a missing segment is corruption.
+* A torn tail can only be at the end of the *newest* segment, and only when no
+  valid record follows the bad one (those bytes were being appended when the
+  process or the power died, so they were never acknowledged under
+  ``fsync=always``). It ends the replay and is reported in :class:`ReplayReport`.
+* Anything else (a bad record followed by a valid one, damage inside an older
+  segment, which was fsynced at rotation, a bad header, a checksum-valid record
+  with the wrong sequence number) is corruption: the strict replay raises
+  :class:`~historian.wal.format.WalCorruptError` naming file, offset and the
+  sequence range that is unreadable, and changes nothing on disk.
+
+``replay(..., salvage=True)`` (used by ``twinbench historian repair``) never
+raises for damage: it skips to the next valid frame and lists each skipped
+region in ``report.damage``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,13 +29,17 @@ from dataclasses import dataclass, field
 from historian.fs import FileSystem
 from historian.model import PointBatch
 from historian.wal.format import (
+    BYTES_PER_POINT,
     FILE_HEADER,
-    MAX_RECORD_BYTES,
-    RECORD_HEADER,
+    PAYLOAD_PREFIX,
     WalCorruptError,
-    checksum_ok,
+    WalDamage,
+    check_record,
     decode_header,
     decode_payload,
+    find_next_frame,
+    record_seq,
+    record_size,
 )
 
 ParseSegmentName = Callable[[str], int | None]
@@ -35,12 +52,14 @@ class ReplayReport:
     points: int = 0
     last_seq: int = 0
     dropped_bytes: int = 0
-    """Bytes after the last good record of the newest segment (torn or corrupt tail)."""
+    """Bytes after the last good record of the newest segment (torn tail)."""
     torn_segment: str | None = None
     valid_length: int = 0
     """Length of ``torn_segment`` up to its last good record (truncate to this)."""
     segments: list[str] = field(default_factory=list)
     reason: str = ""
+    damage: list[WalDamage] = field(default_factory=list)
+    """Regions skipped by a salvage replay (empty after a strict replay)."""
 
 
 def list_segments(fs: FileSystem, directory: str, parse: ParseSegmentName) -> list[tuple[int, str]]:
@@ -53,6 +72,16 @@ def list_segments(fs: FileSystem, directory: str, parse: ParseSegmentName) -> li
     return sorted(found)
 
 
+def unflushed_segments(segments: list[tuple[int, str]], after_seq: int) -> list[tuple[int, str]]:
+    """Drop segments whose every record is ``<= after_seq`` (the next one starts by then).
+
+    Such segments are garbage awaiting deletion (their removal may not have
+    been made durable before a crash); gaps among them lose nothing.
+    """
+    keep = [seg for seg, nxt in itertools.pairwise(segments) if nxt[0] - 1 > after_seq]
+    return keep + segments[-1:]
+
+
 class WalReader:
     def __init__(self, fs: FileSystem, directory: str, parse: ParseSegmentName) -> None:
         self._fs = fs
@@ -60,69 +89,169 @@ class WalReader:
         self._parse = parse
         self.report = ReplayReport()
 
-    def replay(self, after_seq: int = 0) -> Iterator[tuple[int, PointBatch]]:
+    def replay(self, after_seq: int = 0, salvage: bool = False) -> Iterator[tuple[int, PointBatch]]:
         """Yield (seq, batch) for every intact record with seq > ``after_seq``."""
-        segments = list_segments(self._fs, self._dir, self._parse)
-        expected: int | None = None
+        for _, payload in self._walk(after_seq, salvage):
+            yield decode_payload(payload)
+
+    def check(self, after_seq: int = 0) -> ReplayReport:
+        """Run every check of a strict replay without decoding; raise on corruption.
+
+        Recovery calls this first, so a corrupt WAL is refused before anything
+        is flushed or truncated.
+        """
+        for _ in self._walk(after_seq, salvage=False):
+            pass
+        return self.report
+
+    def _walk(self, after_seq: int, salvage: bool) -> Iterator[tuple[int, memoryview]]:
+        segments = unflushed_segments(list_segments(self._fs, self._dir, self._parse), after_seq)
+        expected = after_seq + 1
         for i, (first, path) in enumerate(segments):
             is_last = i == len(segments) - 1
+            next_first = None if is_last else segments[i + 1][0]
             self.report.segments.append(path)
             data = memoryview(self._fs.read_bytes(path))
+            if first > expected:
+                prev = segments[i - 1][1] if i else None
+                self._damage(
+                    WalDamage(
+                        path,
+                        0,
+                        0,
+                        expected,
+                        first - 1,
+                        "WAL segment(s) missing"
+                        + (f" between {os.path.basename(prev)} and this one" if prev else "")
+                        + " (deleted or lost)",
+                        0,
+                    ),
+                    salvage,
+                )
+            elif first < expected and i > 0:
+                self._damage(
+                    WalDamage(
+                        path,
+                        0,
+                        0,
+                        first,
+                        expected - 1,
+                        f"segment starts at seq {first}, but the previous one already "
+                        f"ends at {expected - 1} (overlapping segments)",
+                        0,
+                    ),
+                    salvage,
+                )
+            if i == 0 or first > expected:
+                expected = first
+            if is_last and (len(data) < FILE_HEADER.size or not any(data)):
+                # created but its header never reached the disk: a crash at creation
+                self._torn(path, 0, len(data), f"segment header torn ({len(data)} bytes)")
+                return
             try:
                 header_first = decode_header(data)
             except WalCorruptError as exc:
-                if is_last:
-                    self._torn(path, 0, len(data), f"bad segment header: {exc}")
-                    return
-                raise WalCorruptError(f"{path}: {exc}") from exc
+                self._damage(
+                    WalDamage(path, 0, len(data), first, _last(next_first), str(exc), 0), salvage
+                )
+                expected = next_first or first
+                continue
             if header_first != first:
-                raise WalCorruptError(
-                    f"{path}: header says first seq {header_first}, file name says {first}"
+                self._damage(
+                    WalDamage(
+                        path,
+                        0,
+                        len(data),
+                        first,
+                        _last(next_first),
+                        f"header says first seq {header_first}, the file name says {first}",
+                        0,
+                    ),
+                    salvage,
                 )
-            if expected is not None and first != expected:
-                raise WalCorruptError(
-                    f"{path}: starts at seq {first}, the previous segment ended at {expected - 1}"
-                )
-            expected = first
+                expected = next_first or first
+                continue
             pos = FILE_HEADER.size
             while pos < len(data):
-                problem = self._check_record(data, pos, expected)
-                if problem:
-                    if is_last:
-                        self._torn(path, pos, len(data), problem)
-                        return
-                    raise WalCorruptError(f"{path} at offset {pos}: {problem}")
-                length, _ = RECORD_HEADER.unpack_from(data, pos)
-                payload = data[pos + RECORD_HEADER.size : pos + RECORD_HEADER.size + length]
-                pos += RECORD_HEADER.size + length
-                seq, batch = decode_payload(payload)
-                expected = seq + 1
-                self.report.records += 1
-                self.report.last_seq = seq
-                if seq > after_seq:
-                    self.report.points += len(batch)
-                    yield seq, batch
+                problem = check_record(data, pos)
+                if not problem:
+                    seq = record_seq(data, pos)
+                    size = record_size(data, pos)
+                    if seq == expected:
+                        payload = data[pos + 8 : pos + size]
+                        pos += size
+                        expected = seq + 1
+                        self.report.records += 1
+                        self.report.last_seq = seq
+                        if seq > after_seq:
+                            self.report.points += (
+                                size - 8 - PAYLOAD_PREFIX.size
+                            ) // BYTES_PER_POINT
+                            yield seq, payload
+                        continue
+                    reason = f"valid record carries seq {seq} where {expected} was expected"
+                    if seq > expected:  # records expected..seq-1 are missing; keep this one
+                        self._damage(WalDamage(path, pos, 0, expected, seq - 1, reason, 0), salvage)
+                        expected = seq
+                        continue
+                    # an old record where a newer one belongs: drop it
+                    self._damage(WalDamage(path, pos, size, seq, seq, reason, 0), salvage)
+                    pos += size
+                    continue
+                nxt = find_next_frame(data, pos + 1)
+                if nxt is None and is_last:
+                    self._torn(path, pos, len(data), problem)
+                    return
+                if nxt is None:
+                    end, last = len(data), _last(next_first)
+                else:
+                    end, last = nxt, record_seq(data, nxt) - 1
+                self._damage(
+                    WalDamage(path, pos, end - pos, expected, last, problem, nxt or 0), salvage
+                )
+                pos = end
+                if last is not None:
+                    expected = last + 1  # the damage is reported once, not again as a gap
 
-    @staticmethod
-    def _check_record(data: memoryview, pos: int, expected_seq: int) -> str:
-        """'' when the record at ``pos`` is intact, else what is wrong with it."""
-        if len(data) - pos < RECORD_HEADER.size:
-            return f"torn record header ({len(data) - pos} bytes)"
-        length, crc = RECORD_HEADER.unpack_from(data, pos)
-        if length == 0 or length > MAX_RECORD_BYTES:
-            return f"implausible record length {length}"
-        end = pos + RECORD_HEADER.size + length
-        if end > len(data):
-            return f"torn record: needs {length} payload bytes, {len(data) - pos - 8} present"
-        if not checksum_ok(data[pos + RECORD_HEADER.size : end], crc):
-            return "record checksum mismatch"
-        seq = int.from_bytes(data[pos + 9 : pos + 17], "little")
-        if seq != expected_seq:
-            return f"record seq {seq} where {expected_seq} was expected"
-        return ""
+    def _damage(self, damage: WalDamage, salvage: bool) -> None:
+        if not salvage:
+            root = os.path.dirname(os.path.abspath(self._dir))
+            raise WalCorruptError(
+                f"{damage.describe()}. The database was not opened and nothing was changed; "
+                f"salvage what is readable with `twinbench historian repair {root} "
+                "--output NEWDIR`",
+                damage,
+            )
+        self.report.damage.append(damage)
 
     def _torn(self, path: str, valid: int, total: int, reason: str) -> None:
         self.report.torn_segment = path
         self.report.valid_length = valid
         self.report.dropped_bytes = total - valid
         self.report.reason = reason
+
+
+def _last(next_first: int | None) -> int | None:
+    return None if next_first is None else next_first - 1
+
+
+def discard_torn_tail(fs: FileSystem, report: ReplayReport) -> None:
+    """Cut the torn tail off the newest segment, durably, before new records follow it.
+
+    Durability matters: once a newer segment holds acknowledged records, this
+    one is an *older* segment, where leftover garbage would be corruption. So
+    the truncation is fsynced (file and directory) before the writer starts.
+    """
+    path = report.torn_segment
+    if path is None:
+        return
+    if report.valid_length <= FILE_HEADER.size:
+        fs.remove(path)  # no record survived: the writer recreates the segment
+    else:
+        fs.truncate(path, report.valid_length)
+        f = fs.open_append(path)
+        try:
+            f.sync()
+        finally:
+            f.close()
+    fs.sync_dir(os.path.dirname(path))

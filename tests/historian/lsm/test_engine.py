@@ -11,6 +11,7 @@ import pytest
 from historian import (
     BatchValidationError,
     ClosedError,
+    CorruptDataError,
     DiskFullError,
     FsyncPolicy,
     Historian,
@@ -264,20 +265,19 @@ def test_fsync_failure_refuses_writes_until_reopen(tmp_path: object) -> None:
     db.close()
 
 
-def test_bit_flip_in_wal_tail_drops_only_the_damaged_suffix(tmp_path: object) -> None:
+def test_bit_flip_mid_wal_refuses_open_and_keeps_the_wal(tmp_path: object) -> None:
     root = str(tmp_path)
     db = Historian.open(root, opts(memtable_bytes=1 << 20))
     for i in range(4):
         db.write(ramp(5, 10, t0=i * 10 * S))
     db.close()
     wal = filenames.wal_dir(root)
+    sizes = {n: os.path.getsize(os.path.join(wal, n)) for n in os.listdir(wal)}
     record = 8 + 13 + 10 * 22
     fs = FaultyFileSystem(Faults(flip_bits=[("wal-", 16 + 2 * record + 50)]))
-    db = Historian.open(root, opts(memtable_bytes=1 << 20), fs)
-    assert db.recovery_report["dropped_bytes"] == 2 * record
-    assert db.read(5, 0, 2**62)[0].tolist() == [i * S for i in range(20)]
-    db.close()
-    assert len(os.listdir(wal)) >= 1
+    with pytest.raises(CorruptDataError, match="seq 3..3"):
+        Historian.open(root, opts(memtable_bytes=1 << 20), fs)
+    assert {n: os.path.getsize(os.path.join(wal, n)) for n in os.listdir(wal)} == sizes
 
 
 def test_background_flush_disk_full_raises_then_recovers(tmp_path: object) -> None:

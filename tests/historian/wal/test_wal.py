@@ -73,7 +73,7 @@ def test_torn_tail_is_dropped_and_reported(tmp_path: object, cut: int) -> None:
     assert r.report.valid_length == size - record_len
 
 
-def test_bit_flip_in_tail_segment_stops_replay(tmp_path: object) -> None:
+def test_bit_flip_mid_newest_segment_is_corruption_not_a_torn_tail(tmp_path: object) -> None:
     d = str(tmp_path)
     w = writer(FileSystem(), d)
     for i in range(5):
@@ -81,12 +81,32 @@ def test_bit_flip_in_tail_segment_stops_replay(tmp_path: object) -> None:
     w.close()
     path = list_segments(FileSystem(), d, parse_wal_segment_name)[-1][1]
     record_len = 8 + 13 + 50 * 22
-    offset = 16 + 2 * record_len + 100  # inside record 3's columns
+    offset = 16 + 2 * record_len + 100  # inside record 3's columns; records 4, 5 are intact
     fs = FaultyFileSystem(Faults(flip_bits=[("wal-", offset)]))
+    with pytest.raises(WalCorruptError, match="seq 3..3") as err:
+        replay(fs, d)
+    assert err.value.damage is not None
+    assert err.value.damage.offset == 16 + 2 * record_len
+    assert err.value.damage.resume_offset == 16 + 3 * record_len
+    salvager = WalReader(fs, d, parse_wal_segment_name)
+    salvaged = list(salvager.replay(salvage=True))
+    assert [s for s, _ in salvaged] == [1, 2, 4, 5]
+    assert [(x.first_seq, x.last_seq) for x in salvager.report.damage] == [(3, 3)]
+
+
+def test_bit_flip_in_last_record_of_newest_segment_is_a_torn_tail(tmp_path: object) -> None:
+    d = str(tmp_path)
+    w = writer(FileSystem(), d)
+    for i in range(5):
+        w.append(batch(i))
+    w.close()
+    path = list_segments(FileSystem(), d, parse_wal_segment_name)[-1][1]
+    record_len = 8 + 13 + 50 * 22
+    fs = FaultyFileSystem(Faults(flip_bits=[("wal-", 16 + 4 * record_len + 100)]))
     got, r = replay(fs, d)
-    assert [s for s, _ in got] == [1, 2]
+    assert [s for s, _ in got] == [1, 2, 3, 4]
     assert r.report.reason == "record checksum mismatch"
-    assert r.report.dropped_bytes == 3 * record_len
+    assert r.report.dropped_bytes == record_len
     assert r.report.torn_segment == path
 
 
