@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.scenario import SensorFaultMix
 from harness.sensor_mix import apply_fault_mix
 from harness.services import ManagedProcess
-from scenarios.base import SensorFaultMix
 from sim.catalogue_gen import generate_profile
 from sim.servers.launch import ServerProcess, start_servers, stop_servers
 from sim.tags import dump_catalogue

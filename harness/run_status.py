@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 
 from harness.metrics import LatencyHistogram, TimeSeries
+from harness.scenario import Scenario
 from harness.schedule import Schedule
-from scenarios.base import Scenario
 
 NS = 1_000_000_000
 

@@ -50,6 +50,7 @@ from harness.metrics import (
 from harness.plant import PlantLoad
 from harness.report import Report, write_run
 from harness.run_status import RunStatus
+from harness.scenario import FaultEvent, MetricKey, Scenario
 from harness.scenario_stack import ScenarioStack
 from harness.synthetic import SyntheticSource
 from historian.bus.options import BusOptions
@@ -57,7 +58,6 @@ from historian.collect.forwarder import BatchForwarder
 from historian.collect.spool import DiskSpool
 from historian.ingest.service import APPLIED_PREFIX
 from historian.model import PointBatch
-from scenarios.base import FaultEvent, MetricKey, Scenario
 
 NS = 1_000_000_000
 SOURCE_ID = "loadgen"

@@ -1,7 +1,7 @@
 """Turn a finished :class:`~harness.runner.ScenarioRunner` into a scored :class:`Report`.
 
 Kept apart from the runner so the arithmetic of each metric is in one place:
-every key the scenario thresholds name (``scenarios.base.MetricKey``) is
+every key the scenario thresholds name (``harness.scenario.MetricKey``) is
 written here, and a metric that could not be measured is left out, which fails
 its threshold (a check that did not run never reads as a pass).
 """
@@ -16,9 +16,9 @@ import numpy as np
 from harness.accounting import read_back
 from harness.metrics import ProcessSampler, highest_sustained_rate
 from harness.report import Report, evaluate
+from harness.scenario import MetricKey
 from historian import Historian, Options
 from historian.codec import encode_chunk
-from scenarios.base import MetricKey
 
 if TYPE_CHECKING:
     from harness.runner import ScenarioRunner

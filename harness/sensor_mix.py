@@ -7,7 +7,7 @@ independently per fault kind) carries a clearly visible fault, and the rest
 carry none of that kind. Same catalogue + mix + seed -> same catalogue.
 
 >>> from sim.catalogue_gen import generate_oilfield
->>> from scenarios.base import SensorFaultMix
+>>> from harness.scenario import SensorFaultMix
 >>> cat = apply_fault_mix(generate_oilfield(2), SensorFaultMix(noise=1.0, stuck=0.5), seed=1)
 >>> sum(t.sensor.stuck_probability > 0 for t in cat.tags), len(cat)
 (10, 20)
@@ -19,7 +19,7 @@ import dataclasses
 
 import numpy as np
 
-from scenarios.base import SensorFaultMix
+from harness.scenario import SensorFaultMix
 from sim.tags import Catalogue, SensorSpec, Tag
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from scenarios.base import Scenario, ScenarioError
+from harness.scenario import Scenario, ScenarioError
 
 __all__ = ["SCENARIO_MODULES", "UnknownScenarioError", "all_scenarios", "get"]
 

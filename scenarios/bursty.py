@@ -7,7 +7,7 @@ nominal-rate stretches only (a 10x burst is allowed to queue).
 
 from __future__ import annotations
 
-from scenarios.base import LoadPhase, Scenario, SensorFaultMix, default_thresholds
+from harness.scenario import LoadPhase, Scenario, SensorFaultMix, default_thresholds
 
 NOMINAL = 50_000.0
 

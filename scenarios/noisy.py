@@ -9,7 +9,7 @@ noisy, full-precision values are Gorilla's worst case.
 from __future__ import annotations
 
 from harness.report import Threshold
-from scenarios.base import LoadPhase, MetricKey, Scenario, SensorFaultMix, default_thresholds
+from harness.scenario import LoadPhase, MetricKey, Scenario, SensorFaultMix, default_thresholds
 
 NOMINAL = 50_000.0
 

@@ -7,7 +7,13 @@ import importlib
 
 import pytest
 
-MODULES = ["harness.schedule", "harness.synthetic", "harness.report", "scenarios", "scenarios.base"]
+MODULES = [
+    "harness.schedule",
+    "harness.synthetic",
+    "harness.report",
+    "scenarios",
+    "harness.scenario",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.scenario import SensorFaultMix
 from harness.sensor_mix import apply_fault_mix
-from scenarios.base import SensorFaultMix
 from sim.catalogue_gen import generate_oilfield
 from sim.tags import dump_catalogue, load_catalogue
 

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from harness.cli import build_app
 from harness.report import Threshold, exit_code
 from harness.runner import ScenarioRunner
+from harness.scenario import LoadPhase, MetricKey
 from scenarios import all_scenarios, get
-from scenarios.base import LoadPhase, MetricKey
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 

@@ -10,8 +10,7 @@ import pytest
 
 from harness.metrics import StepMeasurement, highest_sustained_rate
 from harness.report import Report, evaluate
-from scenarios import UnknownScenarioError, all_scenarios, get
-from scenarios.base import (
+from harness.scenario import (
     FaultEvent,
     LoadPhase,
     MetricKey,
@@ -19,6 +18,7 @@ from scenarios.base import (
     ScenarioError,
     SensorFaultMix,
 )
+from scenarios import UnknownScenarioError, all_scenarios, get
 
 NAMES = ["noisy", "bursty", "partitioned", "crash", "stress"]
 NS = 1_000_000_000

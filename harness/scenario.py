@@ -6,7 +6,11 @@ and a scored report. Metric keys the thresholds refer to are named in
 :class:`MetricKey` and documented in ``docs/report-schema.md``; the runner
 writes exactly those keys.
 
->>> from scenarios import get
+The model lives in ``harness`` so the runner and scoring never import
+``scenarios/``, which holds declarations only (one module per scenario) and is
+imported by the command line alone.
+
+>>> from scenarios import get   # doctest only: the declarations use this model
 >>> s = get("noisy")
 >>> s.short().duration_s <= 40, s.schedule().phase_names[0]
 (True, 'warm-up')

@@ -1,0 +1,104 @@
+"""The import graph follows the architecture's layers (docs/architecture.md).
+
+- ``historian`` imports nothing above it (``sim``, ``harness``, ``scenarios``);
+  ``historian.sstable`` never imports ``historian.lsm`` (LevelDB's table/ vs db/).
+- ``sim`` imports nothing from ``harness`` or ``scenarios``.
+- ``scenarios`` holds declarations: it imports only the harness's scenario model
+  (``harness.scenario``, ``harness.schedule``, ``harness.report``'s Threshold).
+- ``harness`` imports ``scenarios`` only from its command line (``harness.cli_scenario``).
+
+Every import counts, also the ones inside functions: a lazy import is still a
+dependency. The test parses the sources, so it sees what a run would not reach.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("historian", "sim", "harness", "scenarios")
+
+
+def imports_of(path: Path) -> Iterator[tuple[int, str]]:
+    module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    package = module.rsplit(".", 1)[0] if path.name != "__init__.py" else module
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                name = ".".join([*base, node.module] if node.module else base)
+            else:
+                name = node.module or ""
+            yield node.lineno, name
+
+
+def modules() -> Iterator[tuple[str, Path]]:
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            yield ".".join(path.relative_to(ROOT).with_suffix("").parts), path
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+SCENARIO_MODEL = ("harness.scenario", "harness.schedule", "harness.report")
+
+
+def forbidden(module: str, imported: str) -> str | None:
+    """Why ``module`` may not import ``imported`` (None: allowed)."""
+    if _under(module, "historian"):
+        for above in ("sim", "harness", "scenarios"):
+            if _under(imported, above):
+                return f"historian must not import {above}"
+        if _under(module, "historian.sstable") and _under(imported, "historian.lsm"):
+            return "historian.sstable must not import historian.lsm"
+    if _under(module, "sim") and (_under(imported, "harness") or _under(imported, "scenarios")):
+        return "sim must not import harness or scenarios"
+    if (
+        _under(module, "scenarios")
+        and _under(imported, "harness")
+        and not any(_under(imported, m) for m in SCENARIO_MODEL)
+    ):
+        return f"scenarios may import only the scenario model {SCENARIO_MODEL}"
+    if (
+        _under(module, "harness")
+        and _under(imported, "scenarios")
+        and module != "harness.cli_scenario"
+    ):
+        return "harness imports scenarios only in harness.cli_scenario"
+    return None
+
+
+def test_layers() -> None:
+    problems = [
+        f"{path.relative_to(ROOT)}:{line}: imports {name}: {why}"
+        for module, path in modules()
+        for line, name in imports_of(path)
+        if (why := forbidden(module, name))
+    ]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("module", "imported", "allowed"),
+    [
+        ("historian.lsm.engine", "harness.services", False),
+        ("historian.sstable.reader", "historian.lsm.version", False),
+        ("historian.lsm.engine", "historian.sstable", True),
+        ("sim.twin", "harness.load", False),
+        ("scenarios.noisy", "harness.runner", False),
+        ("scenarios.noisy", "harness.scenario", True),
+        ("harness.runner", "scenarios", False),
+        ("harness.cli_scenario", "scenarios", True),
+    ],
+)
+def test_rules_catch_what_they_should(module: str, imported: str, allowed: bool) -> None:
+    assert (forbidden(module, imported) is None) == allowed
