@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -76,10 +77,17 @@ class BatchPublisher:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    async def publish(self, payload: bytes, msg_id: str) -> asyncio.Future[int]:
-        """Send one batch; waits while the window is full; returns a future of the stream seq."""
+    async def publish(
+        self, payload: bytes, msg_id: str, on_retry: Callable[[], None] | None = None
+    ) -> asyncio.Future[int]:
+        """Send one batch; waits while the window is full; returns a future of the stream seq.
+
+        ``on_retry`` is called when an attempt fails and before it is retried: from then on
+        a later batch of the same caller may reach the stream before this one (the
+        forwarder uses it to keep each source's batches in sequence order).
+        """
         await self._window.acquire()
-        task = asyncio.ensure_future(self._send_with_retry(payload, msg_id))
+        task = asyncio.ensure_future(self._send_with_retry(payload, msg_id, on_retry))
         self._tasks.add(task)
         task.add_done_callback(self._done)
         return task
@@ -120,7 +128,9 @@ class BatchPublisher:
             if self._nc.stats["reconnects"] != reconnects:
                 raise nats.errors.ConnectionReconnectingError
 
-    async def _send_with_retry(self, payload: bytes, msg_id: str) -> int:
+    async def _send_with_retry(
+        self, payload: bytes, msg_id: str, on_retry: Callable[[], None] | None = None
+    ) -> int:
         opts = self._opts
         delay = opts.retry_backoff_s
         last: BaseException | None = None
@@ -129,6 +139,8 @@ class BatchPublisher:
         for attempt in range(opts.publish_attempts):
             if attempt:
                 self.metrics.retries += 1
+                if on_retry is not None:
+                    on_retry()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, opts.retry_backoff_max_s)
             fut: asyncio.Future[PubAck] | None = None
