@@ -22,6 +22,7 @@ import errno
 import fcntl
 import mmap
 import os
+import random
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -137,7 +138,26 @@ class FileSystem:
         return os.stat(path).st_size
 
     def makedirs(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
+        """Create ``path`` and missing parents, durably: each new entry's parent is fsynced.
+
+        Without that, a power cut can lose a new directory (and every file in
+        it, fsynced or not) because its name lives in the parent directory.
+        """
+        missing = []
+        p = os.path.abspath(path)
+        while not os.path.isdir(p):
+            missing.append(p)
+            p = os.path.dirname(p)
+        for d in reversed(missing):
+            try:
+                os.mkdir(d)
+            except FileExistsError:
+                continue
+            self._made_dir(d)
+            self.sync_dir(os.path.dirname(d))
+
+    def _made_dir(self, path: str) -> None:
+        """Hook: a directory was just created (the fault model journals it)."""
 
     def sync_dir(self, path: str) -> None:
         """fsync a directory so that creates, renames and removals in it are durable."""
@@ -225,6 +245,10 @@ class Faults:
     """Crash on the N-th time the point is reached."""
     crash_exits: bool = False
     """True: ``os._exit(CRASH_EXIT_CODE)`` (child processes); False: raise SimulatedCrash."""
+    torn_writes: bool = False
+    """At a crash, keep a random prefix of each file's unsynced bytes (seeded by ``seed``)
+    instead of none: the page cache may have written some of them back already."""
+    seed: int = 0
     flip_bits: list[tuple[str, int]] = field(default_factory=list)
     """(path substring, byte offset): that byte's lowest bit reads flipped."""
     path_contains: str = ""
@@ -232,20 +256,29 @@ class Faults:
 
 
 class FaultyFileSystem(FileSystem):
-    """A real file system that injects faults and models what an fsync protects.
+    """A real file system that injects faults and models what a power cut keeps.
 
-    It remembers, per file, how many bytes were fsynced (files that existed
-    before it was made count as fully synced). :meth:`crash` truncates every
-    file to that length and removes files created since the last directory
-    fsync, which is what a power cut may leave behind.
+    The model is the kernel's (POSIX, and what ext4/xfs actually guarantee):
+
+    * file *contents* are durable up to the length last fsynced through a
+      handle (files that existed before this object was made count as synced);
+    * a create, rename, remove or truncate is durable only once the directory
+      holding the name is fsynced (:meth:`sync_dir`); a truncate (and the
+      truncation done by :meth:`create` on an existing file) is also made
+      durable by an fsync of that file.
+
+    Until then each such operation sits in an undo journal. :meth:`crash`
+    first cuts every file back to its synced length, then undoes the pending
+    operations newest first: renamed files go back under their old names (and
+    a replaced destination gets its old bytes back), removed files reappear
+    with the bytes they had durably, created files vanish, and truncated files
+    regain their synced bytes. That is the worst state a power cut may leave.
     """
 
     def __init__(self, faults: Faults | None = None) -> None:
         self.faults = faults or Faults()
         self._synced: dict[str, int] = {}
-        self._unsynced_new: set[str] = set()
-        # (dst, dst's bytes before the rename or None) for renames whose directory is not synced
-        self._pending_renames: list[tuple[str, bytes | None]] = []
+        self._journal: list[_PendingOp] = []
         self._hits: dict[str, int] = {}
         self._lock = threading.Lock()
         self.crashed = False
@@ -253,29 +286,36 @@ class FaultyFileSystem(FileSystem):
     def _applies(self, path: str) -> bool:
         return self.faults.path_contains in path
 
-    def _track(self, path: str, existing_size: int, new: bool) -> None:
-        with self._lock:
-            self._synced.setdefault(path, existing_size)
-            if new:
-                self._unsynced_new.add(path)
+    def _durable_bytes(self, path: str) -> bytes:
+        """What a power cut would leave in ``path`` now, contents-wise (caller holds the lock)."""
+        data = super().read_bytes(path)
+        return data[: self._synced.get(path, len(data))]
 
     def open_append(self, path: str) -> WritableFile:
         existed = os.path.exists(path)
         if not existed and self.faults.disk_full and self._applies(path):
             raise DiskFullError(errno.ENOSPC, f"no space left on device creating {path} (injected)")
         f = super().open_append(path)
-        self._track(path, f.size, not existed)
+        with self._lock:
+            if existed:
+                self._synced.setdefault(path, f.size)
+            else:
+                self._synced[path] = 0
+                self._journal.append(_PendingOp("create", path))
         return f
 
     def create(self, path: str) -> WritableFile:
         if self.faults.disk_full and self._applies(path):
             raise DiskFullError(errno.ENOSPC, f"no space left on device creating {path} (injected)")
-        existed = os.path.exists(path)
+        with self._lock:
+            old = self._durable_bytes(path) if os.path.exists(path) else None
         f = super().create(path)
         with self._lock:
             self._synced[path] = 0
-            if not existed:
-                self._unsynced_new.add(path)
+            if old is None:
+                self._journal.append(_PendingOp("create", path))
+            else:
+                self._journal.append(_PendingOp("truncate", path, old=old))
         return f
 
     def _append(self, f: WritableFile, data: bytes | bytearray | memoryview) -> None:
@@ -297,40 +337,55 @@ class FaultyFileSystem(FileSystem):
         super()._sync(f)
         with self._lock:
             self._synced[f.path] = f.size
+            # fsync persists the inode, so its size change (a truncate) too; not its name
+            self._journal = [
+                op for op in self._journal if not (op.kind == "truncate" and op.path == f.path)
+            ]
 
     def sync_dir(self, path: str) -> None:
         if self.faults.fsync_error and self._applies(path):
             raise OSError(errno.EIO, f"fsync of directory {path} failed (injected)")
         super().sync_dir(path)
         with self._lock:
-            prefix = os.path.join(path, "")
-            self._unsynced_new = {p for p in self._unsynced_new if not p.startswith(prefix)}
-            self._pending_renames = [
-                (d, old) for d, old in self._pending_renames if not d.startswith(prefix)
-            ]
+            # only entries *directly* in this directory: fsync of root says nothing about root/wal/
+            self._journal = [op for op in self._journal if not op.settled_by(path)]
 
     def rename(self, src: str, dst: str) -> None:
-        old = super().read_bytes(dst) if os.path.exists(dst) else None
+        with self._lock:
+            old = self._durable_bytes(dst) if os.path.exists(dst) else None
         super().rename(src, dst)
         with self._lock:
             if src in self._synced:
                 self._synced[dst] = self._synced.pop(src)
-            # The new name is only durable after the directory is fsynced: a crash
-            # before that puts the old file (or nothing) back under dst.
-            self._unsynced_new.discard(src)
-            self._pending_renames.append((dst, old))
+            else:
+                self._synced.pop(dst, None)  # src existed before us: fully synced
+            self._journal.append(_PendingOp("rename", dst, src=src, old=old))
 
     def remove(self, path: str) -> None:
+        with self._lock:
+            old = self._durable_bytes(path) if os.path.exists(path) else None
         super().remove(path)
         with self._lock:
             self._synced.pop(path, None)
-            self._unsynced_new.discard(path)
+            if old is not None:
+                self._journal.append(_PendingOp("remove", path, old=old))
+
+    def _made_dir(self, path: str) -> None:
+        with self._lock:
+            self._journal.append(_PendingOp("mkdir", path))
 
     def truncate(self, path: str, size: int) -> None:
+        with self._lock:
+            old = self._durable_bytes(path)
         super().truncate(path, size)
         with self._lock:
-            if path in self._synced:
-                self._synced[path] = min(self._synced[path], size)
+            self._synced[path] = min(self._synced.get(path, size), size)
+            self._journal.append(_PendingOp("truncate", path, old=old))
+
+    def pending_ops(self) -> list[str]:
+        """Metadata operations a power cut now would undo (for test messages)."""
+        with self._lock:
+            return [f"{op.kind} {op.path}" for op in self._journal]
 
     def _flipped(self, path: str, data: bytes) -> bytes:
         flips = [off for sub, off in self.faults.flip_bits if sub in path and off < len(data)]
@@ -362,23 +417,59 @@ class FaultyFileSystem(FileSystem):
         raise SimulatedCrash(name)
 
     def crash(self) -> None:
-        """Drop every byte not fsynced and every file whose directory entry was not fsynced."""
+        """Leave the files as a power cut now may: see the class docstring."""
         with self._lock:
             self.crashed = True
-            for dst, old in reversed(self._pending_renames):
-                if old is None:
-                    if os.path.exists(dst):
-                        os.remove(dst)
-                else:
-                    with open(dst, "wb") as fh:
-                        fh.write(old)
-                self._synced.pop(dst, None)
-            self._pending_renames.clear()
-            for path in self._unsynced_new:
-                if os.path.exists(path):
-                    os.remove(path)
-            for path, synced in self._synced.items():
-                alive = path not in self._unsynced_new and os.path.exists(path)
-                if alive and os.path.getsize(path) > synced:
-                    os.truncate(path, synced)
-            self._unsynced_new.clear()
+            rng = random.Random(self.faults.seed)
+            for path, synced in sorted(self._synced.items()):
+                size = os.path.getsize(path) if os.path.exists(path) else 0
+                if size > synced:
+                    keep = rng.randint(0, size - synced) if self.faults.torn_writes else 0
+                    os.truncate(path, synced + keep)
+            for op in reversed(self._journal):
+                op.undo(self._synced)
+            self._journal.clear()
+
+
+@dataclass
+class _PendingOp:
+    """A metadata operation not yet made durable, and how to undo it at a crash."""
+
+    kind: str
+    """"create", "mkdir", "rename" (``path`` is the destination), "remove" or "truncate"."""
+    path: str
+    src: str = ""
+    old: bytes | None = None
+    """Durable bytes before the op: of ``path`` (rename: of the replaced destination)."""
+
+    def settled_by(self, directory: str) -> bool:
+        if self.kind == "truncate":
+            return os.path.dirname(self.path) == directory
+        dirs = {os.path.dirname(self.path)} | ({os.path.dirname(self.src)} if self.src else set())
+        return dirs == {directory}  # a cross-directory rename needs both (not modelled: one)
+
+    def undo(self, synced: dict[str, int]) -> None:
+        if self.kind == "create":
+            if os.path.exists(self.path):
+                os.remove(self.path)
+            synced.pop(self.path, None)
+        elif self.kind == "mkdir":
+            shutil.rmtree(self.path, ignore_errors=True)
+            inside = os.path.join(self.path, "")
+            for p in [p for p in synced if p.startswith(inside)]:
+                del synced[p]
+        elif self.kind == "rename":
+            if os.path.exists(self.path):
+                os.replace(self.path, self.src)
+                if self.path in synced:
+                    synced[self.src] = synced.pop(self.path)
+            if self.old is not None:
+                _put(self.path, self.old, synced)
+        elif self.old is not None:  # remove, truncate: the durable bytes come back
+            _put(self.path, self.old, synced)
+
+
+def _put(path: str, data: bytes, synced: dict[str, int]) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+    synced[path] = len(data)

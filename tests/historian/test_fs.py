@@ -109,3 +109,94 @@ def test_write_atomic_faults_leave_old_file_and_no_tmp(tmp_path: object) -> None
         fs.write_atomic(path, b"three")
     assert read(path) == b"one"
     assert not os.path.exists(path + ".tmp")
+
+
+def durable_file(fs: FaultyFileSystem, path: str, body: bytes) -> None:
+    f = fs.create(path)
+    f.append(body)
+    f.sync()
+    f.close()
+    fs.sync_dir(os.path.dirname(path))
+
+
+def test_remove_is_undone_without_a_directory_fsync(tmp_path: object) -> None:
+    d = str(tmp_path)
+    fs = FaultyFileSystem()
+    path = os.path.join(d, "seg")
+    durable_file(fs, path, b"segment")
+    fs.remove(path)
+    assert fs.pending_ops() == [f"remove {path}"]
+    fs.crash()
+    assert read(path) == b"segment"
+    fs2 = FaultyFileSystem()
+    fs2.remove(path)
+    fs2.sync_dir(d)
+    fs2.crash()
+    assert not os.path.exists(path)
+
+
+def test_truncate_is_undone_unless_the_file_or_directory_is_fsynced(tmp_path: object) -> None:
+    d = str(tmp_path)
+    path = os.path.join(d, "wal")
+    fs = FaultyFileSystem()
+    durable_file(fs, path, b"good-garbage")
+    fs.truncate(path, 4)
+    fs.crash()
+    assert read(path) == b"good-garbage"
+    fs = FaultyFileSystem()
+    fs.truncate(path, 4)
+    f = fs.open_append(path)
+    f.sync()
+    f.close()
+    fs.crash()
+    assert read(path) == b"good"
+
+
+def test_rename_undo_puts_the_source_back(tmp_path: object) -> None:
+    d = str(tmp_path)
+    fs = FaultyFileSystem()
+    src, dst = os.path.join(d, "a.tmp"), os.path.join(d, "a")
+    durable_file(fs, src, b"new")
+    fs.rename(src, dst)
+    fs.crash()
+    assert read(src) == b"new" and not os.path.exists(dst)
+
+
+def test_directory_fsync_covers_only_its_own_entries(tmp_path: object) -> None:
+    d = str(tmp_path)
+    fs = FaultyFileSystem()
+    sub = os.path.join(d, "wal")
+    fs.makedirs(sub)  # durable: makedirs fsyncs the parent
+    f = fs.create(os.path.join(sub, "w1"))
+    f.append(b"x")
+    f.sync()
+    fs.sync_dir(d)  # the parent, not wal/: w1's name is still volatile
+    fs.crash()
+    assert os.path.isdir(sub) and not os.path.exists(os.path.join(sub, "w1"))
+
+
+def test_unsynced_directory_loses_everything_in_it(tmp_path: object) -> None:
+    d = str(tmp_path)
+    fs = FaultyFileSystem()
+    sub = os.path.join(d, "new")
+    os.mkdir(sub)
+    fs._made_dir(sub)  # as if made by a makedirs that forgot the parent fsync
+    durable_file(fs, os.path.join(sub, "f"), b"synced")
+    fs.crash()
+    assert not os.path.exists(sub)
+
+
+def test_torn_writes_keep_a_prefix_of_unsynced_bytes(tmp_path: object) -> None:
+    d = str(tmp_path)
+    kept = set()
+    for seed in range(20):
+        path = os.path.join(d, f"f{seed}")
+        fs = FaultyFileSystem(Faults(torn_writes=True, seed=seed))
+        durable_file(fs, path, b"sync")
+        f = fs.open_append(path)
+        f.append(b"0123456789")
+        fs.crash()
+        body = read(path)
+        assert body == (b"sync" + b"0123456789")[: len(body)] and len(body) >= 4
+        kept.add(len(body))
+    assert len(kept) > 3
