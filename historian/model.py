@@ -241,6 +241,59 @@ class PointBatch:
                 )
 
 
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One stored point: time (ns since the epoch, UTC), value and 16-bit quality."""
+
+    ts: int
+    value: float
+    quality: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesColumns:
+    """One series' points over a range, as columns: what every historian read returns.
+
+    ``ts`` int64 ns ascending with one point per timestamp (the last written),
+    ``values`` float64 and ``quality`` uint16 of the same length. ``name`` is
+    the tag path when the caller knows it.
+
+    >>> import numpy as np
+    >>> c = SeriesColumns(7, np.array([1, 2]), np.array([0.5, 1.5]), np.zeros(2, np.uint16))
+    >>> len(c), c.points()[1]
+    (2, Point(ts=2, value=1.5, quality=0))
+    """
+
+    series: int
+    ts: TimeArray
+    values: ValueArray
+    quality: QualityArray
+    name: str | None = None
+
+    @classmethod
+    def empty(cls, series: int, name: str | None = None) -> SeriesColumns:
+        return cls(
+            series,
+            np.empty(0, TIME_DTYPE),
+            np.empty(0, VALUE_DTYPE),
+            np.empty(0, QUALITY_DTYPE),
+            name,
+        )
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @property
+    def columns(self) -> tuple[TimeArray, ValueArray, QualityArray]:
+        """(ts, values, quality), the shape ``Historian.read`` returns."""
+        return self.ts, self.values, self.quality
+
+    def points(self) -> list[Point]:
+        """One :class:`Point` per row: for display and tests, never for hot paths."""
+        rows = zip(self.ts.tolist(), self.values.tolist(), self.quality.tolist(), strict=True)
+        return [Point(int(t), float(v), int(q)) for t, v, q in rows]
+
+
 class SeriesIndex:
     """Tag path <-> series id, as assigned by the tag catalogue.
 

@@ -17,19 +17,21 @@ import threading
 from collections.abc import Iterator
 
 import numpy as np
+from numpy.typing import NDArray
 
 from historian.model import (
     QUALITY_DTYPE,
     SERIES_DTYPE,
     TIME_DTYPE,
     VALUE_DTYPE,
+    Point,
     PointBatch,
     QualityArray,
     SeriesArray,
     TimeArray,
     ValueArray,
 )
-from historian.sstable import Columns
+from historian.sstable import CHUNK_SUMMARY_DTYPE, Columns
 
 from .merge import last_of_runs, merge_columns, sort_dedup
 
@@ -129,22 +131,86 @@ class Memtable:
                 idx = idx[keep]
                 yield PointBatch(s[keep], t[keep], b.values[idx], b.quality[idx], True)
 
+    def view(self) -> MemtableView:
+        """The points written so far, frozen: later appends are not seen (snapshot reads)."""
+        n, b = self._snapshot()
+        return MemtableView(b, self.min_ts if n else None, self.max_ts if n else None)
+
     def read(self, series: int, start_ns: int, end_ns: int) -> Columns:
-        _, b = self._snapshot()
-        idx = np.flatnonzero(b.series == series)
-        if len(idx):
-            ts = b.ts[idx]
-            inside = (ts >= start_ns) & (ts < end_ns)
-            idx = idx[inside]
-        return merge_columns([(b.ts[idx], b.values[idx], b.quality[idx])])
+        return self.view().read(series, start_ns, end_ns)
 
     def last(self, series: int) -> tuple[int, float, int] | None:
-        _, b = self._snapshot()
-        idx = np.flatnonzero(b.series == series)
+        p = self.view().at_or_before(series, 2**63 - 1)
+        return None if p is None else (p.ts, p.value, p.quality)
+
+
+class MemtableView:
+    """A memtable's first ``n`` points, immutable: a ``SeriesSource`` (historian.query.source).
+
+    Rows are in arrival order, unsorted, possibly with repeated timestamps; every
+    answer applies last-write-wins inside the view (the later row wins). Per
+    series, the matching rows are found by one vectorised scan and cached.
+    """
+
+    def __init__(self, batch: PointBatch, min_ts: int | None, max_ts: int | None) -> None:
+        self._b = batch
+        self._range = None if min_ts is None or max_ts is None else (min_ts, max_ts)
+        self._rows: dict[int, NDArray[np.intp]] = {}
+
+    def __len__(self) -> int:
+        return len(self._b)
+
+    def rows_of(self, series: int) -> NDArray[np.intp]:
+        rows = self._rows.get(series)
+        if rows is None:
+            rows = np.flatnonzero(self._b.series == series)
+            self._rows[series] = rows
+        return rows
+
+    def time_range(self) -> tuple[int, int] | None:
+        return self._range
+
+    def series_time_range(self, series: int) -> tuple[int, int] | None:
+        idx = self.rows_of(series)
         if not len(idx):
             return None
+        ts = self._b.ts[idx]
+        return int(ts.min()), int(ts.max())
+
+    def read(self, series: int, start_ns: int, end_ns: int, limit: int | None = None) -> Columns:
+        b = self._b
+        idx = self.rows_of(series)
+        if len(idx):
+            ts = b.ts[idx]
+            idx = idx[(ts >= start_ns) & (ts < end_ns)]
+        ts, v, q = merge_columns([(b.ts[idx], b.values[idx], b.quality[idx])])
+        if limit is not None and len(ts) > limit:
+            ts, v, q = ts[:limit], v[:limit], q[:limit]
+        return ts, v, q
+
+    def at_or_before(self, series: int, t: int) -> Point | None:
+        return self._nearest(series, t, before=True)
+
+    def at_or_after(self, series: int, t: int) -> Point | None:
+        return self._nearest(series, t, before=False)
+
+    def _nearest(self, series: int, t: int, before: bool) -> Point | None:
+        b = self._b
+        idx = self.rows_of(series)
         ts = b.ts[idx]
-        # latest timestamp; among equal ones the last written
-        top = ts.max()
-        i = int(idx[np.flatnonzero(ts == top)[-1]])
-        return int(b.ts[i]), float(b.values[i]), int(b.quality[i])
+        side = ts <= t if before else ts >= t
+        if not side.any():
+            return None
+        best = ts[side].max() if before else ts[side].min()
+        i = int(idx[np.flatnonzero(ts == best)[-1]])  # among equal timestamps the last written
+        return Point(int(b.ts[i]), float(b.values[i]), int(b.quality[i]))
+
+    def chunk_stats(self, series: int, start_ns: int, end_ns: int) -> NDArray[np.void]:
+        """One row without stats covering the series' points in the range (none if empty)."""
+        idx = self.rows_of(series)
+        ts = self._b.ts[idx]
+        ts = ts[(ts >= start_ns) & (ts < end_ns)]
+        out = np.zeros(1 if len(ts) else 0, CHUNK_SUMMARY_DTYPE)
+        if len(ts):
+            out["min_ts"], out["max_ts"], out["count"] = ts.min(), ts.max(), len(ts)
+        return out

@@ -3,11 +3,13 @@
     header   "TBSEG\\0" (6) | version u16
     chunks   encoded chunks (historian.codec), back to back, grouped by series
     index    INDEX_DTYPE[entries], sorted by (series, min_ts)
-    footer   FOOTER (64 bytes), ending in the magic "TBSEGEND"
+    stats    STATS_RECORD_DTYPE[stats_entries] (version 2 only; historian.sstable.stats)
+    footer   FOOTER_V2 (80 bytes; version 1: FOOTER, 64 bytes), ending in "TBSEGEND"
 
 All integers little-endian. Every chunk's CRC32C is in its index entry (the
-block checksum); the index has its own CRC32C in the footer, and the footer
-has a CRC32C over its first 52 bytes.
+block checksum); the index and the stats block have their own CRC32C in the
+footer, and the footer has a CRC32C over all of it but the CRC and the magic.
+Version 1 files (no stats block) stay readable; this build writes version 2.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ from historian.errors import CorruptDataError
 
 HEADER_MAGIC = b"TBSEG\x00"
 HEADER = struct.Struct("<6sH")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 FOOTER_MAGIC = b"TBSEGEND"
 FOOTER = struct.Struct("<QQQqqIIHHI8s")
 FOOTER_CRC_SPAN = 52
-"""The footer CRC covers index_offset .. flags (its first 52 bytes)."""
+"""Version 1: the footer CRC covers index_offset .. flags (its first 52 bytes)."""
+FOOTER_V2 = struct.Struct("<QQQqqIIHHQIII8s")
+FOOTER_V2_CRC_SPAN = 68
+"""Version 2: index_offset .. stats_crc (the first 68 bytes)."""
 
 INDEX_DTYPE = np.dtype(
     [
@@ -55,12 +61,21 @@ class Footer:
     index_crc: int
     version: int = FORMAT_VERSION
     flags: int = 0
+    stats_offset: int = 0
+    stats_entries: int = 0
+    stats_crc: int = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes this footer takes at the end of the file."""
+        return FOOTER.size if self.version == 1 else FOOTER_V2.size
 
 
 def pack_footer(f: Footer) -> bytes:
+    """The version-2 footer (this build writes only version 2)."""
     import crc32c
 
-    head = FOOTER.pack(
+    head = FOOTER_V2.pack(
         f.index_offset,
         f.index_entries,
         f.points,
@@ -68,16 +83,20 @@ def pack_footer(f: Footer) -> bytes:
         f.max_ts,
         f.series_count,
         f.index_crc,
-        f.version,
+        FORMAT_VERSION,
         f.flags,
+        f.stats_offset,
+        f.stats_entries,
+        f.stats_crc,
         0,
         FOOTER_MAGIC,
     )
-    crc = crc32c.crc32c(head[:FOOTER_CRC_SPAN])
-    return head[:FOOTER_CRC_SPAN] + struct.pack("<I", crc) + FOOTER_MAGIC
+    crc = crc32c.crc32c(head[:FOOTER_V2_CRC_SPAN])
+    return head[:FOOTER_V2_CRC_SPAN] + struct.pack("<I", crc) + FOOTER_MAGIC
 
 
 def unpack_footer(data: bytes | memoryview, path: str) -> Footer:
+    """Check header and footer (either version); raise SegmentCorruptError naming the offset."""
     import crc32c
 
     if len(data) < HEADER.size + FOOTER.size:
@@ -85,16 +104,23 @@ def unpack_footer(data: bytes | memoryview, path: str) -> Footer:
     magic, version = HEADER.unpack_from(data, 0)
     if magic != HEADER_MAGIC:
         raise SegmentCorruptError(f"{path}: bad header magic {bytes(magic)!r}")
-    start = len(data) - FOOTER.size
-    fields = FOOTER.unpack_from(data, start)
+    if version not in READABLE_VERSIONS:
+        raise SegmentCorruptError(
+            f"{path}: segment format version {version} is not readable by this build "
+            f"(reads {', '.join(map(str, READABLE_VERSIONS))})"
+        )
+    layout, span = (FOOTER, FOOTER_CRC_SPAN) if version == 1 else (FOOTER_V2, FOOTER_V2_CRC_SPAN)
+    if len(data) < HEADER.size + layout.size:
+        raise SegmentCorruptError(f"{path}: {len(data)} bytes is too short for a segment file")
+    start = len(data) - layout.size
+    fields = layout.unpack_from(data, start)
     if fields[-1] != FOOTER_MAGIC:
         raise SegmentCorruptError(f"{path}: bad footer magic at offset {len(data) - 8}")
-    if crc32c.crc32c(data[start : start + FOOTER_CRC_SPAN]) != fields[9]:
+    if crc32c.crc32c(data[start : start + span]) != fields[-2]:
         raise SegmentCorruptError(f"{path}: footer checksum mismatch at offset {start}")
-    footer = Footer(*fields[:9])
-    if footer.version != FORMAT_VERSION or version != FORMAT_VERSION:
+    footer = Footer(*fields[:9]) if version == 1 else Footer(*fields[:12])
+    if footer.version != version:
         raise SegmentCorruptError(
-            f"{path}: segment format version {footer.version} is not readable by this build "
-            f"(reads {FORMAT_VERSION})"
+            f"{path}: footer says version {footer.version}, header says {version}"
         )
     return footer

@@ -12,8 +12,9 @@ from numpy.typing import NDArray
 from historian.codec import decode_chunk
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
-from historian.model import PointBatch
-from historian.sstable.format import FOOTER, INDEX_DTYPE, Footer, SegmentCorruptError, unpack_footer
+from historian.model import Point, PointBatch
+from historian.sstable.format import INDEX_DTYPE, Footer, SegmentCorruptError, unpack_footer
+from historian.sstable.stats import STATS_RECORD_DTYPE, summaries_from_index
 
 Columns = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.uint16]]
 
@@ -42,13 +43,30 @@ class SegmentReader:
         self.footer: Footer = unpack_footer(self._data, path)
         f = self.footer
         end = f.index_offset + f.index_entries * INDEX_DTYPE.itemsize
-        if end != len(self._data) - FOOTER.size:
-            raise SegmentCorruptError(f"{path}: index end {end} does not meet the footer")
+        stats_end = end
+        if f.version >= 2:
+            if f.stats_offset != end:
+                raise SegmentCorruptError(
+                    f"{path}: stats block at {f.stats_offset}, index ends at {end}"
+                )
+            stats_end = end + f.stats_entries * STATS_RECORD_DTYPE.itemsize
+        if stats_end != len(self._data) - f.size:
+            raise SegmentCorruptError(f"{path}: index end {stats_end} does not meet the footer")
         raw = self._data[f.index_offset : end]
         if crc32c.crc32c(raw) != f.index_crc:
             raise SegmentCorruptError(f"{path}: index checksum mismatch at offset {f.index_offset}")
         self.index = np.frombuffer(raw, dtype=INDEX_DTYPE).copy()
         self._series = self.index["series"]
+        records = np.empty(0, STATS_RECORD_DTYPE)
+        if f.version >= 2 and f.stats_entries:
+            raw = self._data[end:stats_end]
+            if crc32c.crc32c(raw) != f.stats_crc:
+                raise SegmentCorruptError(f"{path}: stats checksum mismatch at offset {end}")
+            records = np.frombuffer(raw, dtype=STATS_RECORD_DTYPE)
+            if int(records["entry"].max()) >= len(self.index):
+                raise SegmentCorruptError(f"{path}: stats record names a chunk past the index")
+        self.summaries: NDArray[np.void] = summaries_from_index(self.index, records)
+        """CHUNK_SUMMARY_DTYPE, one row per index entry (has_stats False in version 1 files)."""
 
     @property
     def file_bytes(self) -> int:
@@ -80,30 +98,76 @@ class SegmentReader:
         except CorruptDataError as exc:
             raise SegmentCorruptError(f"{self.path}: chunk at offset {off}: {exc}") from exc
 
-    def read(self, series: int, start_ns: int, end_ns: int) -> Columns:
-        """Points of ``series`` with start_ns <= ts < end_ns, ascending."""
+    # ------------------------------------------------ the SeriesSource seam
+    def time_range(self) -> tuple[int, int] | None:
+        """(first, last) timestamp over every series, None for an empty file."""
+        return (self.footer.min_ts, self.footer.max_ts) if self.footer.points else None
+
+    def series_time_range(self, series: int) -> tuple[int, int] | None:
+        lo, hi = self._entries_of(series)
+        if lo == hi:
+            return None
+        return int(self.index["min_ts"][lo]), int(self.index["max_ts"][hi - 1])
+
+    def read(self, series: int, start_ns: int, end_ns: int, limit: int | None = None) -> Columns:
+        """Points of ``series`` with start_ns <= ts < end_ns, ascending (the first ``limit``)."""
         lo, hi = self._entries_of(series)
         if lo == hi:
             return empty_columns()
         sel = self.index[lo:hi]
         keep = np.flatnonzero((sel["max_ts"] >= start_ns) & (sel["min_ts"] < end_ns))
         parts = []
+        got = 0
         for k in keep:
+            if limit is not None and got >= limit:
+                break
             ts, v, q = self._chunk(lo + int(k))
             if ts[0] < start_ns or ts[-1] >= end_ns:
                 a = int(np.searchsorted(ts, start_ns, "left"))
                 b = int(np.searchsorted(ts, end_ns, "left"))
                 ts, v, q = ts[a:b], v[a:b], q[a:b]
             parts.append((ts, v, q))
+            got += len(ts)
         if not parts:
             return empty_columns()
         if len(parts) == 1:
-            return parts[0]
-        return (
-            np.concatenate([p[0] for p in parts]),
-            np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]),
-        )
+            ts, v, q = parts[0]
+        else:
+            ts = np.concatenate([p[0] for p in parts])
+            v = np.concatenate([p[1] for p in parts])
+            q = np.concatenate([p[2] for p in parts])
+        if limit is not None and len(ts) > limit:
+            ts, v, q = ts[:limit], v[:limit], q[:limit]
+        return ts, v, q
+
+    def at_or_before(self, series: int, t: int) -> Point | None:
+        """The point of ``series`` with the greatest ts <= t (decodes one chunk)."""
+        lo, hi = self._entries_of(series)
+        k = lo + int(np.searchsorted(self.index["min_ts"][lo:hi], t, "right")) - 1
+        if k < lo:
+            return None
+        ts, v, q = self._chunk(k)
+        i = int(np.searchsorted(ts, t, "right")) - 1
+        return Point(int(ts[i]), float(v[i]), int(q[i]))
+
+    def at_or_after(self, series: int, t: int) -> Point | None:
+        """The point of ``series`` with the smallest ts >= t (decodes one chunk)."""
+        lo, hi = self._entries_of(series)
+        k = lo + int(np.searchsorted(self.index["max_ts"][lo:hi], t, "left"))
+        if k >= hi:
+            return None
+        ts, v, q = self._chunk(k)
+        i = int(np.searchsorted(ts, t, "left"))
+        return Point(int(ts[i]), float(v[i]), int(q[i]))
+
+    def chunk_stats(self, series: int, start_ns: int, end_ns: int) -> NDArray[np.void]:
+        """CHUNK_SUMMARY_DTYPE rows of the chunks of ``series`` meeting [start_ns, end_ns)."""
+        lo, hi = self._entries_of(series)
+        sel = self.index[lo:hi]
+        keep = (sel["max_ts"] >= start_ns) & (sel["min_ts"] < end_ns)
+        a = int(np.argmax(keep)) if keep.any() else 0
+        b = a + int(keep.sum())  # chunks of one series are in time order: keep is one run
+        return self.summaries[lo + a : lo + b]
 
     def last(self, series: int) -> tuple[int, float, int] | None:
         lo, hi = self._entries_of(series)

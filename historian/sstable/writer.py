@@ -19,6 +19,12 @@ from historian.sstable.format import (
     Footer,
     pack_footer,
 )
+from historian.sstable.stats import (
+    STATS_MIN_POINTS,
+    STATS_RECORD_DTYPE,
+    compute_chunk_stats,
+    to_records,
+)
 
 _FLUSH_BYTES = 1 << 20
 
@@ -55,11 +61,14 @@ class SegmentWriter:
         path: str,
         codec: str | None = None,
         chunk_max_points: int = 4096,
+        stats_min_points: int = STATS_MIN_POINTS,
     ) -> None:
         self._fs = fs
         self.path = path
         self._codec = codec
         self._chunk_max = chunk_max_points
+        self._stats_min = max(1, stats_min_points)
+        self._stats: list[NDArray[np.void]] = []
         self._file = fs.create(path)
         self._pending: list[bytes] = [HEADER.pack(HEADER_MAGIC, FORMAT_VERSION)]
         self._pending_bytes = HEADER.size
@@ -87,6 +96,13 @@ class SegmentWriter:
             return
         self._last_series = series
         self._series += 1
+        if len(ts) >= self._stats_min:
+            starts = np.arange(0, len(ts), self._chunk_max, dtype=np.int64)
+            ends = np.minimum(starts + self._chunk_max, len(ts))
+            big = np.flatnonzero(ends - starts >= self._stats_min)
+            if len(big):
+                summaries = compute_chunk_stats(ts, values, quality, starts, ends)[big]
+                self._stats.append(to_records(summaries, len(self._entries) + big))
         for lo in range(0, len(ts), self._chunk_max):
             hi = min(lo + self._chunk_max, len(ts))
             chunk = encode_chunk(ts[lo:hi], values[lo:hi], quality[lo:hi], self._codec)
@@ -125,6 +141,10 @@ class SegmentWriter:
         index_bytes = index.tobytes()
         index_offset = self._offset
         self._write(index_bytes)
+        stats = np.concatenate(self._stats) if self._stats else np.empty(0, STATS_RECORD_DTYPE)
+        stats_bytes = stats.tobytes()
+        stats_offset = self._offset
+        self._write(stats_bytes)
         footer = Footer(
             index_offset=index_offset,
             index_entries=len(index),
@@ -133,6 +153,9 @@ class SegmentWriter:
             max_ts=self._max_ts if self._points else 0,
             series_count=self._series,
             index_crc=crc32c.crc32c(index_bytes),
+            stats_offset=stats_offset,
+            stats_entries=len(stats),
+            stats_crc=crc32c.crc32c(stats_bytes),
         )
         self._write(pack_footer(footer))
         try:
