@@ -41,6 +41,7 @@ def _run_one(
     duration: float | None,
     reports: Path,
     keep_data: bool,
+    work_dir: Path | None = None,
 ) -> int:
     from harness.report import exit_code
     from harness.report_md import render_markdown
@@ -59,6 +60,7 @@ def _run_one(
     runner = ScenarioRunner(
         scenario,
         reports_root=reports,
+        work_dir=work_dir,
         keep_data=keep_data,
         status=lambda line: console.print(line, highlight=False),
     )
@@ -108,7 +110,12 @@ def run(
     seed: int | None = typer.Option(None, help="override the scenario's seed"),
     duration: float | None = typer.Option(None, help="total seconds of load (phases scaled)"),
     reports: Path = typer.Option(Path("reports/runs"), help="where run directories go"),
-    keep_data: bool = typer.Option(False, help="keep the temp work dir (store, logs)"),
+    keep_data: bool = typer.Option(
+        False, help="keep the work dir (store, logs) after a successful run; kept after a failure"
+    ),
+    work_dir: Path | None = typer.Option(
+        None, help="store, logs and spool go here and are kept (default: a printed temp dir)"
+    ),
 ) -> None:
     """Run one scenario; exit code 1 when any threshold fails, 2 on a usage error."""
     if duration is not None and not duration > 0:
@@ -118,7 +125,13 @@ def run(
     _scenario_or_exit(name, short=short)  # validate before anything starts
     raise typer.Exit(
         _run_one(
-            name, short=short, seed=seed, duration=duration, reports=reports, keep_data=keep_data
+            name,
+            short=short,
+            seed=seed,
+            duration=duration,
+            reports=reports,
+            keep_data=keep_data,
+            work_dir=work_dir,
         )
     )
 

@@ -162,6 +162,27 @@ class ScenarioRunner:
 
     # ------------------------------------------------------------------ run
     async def run(self) -> tuple[Report, Path]:
+        """Run the scenario and write its report.
+
+        The work directory (store, logs, spool) is a printed temp path unless
+        ``work_dir`` was given. It is removed after a successful run unless
+        ``keep_data``; after a failure it is always kept, as evidence, and its path
+        is printed.
+        """
+        kept = "kept" if self.keep_data or not self._own_work else "removed after a successful run"
+        self.status.say(f"work directory {self.work} ({kept})")
+        try:
+            report, path = await self._run_and_write()
+        except BaseException:
+            self.status.say(f"run failed; its data and logs are kept in {self.work}")
+            raise
+        if self._own_work and not self.keep_data:
+            shutil.rmtree(self.work, ignore_errors=True)
+        else:
+            self.status.say(f"data and logs kept in {self.work}")
+        return report, path
+
+    async def _run_and_write(self) -> tuple[Report, Path]:
         try:
             self.status.say("starting nats-server and the historian ingest process")
             await self.stack.start()
@@ -173,10 +194,7 @@ class ScenarioRunner:
             if self.plant is not None:
                 await asyncio.to_thread(self.plant.stop)
             await self.stack.close()
-        path = write_run(report, self.reports_root)
-        if self._own_work and not self.keep_data:
-            shutil.rmtree(self.work, ignore_errors=True)
-        return report, path
+        return report, write_run(report, self.reports_root)
 
     async def _run_with_stack(self) -> Report:
         assert self.stack.ingest is not None

@@ -27,7 +27,13 @@ pytestmark = [pytest.mark.service, pytest.mark.slow]
 @pytest.mark.parametrize("name", sorted(all_scenarios()))
 def test_short_scenario_passes_its_thresholds(name: str, tmp_path: Path) -> None:
     scenario = get(name, short=True)
-    report, path = asyncio.run(ScenarioRunner(scenario, reports_root=tmp_path).run())
+    said: list[str] = []
+    runner = ScenarioRunner(scenario, reports_root=tmp_path, status=said.append)
+    report, path = asyncio.run(runner.run())
+    assert any(
+        f"work directory {runner.work} (removed after a successful run)" in ln for ln in said
+    )
+    assert not runner.work.exists(), "a successful run removes its temp work dir"
     for f in ("report.json", "report.md", "report.html"):
         assert (path / f).stat().st_size > 0
     doc = json.loads((path / "report.json").read_text())
@@ -73,3 +79,22 @@ def test_scenario_list_shows_every_scenario() -> None:
     assert result.exit_code == 0, result.output
     for name in all_scenarios():
         assert name in result.output
+
+
+def test_failed_run_keeps_and_names_its_work_dir(tmp_path: Path) -> None:
+    said: list[str] = []
+    runner = ScenarioRunner(get("noisy", short=True), reports_root=tmp_path, status=said.append)
+
+    async def broken_start() -> None:  # the stack failing to come up, as a full disk would
+        raise RuntimeError("nats-server did not start")
+
+    runner.stack.start = broken_start  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError, match="did not start"):
+            asyncio.run(runner.run())
+        assert runner.work.is_dir(), "the evidence of a failed run must be kept"
+        assert any(f"run failed; its data and logs are kept in {runner.work}" in ln for ln in said)
+    finally:
+        import shutil
+
+        shutil.rmtree(runner.work, ignore_errors=True)
