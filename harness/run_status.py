@@ -13,8 +13,7 @@ from collections.abc import Callable
 from harness.metrics import LatencyHistogram, TimeSeries
 from harness.scenario import Scenario
 from harness.schedule import Schedule
-
-NS = 1_000_000_000
+from historian.model import NS_PER_SECOND as NS
 
 
 class RunStatus:

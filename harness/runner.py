@@ -57,9 +57,9 @@ from historian.bus.options import BusOptions
 from historian.collect.forwarder import BatchForwarder
 from historian.collect.spool import DiskSpool
 from historian.ingest.service import APPLIED_PREFIX
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 
-NS = 1_000_000_000
 SOURCE_ID = "loadgen"
 N_SERIES = 2_000
 SYNTHETIC_ID_BASE = 1_000_001  # clear of catalogue ids (1..10,000 for the stress profile)

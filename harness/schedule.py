@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from historian.model import NS_PER_SECOND as NS
+
 __all__ = [
     "PhaseSpan",
     "Schedule",
@@ -33,8 +35,6 @@ __all__ = [
     "square_wave_bursts",
     "steady",
 ]
-
-NS = 1_000_000_000
 
 
 class ScheduleError(ValueError):

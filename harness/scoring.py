@@ -19,11 +19,11 @@ from harness.report import Report, evaluate
 from harness.scenario import MetricKey
 from historian import Historian, Options
 from historian.codec import encode_chunk
+from historian.model import NS_PER_SECOND as NS
 
 if TYPE_CHECKING:
     from harness.runner import ScenarioRunner
 
-NS = 1_000_000_000
 CHUNK_POINTS = 4096
 
 

@@ -17,7 +17,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-NS = 1_000_000_000
+from historian.model import NS_PER_SECOND as NS
 
 
 @dataclass

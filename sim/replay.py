@@ -34,6 +34,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 from sim.emitted import EmittedLog
 from sim.errors import NotWritableError, SimError, UnknownTagError
@@ -41,7 +42,6 @@ from sim.servers.registers import Representation
 from sim.tags import Catalogue, ModbusSpec, Tag
 from sim.twin import TickResult
 
-NS = 1_000_000_000
 _TIME_COLUMNS = ("timestamp", "time", "ts")
 
 

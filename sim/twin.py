@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 from sim.emitted import EmittedLog
 from sim.errors import (
@@ -43,7 +44,6 @@ from sim.servers.registers import Representation
 from sim.tags import Catalogue, Tag
 
 FloatArray = NDArray[np.float64]
-NS = 1_000_000_000
 OUTPUT_KEYS = (
     "tubing_pressure", "casing_pressure", "temperature", "tank_level", "gas", "oil",
     "water_cut", "motor_current", "vibration", "pump_speed", "flow", "power", "speed",
