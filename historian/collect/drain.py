@@ -10,10 +10,11 @@ One round takes up to ``publish_window`` files and, per file:
   before the limit was known, or under a larger one): the parts carry the
   batch's sequence and go out as ``<msg id>.<k>of<m>``, in order; the file is
   deleted once every part is acked;
-* publishes, then, in sequence order: files acked before the first failure are
-  deleted; the failed file keeps its id; every later file of the round, acked or
-  not, gets a fresh re-send id and stays (it may be in the stream ahead of the
-  failed one; see the ordering rule in :mod:`historian.collect.forwarder`).
+* publishes, then, in sequence order: files acked before the first one with a
+  failed attempt (the fence) are deleted; the fence is deleted if a retry got it
+  acked, else it keeps its id; every later file of the round, acked or not, gets
+  a fresh re-send id and stays, to go out after the fence (it may be in the
+  stream ahead of it; see the ordering rule in :mod:`historian.collect.forwarder`).
 
 The drain never runs while batches published from memory are unsettled, so the
 spool and the live path never interleave.
@@ -22,6 +23,7 @@ spool and the live path never interleave.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING
 
@@ -94,25 +96,32 @@ async def drain_round(fwd: BatchForwarder) -> bool:
     if not good:
         return True
     sends = []
+    retried: set[int] = set()
     for item, decoded in good:
-        futs = [await fwd.publisher.publish(p, mid) for mid, p in _parts(fwd, item, decoded)]
+        on_retry = functools.partial(retried.add, item.sequence)
+        futs = [
+            await fwd.publisher.publish(p, mid, on_retry=on_retry)
+            for mid, p in _parts(fwd, item, decoded)
+        ]
         sends.append((item, decoded, futs))
-    failed = False
+    fenced = False  # an earlier file of this round had a failed attempt
+    fence_failed = False
     for item, decoded, futs in sends:
         results = await asyncio.gather(*futs, return_exceptions=True)
         ok = not any(isinstance(r, BaseException) for r in results)
-        if not failed and ok:
-            fwd.spool.remove(item.sequence)
-            fwd.metrics.batches_drained += 1
-            fwd.acked(item.sequence, decoded.batch)
-            continue
-        if not failed:
-            failed = True  # this file keeps its id: nothing of this source is ahead of it
+        if not fenced:
+            if ok:
+                fwd.spool.remove(item.sequence)
+                fwd.metrics.batches_drained += 1
+                fwd.acked(item.sequence, decoded.batch)
+            else:
+                fence_failed = True  # keeps its id: nothing of this source is ahead of it
+            fenced = not ok or item.sequence in retried
             continue
         if ok:
             fwd.acked(item.sequence, decoded.batch)  # in the stream, but maybe too early
         _re_id(fwd, item, fwd.resending(item.sequence, ok))
-    return not failed
+    return not fence_failed
 
 
 def _re_id(fwd: BatchForwarder, item: SpooledBatch, msg_id: str) -> None:

@@ -106,21 +106,31 @@ class DiskSpool:
                 f"batch {msg_id} was refused"
             )
         final = str(self.path_of(sequence))
-        if self._fsync:
-            self.fs.write_atomic(final, record)
-        else:  # benchmarks: survives a process kill, not a power cut
-            tmp = final + ".tmp"
-            f = self.fs.create(tmp)
-            try:
-                f.append(record)
-            except BaseException:
-                f.close()
-                self.fs.remove(tmp)
-                raise
-            f.close()
-            self.fs.rename(tmp, final)
+        try:
+            self._write(final, record)
+        except OSError:
+            if sequence not in self._sizes:
+                # e.g. the directory fsync failed after the rename: a file we report as not
+                # spooled must not be drained later behind the caller's back
+                self.fs.remove(final)
+            raise
         self._sizes[sequence] = len(record)
         self._bytes += len(record) - old
+
+    def _write(self, final: str, record: bytes) -> None:
+        if self._fsync:
+            self.fs.write_atomic(final, record)
+            return
+        tmp = final + ".tmp"  # benchmarks: survives a process kill, not a power cut
+        f = self.fs.create(tmp)
+        try:
+            f.append(record)
+        except BaseException:
+            f.close()
+            self.fs.remove(tmp)
+            raise
+        f.close()
+        self.fs.rename(tmp, final)
 
     def oldest(self, limit: int) -> list[SpooledBatch]:
         out = []

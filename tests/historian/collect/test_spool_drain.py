@@ -16,11 +16,16 @@ from nats.aio.client import Client as NATS
 from harness.services import NatsServer
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_streams
-from historian.bus.wire import DEFAULT_MAX_POINTS, OversizedMessageError, batch_id, decode_batch
-from historian.bus.wire import encode_batch
+from historian.bus.wire import (
+    DEFAULT_MAX_POINTS,
+    OversizedMessageError,
+    batch_id,
+    decode_batch,
+    encode_batch,
+)
 from historian.collect.forwarder import BatchForwarder
 from historian.collect.spool import DiskSpool
-from historian.fs import Faults, FaultyFileSystem
+from historian.fs import FaultyFileSystem
 from historian.model import PointBatch
 
 pytestmark = [pytest.mark.service]
@@ -42,6 +47,10 @@ def _spool_batches(spool: DiskSpool, count: int, n: int = 50) -> list[int]:
                                                             sequence=seq))  # fmt: skip
         seqs.append(seq)
     return seqs
+
+
+def _file(spool: DiskSpool, seq: int) -> Path:
+    return spool.directory / f"{seq:020d}.tbwb"  # the name the format page gives
 
 
 async def _until(cond: Callable[[], bool], timeout: float) -> bool:
@@ -85,7 +94,7 @@ async def test_undecodable_spool_files_are_quarantined_and_the_rest_drains(
 ) -> None:
     spool = DiskSpool(tmp_path / "spool")
     seqs = _spool_batches(spool, 11)
-    flipped, truncated = spool.path_of(seqs[3]), spool.path_of(seqs[7])
+    flipped, truncated = _file(spool, seqs[3]), _file(spool, seqs[7])
     raw = bytearray(flipped.read_bytes())
     raw[len(raw) // 2] ^= 0x10
     flipped.write_bytes(bytes(raw))
@@ -104,7 +113,7 @@ async def test_undecodable_spool_files_are_quarantined_and_the_rest_drains(
     good = [s for s in seqs if s not in (seqs[3], seqs[7])]
     assert acked == [batch_id(SOURCE, s) for s in good]
     assert fwd.metrics.batches_quarantined == 2 and spool.quarantined == 2
-    quarantined = {p.name: p.read_bytes() for p in spool.quarantine_dir.iterdir()}
+    quarantined = {p.name: p.read_bytes() for p in (spool.directory / "quarantine").iterdir()}
     assert quarantined == bad  # the evidence is kept byte for byte
     stored = [decode_batch(m).sequence for m in await _stream_messages(bus, OPTS, 9)]
     assert stored == good  # the bad files were never published
@@ -115,7 +124,7 @@ async def test_spool_file_whose_id_line_does_not_match_its_batch_is_quarantined(
 ) -> None:
     spool = DiskSpool(tmp_path / "spool")
     seqs = _spool_batches(spool, 3)
-    path = spool.path_of(seqs[1])
+    path = _file(spool, seqs[1])
     path.write_bytes(path.read_bytes().replace(b"src-spool/", b"src-spoo!/", 1))
     fwd = BatchForwarder(bus, OPTS, SOURCE, spool)
     stop = asyncio.Event()
@@ -153,7 +162,6 @@ async def test_batches_are_cut_to_the_servers_max_payload(
         acked_points += len(b)
 
     fwd = BatchForwarder(nc, OPTS, SOURCE, spool, batch_points=10_000, on_ack=on_ack)
-    assert 1000 < fwd.points_per_message() < max_payload // 22
     stop = asyncio.Event()
     task = asyncio.create_task(fwd.run(stop))
     n = 25_000
@@ -166,6 +174,7 @@ async def test_batches_are_cut_to_the_servers_max_payload(
         await task
     assert len(spool) == 0 and fwd.metrics.publish_errors == []
     assert fwd.metrics.batches_split >= 1
+    assert 1000 < fwd.points_per_message() < max_payload // 22
     msgs = await _stream_messages(nc, OPTS, fwd.metrics.batches_acked)
     assert all(len(m) <= max_payload for m in msgs)
     values = np.concatenate([decode_batch(m).batch.values for m in msgs])
@@ -212,8 +221,9 @@ async def test_messages_never_exceed_the_wire_point_limit(tmp_path: Path) -> Non
 
 
 async def test_a_failed_fsync_while_spooling_does_not_count_as_spooled(tmp_path: Path) -> None:
-    fs = FaultyFileSystem(Faults(fsync_error=True))
+    fs = FaultyFileSystem()
     spool = DiskSpool(tmp_path / "spool", fs=fs)
+    fs.faults.fsync_error = True
     acked: list[str] = []
     nc = NATS()  # never connected: every batch goes to the spool
     fwd = BatchForwarder(nc, OPTS, SOURCE, spool, on_ack=lambda m, b: acked.append(m))
