@@ -262,10 +262,11 @@ class FaultyFileSystem(FileSystem):
 
     * file *contents* are durable up to the length last fsynced through a
       handle (files that existed before this object was made count as synced);
-    * a create, rename, remove or truncate is durable only once the directory
-      holding the name is fsynced (:meth:`sync_dir`); a truncate (and the
-      truncation done by :meth:`create` on an existing file) is also made
-      durable by an fsync of that file.
+    * a create, rename or remove is durable only once the directory holding
+      the name is fsynced (:meth:`sync_dir`); a truncate (and the truncation
+      done by :meth:`create` on an existing file) only once that file is
+      fsynced (POSIX; ext4 happens to commit it with any journal commit, but
+      other file systems do not).
 
     Until then each such operation sits in an undo journal. :meth:`crash`
     first cuts every file back to its synced length, then undoes the pending
@@ -444,7 +445,7 @@ class _PendingOp:
 
     def settled_by(self, directory: str) -> bool:
         if self.kind == "truncate":
-            return os.path.dirname(self.path) == directory
+            return False  # a size change is inode data: only an fsync of the file persists it
         dirs = {os.path.dirname(self.path)} | ({os.path.dirname(self.src)} if self.src else set())
         return dirs == {directory}  # a cross-directory rename needs both (not modelled: one)
 
