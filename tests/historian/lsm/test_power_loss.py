@@ -98,7 +98,7 @@ class Run:
 
 
 def run(root: str, fs: FaultyFileSystem, ops: list[str], first: int, opts: Options) -> Run:
-    """Apply ops ("w" write, "f" flush, "c" compact, "r" reopen); crash at the armed point or end."""
+    """Apply ops ("w" write, "f" flush, "c" compact, "r" reopen); crash at the point or the end."""
     result = Run()
     seq_of: dict[int, int] = {}
     db: Historian | None = None
