@@ -14,15 +14,15 @@ Every query family reads one model of "what the value was at time t":
   index's chunk statistics use); summaries may also count Uncertain as
   unusable (``treat_uncertain_as_bad``).
 
-Cumulative integrals ``F(t) = ∫ (s(u) - c) du`` over usable time (``c`` a
-centring constant that keeps the sums well conditioned), ``∫ (s - c)² du`` and
-the usable duration are computed once per signal; any interval's integral is
-then ``F(b) - F(a)``, so thousands of intervals cost one ``searchsorted``.
+Helpers here work on many index ranges at once (``reduceat`` over the ranges,
+never a Python loop per range); :mod:`historian.query.integrate` builds the
+time-weighted integrals on them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,6 +52,8 @@ class Signal:
     severity: NDArray[np.uint8]
     usable: NDArray[np.bool_]
     all_usable: bool
+    bad_from: int
+    """Lowest severity that is not usable: 2 (Bad), or 1 when Uncertain counts as Bad."""
     stepped: bool
     inside: slice
     """Indices of the caller's in-range points inside the merged arrays."""
@@ -109,7 +111,8 @@ def build_signal(
             ]
         )
     severity = severity_of(quality)
-    usable = (severity < (1 if treat_uncertain_as_bad else 2)) & np.isfinite(values)
+    bad_from = 1 if treat_uncertain_as_bad else 2
+    usable = (severity < bad_from) & np.isfinite(values)
     lo = 1 if before is not None else 0
     return Signal(
         ts=np.asarray(ts, TIME_DTYPE),
@@ -118,6 +121,7 @@ def build_signal(
         severity=severity,
         usable=usable,
         all_usable=bool(usable.all()),
+        bad_from=bad_from,
         stepped=stepped,
         inside=slice(lo, lo + n),
     )
@@ -162,94 +166,6 @@ def evaluate(
     return out_v, out_q, out_f
 
 
-@dataclass(frozen=True, slots=True)
-class CumulativeIntegrals:
-    """Integrals of the signal from its first point up to each point (usable time only)."""
-
-    center: float
-    area: NDArray[np.float64]
-    """``area[k]`` = ∫ (s - center) dt, in value·seconds, from ``ts[0]`` to ``ts[k]``."""
-    area_sq: NDArray[np.float64]
-    """``area_sq[k]`` = ∫ (s - center)² dt (value²·seconds)."""
-    good_ns: NDArray[np.int64]
-    """``good_ns[k]`` = usable nanoseconds from ``ts[0]`` to ``ts[k]``."""
-    seg_end: NDArray[np.float64]
-    """Centred value at the end of the segment starting at point ``k`` (held or next)."""
-    start: NDArray[np.float64]
-    """Centred value at each point, 0 where not usable (so Bad NaNs never enter sums)."""
-
-
-def cumulative_integrals(sig: Signal) -> CumulativeIntegrals:
-    m = len(sig.ts)
-    usable = sig.usable
-    if m == 0:
-        z = np.zeros(0, VALUE_DTYPE)
-        return CumulativeIntegrals(0.0, z, z, np.zeros(0, np.int64), z, z)
-    first = int(np.argmax(usable)) if not sig.all_usable else 0
-    center = float(sig.values[first]) if usable[first] else 0.0
-    a = sig.values - center
-    if not sig.all_usable:
-        a[~usable] = 0.0
-    if sig.stepped:
-        w = a
-    else:
-        w = np.empty_like(a)
-        w[-1] = a[-1]
-        w[:-1] = a[1:]
-        if not sig.all_usable:
-            held = ~(usable[:-1] & usable[1:])
-            w[:-1][held] = a[:-1][held]
-    dt_ns = np.diff(sig.ts)
-    dt = dt_ns * NS
-    seg = (a[:-1] + w[:-1]) * dt
-    seg *= 0.5
-    area = np.empty(m, VALUE_DTYPE)
-    area[0] = 0.0
-    np.cumsum(seg, out=area[1:])
-    if sig.stepped:
-        seg_sq = a[:-1] * a[:-1]
-    else:
-        seg_sq = a[:-1] * a[:-1] + a[:-1] * w[:-1] + w[:-1] * w[:-1]
-        seg_sq /= 3.0
-    seg_sq *= dt
-    area_sq = np.empty(m, VALUE_DTYPE)
-    area_sq[0] = 0.0
-    np.cumsum(seg_sq, out=area_sq[1:])
-    good = np.empty(m, np.int64)
-    good[0] = 0
-    if not sig.all_usable:
-        dt_ns[~usable[:-1]] = 0
-    np.cumsum(dt_ns, out=good[1:])
-    return CumulativeIntegrals(center, area, area_sq, good, w, a)
-
-
-def integrals_at(
-    sig: Signal, ci: CumulativeIntegrals, x: TimeArray
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
-    """``(F(x), F2(x), G(x))``: centred area, centred squared area and usable ns up to ``x``."""
-    x = np.asarray(x, TIME_DTYPE)
-    m = len(sig.ts)
-    if m == 0:
-        return np.zeros(len(x)), np.zeros(len(x)), np.zeros(len(x), np.int64)
-    j = np.searchsorted(sig.ts, x, "right") - 1
-    has = j >= 0
-    jc = np.maximum(j, 0)
-    jn = np.minimum(jc + 1, m - 1)
-    u_ns = np.where(has, x - sig.ts[jc], 0)
-    span = sig.ts[jn] - sig.ts[jc]
-    frac = np.divide(u_ns, span, out=np.zeros(len(x)), where=span > 0)
-    a = ci.start[jc]
-    sx = a + (ci.seg_end[jc] - a) * frac
-    u = u_ns * NS
-    ok = has & sig.usable[jc]
-    area = np.where(has, ci.area[jc], 0.0) + np.where(ok, u * (a + sx) * 0.5, 0.0)
-    area_sq = np.where(has, ci.area_sq[jc], 0.0) + np.where(
-        ok, u * (a * a + a * sx + sx * sx) / 3.0, 0.0
-    )
-    good = np.where(has, ci.good_ns[jc], 0) + np.where(ok, u_ns, 0)
-    return area, area_sq, good.astype(np.int64)
-
-
 def first_index_of_extreme(
     values: NDArray[np.float64], lo: NDArray[np.intp], hi: NDArray[np.intp], *, maximum: bool
 ) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
@@ -279,3 +195,62 @@ def first_index_of_extreme(
     idx[(idx >= hi[nonempty]) | np.isnan(best_ne)] = -1
     where[nonempty] = idx
     return best, where
+
+
+def usable_result(
+    sig: Signal, values: ValueArray, quality: QualityArray, flags: FlagArray
+) -> NDArray[np.bool_]:
+    """Whether values from :func:`evaluate` may enter arithmetic under the signal's rule."""
+    ok: NDArray[np.bool_] = (
+        ((flags & ValueFlag.NO_DATA) == 0)
+        & (severity_of(quality) < sig.bad_from)
+        & np.isfinite(values)
+    )
+    return ok
+
+
+def range_sums(x: NDArray[np.generic], lo: NDArray[np.intp], hi: NDArray[np.intp]) -> NDArray[Any]:
+    """``x[lo[k]:hi[k]].sum()`` for every k in one ``reduceat``; empty ranges give 0.
+
+    Ranges must be in ascending order and must not overlap (``hi[k] <= lo[k+1]``).
+    """
+    out = np.zeros(len(lo), x.dtype)
+    ne = hi > lo
+    if not ne.any():
+        return out
+    idx = np.empty(2 * int(ne.sum()), np.intp)
+    idx[0::2] = lo[ne]
+    idx[1::2] = hi[ne]
+    if idx[-1] >= len(x):
+        idx = idx[:-1]
+    out[ne] = np.add.reduceat(x, idx)[0::2]
+    return out
+
+
+def first_usable_at_or_after(sig: Signal, i: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Smallest usable index >= i (len(ts) if none); cost grows with unusable points only."""
+    return _skip_unusable(sig, i, forward=True)
+
+
+def last_usable_at_or_before(sig: Signal, i: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Largest usable index <= i (-1 if none)."""
+    return _skip_unusable(sig, i, forward=False)
+
+
+def _skip_unusable(sig: Signal, i: NDArray[np.intp], *, forward: bool) -> NDArray[np.intp]:
+    i = np.asarray(i, np.intp)
+    if sig.all_usable:
+        return i.copy()
+    bad = np.flatnonzero(~sig.usable)
+    # Runs of consecutive unusable indices: an index inside a run jumps past the run's end.
+    run = np.concatenate([[0], np.cumsum(np.diff(bad) != 1)])
+    run_first = bad[np.searchsorted(run, np.arange(run[-1] + 1), "left")]
+    run_last = bad[np.searchsorted(run, np.arange(run[-1] + 1), "right") - 1]
+    pos = np.clip(np.searchsorted(bad, i), 0, len(bad) - 1)
+    in_bad = bad[pos] == i
+    out = i.copy()
+    if forward:
+        out[in_bad] = run_last[run[pos[in_bad]]] + 1
+    else:
+        out[in_bad] = run_first[run[pos[in_bad]]] - 1
+    return out

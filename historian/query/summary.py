@@ -1,0 +1,394 @@
+"""Summaries per interval, time-weighted or event-weighted (page ``docs/query/summaries.md``).
+
+Intervals: ``[start, start + interval)``, ``[start + interval, start + 2·interval)``, ...,
+the last one cut at ``end`` (start inclusive, end exclusive). *Usable* values are
+those neither Bad nor NaN/inf (and not Uncertain with ``treat_uncertain_as_bad``);
+nothing else enters arithmetic.
+
+Time-weighted: the signal between recorded points is a line (not stepped) or a
+held value (stepped, or next to an unusable point; see
+:mod:`historian.query.signal`); at the interval edges it is interpolated (held for
+stepped tags) from the points around them, so ``before`` / ``after`` matter.
+
+* ``average`` = ∫ s dt / usable duration; ``total`` = ∫ s dt / ``total_per_ns``
+  (the rate's time unit; default one day, as PI: a flow in m³/d totals to m³);
+* ``minimum`` / ``maximum`` over the usable recorded values inside the interval and
+  the edge values (``s(a)`` at ``a``, the left limit ``s(b⁻)`` at ``b``), with their
+  timestamps (``a`` or ``b`` for an edge value; the earliest on ties);
+* ``std_population`` = √(∫ (s - average)² dt / duration); ``std_sample`` =
+  ``std_population · √(n / (n - 1))``, n the usable recorded values inside (NaN if n < 2);
+* ``start`` / ``end`` = the signal at ``a`` and at ``b`` (what an at-time query returns).
+
+Event-weighted: only the recorded values inside the interval, each counting once:
+numpy's mean, min, max, sum (``total``), std with ``ddof`` 0 / 1, first and last
+usable value (``start`` / ``end``). Both weightings: ``count`` = usable recorded values
+inside, ``duration_good`` = usable ns of the signal, ``duration_bad`` = the rest (Bad,
+no data before the first value, Uncertain when treated as Bad), ``percent_good`` =
+usable share of the time (time-weighted) or of the recorded values (event-weighted).
+
+``status`` per interval: ``BadNoData`` with nothing usable, ``UncertainDataSubNormal``
+when ``percent_good < 100`` or Uncertain values entered, else ``Good``; ``flags`` say why
+(:class:`~historian.query.columns.ValueFlag`).
+
+>>> from historian.query.columns import QueryColumns
+>>> cols = QueryColumns.from_arrays([0, 10, 20, 30], [0.0, 10.0, 10.0, 0.0])
+>>> s = summaries(cols, 0, 40, 20, stepped=False)
+>>> s.average.tolist(), s.minimum.tolist(), s.maximum.tolist()
+([7.5, 2.5], [0.0, 0.0], [10.0, 10.0])
+>>> s.start_value.tolist(), s.end_value.tolist(), s.percent_good.tolist()
+([0.0, 10.0], [10.0, 0.0], [100.0, 100.0])
+>>> e = summaries(cols, 0, 40, 20, stepped=False, weighting="event")
+>>> e.average.tolist(), e.total.tolist(), e.count.tolist()
+([5.0, 5.0], [10.0, 10.0], [2, 2])
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+
+import numpy as np
+from numpy.typing import NDArray
+
+from historian.model import NS_PER_SECOND, TIME_DTYPE, Quality, TimeArray, ValueArray
+from historian.query.columns import (
+    FLAG_DTYPE,
+    NO_TIME,
+    ColumnsLike,
+    FlagArray,
+    PointLike,
+    ValueFlag,
+)
+from historian.query.integrate import (
+    deviation_integrals,
+    edge_values,
+    inside_ranges,
+    interval_integrals,
+)
+from historian.query.signal import (
+    Signal,
+    build_signal,
+    evaluate,
+    first_index_of_extreme,
+    first_usable_at_or_after,
+    last_usable_at_or_before,
+    range_sums,
+    usable_result,
+)
+
+__all__ = [
+    "NS_PER_DAY",
+    "SUMMARY_TYPES",
+    "Summaries",
+    "Weighting",
+    "interval_edges",
+    "summaries",
+    "summaries_for_edges",
+]
+
+NS_PER_DAY = 86_400 * NS_PER_SECOND
+
+SUMMARY_TYPES = (
+    "average", "minimum", "maximum", "range", "total", "count", "std_population",
+    "std_sample", "percent_good", "duration_good", "duration_bad", "start", "end",
+    "delta", "min_time", "max_time",
+)  # fmt: skip
+
+
+class Weighting(enum.StrEnum):
+    TIME = "time"
+    EVENT = "event"
+
+
+@dataclass(frozen=True, slots=True)
+class Summaries:
+    """One entry per interval in every column; NaN / ``NO_TIME`` where not computed or empty."""
+
+    weighting: Weighting
+    start: TimeArray
+    end: TimeArray
+    average: ValueArray
+    minimum: ValueArray
+    maximum: ValueArray
+    range: ValueArray
+    total: ValueArray
+    count: NDArray[np.int64]
+    std_population: ValueArray
+    std_sample: ValueArray
+    percent_good: ValueArray
+    duration_good: NDArray[np.int64]
+    duration_bad: NDArray[np.int64]
+    start_value: ValueArray
+    end_value: ValueArray
+    delta: ValueArray
+    min_time: TimeArray
+    max_time: TimeArray
+    status: NDArray[np.uint16]
+    flags: FlagArray
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def column(self, summary_type: str) -> NDArray[np.generic]:
+        """The column of one ``SUMMARY_TYPES`` name (``start``/``end`` are the values)."""
+        if summary_type not in SUMMARY_TYPES:
+            raise ValueError(
+                f"unknown summary type {summary_type!r}; choose from {', '.join(SUMMARY_TYPES)}"
+            )
+        attr = {"start": "start_value", "end": "end_value"}.get(summary_type, summary_type)
+        result: NDArray[np.generic] = getattr(self, attr)
+        return result
+
+    def field_names(self) -> list[str]:
+        return [f.name for f in fields(self)]
+
+
+def interval_edges(start: int, end: int, interval: int) -> TimeArray:
+    """``[start, start + interval, ..., end]``: k + 1 edges of k intervals, the last cut at end."""
+    if interval <= 0:
+        raise ValueError(f"interval must be a positive number of nanoseconds, got {interval}")
+    if end <= start:
+        raise ValueError(f"summary range is empty: end {end} must be after start {start}")
+    inner = np.arange(start, end, interval, dtype=TIME_DTYPE)
+    return np.concatenate([inner, np.array([end], TIME_DTYPE)])
+
+
+def summaries(
+    cols: ColumnsLike,
+    start: int,
+    end: int,
+    interval: int,
+    *,
+    stepped: bool,
+    weighting: Weighting | str = Weighting.TIME,
+    before: PointLike | None = None,
+    after: PointLike | None = None,
+    types: Iterable[str] | None = None,
+    treat_uncertain_as_bad: bool = False,
+    total_per_ns: int = NS_PER_DAY,
+) -> Summaries:
+    """Summaries of ``[start, end)`` per ``interval`` ns.
+
+    Boundary contract: ``cols`` holds the recorded points of ``[start, end)``;
+    ``before`` the last point before ``start`` and ``after`` the first point at or
+    after ``end`` (the read seam's "at or before ``start - 1``" / "at or after
+    ``end``"); both are needed for exact time-weighted edges. ``types`` limits the
+    work to the named ``SUMMARY_TYPES`` (the others come back NaN).
+    """
+    return summaries_for_edges(
+        cols,
+        interval_edges(start, end, interval),
+        stepped=stepped,
+        weighting=weighting,
+        before=before,
+        after=after,
+        types=types,
+        treat_uncertain_as_bad=treat_uncertain_as_bad,
+        total_per_ns=total_per_ns,
+    )
+
+
+def summaries_for_edges(
+    cols: ColumnsLike,
+    edges: TimeArray,
+    *,
+    stepped: bool,
+    weighting: Weighting | str = Weighting.TIME,
+    before: PointLike | None = None,
+    after: PointLike | None = None,
+    types: Iterable[str] | None = None,
+    treat_uncertain_as_bad: bool = False,
+    total_per_ns: int = NS_PER_DAY,
+) -> Summaries:
+    """As :func:`summaries`, for intervals ``[edges[k], edges[k+1])`` (edges strictly ascending)."""
+    edges = np.asarray(edges, TIME_DTYPE)
+    if len(edges) < 2 or not bool(np.all(edges[1:] > edges[:-1])):
+        raise ValueError("edges must hold at least two strictly ascending timestamps")
+    want = set(SUMMARY_TYPES if types is None else types)
+    unknown = want - set(SUMMARY_TYPES)
+    if unknown:
+        raise ValueError(
+            f"unknown summary type(s) {sorted(unknown)}; choose from {', '.join(SUMMARY_TYPES)}"
+        )
+    kind = Weighting(weighting)
+    sig = build_signal(
+        cols, stepped=stepped, before=before, after=after,
+        treat_uncertain_as_bad=treat_uncertain_as_bad,
+    )  # fmt: skip
+    a, b = edges[:-1], edges[1:]
+    k = len(a)
+    nan = np.full(k, np.nan)
+    length = b - a
+    if kind is Weighting.TIME or want & {"duration_good", "duration_bad", "percent_good"}:
+        ii = interval_integrals(sig, edges)
+        lo, hi, good_ns, edge = ii.lo, ii.hi, ii.good_ns, ii.edges
+    else:
+        lo, hi = inside_ranges(sig, edges)
+        good_ns, edge, ii = np.zeros(k, np.int64), edge_values(sig, edges), None
+    count = (
+        (hi - lo).astype(np.int64)
+        if sig.all_usable
+        else range_sums(sig.usable.astype(np.int64), lo, hi)
+    )
+    excluded = (hi - lo) - count
+    v_ok = sig.values if sig.all_usable else np.where(sig.usable, sig.values, np.nan)
+
+    mn = mx = mn_t = mx_t = None
+    if want & {"minimum", "maximum", "range", "min_time", "max_time"}:
+        mn, mn_i = first_index_of_extreme(v_ok, lo, hi, maximum=False)
+        mx, mx_i = first_index_of_extreme(v_ok, lo, hi, maximum=True)
+        mn_t = (
+            np.where(mn_i >= 0, sig.ts[np.maximum(mn_i, 0)], NO_TIME)
+            if len(sig.ts)
+            else np.full(k, NO_TIME)
+        )
+        mx_t = (
+            np.where(mx_i >= 0, sig.ts[np.maximum(mx_i, 0)], NO_TIME)
+            if len(sig.ts)
+            else np.full(k, NO_TIME)
+        )
+        if kind is Weighting.TIME:
+            mn, mn_t = _with_edges(
+                mn,
+                mn_t,
+                edge.start,
+                edge.start_ok,
+                a,
+                edge.end_left,
+                edge.end_left_ok,
+                b,
+                maximum=False,
+            )
+            mx, mx_t = _with_edges(
+                mx,
+                mx_t,
+                edge.start,
+                edge.start_ok,
+                a,
+                edge.end_left,
+                edge.end_left_ok,
+                b,
+                maximum=True,
+            )
+
+    if kind is Weighting.TIME:
+        assert ii is not None
+        dur = good_ns.astype(np.float64)
+        average = np.divide(ii.area, dur, out=nan.copy(), where=good_ns > 0)
+        total = ii.area / float(total_per_ns)
+        total[good_ns == 0] = np.nan
+        std_pop = std_smp = nan
+        if want & {"std_population", "std_sample"}:
+            dev = deviation_integrals(sig, edges, ii, average)
+            std_pop = np.sqrt(np.divide(dev, dur, out=nan.copy(), where=good_ns > 0).clip(0))
+            ratio = np.divide(count, count - 1, out=nan.copy(), where=count > 1)
+            std_smp = std_pop * np.sqrt(ratio)
+        sv, sq, sf = evaluate(sig, a)
+        ev, eq, ef = evaluate(sig, b)
+        start_v = np.where(usable_result(sig, sv, sq, sf), sv, np.nan)
+        end_v = np.where(usable_result(sig, ev, eq, ef), ev, np.nan)
+        percent = good_ns / length * 100.0
+        no_data = good_ns == 0
+    else:
+        total_sum = range_sums(
+            np.where(np.isnan(v_ok), 0.0, v_ok) if not sig.all_usable else v_ok, lo, hi
+        )
+        average = np.divide(total_sum, count, out=nan.copy(), where=count > 0)
+        total = np.where(count > 0, total_sum, np.nan)
+        std_pop = std_smp = nan
+        if want & {"std_population", "std_sample"}:
+            per_point = np.repeat(np.where(count > 0, average, 0.0), hi - lo)
+            first = int(lo[0])
+            d = v_ok[first : first + len(per_point)] - per_point
+            d *= d
+            if not sig.all_usable:
+                d[np.isnan(d)] = 0.0
+            m2 = range_sums(d, lo - first, hi - first)
+            std_pop = np.sqrt(np.divide(m2, count, out=nan.copy(), where=count > 0))
+            std_smp = np.sqrt(np.divide(m2, count - 1, out=nan.copy(), where=count > 1))
+        start_v = end_v = nan
+        if want & {"start", "end", "delta"} and len(sig.ts):
+            fi = first_usable_at_or_after(sig, lo)
+            li = last_usable_at_or_before(sig, hi - 1)
+            start_v = np.where(
+                (fi < hi) & (count > 0), sig.values[np.minimum(fi, len(sig.ts) - 1)], np.nan
+            )
+            end_v = np.where((li >= lo) & (count > 0), sig.values[np.maximum(li, 0)], np.nan)
+        percent = np.divide(count * 100.0, hi - lo, out=np.zeros(k), where=hi > lo)
+        no_data = count == 0
+
+    flags = np.zeros(k, FLAG_DTYPE)
+    if len(sig.ts):
+        no_data_ns = np.clip(np.minimum(b, sig.ts[0]) - a, 0, None)
+        bad_time = (length - good_ns - no_data_ns) > 0 if ii is not None else np.zeros(k, bool)
+    else:
+        bad_time = np.zeros(k, bool)
+    flags[(excluded > 0) | bad_time] |= np.uint8(ValueFlag.BAD_EXCLUDED)
+    uncertain = _uncertain_inside(sig, lo, hi, edge.start_ok if kind is Weighting.TIME else None, a)
+    flags[uncertain] |= np.uint8(
+        ValueFlag.UNCERTAIN_EXCLUDED if treat_uncertain_as_bad else ValueFlag.UNCERTAIN_INCLUDED
+    )
+    flags[no_data] |= np.uint8(ValueFlag.NO_DATA)
+    if kind is Weighting.TIME and len(sig.ts):
+        flags[~no_data & (b > sig.ts[-1] + 1)] |= np.uint8(ValueFlag.EXTRAPOLATED)
+    status = np.full(k, Quality.GOOD, np.uint16)
+    sub_normal = (percent < 100.0) | ((flags & ValueFlag.UNCERTAIN_INCLUDED) != 0)
+    status[sub_normal] = Quality.UNCERTAIN_SUB_NORMAL
+    status[no_data] = Quality.BAD_NO_DATA
+
+    def pick(name: str, col: NDArray[np.float64] | None) -> NDArray[np.float64]:
+        return col if (name in want and col is not None) else nan
+
+    minimum = pick("minimum", mn)
+    maximum = pick("maximum", mx)
+    rng = (mx - mn) if (mn is not None and mx is not None and "range" in want) else nan
+    no_time = np.full(k, NO_TIME, TIME_DTYPE)
+    return Summaries(
+        weighting=kind, start=a.copy(), end=b.copy(),
+        average=pick("average", average), minimum=minimum, maximum=maximum, range=rng,
+        total=pick("total", total), count=count, std_population=pick("std_population", std_pop),
+        std_sample=pick("std_sample", std_smp), percent_good=percent,
+        duration_good=good_ns.astype(np.int64), duration_bad=(length - good_ns).astype(np.int64),
+        start_value=pick("start", start_v), end_value=pick("end", end_v),
+        delta=end_v - start_v if "delta" in want else nan,
+        min_time=mn_t if (mn_t is not None and "min_time" in want) else no_time,
+        max_time=mx_t if (mx_t is not None and "max_time" in want) else no_time,
+        status=status, flags=flags,
+    )  # fmt: skip
+
+
+def _with_edges(
+    inner: ValueArray, inner_t: TimeArray,
+    at_a: ValueArray, ok_a: NDArray[np.bool_], a: TimeArray,
+    at_b: ValueArray, ok_b: NDArray[np.bool_], b: TimeArray,
+    *, maximum: bool,
+) -> tuple[ValueArray, TimeArray]:  # fmt: skip
+    """Fold the edge values into the inside extreme; the earliest wins a tie."""
+    cand = np.stack([np.where(ok_a, at_a, np.nan), inner, np.where(ok_b, at_b, np.nan)])
+    times = np.stack([a, inner_t, b])
+    fill = -np.inf if maximum else np.inf
+    keyed = np.where(np.isnan(cand), fill, cand)
+    pick = np.argmax(keyed, axis=0) if maximum else np.argmin(keyed, axis=0)
+    cols = np.arange(cand.shape[1])
+    value = cand[pick, cols]
+    t = np.where(np.isnan(value), NO_TIME, times[pick, cols])
+    return value, t
+
+
+def _uncertain_inside(
+    sig: Signal,
+    lo: NDArray[np.intp],
+    hi: NDArray[np.intp],
+    start_ok: NDArray[np.bool_] | None,
+    a: TimeArray,
+) -> NDArray[np.bool_]:
+    """Intervals where an Uncertain recorded value lies inside (or, time-weighted, holds at a)."""
+    unc = sig.severity == 1
+    if not unc.any():
+        return np.zeros(len(lo), bool)
+    inside = range_sums(unc.astype(np.int64), lo, hi) > 0
+    if start_ok is not None and len(sig.ts):
+        j = np.searchsorted(sig.ts, a, "right") - 1
+        inside |= (j >= 0) & unc[np.maximum(j, 0)]
+    return inside
