@@ -3,7 +3,8 @@
 twinbench historian inspect DIR   # levels, files, time ranges, series counts, bytes/point
 twinbench historian verify DIR    # every checksum; exit 1 when anything is corrupt
 twinbench historian rebuild --nats URL TARGET  # replay the JetStream stream into a new store
-twinbench historian ingest --nats URL DIR      # run the ingest process in the foreground
+twinbench historian serve DIR --nats URL       # the historian server: ingest + front ends
+twinbench historian ingest --nats URL DIR      # the same as serve DIR --nats URL
 """
 
 from __future__ import annotations
@@ -111,9 +112,25 @@ def rebuild_cmd(
 def ingest_cmd(
     data_dir: str = typer.Argument(..., help="historian data directory"),
     nats_url: str = typer.Option(..., "--nats", help="nats://host:port"),
-    fsync: str = typer.Option("interval_ms=5", help="always | interval_ms=N | never"),
+    durability: str = typer.Option("fsync", help="fsync (ack after fsync) | os (benchmarks)"),
 ) -> None:
-    """Consume the stream into the store until Ctrl-C (same as python -m historian.ingest)."""
-    from historian.ingest.service import main
+    """Consume the stream into the store until Ctrl-C (an alias of `serve DIR --nats URL`)."""
+    from historian.server.cli import main
 
-    raise typer.Exit(main(["--data-dir", data_dir, "--nats", nats_url, "--fsync", fsync]))
+    argv = [data_dir, "--nats", nats_url, "--durability", durability]
+    raise typer.Exit(main(argv, prog="twinbench historian ingest"))
+
+
+@app.command(
+    "serve",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def serve_cmd(ctx: typer.Context) -> None:
+    """Run the historian server on DIR: ingest (--nats URL), front ends, until Ctrl-C.
+
+    Every option is parsed by historian.server.cli (see `serve --help`).
+    """
+    from historian.server.cli import main
+
+    raise typer.Exit(main(list(ctx.args), prog="twinbench historian serve"))

@@ -14,6 +14,12 @@ from typing import Literal
 from historian.model import NanPolicy, SeriesIndex
 
 NS_PER_HOUR = 3_600 * 1_000_000_000
+NS_PER_DAY = 24 * NS_PER_HOUR
+
+ACCEPT_PAST_DEFAULT_NS = 3_653 * NS_PER_DAY
+"""The server's accepted-time window reaches 10 years (3,653 days) into the past..."""
+ACCEPT_FUTURE_DEFAULT_NS = NS_PER_DAY
+"""...and 1 day into the future of the wall clock (clock skew, never "year 2100")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +76,12 @@ class Options:
     late_window_ns: int | None = None
     """Points older than (newest timestamp written - this) are refused; None accepts any age."""
     future_window_ns: int | None = None
-    """Points newer than (wall clock + this) are refused; None accepts any time."""
+    """Points newer than (wall clock + this) are refused; None accepts any time.
+    The historian server defaults to ``ACCEPT_FUTURE_DEFAULT_NS`` (1 day)."""
+    past_window_ns: int | None = None
+    """Points older than (wall clock - this) are refused; None accepts any age.
+    The historian server defaults to ``ACCEPT_PAST_DEFAULT_NS`` (10 years). The
+    library default stays open so that tests and imports of old data work."""
     min_ts: int = 0
     """Absolute lower bound of accepted timestamps (ns since epoch); 0 refuses pre-1970."""
     max_ts: int = 2**62
@@ -99,7 +110,8 @@ class Options:
     l2_settle_buckets: int = 1
     """A bucket moves L1 -> L2 once it ends this many buckets before the newest data."""
     retention_ns: int | None = None
-    """Whole segment files whose bucket ends before (newest data - this) are deleted."""
+    """Whole segment files whose bucket ends before (wall clock - this) are deleted. The wall
+    clock, never the newest data: one far-future point must not expire everything."""
     codec: str | None = None
     """Codec for settled (L2) files; None lets the codec package pick the smallest per chunk."""
     flush_codec: str | None = "raw"
@@ -109,6 +121,19 @@ class Options:
     """Codec for L1 files: merged runs are longer, pco compresses them fast and well."""
     background: bool = True
     """Run flush and compaction on background threads (False: inline, for tests)."""
+
+    def accepted_window(self, now_ns: int) -> tuple[int, int]:
+        """Inclusive ``(lo, hi)`` bounds of accepted timestamps at wall-clock time ``now_ns``.
+
+        >>> Options(past_window_ns=10, future_window_ns=5).accepted_window(100)
+        (90, 105)
+        """
+        lo, hi = self.min_ts, self.max_ts
+        if self.past_window_ns is not None:
+            lo = max(lo, now_ns - self.past_window_ns)
+        if self.future_window_ns is not None:
+            hi = min(hi, now_ns + self.future_window_ns)
+        return lo, hi
 
     def __post_init__(self) -> None:
         if self.bucket_ns <= 0:

@@ -1,7 +1,11 @@
 """The ingest checkpoint: the last stream sequence applied durably to the engine.
 
-One small JSON file per partition, replaced atomically (write temp, fsync,
-rename, fsync dir), so a crash leaves either the old or the new checkpoint.
+One small JSON file per partition, replaced atomically through the file-system
+seam (:meth:`historian.fs.FileSystem.write_atomic`: temp file, fsync, rename,
+directory fsync), so a crash leaves either the old or the new checkpoint and
+tests inject faults into it like into every other file of the store. Format:
+``historian/docs/format/checkpoint.md``.
+
 It is advisory for correctness, because the engine's writes are idempotent
 (same series and timestamp: last write wins), but it makes a restart resume
 exactly and tells ``twinbench historian rebuild`` how far a store had got.
@@ -10,11 +14,11 @@ exactly and tells ``twinbench historian rebuild`` how far a store had got.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from historian.errors import CorruptDataError
+from historian.fs import FileSystem
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +34,9 @@ def checkpoint_path(data_dir: Path, partition: int) -> Path:
     return Path(data_dir) / f"ingest-p{partition}.checkpoint.json"
 
 
-def load_checkpoint(path: Path) -> Checkpoint | None:
+def load_checkpoint(path: Path, fs: FileSystem | None = None) -> Checkpoint | None:
     try:
-        raw = path.read_text()
+        raw = (fs or FileSystem()).read_bytes(str(path))
     except FileNotFoundError:
         return None
     try:
@@ -44,15 +48,5 @@ def load_checkpoint(path: Path) -> Checkpoint | None:
         ) from exc
 
 
-def save_checkpoint(path: Path, cp: Checkpoint) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        json.dump(asdict(cp), f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def save_checkpoint(path: Path, cp: Checkpoint, fs: FileSystem | None = None) -> None:
+    (fs or FileSystem()).write_atomic(str(path), json.dumps(asdict(cp)).encode())

@@ -1,62 +1,173 @@
-"""Prometheus metrics of the ingest process (``--metrics-port``): lag, throughput, errors.
+"""Prometheus ``/metrics`` and a ``/healthz`` JSON page of the ingest (``--metrics-port``).
 
 Gauges are refreshed from each worker's :class:`~historian.ingest.worker.IngestMetrics`
-once a second by :func:`export_loop`, so the hot path never touches the registry.
+and :class:`~historian.ingest.health.WriteHealth` once a second by
+:func:`export_loop`, so the hot path never touches the registry. The engine's
+``recovery_report`` (what the last open replayed, truncated or dropped) is set
+once at start: numeric items as ``twinbench_historian_recovery{item=...}``, the
+rest as labels of ``twinbench_historian_recovery_report_info``.
+
+``/healthz`` answers 200 with ``{"status": "ok", ...}`` while every partition
+writes, 503 while any backs off after a failed store write (``backing-off``,
+e.g. disk full) or has given up (``failed``, e.g. a poisoned WAL).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, Info, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
+from historian.ingest.admission import REASONS
+from historian.ingest.health import worst
 from historian.ingest.worker import IngestWorker
+
+_STATES = ("ok", "backing-off", "failed")
 
 
 class IngestExporter:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        r = self.registry
         labels = ["partition"]
         self.lag = Gauge(
             "twinbench_ingest_consumer_lag_messages",
             "Messages the consumer has not applied yet (pending + awaiting ack)",
-            labels, registry=self.registry,
+            labels, registry=r,
         )  # fmt: skip
         self.points = Gauge(
-            "twinbench_ingest_points_total", "Points applied to the engine", labels,
-            registry=self.registry,
-        )  # fmt: skip
+            "twinbench_ingest_points_total", "Points applied to the engine", labels, registry=r
+        )
         self.batches = Gauge(
-            "twinbench_ingest_batches_total", "Batches applied to the engine", labels,
-            registry=self.registry,
-        )  # fmt: skip
+            "twinbench_ingest_batches_total", "Batches applied to the engine", labels, registry=r
+        )
         self.dead = Gauge(
-            "twinbench_ingest_dead_lettered_total", "Messages sent to the dead-letter stream",
-            labels, registry=self.registry,
+            "twinbench_ingest_dead_lettered_total",
+            "Whole messages sent to the dead-letter stream (undecodable or invalid)",
+            labels, registry=r,
+        )  # fmt: skip
+        self.rejected = Gauge(
+            "twinbench_ingest_rejected_points_total",
+            "Points rejected one by one (out of the accepted-time window, unknown series) and "
+            "sent to the dead-letter stream; the rest of their message was stored",
+            [*labels, "reason"], registry=r,
+        )  # fmt: skip
+        self.naks = Gauge(
+            "twinbench_ingest_naks_total",
+            "Messages nak'd for redelivery because the store could not take them",
+            labels, registry=r,
+        )  # fmt: skip
+        self.write_failures = Gauge(
+            "twinbench_ingest_store_write_failures_total",
+            "Store writes that failed for a reason other than the batch (disk full, ...)",
+            labels, registry=r,
+        )  # fmt: skip
+        self.write_state = Gauge(
+            "twinbench_ingest_write_state",
+            "1 for the partition's current write state (ok, backing-off, failed)",
+            [*labels, "state"], registry=r,
+        )  # fmt: skip
+        self.backoff = Gauge(
+            "twinbench_ingest_backoff_seconds_total",
+            "Seconds spent not fetching because store writes were failing",
+            labels, registry=r,
         )  # fmt: skip
         self.resubscribes = Gauge(
             "twinbench_ingest_resubscribes_total", "Pull subscriptions re-created", labels,
-            registry=self.registry,
+            registry=r,
         )  # fmt: skip
         self.last_seq = Gauge(
             "twinbench_ingest_last_stream_seq", "Highest stream sequence applied", labels,
-            registry=self.registry,
+            registry=r,
         )  # fmt: skip
+        self.recovery = Gauge(
+            "twinbench_historian_recovery",
+            "What the engine's recovery did at open (recovery_report), numeric items",
+            ["item"], registry=r,
+        )  # fmt: skip
+        self.recovery_info = Info(
+            "twinbench_historian_recovery_report", "recovery_report items that are not numbers",
+            registry=r,
+        )  # fmt: skip
+        self._workers: list[IngestWorker] = []
+        self._recovery: dict[str, Any] = {}
+        self._server: ThreadingWSGIServer | None = None
 
-    def update(self, workers: list[IngestWorker]) -> None:
-        for w in workers:
+    def set_recovery(self, report: dict[str, Any]) -> None:
+        self._recovery = dict(report)
+        text: dict[str, str] = {}
+        for key, value in report.items():
+            if isinstance(value, int | float):  # bool is an int too
+                self.recovery.labels(key).set(float(value))
+            else:
+                text[key] = "" if value is None else str(value)
+        self.recovery_info.info(text)
+
+    def update(self, workers: Iterable[IngestWorker]) -> None:
+        self._workers = list(workers)
+        for w in self._workers:
             p = str(w.partition)
-            m = w.metrics
+            m, h = w.metrics, w.health
             self.lag.labels(p).set(m.lag_messages)
             self.points.labels(p).set(m.points)
             self.batches.labels(p).set(m.batches)
             self.dead.labels(p).set(m.dead_lettered)
+            for reason in REASONS:
+                self.rejected.labels(p, reason).set(m.rejected_points.get(reason, 0))
+            self.naks.labels(p).set(m.naks)
+            self.write_failures.labels(p).set(h.transient_failures)
+            for s in _STATES:
+                self.write_state.labels(p, s).set(1.0 if h.state == s else 0.0)
+            self.backoff.labels(p).set(h.backoff_seconds)
             self.resubscribes.labels(p).set(m.resubscribes)
             self.last_seq.labels(p).set(m.last_stream_seq)
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+    def health(self) -> dict[str, Any]:
+        """Read live from the workers (not from the last refresh): a failure shows at once."""
+        parts = {str(w.partition): w.health.as_dict() for w in self._workers}
+        status = worst([v["state"] for v in parts.values()])
+        return {"status": status, "partitions": parts, "recovery": self._recovery}
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        """Serve /metrics and /healthz on a thread; return the bound port (port 0 = any)."""
+        app = _routes(make_wsgi_app(self.registry), self.health)
+        self._server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
+        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes every few seconds would flood the log."""
+
+
+_Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _routes(metrics_app: _Wsgi, health: Callable[[], dict[str, Any]]) -> _Wsgi:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            body = health()
+            status = "200 OK" if body["status"] == "ok" else "503 Service Unavailable"
+            data = json.dumps(body).encode()
+            start_response(status, [("Content-Type", "application/json")])
+            return [data]
+        return metrics_app(environ, start_response)
+
+    return app
 
 
 async def export_loop(

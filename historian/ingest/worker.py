@@ -1,14 +1,28 @@
 """Pull consumer that moves batches from JetStream into the engine.
 
 Contract: a message is acked only after the engine has made its points durable
-(``sink.write`` returned). If the historian dies between the write and the ack,
-JetStream redelivers after ``ack_wait``; the engine's last-write-wins rule on
-(series, timestamp) makes the second write a no-op, so nothing is duplicated.
+(``sink.write`` returned; with the server's default ``--durability fsync`` that
+means fsynced, see :mod:`historian.server.process`). If the historian dies
+between the write and the ack, JetStream redelivers after ``ack_wait``; the
+engine's last-write-wins rule on (series, timestamp) makes the second write a
+no-op, so nothing is duplicated.
 
-Each fetch round decodes every message, writes all good batches as *one*
-columnar write (one WAL record, one group commit) and then acks. Messages that
-fail to decode go to the dead-letter subject with the reason in headers and are
-acked, so one bad message never blocks or crashes the consumer.
+Each fetch round decodes every message, admits each point
+(:mod:`historian.ingest.admission`: accepted-time window, known series), writes
+all accepted points as *one* columnar write (one WAL record, one group commit)
+and then acks. What may leave the stream without being stored, always recorded
+in the dead-letter stream first (reason in headers, the points TBWB-encoded):
+
+- a message that fails to decode or whose batch fails validation (whole);
+- the rejected points of a message (the rest of it is stored).
+
+A failed write that is not the batch's own fault (disk full, fsync failure,
+overload, a closed store; see :func:`historian.ingest.health.classify`) acks
+nothing and dead-letters nothing: the round's messages are nak'd with a delay,
+the worker stops fetching and backs off (doubling, capped), and retries; or, when
+the store refuses every write until reopened (poisoned WAL), it naks and raises
+:class:`~historian.ingest.health.StoreUnusableError` so the process exits and a
+supervisor restarts it.
 
 After a nats-server restart, nats-py pull subscriptions can stop delivering
 (known issue). The worker therefore re-creates its subscription whenever a
@@ -20,9 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -34,14 +49,18 @@ from nats.js import JetStreamContext
 
 from historian.bus.options import BusOptions
 from historian.bus.stream import consumer_config, ensure_consumer, ensure_streams
-from historian.bus.wire import DecodedBatch, WireFormatError, decode_batch
+from historian.bus.wire import DecodedBatch, WireFormatError, decode_batch, encode_batch
+from historian.fs import FileSystem
+from historian.ingest.admission import REASONS, Admission, Rejection, admit
 from historian.ingest.checkpoint import (
     Checkpoint,
     checkpoint_path,
     load_checkpoint,
     save_checkpoint,
 )
+from historian.ingest.health import StoreUnusableError, WriteHealth, classify, describe
 from historian.model import PointBatch
+from historian.options import Options
 
 
 class BatchSink(Protocol):
@@ -55,15 +74,33 @@ class IngestMetrics:
     batches: int = 0
     points: int = 0
     dead_lettered: int = 0
+    """Whole messages sent to the dead-letter stream (undecodable or invalid)."""
+    rejected_points: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    """Points rejected one by one (the rest of their message was stored), by reason."""
+    naks: int = 0
+    """Messages nak'd for redelivery because the store could not take them."""
     redelivered: int = 0
     resubscribes: int = 0
     last_stream_seq: int = 0
     lag_messages: int = 0
     write_seconds: float = 0.0
+    checkpoint_failures: int = 0
+
+
+@dataclass
+class _Item:
+    msg: Msg
+    decoded: DecodedBatch
+    admission: Admission
 
 
 class IngestWorker:
-    """One partition's consumer; run several (one per partition) to share the work."""
+    """One partition's consumer; run several (one per partition) to share the work.
+
+    ``admission``: the store's options; when given, each point is admitted by its
+    accepted-time window and series index before the write (rejected points are
+    dead-lettered individually). None writes every decoded point as it is.
+    """
 
     def __init__(
         self,
@@ -74,6 +111,10 @@ class IngestWorker:
         partition: int = 0,
         checkpoint_dir: Path | None = None,
         on_applied: Callable[[list[DecodedBatch]], None] | None = None,
+        admission: Options | None = None,
+        health: WriteHealth | None = None,
+        fs: FileSystem | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream()
@@ -82,10 +123,14 @@ class IngestWorker:
         self._partition = partition
         self._cp_path = checkpoint_path(checkpoint_dir, partition) if checkpoint_dir else None
         self._on_applied = on_applied
+        self._admission = admission
+        self._fs = fs or FileSystem()
+        self._clock_ns = clock_ns
         self._sub: JetStreamContext.PullSubscription | None = None
         self.metrics = IngestMetrics()
+        self.health = health or WriteHealth(name=f"ingest p{partition}")
         if self._cp_path is not None:
-            cp = load_checkpoint(self._cp_path)
+            cp = load_checkpoint(self._cp_path, self._fs)
             if cp is not None:
                 self.metrics.last_stream_seq = cp.stream_seq
                 self.metrics.batches = cp.batches
@@ -110,7 +155,10 @@ class IngestWorker:
         return self._sub
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; survives server restarts by re-subscribing."""
+        """Consume until ``stop`` is set; survives server restarts by re-subscribing.
+
+        Raises :class:`StoreUnusableError` when the store refuses every write.
+        """
         empty_with_pending = 0
         last_lag_check = 0.0
         reconnects = self._nc.stats["reconnects"]
@@ -135,7 +183,9 @@ class IngestWorker:
                 continue
             if msgs:
                 empty_with_pending = 0
-                await self._apply(msgs)
+                backoff = await self._apply(msgs)
+                if backoff > 0:
+                    await self._pause(backoff, stop)
             now = time.monotonic()
             if now - last_lag_check > 1.0 or not msgs:
                 last_lag_check = now
@@ -147,94 +197,183 @@ class IngestWorker:
                         empty_with_pending = 0
                         self._sub = None
 
+    async def _pause(self, seconds: float, stop: asyncio.Event) -> None:
+        """Stop fetching for a while: a pull consumer delivers nothing it is not asked for."""
+        t0 = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+        self.health.backoff_seconds += time.monotonic() - t0
+
     async def _refresh_lag(self) -> None:
         with contextlib.suppress(Exception):
             cfg = consumer_config(self._opts, self._partition)
             info = await self._js.consumer_info(self._opts.stream, cfg.durable_name or "")
             self.metrics.lag_messages = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
-    async def _apply(self, msgs: list[Msg]) -> None:
-        good: list[PointBatch] = []
-        good_msgs: list[Msg] = []
-        decoded_all: list[DecodedBatch] = []
+    # ------------------------------------------------------------- one round
+    async def _apply(self, msgs: list[Msg]) -> float:
+        """Apply one fetch round; return how long to back off (0.0: carry on)."""
+        items: list[_Item] = []
+        backoff = 0.0
         for msg in msgs:
             if msg.metadata.num_delivered and msg.metadata.num_delivered > 1:
                 self.metrics.redelivered += 1
             try:
                 decoded = decode_batch(msg.data, max_points=self._opts.max_points_per_message)
             except WireFormatError as exc:
-                await self._dead_letter(msg, exc.reason, str(exc))
+                backoff = max(backoff, await self._dead_letter(msg, exc.reason, str(exc)))
                 continue
-            good.append(decoded.batch)
-            good_msgs.append(msg)
-            decoded_all.append(decoded)
-        if good:
-            batch = PointBatch.concat(good)
-            t0 = time.perf_counter()
-            try:
-                await asyncio.to_thread(self._sink.write, batch)
-            except Exception as exc:
-                # Engine refused the data (bad series, out of window, ...): dead-letter the
-                # messages one by one so the good ones still land.
-                if len(good) == 1:
-                    await self._dead_letter(
-                        good_msgs[0], "rejected", f"{type(exc).__name__}: {exc}"
-                    )
-                    return
-                for one, msg in zip(good, good_msgs, strict=True):
-                    try:
-                        await asyncio.to_thread(self._sink.write, one)
-                    except Exception as one_exc:
-                        await self._dead_letter(
-                            msg, "rejected", f"{type(one_exc).__name__}: {one_exc}"
-                        )
-                        continue
-                    await self._ack_applied([msg], one, [d for d in decoded_all if d.batch is one])
-                return
-            self.metrics.write_seconds += time.perf_counter() - t0
-            await self._ack_applied(good_msgs, batch, decoded_all)
+            items.append(_Item(msg, decoded, self._admit(decoded.batch)))
+        if not items:
+            return backoff
+        batch = PointBatch.concat([it.admission.accepted for it in items])
+        try:
+            await self._write(batch)
+        except Exception as exc:
+            verdict = classify(exc)
+            if verdict != "invalid":
+                return await self._write_failed(items, exc)
+            if len(items) > 1:
+                # one message's batch is invalid in itself: find it, store the others
+                return max(backoff, await self._apply_one_by_one(items))
+            return max(backoff, await self._dead_letter(items[0].msg, "rejected", describe(exc)))
+        return max(backoff, await self._applied(items))
 
-    async def _ack_applied(
-        self, msgs: list[Msg], batch: PointBatch, decoded: list[DecodedBatch]
-    ) -> None:
+    def _admit(self, batch: PointBatch) -> Admission:
+        if self._admission is None:
+            return Admission(batch, ())
+        return admit(batch, self._admission, self._clock_ns())
+
+    async def _write(self, batch: PointBatch) -> None:
+        if len(batch) == 0:
+            return
+        t0 = time.perf_counter()
+        await asyncio.to_thread(self._sink.write, batch)
+        self.metrics.write_seconds += time.perf_counter() - t0
+
+    async def _apply_one_by_one(self, items: list[_Item]) -> float:
+        backoff = 0.0
+        for k, it in enumerate(items):
+            it.admission = self._admit(it.decoded.batch)  # a fresh clock for the window
+            try:
+                await self._write(it.admission.accepted)
+            except Exception as exc:
+                if classify(exc) != "invalid":
+                    return await self._write_failed(items[k:], exc)
+                backoff = max(backoff, await self._dead_letter(it.msg, "rejected", describe(exc)))
+                continue
+            backoff = max(backoff, await self._applied([it]))
+        return backoff
+
+    async def _write_failed(self, items: list[_Item], exc: BaseException) -> float:
+        """Nothing of ``items`` is acked or dead-lettered: nak them all, back off or give up."""
+        fatal = classify(exc) == "fatal"
+        if fatal:
+            self.health.fatal(exc)
+            delay = 0.0  # the process exits; let the restarted one have them at once
+        else:
+            delay = self.health.transient(exc)
+        for it in items:
+            await self._nak(it.msg, delay)
+        if fatal:
+            raise StoreUnusableError(describe(exc)) from exc
+        return delay
+
+    async def _nak(self, msg: Msg, delay: float) -> None:
+        # if the nak is lost (link down), JetStream redelivers after ack_wait anyway
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=delay or None)
+        self.metrics.naks += 1
+        self.health.naks += 1
+
+    async def _applied(self, items: list[_Item]) -> float:
+        """The accepted points are durable: record rejected points, then ack."""
+        self.health.succeeded()
+        done: list[_Item] = []
+        backoff = 0.0
+        for it in items:
+            try:
+                for rej in it.admission.rejected:
+                    await self._publish_rejected(it, rej)
+            except Exception as exc:  # the dead-letter stream is unreachable: redeliver
+                backoff = max(backoff, self.health.transient(exc))
+                await self._nak(it.msg, backoff)
+                continue
+            done.append(it)
+        if done:
+            await self._ack_applied(done)
+        return backoff
+
+    async def _publish_rejected(self, it: _Item, rej: Rejection) -> None:
+        d = it.decoded
+        payload = encode_batch(
+            rej.points,
+            source_id=d.source_id,
+            sequence=d.sequence,
+            created_ns=d.created_ns,
+            max_points=max(len(rej.points), 1),
+        )
+        seq = it.msg.metadata.sequence.stream
+        headers = {
+            "Twinbench-Reason": rej.reason,
+            "Twinbench-Detail": rej.detail[:1000],
+            "Twinbench-Points": str(len(rej.points)),
+            "Twinbench-Subject": it.msg.subject,
+            "Twinbench-Stream-Seq": str(seq),
+            "Twinbench-Batch-Id": d.batch_id,
+            # a redelivered message (ack lost) must not dead-letter its points twice
+            "Nats-Msg-Id": f"{self._opts.stream}/{seq}/{rej.reason}",
+        }
+        await self._js.publish(self._opts.dead_letter_subject, payload, headers=headers)
+        self.metrics.rejected_points[rej.reason] += len(rej.points)
+
+    async def _ack_applied(self, items: list[_Item]) -> None:
+        msgs = [it.msg for it in items]
         for msg in msgs:
             await msg.ack()
         seq = max(int(m.metadata.sequence.stream) for m in msgs)
         self.metrics.batches += len(msgs)
-        self.metrics.points += len(batch)
+        self.metrics.points += sum(len(it.admission.accepted) for it in items)
         self.metrics.last_stream_seq = max(self.metrics.last_stream_seq, seq)
         if self._cp_path is not None:
-            await asyncio.to_thread(
-                save_checkpoint,
-                self._cp_path,
-                Checkpoint(
-                    self._opts.stream,
-                    self._partition,
-                    self.metrics.last_stream_seq,
-                    self.metrics.batches,
-                    self.metrics.points,
-                ),
+            cp = Checkpoint(
+                self._opts.stream,
+                self._partition,
+                self.metrics.last_stream_seq,
+                self.metrics.batches,
+                self.metrics.points,
             )
+            try:
+                await asyncio.to_thread(save_checkpoint, self._cp_path, cp, self._fs)
+            except OSError as exc:  # advisory (writes are idempotent): never stop ingesting for it
+                self.metrics.checkpoint_failures += 1
+                if self.metrics.checkpoint_failures == 1:
+                    print(f"ingest: checkpoint not saved ({describe(exc)})", file=sys.stderr)
         if self._on_applied is not None:
-            self._on_applied(decoded)
+            self._on_applied([it.decoded for it in items])
 
-    async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> None:
+    async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> float:
+        """Record a whole message in the dead-letter stream, then ack it; on failure nak it."""
+        seq = msg.metadata.sequence.stream
         headers = {
             "Twinbench-Reason": reason,
             "Twinbench-Detail": detail[:1000],
             "Twinbench-Subject": msg.subject,
-            "Twinbench-Stream-Seq": str(msg.metadata.sequence.stream),
+            "Twinbench-Stream-Seq": str(seq),
+            "Nats-Msg-Id": f"{self._opts.stream}/{seq}/message",
         }
-        await self._js.publish(self._opts.dead_letter_subject, msg.data, headers=headers)
+        try:
+            await self._js.publish(self._opts.dead_letter_subject, msg.data, headers=headers)
+        except Exception as exc:  # never ack what is not recorded anywhere
+            delay = self.health.transient(exc)
+            await self._nak(msg, delay)
+            return delay
         self.metrics.dead_lettered += 1
         await msg.ack()
+        return 0.0
 
     async def close(self) -> None:
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"

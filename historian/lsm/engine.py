@@ -196,10 +196,18 @@ class Historian:
                     f"timestamp {lo} ns is older than the late-data window "
                     f"({opt.late_window_ns} ns before the newest point {self._newest_ts})"
                 )
-            if opt.future_window_ns is not None and hi > time.time_ns() + opt.future_window_ns:
-                raise TimestampOutOfWindowError(
-                    f"timestamp {hi} ns is more than {opt.future_window_ns} ns in the future"
-                )
+            if opt.future_window_ns is not None or opt.past_window_ns is not None:
+                # whole-batch here; the ingest splits batches per point before writing
+                # (historian.ingest.admission), so only a direct caller sees this raise
+                win_lo, win_hi = opt.accepted_window(time.time_ns())
+                if hi > win_hi:
+                    raise TimestampOutOfWindowError(
+                        f"timestamp {hi} ns is more than {opt.future_window_ns} ns in the future"
+                    )
+                if lo < win_lo:
+                    raise TimestampOutOfWindowError(
+                        f"timestamp {lo} ns is more than {opt.past_window_ns} ns in the past"
+                    )
             self._wait_for_room()
             seq = self._wal.append(batch, wait_durable=False)
             self._active.add(seq, batch)
@@ -360,7 +368,9 @@ class Historian:
                 ]
                 self._merge(inputs, 2, opt.codec)
             if opt.retention_ns is not None:
-                old = expired(self._version, self._newest_ts - opt.retention_ns, opt.bucket_ns)
+                # the wall clock, never the newest data: one point dated 2100 must not
+                # make every real point "older than the retention"
+                old = expired(self._version, time.time_ns() - opt.retention_ns, opt.bucket_ns)
                 if old:
                     self._edit(remove=frozenset(f.number for f in old))
                     self._remove_files(old)

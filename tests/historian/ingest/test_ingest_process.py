@@ -29,6 +29,7 @@ T0 = 1_700_000_000_000_000_000
 
 
 def _start_ingest(data_dir: Path, url: str) -> subprocess.Popen[str]:
+    """``python -m historian.ingest``: the old entry point, now an alias of the server."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "historian.ingest", "--data-dir", str(data_dir), "--nats", url],
         stdout=subprocess.PIPE,
@@ -36,9 +37,12 @@ def _start_ingest(data_dir: Path, url: str) -> subprocess.Popen[str]:
         text=True,
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.strip() == "READY", line + proc.stdout.read() if proc.poll() is not None else line
-    return proc
+    seen = []
+    for line in proc.stdout:  # the server logs its recovery report before READY
+        seen.append(line)
+        if line.strip() == "READY":
+            return proc
+    raise AssertionError("ingest exited before READY:\n" + "".join(seen))
 
 
 def _batch(i: int) -> PointBatch:

@@ -1,0 +1,157 @@
+"""Command line of the historian server (``twinbench historian serve``).
+
+One parser for every way in: ``twinbench historian serve``, ``python -m
+historian.server`` and the older ``python -m historian.ingest`` (an alias).
+
+    twinbench historian serve DIR --nats nats://127.0.0.1:4222 --ready-file ready.json
+
+Usage errors print one line and exit 2; see :mod:`historian.server.process`
+for the other exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import faulthandler
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import nats.errors
+
+from historian.errors import HistorianError
+from historian.options import FsyncPolicy
+from historian.server.process import HistorianServer, ServeConfig
+
+_UNITS_NS = {
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3_600 * 10**9,
+    "d": 86_400 * 10**9,
+    "y": 3_653 * 86_400 * 10**9 // 10,  # 365.3 days: ten "y" are the 10-year default
+}
+
+NOT_BUILT = {
+    "--http": "the HTTP API front end is not built yet (issue 12 follow-up); omit --http",
+    "--opcua": "the OPC UA HistoryRead front end is not built yet; omit --opcua",
+}
+
+
+def parse_duration(text: str) -> int | None:
+    """``10y``, ``1d``, ``36h``, ``90s``, ``250ms`` -> ns; ``none`` -> None (unbounded).
+
+    >>> parse_duration("1d") == 86_400 * 10**9, parse_duration("none")
+    (True, None)
+    """
+    t = text.strip().lower()
+    if t in ("none", "off", "unbounded"):
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|y)", t)
+    if m is None:
+        raise ValueError(f"{text!r} is not a duration; use e.g. 10y, 1d, 36h, 90s or none")
+    return int(float(m.group(1)) * _UNITS_NS[m.group(2)])
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    ap = _Parser(
+        prog=prog,
+        description="Run the historian server: own the store in DIR, ingest the stream "
+        "(--nats), serve the front ends; stop with Ctrl-C or SIGTERM.",
+    )
+    ap.add_argument("directory", nargs="?", type=Path, help="historian data directory")
+    ap.add_argument("--data-dir", type=Path, help="the same as DIRECTORY")
+    ap.add_argument("--nats", help="nats://host:port: consume the batch stream into the store")
+    ap.add_argument("--partition", type=int, action="append", help="partition(s) to consume")
+    ap.add_argument("--partitions", type=int, default=1, help="total partitions of the stream")
+    ap.add_argument("--stream", default=ServeConfig.stream, help="JetStream stream name")
+    ap.add_argument("--notify-nats", help="separate URL for applied notices (harness use)")
+    ap.add_argument("--catalogue", type=Path, help="tag catalogue TOML; unknown series rejected")
+    ap.add_argument(
+        "--durability",
+        choices=("fsync", "os"),
+        default="fsync",
+        help="fsync (default): ack after the WAL fsync, survives power loss; os: ack once "
+        "written to the OS, fsync every 5 ms, survives SIGKILL but not power loss",
+    )
+    ap.add_argument("--fsync", help="advanced: explicit WAL policy always|interval_ms=N|never")
+    ap.add_argument("--accept-past", default="10y", help="oldest accepted point (default 10y)")
+    ap.add_argument("--accept-future", default="1d", help="newest accepted point (default 1d)")
+    ap.add_argument("--retention", default="none", help="delete data older than this (wall clock)")
+    ap.add_argument("--ready-file", type=Path, help='write {"pid": ...} JSON here once serving')
+    ap.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz on 127.0.0.1")
+    ap.add_argument("--http", metavar="HOST:PORT", help="HTTP API (not built yet)")
+    ap.add_argument("--opcua", metavar="HOST:PORT", help="OPC UA HistoryRead (not built yet)")
+    return ap
+
+
+def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> ServeConfig:
+    args = ap.parse_args(argv)
+    for flag, why in NOT_BUILT.items():
+        if getattr(args, flag.lstrip("-")) is not None:
+            ap.error(f"{flag}: {why}")
+    if args.directory is not None and args.data_dir is not None:
+        ap.error("give the data directory once: DIRECTORY or --data-dir")
+    data_dir = args.directory or args.data_dir
+    if data_dir is None:
+        ap.error("the historian data directory is required (DIRECTORY or --data-dir)")
+    if args.partitions < 1:
+        ap.error(f"--partitions must be >= 1, got {args.partitions}")
+    parts = tuple(args.partition or range(args.partitions))
+    bad = [p for p in parts if not 0 <= p < args.partitions]
+    if bad:
+        ap.error(f"--partition {bad[0]} is outside 0..{args.partitions - 1}")
+    if args.catalogue is not None and not args.catalogue.is_file():
+        ap.error(f"--catalogue {args.catalogue}: no such file")
+    try:
+        fsync = FsyncPolicy.parse(args.fsync) if args.fsync is not None else None
+        past, future = parse_duration(args.accept_past), parse_duration(args.accept_future)
+        retention = parse_duration(args.retention)
+    except ValueError as exc:
+        ap.error(str(exc))
+    return ServeConfig(
+        data_dir=data_dir,
+        nats_url=args.nats,
+        partitions=parts,
+        partition_count=args.partitions,
+        stream=args.stream,
+        notify_url=args.notify_nats,
+        catalogue=args.catalogue,
+        durability=args.durability,
+        fsync=fsync,
+        accept_past_ns=past,
+        accept_future_ns=future,
+        retention_ns=retention,
+        ready_file=args.ready_file,
+        metrics_port=args.metrics_port,
+    )
+
+
+def main(argv: list[str] | None = None, prog: str = "twinbench historian serve") -> int:
+    cfg = config_from_args(build_parser(prog), argv)
+    # `kill -USR1 PID` dumps every thread's stack to stderr: how to see where a stop hangs
+    faulthandler.register(signal.SIGUSR1)
+    server = HistorianServer(cfg)
+    stop = asyncio.Event()
+
+    async def run() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await server.run(stop)
+
+    try:
+        return asyncio.run(run())
+    except (HistorianError, OSError, nats.errors.Error) as exc:
+        # the store could not be opened (locked by another server, corrupt, unreadable)
+        # or the bus is unreachable at start
+        print(f"{prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1

@@ -1,0 +1,257 @@
+"""The historian server process: one store, its ingest, its front ends, one lifecycle.
+
+Start-up order: open the store (WAL replay; the ``recovery_report`` is logged on
+stderr and exported by the metrics front end), load the tag catalogue, start the
+front ends, subscribe the ingest workers, write the ready file, print ``READY``
+on stdout (the harness waits for that line). Then serve until ``stop`` is set
+(SIGINT/SIGTERM in the CLI) or the ingest gives up on the store.
+
+Durability (what a JetStream ack means), ``ServeConfig.durability``:
+
+- ``fsync`` (default): the ack is sent only after the batch is fsynced in the
+  WAL (``FsyncPolicy.always()``; concurrent partitions share one fsync, group
+  commit). An acked point survives power loss.
+- ``os``: the ack is sent once the batch is written to the OS (page cache); a
+  background thread fsyncs every 5 ms. Survives SIGKILL of the historian, not a
+  power cut (up to ~5 ms of acked batches can be lost). For benchmarks.
+
+Exit codes: 0 clean stop, 1 the store could not be opened, 2 usage error,
+:data:`EXIT_STORE_UNUSABLE` (3) the store refused every write until reopened (a
+failed fsync poisoned the WAL): nothing was acked or dead-lettered, and a
+supervisor restarting the process makes JetStream redeliver.
+
+Front ends (``FrontEnd``) are what a client talks to. Each contributes keys to
+the ready file: the metrics endpoint adds ``"metrics"``; the HTTP API and OPC UA
+HistoryRead front ends add ``"http"`` and ``"opcua"`` when they are built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, Protocol
+
+from historian.bus.options import BusOptions
+from historian.fs import FileSystem
+from historian.ingest.health import StoreUnusableError
+from historian.ingest.metrics import IngestExporter, export_loop
+from historian.ingest.service import IngestHost
+from historian.lsm.engine import Historian
+from historian.options import (
+    ACCEPT_FUTURE_DEFAULT_NS,
+    ACCEPT_PAST_DEFAULT_NS,
+    FsyncPolicy,
+    Options,
+)
+
+EXIT_STORE_UNUSABLE = 3
+Durability = Literal["fsync", "os"]
+OS_DURABILITY_FSYNC_MS = 5
+
+
+def fsync_policy(durability: Durability) -> FsyncPolicy:
+    """The WAL policy behind each ``--durability`` mode (see the module docstring)."""
+    if durability == "fsync":
+        return FsyncPolicy.always()
+    return FsyncPolicy.interval(OS_DURABILITY_FSYNC_MS)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``twinbench historian serve`` is told on its command line."""
+
+    data_dir: Path
+    nats_url: str | None = None
+    """Host the ingest workers (consume the stream) when given."""
+    partitions: tuple[int, ...] = (0,)
+    partition_count: int = 1
+    stream: str = BusOptions().stream
+    notify_url: str | None = None
+    catalogue: Path | None = None
+    """Catalogue TOML merged into the store's persisted catalogue at start."""
+    durability: Durability = "fsync"
+    fsync: FsyncPolicy | None = None
+    """Explicit WAL policy; overrides ``durability`` (advanced)."""
+    accept_past_ns: int | None = ACCEPT_PAST_DEFAULT_NS
+    accept_future_ns: int | None = ACCEPT_FUTURE_DEFAULT_NS
+    retention_ns: int | None = None
+    ready_file: Path | None = None
+    metrics_port: int | None = None
+    """Serve ``/metrics`` and ``/healthz`` on 127.0.0.1 (0 = any free port)."""
+    bus: BusOptions = field(default_factory=BusOptions)
+
+    @property
+    def wal_policy(self) -> FsyncPolicy:
+        return self.fsync or fsync_policy(self.durability)
+
+
+class FrontEnd(Protocol):
+    """Something clients talk to while the server runs (metrics, HTTP API, OPC UA)."""
+
+    name: str
+
+    async def start(self, server: HistorianServer) -> dict[str, str]:
+        """Start serving; return the keys this front end adds to the ready file."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+class MetricsFrontEnd:
+    """Prometheus ``/metrics`` + ``/healthz`` of the ingest and the store's recovery."""
+
+    name = "metrics"
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.exporter = IngestExporter()
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def start(self, server: HistorianServer) -> dict[str, str]:
+        self.exporter.set_recovery(server.db.recovery_report)
+        bound = self.exporter.serve(self.port)
+        workers = server.ingest.workers if server.ingest is not None else []
+        self._task = asyncio.create_task(export_loop(self.exporter, workers, self._stop))
+        return {"metrics": f"http://127.0.0.1:{bound}"}
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        self.exporter.close()
+
+
+Log = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class HistorianServer:
+    """Owns one open store for the process's lifetime; :meth:`run` serves until stopped."""
+
+    def __init__(
+        self,
+        cfg: ServeConfig,
+        *,
+        fs: FileSystem | None = None,
+        front_ends: list[FrontEnd] | None = None,
+        log: Log = _stderr,
+    ) -> None:
+        self.cfg = cfg
+        self._fs = fs or FileSystem()
+        self.front_ends: list[FrontEnd] = list(front_ends or [])
+        """Started in order after the ingest subscribed; later front ends append here."""
+        if cfg.metrics_port is not None:
+            self.front_ends.append(MetricsFrontEnd(cfg.metrics_port))
+        self._log = log
+        self.db: Historian
+        self.options: Options
+        self.ingest: IngestHost | None = None
+        self.ready: dict[str, object] = {}
+
+    # --------------------------------------------------------------- start
+    def open_store(self) -> None:
+        """Open (recover) the store and load the catalogue; raises what the engine raises."""
+        from historian.catalogue import TagCatalogue
+
+        cfg = self.cfg
+        stored = TagCatalogue.load(cfg.data_dir, self._fs) if cfg.data_dir.exists() else None
+        catalogue = stored
+        if cfg.catalogue is not None:
+            from_file = TagCatalogue.load_toml(cfg.catalogue)
+            catalogue = stored.merged(from_file) if stored is not None else from_file
+        self.options = Options(
+            fsync=cfg.wal_policy,
+            series_index=catalogue.series_index() if catalogue is not None else None,
+            past_window_ns=cfg.accept_past_ns,
+            future_window_ns=cfg.accept_future_ns,
+            retention_ns=cfg.retention_ns,
+        )
+        self.db = Historian.open(str(cfg.data_dir), self.options, self._fs)
+        if catalogue is not None and catalogue is not stored:
+            catalogue.save(cfg.data_dir, self._fs)
+        self._log(
+            f"historian: opened {cfg.data_dir} (WAL fsync {cfg.wal_policy.mode}); recovery "
+            + json.dumps(self.db.recovery_report, default=str, sort_keys=True)
+        )
+        tags = f"{len(catalogue)} tags" if catalogue is not None else "none (series unchecked)"
+        self._log(f"historian: catalogue {tags}")
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Open, serve until ``stop`` (or the store fails), shut down; return the exit code."""
+        self.open_store()
+        try:
+            return await self._serve(stop)
+        finally:
+            self.db.close()
+
+    async def _serve(self, stop: asyncio.Event) -> int:
+        cfg = self.cfg
+        ingest_stop = asyncio.Event()
+        if cfg.nats_url is not None:
+            bus = replace(cfg.bus, stream=cfg.stream, partitions=cfg.partition_count)
+            self.ingest = IngestHost(
+                self.db,
+                cfg.nats_url,
+                bus,
+                list(cfg.partitions),
+                cfg.data_dir,
+                notify_url=cfg.notify_url,
+                admission=self.options,
+                fs=self._fs,
+            )
+            await self.ingest.start()
+        started: list[FrontEnd] = []
+        try:
+            self.ready = {"pid": os.getpid()}
+            for fe in self.front_ends:
+                self.ready.update(await fe.start(self))
+                started.append(fe)
+            self._write_ready()
+            print("READY", flush=True)
+            return await self._wait(stop, ingest_stop)
+        finally:
+            for fe in reversed(started):
+                await fe.stop()
+            if self.ingest is not None:
+                await self.ingest.close()
+            if cfg.ready_file is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    cfg.ready_file.unlink()
+
+    async def _wait(self, stop: asyncio.Event, ingest_stop: asyncio.Event) -> int:
+        waiters: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait())]
+        ingest_task = None
+        if self.ingest is not None:
+            ingest_task = asyncio.create_task(self.ingest.run(ingest_stop))
+            waiters.append(ingest_task)
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        ingest_stop.set()
+        for w in waiters:
+            if w is not ingest_task:
+                w.cancel()
+        if ingest_task is None:
+            return 0
+        try:
+            await ingest_task
+        except StoreUnusableError as exc:
+            self._log(f"historian: exiting with status {EXIT_STORE_UNUSABLE}: {exc}")
+            return EXIT_STORE_UNUSABLE
+        return 0
+
+    def _write_ready(self) -> None:
+        path = self.cfg.ready_file
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # atomic, so a reader polling for the file never sees half of it
+        FileSystem().write_atomic(str(path), json.dumps(self.ready).encode())
