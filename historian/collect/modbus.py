@@ -3,10 +3,18 @@
 Each poll reads every block of the plan (see :mod:`historian.collect.modbus_plan`)
 over one connection, stamps all values with the poll's start time (Modbus
 carries no timestamps), and passes the readings through the exception filter
-to the forwarder. A failed block read marks its tags ``BadCommunicationError``
-with a NaN value, once (the filter suppresses repeats), so an outage is visible
-in the historian instead of being a silent gap; the client reconnects with
-exponential backoff.
+to the forwarder. A failed block read marks its tags Bad with a NaN value,
+once (the filter suppresses repeats), so an outage is visible in the historian
+instead of being a silent gap:
+
+* no answer (timeout, connection lost): ``BadCommunicationError``; the client
+  reconnects with exponential backoff;
+* an exception response (the device answered, but refused): the quality says
+  why (:data:`EXCEPTION_QUALITY`: our register map does not match the device ->
+  ``BadConfigurationError``; device failure -> ``BadDeviceFailure``; a gateway
+  without its target -> ``BadNotConnected``; busy -> ``BadCommunicationError``),
+  counted per exception code in ``PollerMetrics.exceptions``; the connection is
+  kept (it works) and the block is read again at the next poll.
 """
 
 from __future__ import annotations
@@ -15,10 +23,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from pymodbus.client import AsyncModbusTcpClient
+from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import ModbusException
 
 from historian.collect.exception import ExceptionFilter
@@ -26,12 +35,36 @@ from historian.collect.forwarder import BatchForwarder
 from historian.collect.modbus_plan import ModbusTag, ReadBlock, build_read_plan
 from historian.model import PointBatch, Quality
 
+EXCEPTION_QUALITY: dict[int, int] = {
+    ExcCodes.ILLEGAL_FUNCTION: Quality.BAD_CONFIGURATION_ERROR,
+    ExcCodes.ILLEGAL_ADDRESS: Quality.BAD_CONFIGURATION_ERROR,
+    ExcCodes.ILLEGAL_VALUE: Quality.BAD_CONFIGURATION_ERROR,
+    ExcCodes.DEVICE_FAILURE: Quality.BAD_DEVICE_FAILURE,
+    ExcCodes.MEMORY_PARITY_ERROR: Quality.BAD_DEVICE_FAILURE,
+    ExcCodes.GATEWAY_PATH_UNAVIABLE: Quality.BAD_NOT_CONNECTED,
+    ExcCodes.GATEWAY_NO_RESPONSE: Quality.BAD_NOT_CONNECTED,
+}
+"""Quality of a block's tags per Modbus exception code; any other code (acknowledge,
+busy, negative acknowledge, non-standard) is ``BadCommunicationError``."""
+
+
+class ModbusExceptionResponse(ModbusException):
+    """The device answered a read with an exception code (it is reachable, but refused)."""
+
+    def __init__(self, code: int, where: str) -> None:
+        super().__init__(f"{where}: exception code {code:#04x}")
+        self.code = code
+
 
 @dataclass
 class PollerMetrics:
     polls: int = 0
     block_reads: int = 0
     block_errors: int = 0
+    exception_responses: int = 0
+    exceptions: dict[int, int] = field(default_factory=dict)
+    """Exception responses per exception code."""
+    last_error: str = ""
     registers_read: int = 0
     readings: int = 0
     sent: int = 0
@@ -94,8 +127,18 @@ class ModbusPoller:
         for block in self.plan:
             try:
                 raw = await self._read(client, block)
-            except (TimeoutError, ModbusException, OSError):
+            except ModbusExceptionResponse as exc:
                 self.metrics.block_errors += 1
+                self.metrics.exception_responses += 1
+                self.metrics.exceptions[exc.code] = self.metrics.exceptions.get(exc.code, 0) + 1
+                self.metrics.last_error = str(exc)
+                quality[block.tag_index] = EXCEPTION_QUALITY.get(
+                    exc.code, Quality.BAD_COMMUNICATION_ERROR
+                )
+                continue
+            except (TimeoutError, ModbusException, OSError) as exc:
+                self.metrics.block_errors += 1
+                self.metrics.last_error = f"{type(exc).__name__}: {exc}"
                 continue
             values[block.tag_index] = block.decode(raw)
             quality[block.tag_index] = Quality.GOOD
@@ -120,7 +163,8 @@ class ModbusPoller:
         }[block.table]
         resp = await fn(block.start, count=block.count, device_id=block.unit_id)
         if resp.isError():
-            raise ModbusException(f"unit {block.unit_id} {block.table}@{block.start}: {resp}")
+            where = f"unit {block.unit_id} {block.table}@{block.start}+{block.count}"
+            raise ModbusExceptionResponse(int(getattr(resp, "exception_code", 0)), where)
         return list(resp.bits) if block.is_bits else list(resp.registers)
 
     async def run(self, stop: asyncio.Event) -> None:
