@@ -2,6 +2,7 @@
 
 twinbench historian inspect DIR   # levels, files, time ranges, series counts, bytes/point
 twinbench historian verify DIR    # every checksum; exit 1 when anything is corrupt
+twinbench historian repair DIR --output NEWDIR  # salvage a damaged store into a new one
 twinbench historian rebuild --nats URL TARGET  # replay the JetStream stream into a new store
 twinbench historian serve DIR --nats URL       # the historian server: ingest + front ends
 twinbench historian ingest --nats URL DIR      # the same as serve DIR --nats URL
@@ -76,6 +77,32 @@ def verify_cmd(directory: str = typer.Argument(..., help="historian data directo
     )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("repair")
+def repair_cmd(
+    directory: str = typer.Argument(..., help="damaged historian data directory (only read)"),
+    output: str = typer.Option(..., "--output", help="new directory for the salvaged store"),
+) -> None:
+    """Salvage everything readable into a new directory; print exactly what was dropped."""
+    from historian.lsm.repair import RepairUsageError, repair
+
+    try:
+        rep = repair(directory, output)
+    except RepairUsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for d in rep.dropped:
+        typer.echo(f"dropped: {d}")
+    for n in rep.notes:
+        typer.echo(f"note: {n}")
+    typer.echo(
+        f"repaired {directory} -> {output}: {rep.segments_copied} segments copied, "
+        f"{rep.segments_rewritten} rewritten from their intact chunks ({rep.segment_points} "
+        f"points), {rep.wal_records} WAL records ({rep.wal_points} points); dropped "
+        f"{len(rep.dropped)} piece(s), {rep.points_dropped} known points. "
+        f"{directory} was not changed."
+    )
 
 
 @app.command("rebuild")

@@ -88,12 +88,16 @@ def verify(root: str, fs: FileSystem | None = None) -> VerifyReport:
             report.problems.append(
                 f"{path}: holds {reader.points} points, MANIFEST says {f.points}"
             )
+    # The same checks as recovery (from flushed_seq: older segments are garbage awaiting
+    # deletion), but in salvage mode so that every damaged region is listed, not just the first.
     wal = WalReader(fs, filenames.wal_dir(root), filenames.parse_wal_segment_name)
-    try:
-        for _ in wal.replay(after_seq=0):
-            pass
-    except CorruptDataError as exc:
-        report.problems.append(f"WAL: {exc}")
+    for _ in wal.replay(after_seq=state.flushed_seq, salvage=True):
+        pass
+    for d in wal.report.damage:
+        report.problems.append(
+            f"{d.describe()}; the database refuses to open: "
+            f"run `twinbench historian repair {root} --output NEWDIR`"
+        )
     report.wal_records = wal.report.records
     if wal.report.dropped_bytes:
         report.warnings.append(

@@ -1,0 +1,278 @@
+"""Salvage a damaged data directory into a new one (like LevelDB's ``RepairDB``).
+
+``repair(source, output)`` only reads ``source``: no lock file is created, no
+byte is changed, so the evidence stays for a post-mortem. Into ``output`` it
+writes:
+
+* every live segment file whose checksums all pass, copied byte for byte
+  under its own number (same level, so read precedence is unchanged);
+* a damaged segment rewritten from its intact chunks (same number and level);
+  a segment whose footer or index is unreadable is dropped whole;
+* a manifest with the kept files and the source's ``flushed_seq``;
+* a fresh WAL holding every intact record after ``flushed_seq`` -- the ones
+  before the damage *and* the ones after it -- renumbered from
+  ``flushed_seq + 1`` (``salvage`` replay of :class:`~historian.wal.WalReader`).
+
+Everything left behind is listed in :attr:`RepairReport.dropped` with file,
+offset, sequence range (WAL) or series and time range (segment), and points.
+If the MANIFEST itself is unreadable, every segment file found is kept as L0
+in file-number order and the whole WAL is replayed over it; that can let an
+older value win over a newer one for the same (series, timestamp), and the
+report says so.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from historian.errors import CorruptDataError, HistorianError
+from historian.fs import FileSystem
+from historian.model import PointBatch
+from historian.options import FsyncPolicy
+from historian.sstable import SegmentReader, SegmentWriter
+from historian.wal import WalReader, WalWriter, list_segments
+
+from . import filenames
+from .manifest import FileMeta, ManifestState, read_manifest, write_manifest
+
+
+class RepairUsageError(HistorianError):
+    """The repair cannot start: the source is not a store, or the output already exists."""
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """One piece of data the repair could not carry over."""
+
+    file: str
+    offset: int
+    what: str
+    """The WAL sequence range, or the segment chunk's series and time range."""
+    points: int | None
+    """Points lost (None: unknown, e.g. a torn tail that was never acknowledged)."""
+    reason: str
+
+    def __str__(self) -> str:
+        pts = "unknown number of" if self.points is None else str(self.points)
+        return f"{self.file} at offset {self.offset}: {self.what}, {pts} points: {self.reason}"
+
+
+@dataclass
+class RepairReport:
+    source: str
+    output: str
+    segments_copied: int = 0
+    segments_rewritten: int = 0
+    segment_points: int = 0
+    wal_records: int = 0
+    wal_points: int = 0
+    dropped: list[Dropped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def points_dropped(self) -> int:
+        return sum(d.points or 0 for d in self.dropped)
+
+
+def looks_like_store(fs: FileSystem, root: str) -> bool:
+    names = fs.listdir(root)
+    return (
+        filenames.MANIFEST in names
+        or filenames.WAL_DIR in names
+        or any(filenames.parse_segment_name(n) is not None for n in names)
+    )
+
+
+def repair(source: str, output: str, fs: FileSystem | None = None) -> RepairReport:
+    """Copy everything readable from ``source`` into the new directory ``output``."""
+    fs = fs or FileSystem()
+    source, output = os.path.abspath(source), os.path.abspath(output)
+    if not os.path.isdir(source) or not looks_like_store(fs, source):
+        raise RepairUsageError(
+            f"{source} is not a historian data directory (no MANIFEST, wal/ or segment files)"
+        )
+    if fs.exists(output):
+        raise RepairUsageError(f"{output} already exists; name a new directory for --output")
+    _refuse_if_open(fs, source)
+    report = RepairReport(source, output)
+    state = _read_state(fs, source, report)
+    fs.makedirs(filenames.wal_dir(output))
+    kept = [m for f in state.files if (m := _carry_segment(fs, source, output, f, report))]
+    fs.sync_dir(output)
+    numbers = [f.number for f in kept] + [state.next_file_number - 1]
+    write_manifest(
+        fs,
+        output,
+        ManifestState(
+            next_file_number=max(numbers) + 1, flushed_seq=state.flushed_seq, files=tuple(kept)
+        ),
+    )
+    _carry_wal(fs, source, output, state.flushed_seq, report)
+    live = {f.number for f in state.files}
+    for name in fs.listdir(source):
+        number = filenames.parse_segment_name(name)
+        if (number is not None and number not in live) or filenames.is_engine_tmp(name):
+            report.notes.append(f"ignored {name}: not live in the MANIFEST (engine leftover)")
+    return report
+
+
+def _refuse_if_open(fs: FileSystem, source: str) -> None:
+    lock = os.path.join(source, filenames.LOCK)
+    if not fs.exists(lock):
+        return  # do not create one: the source is not written to at all
+    try:
+        fd = fs.lock(lock)
+    except HistorianError as exc:
+        raise RepairUsageError(f"{exc}; stop the process before repairing") from exc
+    fs.unlock(fd)
+
+
+def _read_state(fs: FileSystem, source: str, report: RepairReport) -> ManifestState:
+    try:
+        state = read_manifest(fs, source)
+    except CorruptDataError as exc:
+        report.dropped.append(
+            Dropped(os.path.join(source, filenames.MANIFEST), 0, "MANIFEST", 0, str(exc))
+        )
+        report.notes.append(
+            "the MANIFEST is unreadable: every segment file found is kept as L0 in file-number "
+            "order and the whole WAL is replayed over it; where one (series, timestamp) was "
+            "written more than once, an older value may now win"
+        )
+        return _state_from_files(fs, source)
+    return state or ManifestState()
+
+
+def _state_from_files(fs: FileSystem, source: str) -> ManifestState:
+    files = []
+    for name in fs.listdir(source):
+        number = filenames.parse_segment_name(name)
+        if number is None:
+            continue
+        try:
+            r = SegmentReader(fs, os.path.join(source, name))
+        except CorruptDataError:
+            files.append(FileMeta(number, 0, 0, 0, 0, 0, 0, 0))  # dropped (and listed) later
+            continue
+        f = r.footer
+        files.append(
+            FileMeta(number, 0, 0, f.min_ts, f.max_ts, r.points, f.series_count, r.file_bytes)
+        )
+    segs = list_segments(fs, filenames.wal_dir(source), filenames.parse_wal_segment_name)
+    flushed = segs[0][0] - 1 if segs else 0  # replay all of it, without a bogus gap at 1
+    numbers = [f.number for f in files]
+    return ManifestState(max(numbers, default=0) + 1, flushed, tuple(files))
+
+
+def _carry_segment(
+    fs: FileSystem, source: str, output: str, f: FileMeta, report: RepairReport
+) -> FileMeta | None:
+    name = filenames.segment_name(f.number)
+    src, dst = os.path.join(source, name), os.path.join(output, name)
+    if not fs.exists(src):
+        report.dropped.append(Dropped(src, 0, "whole segment", f.points, "listed but missing"))
+        return None
+    try:
+        reader = SegmentReader(fs, src)
+    except CorruptDataError as exc:
+        report.dropped.append(Dropped(src, 0, "whole segment", f.points, str(exc)))
+        return None
+    bad = {p.offset: p for p in reader.verify()}
+    if not bad and reader.points == f.points:
+        out = fs.create(dst)
+        try:
+            out.append(fs.read_bytes(src))
+            out.sync()
+        finally:
+            out.close()
+        report.segments_copied += 1
+        report.segment_points += f.points
+        return f
+    writer = SegmentWriter(fs, dst)
+    points = 0
+    try:
+        index = reader.index
+        for series in np.unique(index["series"]).tolist():
+            parts = []
+            for i in np.flatnonzero(index["series"] == series).tolist():
+                e = index[i]
+                off = int(e["offset"])
+                if off in bad:
+                    report.dropped.append(
+                        Dropped(
+                            src,
+                            off,
+                            f"series {series} ts {int(e['min_ts'])}..{int(e['max_ts'])}",
+                            int(e["count"]),
+                            bad[off].reason,
+                        )
+                    )
+                    continue
+                parts.append(reader._chunk(i))  # verified just above
+            if parts:
+                ts = np.concatenate([p[0] for p in parts])
+                writer.add(
+                    series,
+                    ts,
+                    np.concatenate([p[1] for p in parts]),
+                    np.concatenate([p[2] for p in parts]),
+                )
+                points += len(ts)
+        info = writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+    report.segments_rewritten += 1
+    report.segment_points += points
+    return FileMeta(
+        f.number,
+        f.level,
+        f.bucket_start,
+        info.min_ts,
+        info.max_ts,
+        info.points,
+        info.series_count,
+        info.file_bytes,
+    )
+
+
+def _carry_wal(
+    fs: FileSystem, source: str, output: str, flushed_seq: int, report: RepairReport
+) -> None:
+    reader = WalReader(fs, filenames.wal_dir(source), filenames.parse_wal_segment_name)
+    writer = WalWriter(
+        fs,
+        filenames.wal_dir(output),
+        filenames.wal_segment_name,
+        FsyncPolicy.never(),
+        64 << 20,
+        flushed_seq + 1,
+    )
+    try:
+        batch: PointBatch
+        for _, batch in reader.replay(after_seq=flushed_seq, salvage=True):
+            writer.append(batch)
+            report.wal_records += 1
+            report.wal_points += len(batch)
+    finally:
+        writer.close()  # fsyncs (policy never: at close)
+    for d in reader.report.damage:
+        records = None if d.last_seq is None else d.last_seq - d.first_seq + 1
+        points = None
+        if records and d.length and (d.length - 21 * records) % 22 == 0:
+            points = (d.length - 21 * records) // 22  # whole records: 21 B framing + 22 B/point
+        report.dropped.append(Dropped(d.path, d.offset, d.seq_range, points, d.reason))
+    rep = reader.report
+    if rep.torn_segment is not None:
+        report.dropped.append(
+            Dropped(
+                rep.torn_segment,
+                rep.valid_length,
+                f"seq {rep.last_seq + 1}.. ({rep.dropped_bytes} bytes)",
+                None,
+                f"torn tail ({rep.reason}); never acknowledged under fsync=always",
+            )
+        )
