@@ -56,9 +56,20 @@ enter arithmetic. Durations are milliseconds (OPC UA ``Duration``).
 
 from __future__ import annotations
 
-from historian.query.part13.config import AggregateConfiguration, AggregateRequestError, Intervals, intervals
+from historian.query.part13.config import (
+    AggregateConfiguration,
+    AggregateRequestError,
+    Intervals,
+    intervals,
+)
 from historian.query.part13.interval_status import AggregateResult
-from historian.query.part13.registry import AGGREGATES, BY_NODE_ID, AggregateFunction, aggregate, lookup
+from historian.query.part13.registry import (
+    AGGREGATES,
+    BY_NODE_ID,
+    AggregateFunction,
+    aggregate,
+    lookup,
+)
 from historian.query.part13.status import describe
 
 __all__ = [

@@ -54,7 +54,10 @@ class Bounds:
 
 
 def _lerp(
-    t0: NDArray[np.int64], v0: NDArray[np.float64], t1: NDArray[np.int64], v1: NDArray[np.float64],
+    t0: NDArray[np.int64],
+    v0: NDArray[np.float64],
+    t1: NDArray[np.int64],
+    v1: NDArray[np.float64],
     t: NDArray[np.int64],
 ) -> NDArray[np.float64]:
     span = (t1 - t0).astype(np.float64)
@@ -119,7 +122,9 @@ def interpolated_bounds(raw: RawSeries, t: NDArray[np.int64]) -> Bounds:
     if cfg.stepped:
         v_in = vp
         # Good only if the held value is Good and no Bad value arrived since.
-        bad_since = (raw.bad_before[np.searchsorted(raw.ts, t, side="right")] - raw.bad_before[p + 1]) > 0
+        bad_since = (
+            raw.bad_before[np.searchsorted(raw.ts, t, side="right")] - raw.bad_before[p + 1]
+        ) > 0
         good_in = (cp == GOOD_CLASS) & ~bad_since
     else:
         v_in = _lerp(raw.ts[p], vp, raw.ts[q], raw.values[q], t)
@@ -131,9 +136,9 @@ def interpolated_bounds(raw: RawSeries, t: NDArray[np.int64]) -> Bounds:
     else:
         v_ex = vp
     value = np.where(exact, vp, np.where(has_next, v_in, v_ex))
-    cls = np.where(
-        exact, cp, np.where(has_next & good_in, GOOD_CLASS, UNCERTAIN_CLASS)
-    ).astype(np.uint8)
+    cls = np.where(exact, cp, np.where(has_next & good_in, GOOD_CLASS, UNCERTAIN_CLASS)).astype(
+        np.uint8
+    )
     value = np.where(exists, value, np.nan)
     cls = np.where(exists, cls, BAD_CLASS).astype(np.uint8)
     code = np.where(
@@ -146,14 +151,19 @@ def interpolated_bounds(raw: RawSeries, t: NDArray[np.int64]) -> Bounds:
 
 
 def _code_for(
-    cls: NDArray[np.uint8], exists: NDArray[np.bool_], exact: NDArray[np.bool_], raw: RawSeries,
+    cls: NDArray[np.uint8],
+    exists: NDArray[np.bool_],
+    exact: NDArray[np.bool_],
+    raw: RawSeries,
     k: NDArray[np.intp],
 ) -> NDArray[np.uint32]:
     """StatusCode of a simple bound: the raw code at the edge, else by class."""
     by_class = np.where(
         cls == GOOD_CLASS,
         np.uint32(GOOD),
-        np.where(cls == UNCERTAIN_CLASS, np.uint32(UNCERTAIN_DATA_SUB_NORMAL), np.uint32(BAD_NO_DATA)),
+        np.where(
+            cls == UNCERTAIN_CLASS, np.uint32(UNCERTAIN_DATA_SUB_NORMAL), np.uint32(BAD_NO_DATA)
+        ),
     ).astype(np.uint32)
     if raw.n:
         raw_code = raw.quality[k].astype(np.uint32) << np.uint32(16)

@@ -1,4 +1,4 @@
-"""Count, DurationInStateZero, DurationInStateNonZero, NumberOfTransitions (Part 13, 5.4.3.21-5.4.3.24).
+"""Count, DurationInStateZero/NonZero, NumberOfTransitions (Part 13, 5.4.3.21-5.4.3.24).
 
 * **Count**: the number of Good raw values in the interval (non-Good ones are
   left out; the status then says so). An interval inside the data with no raw
@@ -49,8 +49,10 @@ def count(raw: RawSeries, iv: Intervals) -> AggregateResult:
 
 def _duration_in_state(raw: RawSeries, iv: Intervals, *, zero: bool) -> AggregateResult:
     # States hold until the next value: read the series stepped, whatever its attribute.
-    stepped = raw if raw.config.stepped else prepare(
-        raw.ts, raw.values, raw.quality, dataclasses.replace(raw.config, stepped=True)
+    stepped = (
+        raw
+        if raw.config.stepped
+        else prepare(raw.ts, raw.values, raw.quality, dataclasses.replace(raw.config, stepped=True))
     )
     tl = simple_timeline(stepped, iv)
     shares = time_shares(tl)
@@ -58,7 +60,9 @@ def _duration_in_state(raw: RawSeries, iv: Intervals, *, zero: bool) -> Aggregat
     in_state = live & ((tl.va == 0.0) if zero else (tl.va != 0.0))
     ms = tl.per_interval(np.where(in_state, tl.duration, 0.0)) / NS_PER_MS
     code = time_status(shares, raw.config)
-    code = np.where((shares.covered > 0) & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA))
+    code = np.where(
+        (shares.covered > 0) & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)
+    )
     bits = np.uint32(CALCULATED) | partial_bits(iv, shares, extrapolates=False)
     return finish(iv, ms, code.astype(np.uint32), bits.astype(np.uint32))
 

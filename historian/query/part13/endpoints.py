@@ -1,4 +1,4 @@
-"""Start, End, Delta, StartBound, EndBound, DeltaBounds (Part 13, 5.4.3.25-5.4.3.27, 5.4.3.34-5.4.3.36).
+"""Start, End, Delta, StartBound, EndBound, DeltaBounds (Part 13, 5.4.3.25-27 and 34-36).
 
 * **Start / End**: the first / last raw value in the interval, with its own
   timestamp and StatusCode (a Bad one has a NaN value).
@@ -44,7 +44,9 @@ def _raw_at(raw: RawSeries, iv: Intervals, idx: NDArray[np.intp]) -> AggregateRe
     i = np.clip(idx, 0, max(raw.n - 1, 0))
     if raw.n == 0:
         nan = np.full(len(iv), np.nan)
-        return finish(iv, nan, np.full(len(iv), BAD_NO_DATA, np.uint32), np.zeros(len(iv), np.uint32))
+        return finish(
+            iv, nan, np.full(len(iv), BAD_NO_DATA, np.uint32), np.zeros(len(iv), np.uint32)
+        )
     value = np.where(has & raw.usable[i], raw.values[i], np.nan)
     code = np.where(has, raw.quality[i].astype(np.uint32) << np.uint32(16), np.uint32(BAD_NO_DATA))
     ts = np.where(has, raw.ts[i], iv.timestamp).astype(np.int64)
@@ -67,13 +69,19 @@ def delta(raw: RawSeries, iv: Intervals) -> AggregateResult:
     last = span_last(raw.usable, spans.i0, spans.i1)
     has = first >= 0
     f, la = np.clip(first, 0, max(raw.n - 1, 0)), np.clip(last, 0, max(raw.n - 1, 0))
-    value = np.where(has, raw.values[la] - raw.values[f], np.nan) if raw.n else np.full(len(iv), np.nan)
+    value = (
+        np.where(has, raw.values[la] - raw.values[f], np.nan) if raw.n else np.full(len(iv), np.nan)
+    )
     clean = has & (first == spans.i0) & (last == spans.i1 - 1)
     if raw.n:
         clean &= (raw.cls[f] == GOOD_CLASS) & (raw.cls[la] == GOOD_CLASS)
     code = np.where(clean, np.uint32(GOOD), np.uint32(UNCERTAIN_DATA_SUB_NORMAL))
-    code = np.where(has & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(np.uint32)
-    bits = np.uint32(CALCULATED) | partial_bits(iv, time_shares(simple_timeline(raw, iv)), extrapolates=False)
+    code = np.where(has & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(
+        np.uint32
+    )
+    bits = np.uint32(CALCULATED) | partial_bits(
+        iv, time_shares(simple_timeline(raw, iv)), extrapolates=False
+    )
     return finish(iv, value, code, bits.astype(np.uint32))
 
 
@@ -84,7 +92,9 @@ def _edges(iv: Intervals) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     return start_edge, end_edge
 
 
-def _bound_result(raw: RawSeries, iv: Intervals, b: Bounds, ts: NDArray[np.int64]) -> AggregateResult:
+def _bound_result(
+    raw: RawSeries, iv: Intervals, b: Bounds, ts: NDArray[np.int64]
+) -> AggregateResult:
     partial = partial_bits(iv, time_shares(simple_timeline(raw, iv)), extrapolates=False)
     partial = np.where(after_end_of_data(raw, iv), np.uint32(0), partial).astype(np.uint32)
     interp = np.where(b.is_raw, np.uint32(0), np.uint32(INTERPOLATED)).astype(np.uint32)
@@ -111,5 +121,7 @@ def delta_bounds(raw: RawSeries, iv: Intervals) -> AggregateResult:
     good = both & (sb.cls == GOOD_CLASS) & (eb.cls == GOOD_CLASS)
     code = np.where(good, np.uint32(GOOD), np.uint32(UNCERTAIN_DATA_SUB_NORMAL))
     code = np.where(both, code, np.uint32(BAD_NO_DATA)).astype(np.uint32)
-    bits = np.uint32(CALCULATED) | partial_bits(iv, time_shares(simple_timeline(raw, iv)), extrapolates=False)
+    bits = np.uint32(CALCULATED) | partial_bits(
+        iv, time_shares(simple_timeline(raw, iv)), extrapolates=False
+    )
     return finish(iv, eb.value - sb.value, code, bits.astype(np.uint32))

@@ -1,4 +1,4 @@
-"""Minimum, Maximum, their ActualTime forms and Range; and the "2" forms (Part 13, 5.4.3.10-5.4.3.19).
+"""Minimum, Maximum, ActualTime, Range and their "2" forms (Part 13, 5.4.3.10-5.4.3.19).
 
 **Minimum / Maximum / Range** use the Good raw values in the interval only
 (Annex A: an interval holding only an Uncertain value is Bad_NoData even with
@@ -50,9 +50,9 @@ END_BOUND_OFFSET_NS = 1_000_000
 _U32 = NDArray[np.uint32]
 
 
-def _raw_extreme(raw: RawSeries, iv: Intervals, *, maximum: bool, candidates: NDArray[np.bool_]) -> tuple[
-    NDArray[np.float64], NDArray[np.intp], NDArray[np.int64]
-]:
+def _raw_extreme(
+    raw: RawSeries, iv: Intervals, *, maximum: bool, candidates: NDArray[np.bool_]
+) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.int64]]:
     """(extreme value, index of its first raw occurrence, count of ties) per interval."""
     spans = raw_spans(raw, iv)
     ident = -np.inf if maximum else np.inf
@@ -71,13 +71,21 @@ def _extreme(raw: RawSeries, iv: Intervals, *, maximum: bool, actual_time: bool)
     ext, first, ties = _raw_extreme(raw, iv, maximum=maximum, candidates=raw.cls == GOOD_CLASS)
     found = first >= 0
     code = count_status(spans, raw.config)
-    code = np.where(found & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(np.uint32)
+    code = np.where(found & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(
+        np.uint32
+    )
     partial = partial_bits(iv, time_shares(simple_timeline(raw, iv)), extrapolates=False)
-    at_ts = np.where(found, raw.ts[np.clip(first, 0, max(raw.n - 1, 0))], iv.timestamp) if raw.n else iv.timestamp
+    at_ts = (
+        np.where(found, raw.ts[np.clip(first, 0, max(raw.n - 1, 0))], iv.timestamp)
+        if raw.n
+        else iv.timestamp
+    )
     if actual_time:
         bits = partial | np.where(ties > 1, np.uint32(MULTI_VALUE), np.uint32(0)).astype(np.uint32)
         return finish(iv, ext, code, bits.astype(np.uint32), timestamps=at_ts.astype(np.int64))
-    bits = partial | np.where(at_ts != iv.timestamp, np.uint32(CALCULATED), np.uint32(0)).astype(np.uint32)
+    bits = partial | np.where(at_ts != iv.timestamp, np.uint32(CALCULATED), np.uint32(0)).astype(
+        np.uint32
+    )
     return finish(iv, ext, code, bits.astype(np.uint32))
 
 
@@ -103,7 +111,9 @@ def range_(raw: RawSeries, iv: Intervals) -> AggregateResult:
     ext_lo, first, _ = _raw_extreme(raw, iv, maximum=False, candidates=good)
     ext_hi, _, _ = _raw_extreme(raw, iv, maximum=True, candidates=good)
     code = count_status(spans, raw.config)
-    code = np.where((first >= 0) & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(np.uint32)
+    code = np.where(
+        (first >= 0) & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)
+    ).astype(np.uint32)
     partial = partial_bits(iv, time_shares(simple_timeline(raw, iv)), extrapolates=False)
     return finish(iv, ext_hi - ext_lo, code, (partial | np.uint32(CALCULATED)).astype(np.uint32))
 
@@ -148,20 +158,38 @@ class _Extreme2:
         shares = time_shares(simple_timeline(raw, iv))
         code = time_status(shares, cfg)
         whole = shares.covered + shares.before
-        code = np.where((whole == 0) & found, np.uint32(UNCERTAIN_DATA_SUB_NORMAL), code).astype(np.uint32)
-        code = cap_by_bounds(code, sb.exists & (sb.cls == UNCERTAIN_CLASS),
-                             (eb.exists & (eb.cls == UNCERTAIN_CLASS)) | ~eb.exists, cfg.stepped)
-        self.code = np.where(found & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(np.uint32)
+        code = np.where((whole == 0) & found, np.uint32(UNCERTAIN_DATA_SUB_NORMAL), code).astype(
+            np.uint32
+        )
+        code = cap_by_bounds(
+            code,
+            sb.exists & (sb.cls == UNCERTAIN_CLASS),
+            (eb.exists & (eb.cls == UNCERTAIN_CLASS)) | ~eb.exists,
+            cfg.stepped,
+        )
+        self.code = np.where(
+            found & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)
+        ).astype(np.uint32)
         self.partial = partial_bits(iv, shares, extrapolates=False)
 
 
-def _extreme2(raw: RawSeries, iv: Intervals, *, maximum: bool, actual_time: bool) -> AggregateResult:
+def _extreme2(
+    raw: RawSeries, iv: Intervals, *, maximum: bool, actual_time: bool
+) -> AggregateResult:
     x = _Extreme2(raw, iv, maximum=maximum)
     interp = np.where(x.interpolated, np.uint32(INTERPOLATED), np.uint32(0)).astype(np.uint32)
     if actual_time:
         multi = np.where(x.ties > 1, np.uint32(MULTI_VALUE), np.uint32(0)).astype(np.uint32)
-        return finish(iv, x.value, x.code, (x.partial | interp | multi).astype(np.uint32), timestamps=x.timestamp)
-    calc = np.where(~x.interpolated & ~x.raw_at_start, np.uint32(CALCULATED), np.uint32(0)).astype(np.uint32)
+        return finish(
+            iv,
+            x.value,
+            x.code,
+            (x.partial | interp | multi).astype(np.uint32),
+            timestamps=x.timestamp,
+        )
+    calc = np.where(~x.interpolated & ~x.raw_at_start, np.uint32(CALCULATED), np.uint32(0)).astype(
+        np.uint32
+    )
     return finish(iv, x.value, x.code, (x.partial | interp | calc).astype(np.uint32))
 
 
@@ -184,4 +212,6 @@ def maximum_actual_time2(raw: RawSeries, iv: Intervals) -> AggregateResult:
 def range2(raw: RawSeries, iv: Intervals) -> AggregateResult:
     lo = _Extreme2(raw, iv, maximum=False)
     hi = _Extreme2(raw, iv, maximum=True)
-    return finish(iv, hi.value - lo.value, lo.code, (lo.partial | np.uint32(CALCULATED)).astype(np.uint32))
+    return finish(
+        iv, hi.value - lo.value, lo.code, (lo.partial | np.uint32(CALCULATED)).astype(np.uint32)
+    )

@@ -100,7 +100,9 @@ def raw_spans(raw: RawSeries, iv: Intervals) -> RawSpans:
 
 
 def percent_status(
-    good: NDArray[np.float64], bad: NDArray[np.float64], whole: NDArray[np.float64],
+    good: NDArray[np.float64],
+    bad: NDArray[np.float64],
+    whole: NDArray[np.float64],
     cfg: AggregateConfiguration,
 ) -> StatusArray:
     """Good / Uncertain_DataSubNormal / Bad codes from shares of ``whole``."""
@@ -112,7 +114,11 @@ def percent_status(
     code = np.where(
         pct_bad >= cfg.percent_data_bad - eps,
         np.uint32(BAD),
-        np.where(pct_good >= cfg.percent_data_good - eps, np.uint32(GOOD), np.uint32(UNCERTAIN_DATA_SUB_NORMAL)),
+        np.where(
+            pct_good >= cfg.percent_data_good - eps,
+            np.uint32(GOOD),
+            np.uint32(UNCERTAIN_DATA_SUB_NORMAL),
+        ),
     ).astype(np.uint32)
     return code
 
@@ -120,7 +126,9 @@ def percent_status(
 def count_status(spans: RawSpans, cfg: AggregateConfiguration) -> StatusArray:
     """Status of an aggregate over raw values, from counts."""
     whole = (spans.n_good + spans.n_uncertain + spans.n_bad).astype(np.float64)
-    return percent_status(spans.n_good.astype(np.float64), spans.n_bad.astype(np.float64), whole, cfg)
+    return percent_status(
+        spans.n_good.astype(np.float64), spans.n_bad.astype(np.float64), whole, cfg
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +170,9 @@ def partial_bits(iv: Intervals, shares: TimeShares, *, extrapolates: bool) -> ND
     gap = (shares.before > 0) | (shares.marker > 0)
     if not extrapolates:
         gap |= shares.after > 0
-    out: NDArray[np.uint32] = np.where(iv.short | gap, np.uint32(PARTIAL), np.uint32(0)).astype(np.uint32)
+    out: NDArray[np.uint32] = np.where(iv.short | gap, np.uint32(PARTIAL), np.uint32(0)).astype(
+        np.uint32
+    )
     return out
 
 
@@ -200,7 +210,9 @@ def no_data_code() -> np.uint32:
 
 
 def cap_by_bounds(
-    code: NDArray[np.uint32], sb_uncertain: NDArray[np.bool_], eb_doubtful: NDArray[np.bool_],
+    code: NDArray[np.uint32],
+    sb_uncertain: NDArray[np.bool_],
+    eb_doubtful: NDArray[np.bool_],
     stepped: bool,
 ) -> NDArray[np.uint32]:
     """A Good result that leans on an Uncertain bound is Uncertain_DataSubNormal.

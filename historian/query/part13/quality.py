@@ -1,4 +1,4 @@
-"""DurationGood, DurationBad, PercentGood, PercentBad, WorstQuality, WorstQuality2 (Part 13, 5.4.3.28-5.4.3.33).
+"""DurationGood/Bad, PercentGood/Bad, WorstQuality, WorstQuality2 (Part 13, 5.4.3.28-5.4.3.33).
 
 Quality is read off the *simple* timeline (:mod:`.timeline`): each stretch of
 time has the quality of the raw value (or simple bound) that starts it, with
@@ -38,7 +38,9 @@ from historian.query.part13.timeline import simple_timeline
 NS_PER_MS = 1_000_000
 
 
-def _shares(raw: RawSeries, iv: Intervals) -> tuple[TimeShares, NDArray[np.uint32], NDArray[np.uint32]]:
+def _shares(
+    raw: RawSeries, iv: Intervals
+) -> tuple[TimeShares, NDArray[np.uint32], NDArray[np.uint32]]:
     shares = time_shares(simple_timeline(raw, iv))
     code = np.where(
         (shares.covered > 0) & ~after_end_of_data(raw, iv), np.uint32(GOOD), np.uint32(BAD_NO_DATA)
@@ -58,7 +60,9 @@ def duration_bad(raw: RawSeries, iv: Intervals) -> AggregateResult:
 
 
 def _percent(part: NDArray[np.float64], whole: NDArray[np.float64]) -> NDArray[np.float64]:
-    out: NDArray[np.float64] = np.divide(100.0 * part, whole, out=np.full(whole.shape, np.nan), where=whole > 0)
+    out: NDArray[np.float64] = np.divide(
+        100.0 * part, whole, out=np.full(whole.shape, np.nan), where=whole > 0
+    )
     return out
 
 
@@ -72,7 +76,9 @@ def percent_bad(raw: RawSeries, iv: Intervals) -> AggregateResult:
     return finish(iv, _percent(shares.bad, shares.covered), code, bits)
 
 
-def _worst_raw(raw: RawSeries, iv: Intervals) -> tuple[NDArray[np.float64], NDArray[np.uint32], NDArray[np.bool_]]:
+def _worst_raw(
+    raw: RawSeries, iv: Intervals
+) -> tuple[NDArray[np.float64], NDArray[np.uint32], NDArray[np.bool_]]:
     """(worst severity rank, its StatusCode, any raw value) per interval."""
     spans = raw_spans(raw, iv)
     rank = severity_of(raw.quality).astype(np.float64)
@@ -85,13 +91,15 @@ def _worst_raw(raw: RawSeries, iv: Intervals) -> tuple[NDArray[np.float64], NDAr
     codes = np.zeros(len(iv), np.uint32)
     has = first >= 0
     if raw.n:
-        codes = np.where(has, raw.quality[np.clip(first, 0, raw.n - 1)].astype(np.uint32) << np.uint32(16), 0)
+        codes = np.where(
+            has, raw.quality[np.clip(first, 0, raw.n - 1)].astype(np.uint32) << np.uint32(16), 0
+        )
     return worst, codes.astype(np.uint32), has
 
 
 def worst_quality(raw: RawSeries, iv: Intervals) -> AggregateResult:
     _, codes, has = _worst_raw(raw, iv)
-    shares, _code, bits = _shares(raw, iv)
+    bits = _shares(raw, iv)[2]
     code = np.where(has, np.uint32(GOOD), np.uint32(BAD_NO_DATA)).astype(np.uint32)
     return finish(iv, codes.astype(np.float64), code, bits)
 
@@ -105,6 +113,6 @@ def worst_quality2(raw: RawSeries, iv: Intervals) -> AggregateResult:
     take_sb = use_sb & ((sb_rank > worst) | ~has)
     codes = np.where(take_sb, sb.code, codes).astype(np.uint32)
     found = has | use_sb
-    shares, _code, bits = _shares(raw, iv)
+    bits = _shares(raw, iv)[2]
     code = np.where(found, np.uint32(GOOD), np.uint32(BAD_NO_DATA)).astype(np.uint32)
     return finish(iv, codes.astype(np.float64), code, bits)

@@ -62,12 +62,17 @@ def prepare(
     q = np.ascontiguousarray(quality, dtype=QUALITY_DTYPE)
     if not (t.ndim == v.ndim == q.ndim == 1) or not (t.size == v.size == q.size):
         raise AggregateRequestError(
-            f"ts, values and quality must be 1-D and of equal length, got {t.shape}, {v.shape}, {q.shape}"
+            "ts, values and quality must be 1-D and of equal length, got "
+            f"{t.shape}, {v.shape}, {q.shape}"
         )
     if t.size > 1 and not bool(np.all(t[1:] > t[:-1])):
-        raise AggregateRequestError("raw timestamps must be strictly ascending (one value per time)")
+        raise AggregateRequestError(
+            "raw timestamps must be strictly ascending (one value per time)"
+        )
     sev = severity_of(q)
-    cls = np.where(sev == 0, GOOD_CLASS, np.where(sev == 1, UNCERTAIN_CLASS, BAD_CLASS)).astype(np.uint8)
+    cls = np.where(sev == 0, GOOD_CLASS, np.where(sev == 1, UNCERTAIN_CLASS, BAD_CLASS)).astype(
+        np.uint8
+    )
     if config.treat_uncertain_as_bad:
         cls[cls == UNCERTAIN_CLASS] = BAD_CLASS
     cls[(cls != BAD_CLASS) & ~np.isfinite(v)] = BAD_CLASS

@@ -11,7 +11,11 @@ from numpy.typing import NDArray
 
 
 def span_reduce(
-    values: NDArray[np.float64], i0: NDArray[np.intp], i1: NDArray[np.intp], ufunc: np.ufunc, identity: float
+    values: NDArray[np.float64],
+    i0: NDArray[np.intp],
+    i1: NDArray[np.intp],
+    ufunc: np.ufunc,
+    identity: float,
 ) -> NDArray[np.float64]:
     """``ufunc`` over ``values[i0[k]:i1[k]]`` for every k (``identity`` where empty)."""
     if i0.size == 0:
@@ -23,14 +27,18 @@ def span_reduce(
     return res
 
 
-def span_count(mask: NDArray[np.bool_], i0: NDArray[np.intp], i1: NDArray[np.intp]) -> NDArray[np.int64]:
+def span_count(
+    mask: NDArray[np.bool_], i0: NDArray[np.intp], i1: NDArray[np.intp]
+) -> NDArray[np.int64]:
     c = np.zeros(mask.size + 1, np.int64)
     np.cumsum(mask, out=c[1:])
     out: NDArray[np.int64] = c[i1] - c[i0]
     return out
 
 
-def span_first(mask: NDArray[np.bool_], i0: NDArray[np.intp], i1: NDArray[np.intp]) -> NDArray[np.intp]:
+def span_first(
+    mask: NDArray[np.bool_], i0: NDArray[np.intp], i1: NDArray[np.intp]
+) -> NDArray[np.intp]:
     """Index of the first True in each span (-1 where none)."""
     idx = np.where(mask, np.arange(mask.size, dtype=np.float64), np.inf)
     first = span_reduce(idx, i0, i1, np.minimum, np.inf)
@@ -38,7 +46,9 @@ def span_first(mask: NDArray[np.bool_], i0: NDArray[np.intp], i1: NDArray[np.int
     return out
 
 
-def span_last(mask: NDArray[np.bool_], i0: NDArray[np.intp], i1: NDArray[np.intp]) -> NDArray[np.intp]:
+def span_last(
+    mask: NDArray[np.bool_], i0: NDArray[np.intp], i1: NDArray[np.intp]
+) -> NDArray[np.intp]:
     """Index of the last True in each span (-1 where none)."""
     idx = np.where(mask, np.arange(mask.size, dtype=np.float64), -np.inf)
     last = span_reduce(idx, i0, i1, np.maximum, -np.inf)
@@ -46,7 +56,9 @@ def span_last(mask: NDArray[np.bool_], i0: NDArray[np.intp], i1: NDArray[np.intp
     return out
 
 
-def point_interval(ts: NDArray[np.int64], i0: NDArray[np.intp], i1: NDArray[np.intp]) -> NDArray[np.intp]:
+def point_interval(
+    ts: NDArray[np.int64], i0: NDArray[np.intp], i1: NDArray[np.intp]
+) -> NDArray[np.intp]:
     """For every raw index, the interval whose span holds it (-1 outside all spans)."""
     owner = np.full(ts.size, -1, np.intp)
     if i0.size:

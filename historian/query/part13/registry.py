@@ -14,7 +14,12 @@ from types import MappingProxyType
 from numpy.typing import ArrayLike
 
 from historian.query.part13 import counts, endpoints, extrema, quality, statistics, time_average
-from historian.query.part13.config import AggregateConfiguration, AggregateRequestError, Intervals, intervals
+from historian.query.part13.config import (
+    AggregateConfiguration,
+    AggregateRequestError,
+    Intervals,
+    intervals,
+)
 from historian.query.part13.interval_status import AggregateResult
 from historian.query.part13.raw import RawSeries, prepare
 
@@ -23,7 +28,7 @@ AggregateFn = Callable[[RawSeries, Intervals], AggregateResult]
 
 @dataclass(frozen=True, slots=True)
 class AggregateFunction:
-    """A standard aggregate: its BrowseName, NodeId (``i=...`` in namespace 0) and implementation."""
+    """A standard aggregate: BrowseName, NodeId (``i=...``, namespace 0) and implementation."""
 
     name: str
     node_id: int
@@ -76,11 +81,13 @@ _TABLE: tuple[tuple[str, int, AggregateFn], ...] = (
 AGGREGATES: Mapping[str, AggregateFunction] = MappingProxyType(
     {name: AggregateFunction(name, nid, fn) for name, nid, fn in _TABLE}
 )
-BY_NODE_ID: Mapping[int, AggregateFunction] = MappingProxyType({a.node_id: a for a in AGGREGATES.values()})
+BY_NODE_ID: Mapping[int, AggregateFunction] = MappingProxyType(
+    {a.node_id: a for a in AGGREGATES.values()}
+)
 
 
 def lookup(aggregate: str | int) -> AggregateFunction:
-    """An aggregate by BrowseName (``"TimeAverage"``), NodeId number (2343) or text (``"i=2343"``)."""
+    """An aggregate by BrowseName (``"TimeAverage"``) or NodeId (``2343`` / ``"i=2343"``)."""
     if isinstance(aggregate, int):
         found = BY_NODE_ID.get(aggregate)
     elif aggregate.startswith("i=") and aggregate[2:].isdigit():

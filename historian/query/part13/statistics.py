@@ -1,4 +1,4 @@
-"""Average and the spread aggregates (Part 13, 5.4.3.3 Average, 5.4.3.37-40 StandardDeviation/Variance).
+"""Average and the spread aggregates (Part 13, 5.4.3.3 and 5.4.3.37-5.4.3.40).
 
 All are over the *Good* raw values in the interval, unweighted (each value
 counts once, whatever time it covers) — Annex A excludes an Uncertain value
@@ -32,8 +32,14 @@ from historian.query.part13.status import BAD, BAD_NO_DATA, CALCULATED
 from historian.query.part13.timeline import simple_timeline
 
 
-def _moments(raw: RawSeries, iv: Intervals) -> tuple[
-    NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.uint32], NDArray[np.uint32]
+def _moments(
+    raw: RawSeries, iv: Intervals
+) -> tuple[
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.uint32],
+    NDArray[np.uint32],
 ]:
     """(count, mean, sum of squared deviations, code, bits) per interval."""
     spans = raw_spans(raw, iv)
@@ -43,13 +49,17 @@ def _moments(raw: RawSeries, iv: Intervals) -> tuple[
     who = owner[use]
     x = raw.values[use]
     n = np.bincount(who, minlength=k).astype(np.float64)
-    s = np.bincount(who, weights=x, minlength=k)
+    s = np.bincount(who, weights=x, minlength=k).astype(np.float64)
     mean = np.divide(s, n, out=np.full(k, np.nan), where=n > 0)
     dev = x - mean[who]
-    m2 = np.bincount(who, weights=dev * dev, minlength=k)
+    m2 = np.bincount(who, weights=dev * dev, minlength=k).astype(np.float64)
     code = count_status(spans, raw.config)
-    code = np.where((n > 0) & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(np.uint32)
-    bits = (np.uint32(CALCULATED) | partial_bits(iv, time_shares(simple_timeline(raw, iv)), extrapolates=False))
+    code = np.where((n > 0) & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(
+        np.uint32
+    )
+    bits = np.uint32(CALCULATED) | partial_bits(
+        iv, time_shares(simple_timeline(raw, iv)), extrapolates=False
+    )
     return n, mean, m2, code, bits.astype(np.uint32)
 
 
@@ -63,7 +73,9 @@ def _spread(raw: RawSeries, iv: Intervals, *, sample: bool, root: bool) -> Aggre
     dof = n - 1.0 if sample else n
     var = np.divide(m2, dof, out=np.full(n.shape, np.nan), where=dof > 0)
     if sample:
-        code = np.where((n == 1) & (code != np.uint32(BAD_NO_DATA)), np.uint32(BAD), code).astype(np.uint32)
+        code = np.where((n == 1) & (code != np.uint32(BAD_NO_DATA)), np.uint32(BAD), code).astype(
+            np.uint32
+        )
     return finish(iv, np.sqrt(var) if root else var, code, bits)
 
 

@@ -66,8 +66,13 @@ _NAMES = {
     BAD: "Bad",
     BAD_NO_DATA: "BadNoData",
 }
-_BIT_NAMES = ((CALCULATED, "Calculated"), (INTERPOLATED, "Interpolated"), (PARTIAL, "Partial"),
-              (EXTRA_DATA, "ExtraData"), (MULTI_VALUE, "MultiValue"))
+_BIT_NAMES = (
+    (CALCULATED, "Calculated"),
+    (INTERPOLATED, "Interpolated"),
+    (PARTIAL, "Partial"),
+    (EXTRA_DATA, "ExtraData"),
+    (MULTI_VALUE, "MultiValue"),
+)
 
 
 def compose(code: int, bits: int) -> int:

@@ -48,7 +48,9 @@ def interpolative(raw: RawSeries, iv: Intervals) -> AggregateResult:
     return finish(iv, b.value, b.code, bits)
 
 
-def _time_average(raw: RawSeries, iv: Intervals) -> tuple[NDArray[np.float64], NDArray[np.uint32], NDArray[np.uint32]]:
+def _time_average(
+    raw: RawSeries, iv: Intervals
+) -> tuple[NDArray[np.float64], NDArray[np.uint32], NDArray[np.uint32]]:
     tl = interpolated_timeline(raw, iv)
     shares = time_shares(tl)
     covered = shares.good + shares.uncertain
@@ -87,22 +89,34 @@ def _time_average2(
     avg = np.divide(area, usable_time, out=last_usable.copy(), where=usable_time > 0)
     whole = shares.covered + shares.before
     code = time_status(shares, cfg)
-    code = np.where((whole == 0) & has_usable, np.uint32(UNCERTAIN_DATA_SUB_NORMAL), code).astype(np.uint32)
+    code = np.where((whole == 0) & has_usable, np.uint32(UNCERTAIN_DATA_SUB_NORMAL), code).astype(
+        np.uint32
+    )
     sb = simple_bounds(raw, iv.lo)
     eb = simple_bounds(raw, iv.hi, end=True)
-    code = cap_by_bounds(code, sb.exists & (sb.cls == UNCERTAIN_CLASS),
-                         (eb.exists & (eb.cls == UNCERTAIN_CLASS)) | ~eb.exists, cfg.stepped)
+    code = cap_by_bounds(
+        code,
+        sb.exists & (sb.cls == UNCERTAIN_CLASS),
+        (eb.exists & (eb.cls == UNCERTAIN_CLASS)) | ~eb.exists,
+        cfg.stepped,
+    )
     nothing = ((usable_time == 0) & ~has_usable) | after_end_of_data(raw, iv)
     code = np.where(nothing, np.uint32(BAD_NO_DATA), code).astype(np.uint32)
     bits = np.uint32(CALCULATED) | partial_bits(iv, shares, extrapolates=False)
     return avg, area / NS_PER_SECOND, code, bits.astype(np.uint32)
 
 
-def _last_usable_value(raw: RawSeries, i0: NDArray[np.intp], i1: NDArray[np.intp]) -> NDArray[np.float64]:
+def _last_usable_value(
+    raw: RawSeries, i0: NDArray[np.intp], i1: NDArray[np.intp]
+) -> NDArray[np.float64]:
     """Value of the last non-Bad raw value in each ``[i0, i1)`` (NaN if none)."""
     u = raw.usable_index
     j = np.searchsorted(u, i1, side="left") - 1
-    ok = (j >= 0) & (u[np.clip(j, 0, max(u.size - 1, 0))] >= i0) if u.size else np.zeros(i0.shape, np.bool_)
+    ok = (
+        (j >= 0) & (u[np.clip(j, 0, max(u.size - 1, 0))] >= i0)
+        if u.size
+        else np.zeros(i0.shape, np.bool_)
+    )
     out = np.full(i0.shape, np.nan)
     if u.size:
         out = np.where(ok, raw.values[u[np.clip(j, 0, u.size - 1)]], np.nan)

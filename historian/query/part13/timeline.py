@@ -55,7 +55,8 @@ class Timeline:
 
     def per_interval(self, weights: NDArray[np.float64]) -> NDArray[np.float64]:
         """Sum ``weights`` (one per segment) into their intervals."""
-        out: NDArray[np.float64] = np.bincount(self.interval, weights=weights, minlength=self.n_intervals)
+        summed = np.bincount(self.interval, weights=weights, minlength=self.n_intervals)
+        out: NDArray[np.float64] = summed.astype(np.float64)
         return out
 
     def duration_of(self, *kinds: int) -> NDArray[np.float64]:
@@ -136,7 +137,9 @@ def interpolated_timeline(raw: RawSeries, iv: Intervals) -> Timeline:
         vp = raw.values[p]
         if cfg.stepped:
             va_in = vb_in = vp
-            bad_since = (raw.bad_before[np.searchsorted(raw.ts, a, side="right")] - raw.bad_before[p + 1]) > 0
+            bad_since = (
+                raw.bad_before[np.searchsorted(raw.ts, a, side="right")] - raw.bad_before[p + 1]
+            ) > 0
             good = (raw.cls[p] == GOOD_CLASS) & ~bad_since
         else:
             t0, t1, v1 = raw.ts[p], raw.ts[q], raw.values[q]
@@ -145,10 +148,20 @@ def interpolated_timeline(raw: RawSeries, iv: Intervals) -> Timeline:
         if cfg.use_sloped_extrapolation and not cfg.stepped and m >= 2:
             p0, p1 = u[m - 2], u[m - 1]
             t0e, v0e, t1e, v1e = raw.ts[p0], raw.values[p0], raw.ts[p1], raw.values[p1]
-            va_ex = _lerp(np.full(a.shape, t0e), np.full(a.shape, v0e), np.full(a.shape, t1e),
-                          np.full(a.shape, v1e), a)
-            vb_ex = _lerp(np.full(a.shape, t0e), np.full(a.shape, v0e), np.full(a.shape, t1e),
-                          np.full(a.shape, v1e), b)
+            va_ex = _lerp(
+                np.full(a.shape, t0e),
+                np.full(a.shape, v0e),
+                np.full(a.shape, t1e),
+                np.full(a.shape, v1e),
+                a,
+            )
+            vb_ex = _lerp(
+                np.full(a.shape, t0e),
+                np.full(a.shape, v0e),
+                np.full(a.shape, t1e),
+                np.full(a.shape, v1e),
+                b,
+            )
         else:
             va_ex = vb_ex = vp
         va = np.where(has_p, np.where(has_next, va_in, va_ex), np.nan)
@@ -164,9 +177,9 @@ __all__ = [
     "BAD_KIND",
     "BEFORE_KIND",
     "GOOD_KIND",
+    "UNCERTAIN_CLASS",
     "UNCERTAIN_KIND",
     "Timeline",
     "interpolated_timeline",
     "simple_timeline",
-    "UNCERTAIN_CLASS",
 ]

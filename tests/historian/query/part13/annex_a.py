@@ -59,7 +59,9 @@ def dataset(name: str) -> DataSet:
 def run(name: str, ds: str, interval_s: int) -> AggregateResult:
     d = dataset(ds)
     doc = load()
-    return aggregate(name, d.ts, d.values, d.quality, at(doc["start"]), at(doc["end"]), interval_s * NS, d.config)
+    return aggregate(
+        name, d.ts, d.values, d.quality, at(doc["start"]), at(doc["end"]), interval_s * NS, d.config
+    )
 
 
 @dataclass(frozen=True)
@@ -82,5 +84,16 @@ def rows() -> list[Row]:
     out = []
     for c in load()["cases"]:
         for i, (clock, value, status) in enumerate(c["rows"]):
-            out.append(Row(c["aggregate"], c["dataset"], c["interval_s"], i, clock, value, parse(status), c["source"]))
+            out.append(
+                Row(
+                    c["aggregate"],
+                    c["dataset"],
+                    c["interval_s"],
+                    i,
+                    clock,
+                    value,
+                    parse(status),
+                    c["source"],
+                )
+            )
     return out

@@ -16,31 +16,49 @@ from historian.query.part13.status import describe
 from tests.historian.query.part13.annex_a import Row, at, rows, run
 
 _HALF_BAD = (
-    "Annex A shows Uncertain for one Good and one Bad raw value under Historian3's PercentDataBad = 50 / "
-    "PercentDataGood = 50, contradicting its own A.1.3 note ('data will be either Good or Bad ... Uncertain "
-    "should not happen') and the 5.4.3 rule (Bad share >= PercentDataBad -> Bad); we follow the rule (node-opcua's "
-    "Count gives Bad on the same interval)"
+    "Annex A shows Uncertain for one Good and one Bad raw value under Historian3's"
+    " PercentDataBad = PercentDataGood = 50, against its own A.1.3 note ('Uncertain should"
+    " not happen') and the 5.4.3 rule (Bad share >= PercentDataBad -> Bad); we follow the"
+    " rule, as node-opcua's Count does on the same interval"
 )
 _LAST_MS = (
-    "Annex A counts the final raw value (12:01:30, no later data) as 1 ms of data (10001 / 7001 ms, 70.003 %); "
-    "we count the time after the last raw value as no data at all (10000 / 7000 ms, 70 %)"
+    "Annex A counts the final raw value (12:01:30, no later data) as 1 ms of data"
+    " (10001 / 7001 ms, 70.003 %); we count the time after the last raw value as no data"
+    " (10000 / 7000 ms, 70 %)"
 )
 _AVERAGE_PARTIAL = (
-    "the Average table omits Partial on intervals that reach before the first or past the last raw value, "
-    "while Minimum/Maximum/Count set it on the same data; we apply one Partial rule to every aggregate"
+    "the Average table omits Partial on intervals that reach before the first or past the"
+    " last raw value, while Minimum/Maximum/Count set it on the same data; we apply one"
+    " Partial rule to every aggregate"
+)
+_PERCENT_GOOD_BAD = (
+    "node-opcua returns Bad (no value) here; Annex A's DurationGood for this interval is"
+    " 0, Good, Calculated and node-opcua's PercentBad is 50, Good: we return 0 %, Good"
 )
 KNOWN_DEVIATIONS: dict[str, str] = {
-    **{f"{a}-Historian3-{t}": _HALF_BAD for a in ("MinimumActualTime", "MaximumActualTime")
-       for t in ("12:00:39.000", "12:01:12.000")},
-    **{f"{a}-Historian3-{t}": _HALF_BAD for a in ("Minimum", "Maximum") for t in ("12:00:32.000", "12:01:04.000")},
+    **{
+        f"{a}-Historian3-{t}": _HALF_BAD
+        for a in ("MinimumActualTime", "MaximumActualTime")
+        for t in ("12:00:39.000", "12:01:12.000")
+    },
+    **{
+        f"{a}-Historian3-{t}": _HALF_BAD
+        for a in ("Minimum", "Maximum")
+        for t in ("12:00:32.000", "12:01:04.000")
+    },
     **{f"DurationGood-Historian{h}-12:01:20.000": _LAST_MS for h in (1, 2, 3, 4)},
-    **{f"Percent{g}-Historian{h}-12:01:20.000": _LAST_MS for g in ("Good", "Bad") for h in (2, 3, 4)},
+    **{
+        f"Percent{g}-Historian{h}-12:01:20.000": _LAST_MS
+        for g in ("Good", "Bad")
+        for h in (2, 3, 4)
+    },
     "Average-Historian1-12:01:30.000": _AVERAGE_PARTIAL,
-    **{f"Average-Historian{h}-{t}": _AVERAGE_PARTIAL for h in (2, 3) for t in ("12:00:00.000", "12:01:30.000")},
-    "PercentGood-Historian1-12:00:32.000": (
-        "node-opcua returns Bad (no value) here; Annex A's DurationGood for the same interval is 0, Good, "
-        "Calculated and PercentBad (node-opcua) is 50, Good: we return 0 %, Good, Calculated"
-    ),
+    **{
+        f"Average-Historian{h}-{t}": _AVERAGE_PARTIAL
+        for h in (2, 3)
+        for t in ("12:00:00.000", "12:01:30.000")
+    },
+    "PercentGood-Historian1-12:00:32.000": _PERCENT_GOOD_BAD,
 }
 
 
