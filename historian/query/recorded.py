@@ -163,7 +163,11 @@ def recorded_values(
 
     ``stepped`` only matters for ``boundary="interpolated"``. ``max_count`` must be >= 1.
     """
-    kind = Boundary(boundary)
+    try:
+        kind = Boundary(boundary)
+    except ValueError:
+        choices = ", ".join(b.value for b in Boundary)
+        raise ValueError(f"unknown boundary type {boundary!r}; choose one of {choices}") from None
     if max_count is not None and max_count < 1:
         raise ValueError(f"max_count must be at least 1, got {max_count}")
     forward = start <= end

@@ -211,7 +211,10 @@ def summaries_for_edges(
         raise ValueError(
             f"unknown summary type(s) {sorted(unknown)}; choose from {', '.join(SUMMARY_TYPES)}"
         )
-    kind = Weighting(weighting)
+    try:
+        kind = Weighting(weighting)
+    except ValueError:
+        raise ValueError(f"unknown weighting {weighting!r}; choose time or event") from None
     sig = build_signal(
         cols, stepped=stepped, before=before, after=after,
         treat_uncertain_as_bad=treat_uncertain_as_bad,

@@ -1,0 +1,188 @@
+"""Summaries: hand-computed cases, a per-piece reference, and the properties of the issue."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from historian.model import Point, Quality, severity_of
+from historian.query.columns import NO_TIME, QueryColumns, ValueFlag
+from historian.query.summary import NS_PER_DAY, summaries, summaries_for_edges
+from tests.historian.query.test_interpolated import BAD, GOOD, UNC, series, usable
+
+
+def seg_value(cols: QueryColumns, j: int, t: int, stepped: bool) -> float:
+    """Value of segment j (from point j) at time t, by the documented rule."""
+    ts, v, q = cols.ts, cols.values, cols.quality
+    if j == len(ts) - 1 or stepped or not usable(int(q[j + 1]), float(v[j + 1])):
+        return float(v[j])
+    return float(v[j] + (v[j + 1] - v[j]) * (t - ts[j]) / (ts[j + 1] - ts[j]))
+
+
+def ref_time_weighted(
+    cols: QueryColumns, a: int, b: int, stepped: bool
+) -> tuple[float, float, int, float, float]:
+    """(∫ s dt, ∫ s² dt, usable ns, min, max) over [a, b), piece by piece."""
+    ts = cols.ts.tolist()
+    cuts = sorted({a, b} | {t for t in ts if a < t < b})
+    area = sq = 0.0
+    good = 0
+    extremes: list[float] = []
+    for x, y in zip(cuts[:-1], cuts[1:], strict=True):
+        j = int(np.searchsorted(cols.ts, x, "right")) - 1
+        if j < 0 or not usable(int(cols.quality[j]), float(cols.values[j])):
+            continue
+        p, r = seg_value(cols, j, x, stepped), seg_value(cols, j, y, stepped)
+        area += (y - x) * (p + r) / 2
+        sq += (y - x) * (p * p + p * r + r * r) / 3
+        good += y - x
+        extremes += [p, r]
+    return area, sq, good, min(extremes, default=math.nan), max(extremes, default=math.nan)
+
+
+def test_hand_computed_time_weighted_linear_and_stepped() -> None:
+    # 0 @0, 10 @10, 10 @20, Bad @30, 4 @40; intervals [0, 20), [20, 40), [40, 60)
+    cols = QueryColumns.from_arrays(
+        [0, 10, 20, 30, 40], [0.0, 10.0, 10.0, math.nan, 4.0], [GOOD, GOOD, GOOD, BAD, GOOD]
+    )
+    s = summaries(cols, 0, 60, 20, stepped=False)
+    # [0,20): trapezoid 0->10 (area 50) + flat 10 (area 100) = 150 over 20 ns
+    # [20,40): 10 held up to the Bad point (10 ns, area 100), then 10 ns bad
+    # [40,60): 4 held after the last value (extrapolated)
+    assert s.average.tolist() == [7.5, 10.0, 4.0]
+    assert s.duration_good.tolist() == [20, 10, 20] and s.duration_bad.tolist() == [0, 10, 0]
+    assert s.percent_good.tolist() == [100.0, 50.0, 100.0]
+    assert s.total.tolist() == [150 / NS_PER_DAY, 100 / NS_PER_DAY, 80 / NS_PER_DAY]
+    assert s.count.tolist() == [2, 1, 1]
+    assert s.minimum.tolist() == [0.0, 10.0, 4.0] and s.maximum.tolist() == [10.0, 10.0, 4.0]
+    assert s.min_time.tolist() == [0, 20, 40] and s.max_time.tolist() == [10, 20, 40]
+    assert s.status.tolist() == [0, Quality.UNCERTAIN_SUB_NORMAL, 0]
+    assert s.flags[1] & ValueFlag.BAD_EXCLUDED and s.flags[2] & ValueFlag.EXTRAPOLATED
+    st_ = summaries(cols, 0, 20, 20, stepped=True)
+    assert st_.average.tolist() == [5.0]  # 0 for 10 ns, 10 for 10 ns
+
+
+def test_time_weighted_edges_are_interpolated_from_the_boundary_points() -> None:
+    cols = QueryColumns.from_arrays([10], [10.0])
+    s = summaries(cols, 5, 15, 10, stepped=False, before=Point(0, 0.0, 0), after=Point(20, 0.0, 0))
+    # s(5) = 5, up to 10 at t=10, down to 5 at t=15: average 7.5, min 5 at 5, max 10 at 10
+    assert s.average.tolist() == [7.5]
+    assert (s.minimum[0], s.min_time[0], s.maximum[0], s.max_time[0]) == (5.0, 5, 10.0, 10)
+    assert (s.start_value[0], s.end_value[0], s.delta[0]) == (5.0, 5.0, 0.0)
+
+
+def test_no_data_before_the_first_value_and_types_filter() -> None:
+    cols = QueryColumns.from_arrays([15], [2.0])
+    s = summaries(cols, 0, 20, 10, stepped=False)
+    assert s.status.tolist() == [Quality.BAD_NO_DATA, Quality.UNCERTAIN_SUB_NORMAL]
+    assert math.isnan(s.average[0]) and s.average[1] == 2.0
+    assert s.min_time[0] == NO_TIME and s.flags[0] & ValueFlag.NO_DATA
+    assert not s.flags[0] & ValueFlag.BAD_EXCLUDED, "no data is not bad data"
+    only = summaries(cols, 0, 20, 10, stepped=False, types=["average"])
+    assert only.average.tolist()[1] == 2.0 and np.isnan(only.maximum).all()
+    with pytest.raises(ValueError, match="unknown summary type"):
+        summaries(cols, 0, 20, 10, stepped=False, types=["median"])
+    with pytest.raises(ValueError, match="weighting"):
+        summaries(cols, 0, 20, 10, stepped=False, weighting="random")
+
+
+def test_event_weighted_hand_computed_and_uncertain_rules() -> None:
+    cols = QueryColumns.from_arrays([0, 1, 2, 3], [1.0, 2.0, 100.0, 4.0], [GOOD, UNC, BAD, GOOD])
+    e = summaries(cols, 0, 10, 10, stepped=False, weighting="event")
+    assert e.average.tolist() == [7 / 3] and e.total.tolist() == [7.0] and e.count.tolist() == [3]
+    assert e.std_population[0] == pytest.approx(np.std([1, 2, 4]))
+    assert e.std_sample[0] == pytest.approx(np.std([1, 2, 4], ddof=1))
+    assert e.percent_good.tolist() == [75.0]
+    assert (e.start_value[0], e.end_value[0], e.delta[0]) == (1.0, 4.0, 3.0)
+    assert e.flags[0] & ValueFlag.BAD_EXCLUDED and e.flags[0] & ValueFlag.UNCERTAIN_INCLUDED
+    strict = summaries(
+        cols, 0, 10, 10, stepped=False, weighting="event", treat_uncertain_as_bad=True
+    )
+    assert strict.average.tolist() == [2.5] and strict.flags[0] & ValueFlag.UNCERTAIN_EXCLUDED
+
+
+def _edges(draw_cuts: list[int]) -> np.ndarray:
+    return np.array(sorted({0, 1001, *draw_cuts}), np.int64)
+
+
+@settings(deadline=None, max_examples=200)
+@given(series(), st.lists(st.integers(1, 1000), max_size=6), st.booleans())
+def test_time_weighted_matches_the_per_piece_reference(
+    cols: QueryColumns, cuts: list[int], stepped: bool
+) -> None:
+    edges = _edges(cuts)
+    s = summaries_for_edges(cols, edges, stepped=stepped)
+    for k, (a, b) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True)):
+        area, sq, good, mn, mx = ref_time_weighted(cols, a, b, stepped)
+        assert s.duration_good[k] == good
+        if good == 0:
+            assert math.isnan(s.average[k]) and s.status[k] == Quality.BAD_NO_DATA
+            continue
+        avg = area / good
+        assert s.average[k] == pytest.approx(avg, rel=1e-9, abs=1e-9)
+        var = max(sq / good - avg * avg, 0.0)
+        assert s.std_population[k] == pytest.approx(math.sqrt(var), rel=1e-6, abs=1e-6)
+        assert s.minimum[k] == pytest.approx(mn) and s.maximum[k] == pytest.approx(mx)
+
+
+@settings(deadline=None, max_examples=100)
+@given(
+    series(bad=False, max_points=20), st.integers(-500, 500), st.lists(st.integers(1, 1000)),
+    st.booleans(),
+)  # fmt: skip
+def test_time_weighted_average_of_a_constant_is_that_constant(
+    cols: QueryColumns, level: int, cuts: list[int], stepped: bool
+) -> None:
+    const = QueryColumns.from_arrays(cols.ts, np.full(len(cols), level / 4.0))
+    s = summaries_for_edges(const, _edges(cuts), stepped=stepped)
+    ok = s.duration_good > 0
+    np.testing.assert_array_equal(s.average[ok], level / 4.0)
+    np.testing.assert_array_equal(s.std_population[ok], 0.0)
+
+
+@settings(deadline=None, max_examples=200)
+@given(series(), st.lists(st.integers(1, 1000), max_size=6))
+def test_event_weighted_average_equals_numpy_mean_of_good_values(
+    cols: QueryColumns, cuts: list[int]
+) -> None:
+    edges = _edges(cuts)
+    s = summaries_for_edges(cols, edges, stepped=False, weighting="event")
+    good = severity_of(cols.quality) < 2
+    for k, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        v = cols.values[good & (cols.ts >= a) & (cols.ts < b)]
+        assert s.count[k] == len(v)
+        if len(v):
+            assert s.average[k] == pytest.approx(np.mean(v), rel=1e-12, abs=1e-12)
+            assert s.std_population[k] == pytest.approx(np.std(v), rel=1e-9, abs=1e-9)
+            assert (s.minimum[k], s.maximum[k]) == (v.min(), v.max())
+        else:
+            assert math.isnan(s.average[k])
+
+
+@settings(deadline=None, max_examples=200)
+@given(series(), st.integers(1, 1000), st.booleans(), st.sampled_from(["time", "event"]))
+def test_summaries_over_a_split_interval_combine_to_the_whole(
+    cols: QueryColumns, cut: int, stepped: bool, weighting: str
+) -> None:
+    whole = summaries_for_edges(cols, np.array([0, 1001]), stepped=stepped, weighting=weighting)
+    parts = summaries_for_edges(
+        cols, np.array([0, cut, 1001]), stepped=stepped, weighting=weighting
+    )
+    assume(whole.count[0] > 0)
+    assert parts.count.sum() == whole.count[0]
+    assert parts.duration_good.sum() == whole.duration_good[0]
+    assert parts.duration_bad.sum() == whole.duration_bad[0]
+    assert np.nanmin(parts.minimum) == whole.minimum[0]
+    assert np.nanmax(parts.maximum) == whole.maximum[0]
+    weights = parts.duration_good if weighting == "time" else parts.count
+    ok = weights > 0
+    combined = np.sum(parts.average[ok] * weights[ok]) / weights[ok].sum()
+    assert combined == pytest.approx(whole.average[0], rel=1e-9, abs=1e-9)
+    assert np.nansum(parts.total) == pytest.approx(whole.total[0], rel=1e-9, abs=1e-12)
+    if weighting == "time":
+        assert parts.start_value[0] == whole.start_value[0] or np.isnan(whole.start_value[0])
+        assert np.array_equal(parts.end_value[-1:], whole.end_value, equal_nan=True)
