@@ -65,7 +65,7 @@ if TYPE_CHECKING:
         UnknownSeriesError,
     )
     from historian.lsm.engine import Historian, LevelStats, Point, Stats
-    from historian.model import PointBatch, Quality, SeriesIndex
+    from historian.model import PointBatch, Quality, SeriesColumns, SeriesIndex
     from historian.options import FsyncPolicy, Options
 
 __all__ = [
@@ -83,6 +83,7 @@ __all__ = [
     "Point",
     "PointBatch",
     "Quality",
+    "SeriesColumns",
     "SeriesIndex",
     "Stats",
     "TagCatalogue",
@@ -101,6 +102,7 @@ _HOME = {
     "Options": "historian.options",
     "PointBatch": "historian.model",
     "Quality": "historian.model",
+    "SeriesColumns": "historian.model",
     "SeriesIndex": "historian.model",
     "TagCatalogue": "historian.catalogue",
     "TagInfo": "historian.catalogue",

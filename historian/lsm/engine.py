@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from historian.errors import (
@@ -26,8 +27,10 @@ from historian.errors import (
     TimestampOutOfWindowError,
 )
 from historian.fs import FileSystem
+from historian.model import Point as Point  # re-exported: historian.Point's old home
 from historian.model import PointBatch
 from historian.options import Options
+from historian.query.snapshot import Snapshot
 from historian.sstable import Columns
 from historian.wal import WalReader, WalWriter, discard_torn_tail, list_segments
 
@@ -35,15 +38,7 @@ from . import filenames
 from .compaction import expired, merge_files, pick_l0, pick_l2_buckets, write_segments
 from .manifest import FileMeta, ManifestState, read_manifest, write_manifest
 from .memtable import Memtable
-from .merge import merge_columns
 from .version import LEVELS, Version
-
-
-@dataclass(frozen=True)
-class Point:
-    ts: int
-    value: float
-    quality: int
 
 
 @dataclass(frozen=True)
@@ -409,43 +404,42 @@ class Historian:
         with self._state_lock:
             return self._version, [*self._imm, self._active]
 
+    def snapshot(self) -> Snapshot:
+        """The read sources of this moment, oldest first, for any number of queries.
+
+        Segment files in precedence order (L2, L1, L0 by file number), then
+        frozen views of the immutable memtables and of the active one; writes
+        made after this call are not seen. Last-write-wins holds for every
+        query on it (a later source wins on equal (series, ts)). Files that
+        compaction deletes meanwhile stay readable through their mmaps (see
+        :mod:`historian.query.snapshot`). Bounds: start inclusive, end exclusive.
+        """
+        self._check_open()
+        with self._state_lock:  # one moment: version and memtable lengths together
+            version = self._version
+            views = [m.view() for m in (*self._imm, self._active)]
+        files, (lo, hi) = version.sources()
+        spans = [v.time_range() or (2**63 - 1, -(2**63)) for v in views]
+        ranges = (
+            np.concatenate([lo, np.array([a for a, _ in spans], np.int64)]),
+            np.concatenate([hi, np.array([b for _, b in spans], np.int64)]),
+        )
+        return Snapshot([*files, *views], ranges)
+
     def read(self, series: int, start_ns: int, end_ns: int) -> Columns:
         """Points of one series with ``start_ns <= ts < end_ns`` (end exclusive).
 
         Returns (ts int64, values float64, quality uint16), ascending by time,
         one point per timestamp (the last written). Raises
         :class:`~historian.sstable.SegmentCorruptError` if a file holding data
-        in the range is damaged.
+        in the range is damaged. (``snapshot().read`` gives the same as
+        :class:`~historian.model.SeriesColumns`; ``snapshot().read_many`` pages.)
         """
-        self._check_open()
-        version, mems = self._sources()
-        parts = [
-            version.reader(f.number).read(series, start_ns, end_ns)
-            for f in version.overlapping(start_ns, end_ns)
-        ]
-        parts += [m.read(series, start_ns, end_ns) for m in mems]
-        return merge_columns(parts)
+        return self.snapshot().read(series, start_ns, end_ns).columns
 
     def last(self, series: int) -> Point | None:
         """The latest point of a series (by timestamp), or None if it has none."""
-        self._check_open()
-        version, mems = self._sources()
-        best: tuple[int, float, int] | None = None
-        for m in reversed(mems):
-            p = m.last(series)
-            if p is not None and (best is None or p[0] > best[0]):
-                best = p
-        for f in sorted(version.files, key=lambda f: -f.max_ts):
-            if best is not None and f.max_ts <= best[0]:
-                break
-            p = version.reader(f.number).last(series)
-            if p is not None and (best is None or p[0] > best[0]):
-                best = p
-        if best is not None:
-            # a newer source may hold the same timestamp: let read() apply the rule
-            ts, v, q = self.read(series, best[0], best[0] + 1)
-            return Point(int(ts[-1]), float(v[-1]), int(q[-1]))
-        return None
+        return self.snapshot().last(series)
 
     # ---------------------------------------------------------- maintenance
     def flush(self) -> None:

@@ -31,9 +31,10 @@ from historian.model import (
     TimeArray,
     ValueArray,
 )
+from historian.query.lww import last_of_runs, merge_columns
 from historian.sstable import CHUNK_SUMMARY_DTYPE, Columns
 
-from .merge import last_of_runs, merge_columns, sort_dedup
+from .merge import sort_dedup
 
 BYTES_PER_POINT = 4 + 8 + 8 + 2
 

@@ -1,39 +1,20 @@
-"""Duplicate resolution: the one rule, applied everywhere points meet.
+"""Duplicate resolution for whole batches; the column rule lives in :mod:`historian.query.lww`.
 
 Rule: for the same (series, timestamp), the point written last wins (the
 highest WAL sequence number). Sources are always ordered oldest first, and
 every sort is stable, so "last in arrival order" means "last written".
 
->>> import numpy as np
->>> t, v, q = merge_columns([
-...     (np.array([1, 2]), np.array([1.0, 2.0]), np.array([0, 0], np.uint16)),
-...     (np.array([2, 3]), np.array([9.0, 3.0]), np.array([0, 0], np.uint16)),
-... ])
->>> t.tolist(), v.tolist()
-([1, 2, 3], [1.0, 9.0, 3.0])
+>>> b = sort_dedup(PointBatch.from_arrays([2, 1, 2], [5, 9, 5], [1.0, 2.0, 3.0]))
+>>> b.series.tolist(), b.ts.tolist(), b.values.tolist()
+([1, 2], [9, 5], [2.0, 3.0])
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
-from numpy.typing import NDArray
-
 from historian.model import PointBatch
-from historian.sstable import Columns, empty_columns
+from historian.query.lww import last_of_runs, merge_columns
 
-
-def last_of_runs(*keys: NDArray[np.int64] | NDArray[np.uint32]) -> NDArray[np.bool_]:
-    """Mask keeping the last element of each run of equal keys (arrays already sorted)."""
-    n = len(keys[0])
-    keep = np.ones(n, dtype=bool)
-    if n > 1:
-        same = np.ones(n - 1, dtype=bool)
-        for k in keys:
-            same &= k[1:] == k[:-1]
-        keep[:-1] = ~same
-    return keep
+__all__ = ["last_of_runs", "merge_columns", "sort_dedup"]
 
 
 def sort_dedup(batch: PointBatch) -> PointBatch:
@@ -43,21 +24,3 @@ def sort_dedup(batch: PointBatch) -> PointBatch:
     if keep.all():
         return PointBatch(s.series, s.ts, s.values, s.quality, True)
     return PointBatch(s.series[keep], s.ts[keep], s.values[keep], s.quality[keep], True)
-
-
-def merge_columns(parts: Sequence[Columns]) -> Columns:
-    """One series' columns from several sources (oldest first) -> sorted, deduplicated."""
-    parts = [p for p in parts if len(p[0])]
-    if not parts:
-        return empty_columns()
-    if len(parts) == 1:
-        ts, v, q = parts[0]
-        if len(ts) < 2 or bool(np.all(ts[1:] > ts[:-1])):
-            return ts, v, q
-    ts = np.concatenate([p[0] for p in parts])
-    v = np.concatenate([p[1] for p in parts])
-    q = np.concatenate([p[2] for p in parts])
-    order = np.argsort(ts, kind="stable")
-    ts, v, q = ts[order], v[order], q[order]
-    keep = last_of_runs(ts)
-    return ts[keep], v[keep], q[keep]

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+from numpy.typing import NDArray
+
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
-from historian.sstable import SegmentReader
+from historian.model import Point
+from historian.query.source import SeriesSource
+from historian.sstable import Columns, SegmentReader
 
 from . import filenames
 from .manifest import FileMeta, ManifestState
 
 LEVELS = 3
+
+Ranges = tuple[NDArray[np.int64], NDArray[np.int64]]
+"""Per source: (first ts, last ts) arrays."""
 
 
 def precedence_key(f: FileMeta) -> tuple[int, int]:
@@ -55,6 +63,22 @@ class Version:
             for f in self.files
         }
 
+        self._sources: tuple[SeriesSource, ...] | None = None
+        self._ranges = (
+            np.array([f.min_ts for f in self.files], np.int64),
+            np.array([f.max_ts for f in self.files], np.int64),
+        )
+
+    def sources(self) -> tuple[tuple[SeriesSource, ...], Ranges]:
+        """The files as read sources in precedence order, with their (min_ts, max_ts) arrays."""
+        if self._sources is None:
+            self._sources = tuple(
+                DamagedSegment(r, f) if isinstance(r, CorruptDataError) else r
+                for f in self.files
+                for r in (self._readers[f.number],)
+            )
+        return self._sources, self._ranges
+
     def reader(self, number: int) -> SegmentReader:
         r = self._readers[number]
         if isinstance(r, CorruptDataError):
@@ -66,3 +90,32 @@ class Version:
 
     def overlapping(self, start_ns: int, end_ns: int) -> list[FileMeta]:
         return [f for f in self.files if f.max_ts >= start_ns and f.min_ts < end_ns]
+
+
+class DamagedSegment:
+    """A segment that failed to open: its time range from the manifest, every read raises.
+
+    So a damaged file fails only the queries that touch its time range.
+    """
+
+    def __init__(self, error: CorruptDataError, meta: FileMeta) -> None:
+        self.error = error
+        self._range = (meta.min_ts, meta.max_ts)
+
+    def time_range(self) -> tuple[int, int] | None:
+        return self._range
+
+    def series_time_range(self, series: int) -> tuple[int, int] | None:
+        raise self.error
+
+    def read(self, series: int, start_ns: int, end_ns: int, limit: int | None = None) -> Columns:
+        raise self.error
+
+    def at_or_before(self, series: int, t: int) -> Point | None:
+        raise self.error
+
+    def at_or_after(self, series: int, t: int) -> Point | None:
+        raise self.error
+
+    def chunk_stats(self, series: int, start_ns: int, end_ns: int) -> NDArray[np.void]:
+        raise self.error
