@@ -20,6 +20,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +29,7 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.common.subscription import Subscription
 from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from historian.collect.exception import ExceptionFilter
@@ -36,6 +38,14 @@ from historian.model import PointBatch
 
 _EPOCH_OFFSET_NS = 11_644_473_600 * 1_000_000_000  # 1601-01-01 (OPC UA) -> 1970-01-01
 _NS_PER_TICK = 100
+
+BAD_TYPE_MISMATCH = StatusCodes.BadTypeMismatch >> 16
+"""Quality of a reading whose value is not a number (string, array, missing under a
+non-Bad status): stored as NaN, so it must not look Good."""
+UNCERTAIN_NO_SOURCE_TIME = StatusCodes.Uncertain >> 16
+"""Quality of a Good reading without a source timestamp: its time is the server's (or,
+without that either, the collector's clock), so it is only Uncertain. OPC UA defines no
+sub-code for this; ``SubscriberMetrics.no_source_ts`` counts them."""
 
 
 class OpcUaTag(Protocol):
@@ -67,6 +77,10 @@ class SubscriberMetrics:
     reconnects: int = 0
     stale_resets: int = 0
     decode_errors: int = 0
+    wrong_type: int = 0
+    """Readings that were not a number under a non-Bad status (stored Bad, NaN)."""
+    no_source_ts: int = 0
+    """Readings without a source timestamp (server time or collector clock used)."""
     last_error: str = ""
 
 
@@ -140,14 +154,36 @@ class OpcUaCollector:
     def _on_items(self, items: Sequence[ua.MonitoredItemNotification]) -> None:
         n = len(items)
         idx = np.fromiter((it.ClientHandle for it in items), dtype=np.int64, count=n) - 1
-        values = np.fromiter((_value(it) for it in items), dtype=np.float64, count=n)
-        status = np.fromiter(
-            (_status(it) for it in items),
-            dtype=np.uint32,
-            count=n,
-        )
-        ts = np.fromiter((_source_ns(it) for it in items), dtype=np.int64, count=n)
+        # one pass, plain lists (numpy scalar stores per item cost more than the appends)
+        codes: list[int] = []
+        nums: list[float] = []
+        not_num: list[bool] = []
+        times: list[int] = []
+        substituted: list[bool] = []
+        now_ns = time.time_ns()
+        for it in items:
+            dv = it.Value
+            code = dv.StatusCode if dv is not None else None
+            codes.append(int(code.value) if code is not None else 0)
+            v, wrong = _number(dv)
+            nums.append(v)
+            not_num.append(wrong)
+            t, guessed_ts = _source_ns(dv, now_ns)
+            times.append(t)
+            substituted.append(guessed_ts)
+        status = np.array(codes, dtype=np.uint32)
+        values = np.array(nums, dtype=np.float64)
+        ts = np.array(times, dtype=np.int64)
+        wrong_type = np.array(not_num, dtype=bool)
+        no_source_ts = np.array(substituted, dtype=bool)
         quality = (status >> 16).astype(np.uint16)
+        bad = (quality & 0xC000) == 0x8000
+        wrong_type &= ~bad  # a Bad value without a number is normal
+        quality[wrong_type] = BAD_TYPE_MISMATCH
+        guessed = no_source_ts & ~bad & ~wrong_type
+        quality[guessed & ((quality & 0xC000) == 0)] = UNCERTAIN_NO_SOURCE_TIME
+        self.metrics.wrong_type += int(wrong_type.sum())
+        self.metrics.no_source_ts += int(no_source_ts.sum())
         keep = self.filter.admit(idx, ts, values, quality)
         self.metrics.notifications += n
         if keep.any():
@@ -242,23 +278,26 @@ class OpcUaCollector:
                 await asyncio.wait_for(client.disconnect(), 2.0)
 
 
-def _value(item: ua.MonitoredItemNotification) -> float:
-    variant = item.Value.Value if item.Value is not None else None
+def _number(dv: ua.DataValue | None) -> tuple[float, bool]:
+    """The value as a float, and whether it was not a number (wrong data type)."""
+    variant = dv.Value if dv is not None else None
     v = variant.Value if variant is not None else None
-    try:
-        return float(v) if v is not None else float("nan")
-    except (TypeError, ValueError):
-        return float("nan")
+    # bool is an int: 0/1 is the historian's encoding of a digital tag
+    if isinstance(v, int | float) and not (variant is not None and variant.is_array):
+        return float(v), False
+    return float("nan"), True  # None, a string, an array, a structure...
 
 
-def _status(item: ua.MonitoredItemNotification) -> int:
-    code = item.Value.StatusCode if item.Value is not None else None
-    return int(code.value) if code is not None else 0
+def _source_ns(dv: ua.DataValue | None, now_ns: int) -> tuple[int, bool]:
+    """Source time in ns since 1970, and whether it had to be substituted."""
+    if dv is None:
+        return now_ns, True
+    if dv.SourceTimestamp is not None:
+        return _win_ns(dv.SourceTimestamp), False
+    if dv.ServerTimestamp is not None:
+        return _win_ns(dv.ServerTimestamp), True
+    return now_ns, True
 
 
-def _source_ns(item: ua.MonitoredItemNotification) -> int:
-    dv = item.Value
-    dt = dv.SourceTimestamp or dv.ServerTimestamp
-    if dt is None:
-        return time.time_ns()
+def _win_ns(dt: datetime) -> int:
     return int(ua.datetime_to_win_epoch(dt)) * _NS_PER_TICK - _EPOCH_OFFSET_NS
