@@ -173,10 +173,13 @@ def recorded_values(
     forward = start <= end
     resumed = page_token is not None
     first_bound = page_start(start, end, page_token)
+    # A page cut right after the earlier outside point resumes before start: clamp.
+    first_bound = max(first_bound, start) if forward else min(first_bound, start)
+    if resumed and (first_bound > end if forward else first_bound < end):
+        return RecordedPage(QueryColumns.empty(), None)  # the end boundary was already sent
     # The range as [lo, hi) in time order, whatever the direction.
     lo, hi = (first_bound, end) if forward else (end + 1, first_bound + 1)
-    if resumed and hi <= lo:
-        return RecordedPage(QueryColumns.empty(), None)
+    hi = max(hi, lo)
     i0, i1 = np.searchsorted(cols.ts, [lo, hi], "left")
     inside = QueryColumns(
         np.asarray(cols.ts[i0:i1], TIME_DTYPE),

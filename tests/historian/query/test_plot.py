@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -49,7 +51,7 @@ def test_each_interval_keeps_first_last_min_max_and_non_good(
     np.testing.assert_array_equal(cols.values[idx], p.values)  # each value with its own ts
     edges = pixel_edges(start, end, intervals)
     sev = severity_of(cols.quality)
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         sel = (cols.ts >= a) & (cols.ts < b)
         if not sel.any():
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -32,7 +33,7 @@ def ref_time_weighted(
     area = sq = 0.0
     good = 0
     extremes: list[float] = []
-    for x, y in zip(cuts[:-1], cuts[1:], strict=True):
+    for x, y in itertools.pairwise(cuts):
         j = int(np.searchsorted(cols.ts, x, "right")) - 1
         if j < 0 or not usable(int(cols.quality[j]), float(cols.values[j])):
             continue
@@ -152,7 +153,7 @@ def test_event_weighted_average_equals_numpy_mean_of_good_values(
     edges = _edges(cuts)
     s = summaries_for_edges(cols, edges, stepped=False, weighting="event")
     good = severity_of(cols.quality) < 2
-    for k, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+    for k, (a, b) in enumerate(itertools.pairwise(edges)):
         v = cols.values[good & (cols.ts >= a) & (cols.ts < b)]
         assert s.count[k] == len(v)
         if len(v):
