@@ -1,7 +1,8 @@
 """Start, End, Delta, StartBound, EndBound, DeltaBounds (Part 13, 5.4.3.25-27 and 34-36).
 
 * **Start / End**: the first / last raw value in the interval, with its own
-  timestamp and StatusCode (a Bad one has a NaN value).
+  timestamp and StatusCode (a Bad one has a NaN value; an Uncertain one keeps
+  its value even under TreatUncertainAsBad, its code says what it is).
 * **Delta**: last minus first non-Bad raw value in the interval; Good when
   those are Good and are the interval's first and last raw values, otherwise
   Uncertain_DataSubNormal. Timestamp: the interval start.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from historian.model import severity_of
 from historian.query.part13.bounds import Bounds, simple_bounds
 from historian.query.part13.config import Intervals
 from historian.query.part13.interval_status import (
@@ -47,7 +49,9 @@ def _raw_at(raw: RawSeries, iv: Intervals, idx: NDArray[np.intp]) -> AggregateRe
         return finish(
             iv, nan, np.full(len(iv), BAD_NO_DATA, np.uint32), np.zeros(len(iv), np.uint32)
         )
-    value = np.where(has & raw.usable[i], raw.values[i], np.nan)
+    # The raw value as stored unless it is Bad (TreatUncertainAsBad does not hide it here).
+    shown = (severity_of(raw.quality) < 2) & np.isfinite(raw.values)
+    value = np.where(has & shown[i], raw.values[i], np.nan)
     code = np.where(has, raw.quality[i].astype(np.uint32) << np.uint32(16), np.uint32(BAD_NO_DATA))
     ts = np.where(has, raw.ts[i], iv.timestamp).astype(np.int64)
     return finish(iv, value, code.astype(np.uint32), np.zeros(len(iv), np.uint32), timestamps=ts)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import numpy as np
 from numpy.typing import ArrayLike
 
 from historian.query.part13 import counts, endpoints, extrema, quality, statistics, time_average
@@ -117,4 +118,7 @@ def aggregate(
     """
     fn = lookup(aggregate)
     raw = prepare(ts, values, quality, config or AggregateConfiguration())
-    return fn.compute(raw, intervals(start_ns, end_ns, interval_ns))
+    iv = intervals(start_ns, end_ns, interval_ns)
+    if len(iv) == 0:
+        return AggregateResult(np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.uint32))
+    return fn.compute(raw, iv)
