@@ -215,5 +215,5 @@ def test_configuration_rejects_inconsistent_percentages() -> None:
         AggregateRequestError, match="percent_data_good must be >= 100 - percent_data_bad"
     ):
         AggregateConfiguration(percent_data_bad=20, percent_data_good=50)
-    with pytest.raises(AggregateRequestError, match="within 0..100"):
+    with pytest.raises(AggregateRequestError, match=r"within 0\.\.100"):
         AggregateConfiguration(percent_data_bad=120)
