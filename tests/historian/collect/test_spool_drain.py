@@ -25,7 +25,7 @@ from historian.bus.wire import (
 )
 from historian.collect.forwarder import BatchForwarder
 from historian.collect.spool import DiskSpool
-from historian.fs import FaultyFileSystem
+from historian.fs import FaultyFileSystem, SimulatedCrash
 from historian.model import PointBatch
 
 pytestmark = [pytest.mark.service]
@@ -240,3 +240,18 @@ async def test_a_failed_fsync_while_spooling_does_not_count_as_spooled(tmp_path:
     # what was spooled survives a power cut; a reopened spool sees exactly it
     fs.crash()
     assert DiskSpool(tmp_path / "spool").sequences() == [seq]
+
+
+@pytest.mark.parametrize("point", ["before_rename", "before_dir_sync"])
+def test_a_power_cut_mid_spool_write_leaves_whole_batches_only(tmp_path: Path, point: str) -> None:
+    fs = FaultyFileSystem()
+    spool = DiskSpool(tmp_path / "spool", fs=fs)
+    payload = encode_batch(_batch(0), source_id=SOURCE, sequence=1)
+    spool.put(1, batch_id(SOURCE, 1), payload)
+    fs.faults.crash_at = f"{_file(spool, 2).name}.{point}"
+    with pytest.raises(SimulatedCrash):
+        spool.put(2, batch_id(SOURCE, 2), encode_batch(_batch(1), source_id=SOURCE, sequence=2))
+    reopened = DiskSpool(tmp_path / "spool")  # after the cut: the real file system
+    assert reopened.sequences() == [1]  # batch 2 was never reported spooled, and is gone
+    [item] = reopened.oldest(10)
+    assert item.payload == payload and not list((tmp_path / "spool").glob("*.tmp"))
