@@ -21,14 +21,27 @@ app = typer.Typer(help="Run the collector -> NATS -> historian pipeline.", no_ar
 console = Console(stderr=True)
 
 
-async def _up(profile: str, work: Path, seconds: float | None, status_every: float) -> None:
+async def _up(
+    profile: str,
+    work: Path,
+    seconds: float | None,
+    status_every: float,
+    durability: str,
+    nats_sync_interval: str | None,
+) -> None:
     import nats
 
     from harness.plant import PlantLoad
     from harness.scenario_stack import ScenarioStack
     from historian.bus.options import BusOptions
 
-    stack = ScenarioStack(work, proxy_collector=False, proxy_historian=False)
+    stack = ScenarioStack(
+        work,
+        proxy_collector=False,
+        proxy_historian=False,
+        durability=durability,
+        nats_sync_interval=nats_sync_interval,
+    )
     plant = PlantLoad(work / "plant", profile, seed=0)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -41,7 +54,14 @@ async def _up(profile: str, work: Path, seconds: float | None, status_every: flo
         await asyncio.to_thread(plant.start, stack.nats.url)
         console.print(f"nats:      {stack.nats.url}")
         assert stack.ingest is not None
-        console.print(f"historian: {stack.ingest.data_dir} (PID {stack.ingest.pid})")
+        console.print(
+            f"historian: {stack.ingest.data_dir} (PID {stack.ingest.pid}, "
+            f"`twinbench historian serve`; {stack.durability_note()})"
+        )
+        console.print(
+            "query the store: after Ctrl-C, `twinbench historian inspect "
+            f"{stack.ingest.data_dir}` (the running server holds its lock)"
+        )
         for s in plant.servers:
             console.print(
                 f"sim-{s.index}: tags {s.tag_range[0]}..{s.tag_range[1] - 1}  "
@@ -77,6 +97,8 @@ async def _up(profile: str, work: Path, seconds: float | None, status_every: flo
         console.print("stopping plant, collectors, historian and nats-server")
         await asyncio.to_thread(plant.stop)
         await stack.close()
+        if stack.ingest is not None:
+            console.print(f"store kept: twinbench historian inspect {stack.ingest.data_dir}")
 
 
 @app.command("up")
@@ -85,7 +107,16 @@ def up(
     work_dir: Path | None = typer.Option(None, help="keep data here (default: a temp dir)"),
     seconds: float | None = typer.Option(None, help="stop by itself after this long"),
     status_every: float = typer.Option(5.0, help="seconds between status lines"),
+    durability: str = typer.Option(
+        "fsync", help="fsync: ack after the WAL fsync (default) | os: ack once written to the OS"
+    ),
+    nats_sync_interval: str | None = typer.Option(
+        None, help="JetStream sync_interval: always | 1s | ... (default: the server's 2m)"
+    ),
 ) -> None:
     """Start the whole pipeline on loopback and show live rates until Ctrl-C."""
     work = work_dir or Path(tempfile.mkdtemp(prefix="twinbench-pipeline-"))
-    asyncio.run(_up(profile, work, seconds, status_every))
+    if durability not in ("fsync", "os"):
+        console.print(f"error: --durability must be fsync or os, got {durability!r}")
+        raise typer.Exit(2)
+    asyncio.run(_up(profile, work, seconds, status_every, durability, nats_sync_interval))

@@ -1,12 +1,19 @@
 """The services one scenario run needs, with the fault hooks the scenario schedule drives.
 
     nats-server <- FaultProxy "collector" <- load generator / collectors (in the runner)
-    nats-server <- FaultProxy "historian" <- ingest process (python -m historian.ingest)
+    nats-server <- FaultProxy "historian" <- historian server (twinbench historian serve)
 
 Proxies are created only for the links a scenario cuts, because every byte
-through an asyncio proxy costs the runner's CPU. The ingest process is a
-real OS process so SIGKILL is a real crash; its recovery time is measured
-from restart to its ``READY`` line (engine recovery + WAL replay + subscribe).
+through an asyncio proxy costs the runner's CPU. The historian is a real OS
+process (``python -m historian.server``, what ``twinbench historian serve``
+runs) so SIGKILL is a real crash; its recovery time is measured from restart to
+its ``READY`` line (engine recovery + WAL replay + subscribe).
+
+Durability is a choice of the stack and every report states it
+(:meth:`ScenarioStack.durability_note`): the historian's ``--durability``
+(``fsync``, the default: a JetStream ack only after the WAL fsync; ``os``: acked
+once written to the OS) and nats-server's JetStream ``sync_interval`` (see
+:class:`harness.services.NatsServer`; default: the server's own 2 minutes).
 """
 
 from __future__ import annotations
@@ -18,29 +25,41 @@ from pathlib import Path
 
 from harness.faults import FaultProxy
 from harness.services import ManagedProcess, NatsServer
+from harness.services.nats import DEFAULT_SYNC_INTERVAL, describe_sync_interval
 
 READY_LINE = "READY\n"
+DEFAULT_DURABILITY = "fsync"
 
 
 class IngestProcess:
+    """The historian server process with its ingest workers (name kept for the runner)."""
+
     def __init__(
-        self, data_dir: Path, nats_url: str, log_path: Path, *, fsync: str, notify_url: str
+        self,
+        data_dir: Path,
+        nats_url: str,
+        log_path: Path,
+        *,
+        durability: str = DEFAULT_DURABILITY,
+        notify_url: str,
     ) -> None:
         self.data_dir = data_dir
         self.nats_url = nats_url
         self.log_path = log_path
+        self.durability = durability
         argv = [
             sys.executable,
             "-m",
-            "historian.ingest",
-            "--data-dir",
+            "historian.server",
             str(data_dir),
             "--nats",
             nats_url,
-            "--fsync",
-            fsync,
+            "--durability",
+            durability,
         ]
-        self.process = ManagedProcess("historian-ingest", argv, log_path, grace_s=30.0)
+        if notify_url != nats_url:
+            argv += ["--notify-nats", notify_url]
+        self.process = ManagedProcess("historian-serve", argv, log_path, grace_s=30.0)
         self.restarts = 0
 
     @property
@@ -62,16 +81,37 @@ class IngestProcess:
 
 
 class ScenarioStack:
-    """nats-server + optional fault proxies + the ingest process, in one work directory."""
+    """nats-server + optional fault proxies + the historian server, in one work directory."""
 
-    def __init__(self, work_dir: Path, *, proxy_collector: bool, proxy_historian: bool) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        proxy_collector: bool,
+        proxy_historian: bool,
+        durability: str = DEFAULT_DURABILITY,
+        nats_sync_interval: str | None = DEFAULT_SYNC_INTERVAL,
+    ) -> None:
         self.work_dir = work_dir
-        self.nats = NatsServer(work_dir / "nats")
+        self.durability = durability
+        self.nats = NatsServer(work_dir / "nats", sync_interval=nats_sync_interval)
         self._want_proxy = {"collector": proxy_collector, "historian": proxy_historian}
         self.proxies: dict[str, FaultProxy] = {}
         self.ingest: IngestProcess | None = None
 
-    async def start(self, *, fsync: str = "interval_ms=5") -> None:
+    def durability_note(self) -> str:
+        """One sentence for the report: what an ack meant in this run."""
+        ack = {
+            "fsync": "historian acks after the WAL fsync (survives power loss)",
+            "os": "historian acks once written to the OS, fsync every 5 ms "
+            "(survives SIGKILL, not power loss)",
+        }.get(self.durability, self.durability)
+        return (
+            f"durability: {self.durability} ({ack}); nats-server sync_interval: "
+            f"{describe_sync_interval(self.nats.sync_interval)}"
+        )
+
+    async def start(self) -> None:
         self.nats.start()
         for name, wanted in self._want_proxy.items():
             if wanted:
@@ -79,8 +119,8 @@ class ScenarioStack:
         self.ingest = IngestProcess(
             self.work_dir / "historian",
             self.url_for("historian"),
-            self.work_dir / "logs" / "ingest.log",
-            fsync=fsync,
+            self.work_dir / "logs" / "historian.log",
+            durability=self.durability,
             notify_url=self.nats.url,
         )
         # in a thread: the proxies run on this event loop and must keep forwarding

@@ -78,6 +78,7 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     s, st, sched = run.s, run.state, run.schedule
     report = Report(s.name, s.profile, s.seed, s.duration_s, s.description)
     report.notes.extend(st.notes)
+    report.notes.append(run.stack.durability_note())  # what an ack meant in this run
     if s.is_short:
         report.notes.append("short (CI-sized) version of the scenario")
     for k, name in enumerate(sched.phase_names):
