@@ -6,6 +6,8 @@ twinbench historian repair DIR --output NEWDIR  # salvage a damaged store into a
 twinbench historian rebuild --nats URL TARGET  # replay the JetStream stream into a new store
 twinbench historian serve DIR --nats URL       # the historian server: ingest + front ends
 twinbench historian ingest --nats URL DIR      # the same as serve DIR --nats URL
+twinbench historian import FILE... --data-dir DIR [--catalogue FILE] [--strict]
+twinbench historian export --data-dir DIR --format long|wide|parquet|pi -o FILE
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from datetime import UTC, datetime
 
 import typer
 
+from historian.io.commands import export_cmd, import_cmd
 from historian.lsm.inspect import inventory, verify
 from historian.lsm.version import LEVELS
 
 app = typer.Typer(
     help="Inspect, verify and rebuild a historian data directory.", no_args_is_help=True
 )
+app.command("import")(import_cmd)  # historian/io/commands.py
+app.command("export")(export_cmd)
 
 
 def _iso(ns: int) -> str:

@@ -45,6 +45,22 @@ class ClosedError(HistorianError):
     """The database or component was used after close()."""
 
 
+class InputFormatError(HistorianError, ValueError):
+    """An import file is malformed; ``str()`` is ``FILE:LINE:COLUMN: what is wrong and what to do``.
+
+    ``line`` and ``column`` are 1-based (0 when the problem is the whole file). Nothing
+    from the import was written.
+    """
+
+    def __init__(self, path: str, line: int, column: int, why: str) -> None:
+        where = f"{path}:{line}:{column}" if line else path
+        super().__init__(f"{where}: {why}")
+        self.path = path
+        self.line = line
+        self.column = column
+        self.why = why
+
+
 class CatalogueError(HistorianError, ValueError):
     """A tag catalogue (TOML or the store's persisted copy) is malformed or conflicts.
 

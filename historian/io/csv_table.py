@@ -1,0 +1,132 @@
+"""Read a CSV file as string columns with pyarrow, reporting defects by line and column.
+
+Every column is read as text (the formats' own parsers convert them, with exact
+row positions), one record per line, blank lines skipped. A row with the wrong
+number of fields is located with a second, single-threaded parse (only on that
+error path) because the fast multi-threaded parse does not know row numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from historian.errors import InputFormatError
+
+from .rows import BadRow, LineMap
+
+__all__ = ["CsvText", "open_csv_writer", "read_csv_text", "read_header"]
+
+_BLOCK = 16 << 20  # pyarrow block size: large blocks parse fastest on few cores
+
+
+@dataclass
+class CsvText:
+    path: str
+    columns: list[str]
+    table: pa.Table
+    _lines: LineMap | None = None
+
+    def line_of_row(self, row: int) -> int:
+        if self._lines is None:
+            self._lines = LineMap.from_file(self.path)
+        return self._lines.line_of_row(row)
+
+    def error(self, bad: BadRow, column: int) -> InputFormatError:
+        """The row error as ``FILE:LINE:COLUMN: why`` (``column`` 1-based)."""
+        return InputFormatError(self.path, self.line_of_row(bad.row), column, bad.why)
+
+
+def open_csv_writer(path: str, schema: pa.Schema) -> tuple[pa.NativeFile, pacsv.CSVWriter]:
+    """A CSV writer with an unquoted header line (field values are never quoted: every
+    format writes only path tokens, numbers, timestamps and status names)."""
+    sink = pa.OSFile(path, "wb")
+    sink.write((",".join(schema.names) + "\n").encode())
+    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+    return sink, pacsv.CSVWriter(sink, schema, write_options=options)
+
+
+def read_header(path: str) -> list[str]:
+    """The header's field names (pyarrow's CSV tokenizer, so quoting rules agree)."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline()
+    except OSError as exc:
+        raise InputFormatError(path, 0, 0, f"cannot read: {exc.strerror}") from None
+    if not first.strip():
+        raise InputFormatError(path, 1, 1, "the first line must be the header")
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(first), read_options=pacsv.ReadOptions(use_threads=False)
+        )
+    except pa.ArrowInvalid as exc:
+        raise InputFormatError(path, 1, 1, f"not a CSV header line: {exc}") from None
+    return list(table.schema.names)
+
+
+def read_csv_text(path: str, expected: list[str] | None = None) -> CsvText:
+    """All rows as strings; ``expected`` (if given) must equal the header exactly."""
+    if not os.path.isfile(path):
+        raise InputFormatError(path, 0, 0, "no such file")
+    header = read_header(path)
+    if expected is not None and header != expected:
+        raise InputFormatError(
+            path, 1, 1, f"header is {','.join(header)!r}, expected {','.join(expected)!r}"
+        )
+    width = len(header)
+    invalid: list[int] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append(row.actual_columns)
+        return "skip"
+
+    read = pacsv.ReadOptions(block_size=_BLOCK)
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header}, strings_can_be_null=False
+    )
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=read,
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+            convert_options=convert,
+        )
+    except pa.ArrowInvalid as exc:
+        raise InputFormatError(path, 0, 0, f"cannot parse as CSV: {exc}") from None
+    if invalid:
+        raise _locate_width_error(path, header, width)
+    return CsvText(path, header, table)
+
+
+def _locate_width_error(path: str, header: list[str], width: int) -> InputFormatError:
+    found: list[pacsv.InvalidRow] = []
+
+    def first(row: pacsv.InvalidRow) -> str:
+        if not found:
+            found.append(row)
+        return "skip"
+
+    pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=_BLOCK),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=first),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header}, strings_can_be_null=False
+        ),
+    )
+    row = found[0]
+    # pyarrow numbers records without blank lines, the header being record 1
+    line = LineMap.from_file(path).line_of_record(row.number) if row.number else 0
+    got = row.actual_columns
+    column = got + 1 if got < width else width + 1
+    what = f"column {column} ({header[got]}) is missing" if got < width else "extra field"
+    return InputFormatError(
+        path,
+        line,
+        column,
+        f"expected {width} fields ({','.join(header)}), got {got}: {what}; "
+        "quote fields that contain commas",
+    )
