@@ -84,7 +84,7 @@ async def _stored_value(nc: NATS, tmp_path: Path) -> tuple[float, list[int]]:
         while True:
             try:
                 msgs = await sub.fetch(100, timeout=0.5)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises its own subclass or the plain one
                 break
             for m in msgs:
                 decoded = decode_batch(m.data)
@@ -97,12 +97,14 @@ async def _stored_value(nc: NATS, tmp_path: Path) -> tuple[float, list[int]]:
     return float(values[0]), seqs
 
 
+@pytest.mark.parametrize("attempts", [200, 3], ids=["acked-on-retry", "spooled-after-retries"])
 async def test_a_retried_older_batch_does_not_overwrite_a_newer_one(
-    bus: NATS, tmp_path: Path
+    bus: NATS, tmp_path: Path, attempts: int
 ) -> None:
     acked: list[str] = []
     spool = DiskSpool(tmp_path / "spool")
-    fwd = BatchForwarder(bus, OPTS, SOURCE, spool, on_ack=lambda m, b: acked.append(m))
+    opts = dataclasses.replace(OPTS, publish_attempts=attempts)
+    fwd = BatchForwarder(bus, opts, SOURCE, spool, on_ack=lambda m, b: acked.append(m))
     stop = asyncio.Event()
     task = asyncio.create_task(fwd.run(stop))
     try:
