@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
+from historian.errors import CorruptDataError
 from historian.fs import FileSystem
 from historian.model import PointBatch
-from historian.sstable import SegmentWriter
+from historian.sstable import SegmentReader, SegmentWriter
 
 from . import filenames
 from .manifest import FileMeta
@@ -94,11 +95,23 @@ def write_segments(
                 )
             )
             fs.crash_point(crash_point)
+        # The new names must be durable before a manifest names them (POSIX orders nothing
+        # between two entries of one directory; the manifest's own dir fsync comes later).
+        if metas:
+            fs.sync_dir(root)
     except BaseException:
         for _, w in writers.values():
             w.abandon()
         raise
     return metas
+
+
+class CorruptInputError(CorruptDataError):
+    """A compaction input segment is damaged; ``number`` names it (for quarantine)."""
+
+    def __init__(self, number: int, cause: CorruptDataError) -> None:
+        super().__init__(f"compaction input {filenames.segment_name(number)}: {cause}")
+        self.number = number
 
 
 def merge_files(
@@ -112,7 +125,8 @@ def merge_files(
     Each group spans a range of series ids holding about ``group_points``
     points over all inputs, so a merge needs memory for one group only.
     """
-    readers = [version.reader(f.number) for f in inputs]
+    inputs = list(inputs)
+    readers = [_input_reader(version, f.number) for f in inputs]
     if not readers:
         return
     ids = np.concatenate([r.index["series"] for r in readers])
@@ -125,7 +139,20 @@ def merge_files(
         if pause is not None:
             pause()  # let a pending flush run first: writers wait on flushes, not on compaction
         first, end = int(part[0]), int(part[-1]) + 1
-        yield sort_dedup(PointBatch.concat([r.read_series_range(first, end) for r in readers]))
+        parts = []
+        for f, r in zip(inputs, readers, strict=True):
+            try:
+                parts.append(r.read_series_range(first, end))
+            except CorruptDataError as exc:
+                raise CorruptInputError(f.number, exc) from exc
+        yield sort_dedup(PointBatch.concat(parts))
+
+
+def _input_reader(version: Version, number: int) -> SegmentReader:
+    try:
+        return version.reader(number)
+    except CorruptDataError as exc:  # footer or index unreadable since open
+        raise CorruptInputError(number, exc) from exc
 
 
 def pick_l0(version: Version, trigger: int, force: bool) -> list[FileMeta]:

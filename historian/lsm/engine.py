@@ -35,9 +35,17 @@ from historian.sstable import Columns
 from historian.wal import WalReader, WalWriter, discard_torn_tail, list_segments
 
 from . import filenames
-from .compaction import expired, merge_files, pick_l0, pick_l2_buckets, write_segments
+from .compaction import (
+    CorruptInputError,
+    expired,
+    merge_files,
+    pick_l0,
+    pick_l2_buckets,
+    write_segments,
+)
 from .manifest import FileMeta, ManifestState, read_manifest, write_manifest
 from .memtable import Memtable
+from .quarantine import Quarantined, list_quarantine, quarantine_segment
 from .version import LEVELS, Version
 
 
@@ -65,6 +73,11 @@ class Stats:
     durable_seq: int
     flushed_seq: int
     recovery: dict[str, Any] = field(default_factory=dict)
+    compaction_error: str = ""
+    """Last background compaction failure ("" when the last attempt succeeded)."""
+    compaction_failures: int = 0
+    quarantined: tuple[str, ...] = ()
+    """Damaged segments set aside in quarantine/ (one line each: file, points lost, why)."""
 
 
 class Historian:
@@ -84,7 +97,10 @@ class Historian:
         self._flush_error: BaseException | None = None
         self._flush_failures = 0
         self.compaction_error: BaseException | None = None
-        """Last background compaction failure (None once one succeeds); compaction retries."""
+        """Last background compaction failure (None once one succeeds); retried with backoff."""
+        self.compaction_failures = 0
+        self.quarantined: list[Quarantined] = []
+        """Segments set aside by this process (``stats()`` lists all of quarantine/)."""
         self._newest_ts = -(2**63)
         self._threads: list[threading.Thread] = []
         self.recovery_report: dict[str, Any] = {}
@@ -336,17 +352,25 @@ class Historian:
 
     # ------------------------------------------------------------ compaction
     def _compact_loop(self) -> None:
+        backoff = 0.0
         while not self._closed:
             with self._work:
                 self._work.wait(0.5)
+                # after a failure, flush notifications must not cut the backoff short
+                resume = time.monotonic() + backoff
+                while not self._closed and time.monotonic() < resume:
+                    self._work.wait(resume - time.monotonic())
             if self._closed:
                 return
             try:
                 self._compact(force=False)
                 self.compaction_error = None
-            except Exception as exc:  # e.g. disk full or a corrupt input file: retried later
+                backoff = 0.0
+            except Exception as exc:  # e.g. disk full: retried, backing off to 30 s
+                # (a corrupt input never gets here: _merge quarantines it and carries on)
                 self.compaction_error = exc
-                time.sleep(0.2)
+                self.compaction_failures += 1
+                backoff = min(30.0, max(0.2, 2 * backoff))
 
     def _compact(self, force: bool) -> None:
         opt = self._opt
@@ -371,20 +395,48 @@ class Historian:
                     self._remove_files(old)
 
     def _merge(self, inputs: list[FileMeta], level: int, codec: str | None) -> None:
-        metas = write_segments(
-            self._fs,
-            self._root,
-            merge_files(self._version, inputs, pause=self._yield_to_flush),
-            level,
-            self._new_file_number,
-            self._opt.bucket_ns,
-            codec,
-            self._opt.chunk_max_points,
-            "compaction.after_segment",
-        )
+        try:
+            metas = write_segments(
+                self._fs,
+                self._root,
+                merge_files(self._version, inputs, pause=self._yield_to_flush),
+                level,
+                self._new_file_number,
+                self._opt.bucket_ns,
+                codec,
+                self._opt.chunk_max_points,
+                "compaction.after_segment",
+            )
+        except CorruptInputError as exc:
+            # retrying cannot fix bad bytes: set the file aside, salvage it, merge again
+            fixed = self._quarantine(exc)
+            rest = [fixed if f.number == exc.number else f for f in inputs]
+            inputs = [f for f in rest if f is not None]
+            if inputs:
+                self._merge(inputs, level, codec)  # each input is quarantined at most once
+            return
         self._edit(add=tuple(metas), remove=frozenset(f.number for f in inputs))
         self._fs.crash_point("compaction.after_manifest")
         self._remove_files(inputs)
+
+    def _quarantine(self, exc: CorruptInputError) -> FileMeta | None:
+        """Copy the damaged input to quarantine/, replace it by its intact chunks."""
+        meta = next(f for f in self._version.files if f.number == exc.number)
+        fixed, record = quarantine_segment(self._fs, self._root, meta, str(exc.__cause__ or exc))
+        with self._manifest_lock:
+            state = self._version.state.apply(
+                add=(fixed,) if fixed else (),
+                remove=frozenset({meta.number}),
+                next_file_number=self._next_number,
+            )
+            write_manifest(self._fs, self._root, state)
+            version = Version(state, self._fs, self._root)  # reopen all: file N was replaced
+            with self._state_lock:
+                self._version = version
+        if fixed is None:
+            self._remove_files([meta])
+        self.quarantined.append(record)
+        return fixed
 
     def _yield_to_flush(self) -> None:
         """Compaction steps aside while a memtable waits for flush (bounded: 2 s)."""
@@ -514,6 +566,9 @@ class Historian:
             durable_seq=self._wal.synced_seq,
             flushed_seq=version.state.flushed_seq,
             recovery=dict(self.recovery_report),
+            compaction_error=str(self.compaction_error or ""),
+            compaction_failures=self.compaction_failures,
+            quarantined=tuple(str(q) for q in list_quarantine(self._fs, self._root)),
         )
 
     def _check_open(self) -> None:

@@ -16,6 +16,7 @@ from historian.wal import WalReader, list_segments
 
 from . import filenames
 from .manifest import FileMeta, ManifestState, read_manifest
+from .quarantine import list_quarantine
 
 
 @dataclass
@@ -99,6 +100,8 @@ def verify(root: str, fs: FileSystem | None = None) -> VerifyReport:
             f"run `twinbench historian repair {root} --output NEWDIR`"
         )
     report.wal_records = wal.report.records
+    for q in list_quarantine(fs, root):
+        report.warnings.append(f"quarantined segment {q} (set aside by compaction; not live)")
     if wal.report.dropped_bytes:
         report.warnings.append(
             f"{wal.report.torn_segment}: torn tail, {wal.report.dropped_bytes} bytes after offset "

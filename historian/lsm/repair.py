@@ -24,7 +24,7 @@ report says so.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from historian.fs import FileSystem
 from historian.model import PointBatch
 from historian.options import FsyncPolicy
 from historian.sstable import SegmentReader, SegmentWriter
+from historian.sstable.writer import SegmentInfo
 from historian.wal import WalReader, WalWriter, list_segments
 
 from . import filenames
@@ -177,11 +178,10 @@ def _carry_segment(
         return None
     try:
         reader = SegmentReader(fs, src)
-    except CorruptDataError as exc:
-        report.dropped.append(Dropped(src, 0, "whole segment", f.points, str(exc)))
-        return None
-    bad = {p.offset: p for p in reader.verify()}
-    if not bad and reader.points == f.points:
+        sound = not reader.verify() and reader.points == f.points
+    except CorruptDataError:
+        sound = False
+    if sound:
         out = fs.create(dst)
         try:
             out.append(fs.read_bytes(src))
@@ -191,52 +191,65 @@ def _carry_segment(
         report.segments_copied += 1
         report.segment_points += f.points
         return f
-    writer = SegmentWriter(fs, dst)
-    points = 0
+    info, dropped = salvage_segment(fs, src, dst, f.points)
+    report.dropped.extend(dropped)
+    if info is None:
+        return None
+    report.segments_rewritten += 1
+    report.segment_points += info.points
+    return replace(
+        f,
+        min_ts=info.min_ts,
+        max_ts=info.max_ts,
+        points=info.points,
+        series_count=info.series_count,
+        file_bytes=info.file_bytes,
+    )
+
+
+def salvage_segment(
+    fs: FileSystem, src: str, dst: str, listed_points: int
+) -> tuple[SegmentInfo | None, list[Dropped]]:
+    """Write the intact chunks of segment ``src`` into a new segment ``dst``.
+
+    Returns (None, ...) and writes nothing when no chunk survives (footer or
+    index unreadable, or every chunk damaged); the list names what was lost.
+    """
     try:
-        index = reader.index
+        reader = SegmentReader(fs, src)
+    except CorruptDataError as exc:
+        return None, [Dropped(src, 0, "whole segment", listed_points, str(exc))]
+    bad = {p.offset: p for p in reader.verify()}
+    index = reader.index
+    dropped = []
+    for i in range(len(index)):
+        e = index[i]
+        off = int(e["offset"])
+        if off in bad:
+            what = f"series {int(e['series'])} ts {int(e['min_ts'])}..{int(e['max_ts'])}"
+            dropped.append(Dropped(src, off, what, int(e["count"]), bad[off].reason))
+    if len(bad) == len(index):
+        return None, dropped
+    writer = SegmentWriter(fs, dst)
+    try:
         for series in np.unique(index["series"]).tolist():
-            parts = []
-            for i in np.flatnonzero(index["series"] == series).tolist():
-                e = index[i]
-                off = int(e["offset"])
-                if off in bad:
-                    report.dropped.append(
-                        Dropped(
-                            src,
-                            off,
-                            f"series {series} ts {int(e['min_ts'])}..{int(e['max_ts'])}",
-                            int(e["count"]),
-                            bad[off].reason,
-                        )
-                    )
-                    continue
-                parts.append(reader._chunk(i))  # verified just above
+            parts = [
+                reader._chunk(i)  # checked by verify() above
+                for i in np.flatnonzero(index["series"] == series).tolist()
+                if int(index[i]["offset"]) not in bad
+            ]
             if parts:
-                ts = np.concatenate([p[0] for p in parts])
                 writer.add(
                     series,
-                    ts,
+                    np.concatenate([p[0] for p in parts]),
                     np.concatenate([p[1] for p in parts]),
                     np.concatenate([p[2] for p in parts]),
                 )
-                points += len(ts)
         info = writer.finish()
     except BaseException:
         writer.abandon()
         raise
-    report.segments_rewritten += 1
-    report.segment_points += points
-    return FileMeta(
-        f.number,
-        f.level,
-        f.bucket_start,
-        info.min_ts,
-        info.max_ts,
-        info.points,
-        info.series_count,
-        info.file_bytes,
-    )
+    return info, dropped
 
 
 def _carry_wal(
