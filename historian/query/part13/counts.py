@@ -52,7 +52,9 @@ def _duration_in_state(raw: RawSeries, iv: Intervals, *, zero: bool) -> Aggregat
     stepped = (
         raw
         if raw.config.stepped
-        else prepare(raw.ts, raw.values, raw.quality, dataclasses.replace(raw.config, stepped=True))
+        else prepare(
+            raw.ts, raw.stored_values, raw.quality, dataclasses.replace(raw.config, stepped=True)
+        )
     )
     tl = simple_timeline(stepped, iv)
     shares = time_shares(tl)

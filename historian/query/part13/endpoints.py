@@ -50,8 +50,8 @@ def _raw_at(raw: RawSeries, iv: Intervals, idx: NDArray[np.intp]) -> AggregateRe
             iv, nan, np.full(len(iv), BAD_NO_DATA, np.uint32), np.zeros(len(iv), np.uint32)
         )
     # The raw value as stored unless it is Bad (TreatUncertainAsBad does not hide it here).
-    shown = (severity_of(raw.quality) < 2) & np.isfinite(raw.values)
-    value = np.where(has & shown[i], raw.values[i], np.nan)
+    shown = (severity_of(raw.quality) < 2) & np.isfinite(raw.stored_values)
+    value = np.where(has & shown[i], raw.stored_values[i], np.nan)
     code = np.where(has, raw.quality[i].astype(np.uint32) << np.uint32(16), np.uint32(BAD_NO_DATA))
     ts = np.where(has, raw.ts[i], iv.timestamp).astype(np.int64)
     return finish(iv, value, code.astype(np.uint32), np.zeros(len(iv), np.uint32), timestamps=ts)

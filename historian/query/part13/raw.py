@@ -32,7 +32,8 @@ class RawSeries:
     """Columns of one series plus the per-point facts the aggregates share."""
 
     ts: NDArray[np.int64]
-    values: NDArray[np.float64]
+    values: NDArray[np.float64]  # NaN wherever the value is not usable: Bad never computes
+    stored_values: NDArray[np.float64]  # as passed in (Start/End show Uncertain ones)
     quality: NDArray[np.uint16]
     cls: NDArray[np.uint8]
     usable: NDArray[np.bool_]
@@ -81,7 +82,8 @@ def prepare(
     np.cumsum(~usable, out=bad_before[1:])
     return RawSeries(
         ts=t,
-        values=v,
+        values=np.where(usable, v, np.nan),
+        stored_values=v,
         quality=q,
         cls=cls,
         usable=usable,
