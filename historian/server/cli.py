@@ -36,7 +36,6 @@ _UNITS_NS = {
 }
 
 NOT_BUILT = {
-    "--http": "the HTTP API front end is not built yet (issue 12 follow-up); omit --http",
     "--opcua": "the OPC UA HistoryRead front end is not built yet; omit --opcua",
 }
 
@@ -88,7 +87,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     ap.add_argument("--retention", default="none", help="delete data older than this (wall clock)")
     ap.add_argument("--ready-file", type=Path, help='write {"pid": ...} JSON here once serving')
     ap.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz on 127.0.0.1")
-    ap.add_argument("--http", metavar="HOST:PORT", help="HTTP API (not built yet)")
+    ap.add_argument(
+        "--http", metavar="HOST:PORT", help="serve the HTTP API and /viewer (port 0 = any free)"
+    )
+    ap.add_argument("--tokens", type=Path, help="bearer tokens TOML for the HTTP API (docs/api.md)")
     ap.add_argument("--opcua", metavar="HOST:PORT", help="OPC UA HistoryRead (not built yet)")
     return ap
 
@@ -111,6 +113,8 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         ap.error(f"--partition {bad[0]} is outside 0..{args.partitions - 1}")
     if args.catalogue is not None and not args.catalogue.is_file():
         ap.error(f"--catalogue {args.catalogue}: no such file")
+    if args.http is not None or args.tokens is not None:
+        _check_http(ap, args.http, args.tokens)
     try:
         fsync = FsyncPolicy.parse(args.fsync) if args.fsync is not None else None
         past, future = parse_duration(args.accept_past), parse_duration(args.accept_future)
@@ -132,7 +136,24 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         retention_ns=retention,
         ready_file=args.ready_file,
         metrics_port=args.metrics_port,
+        http=args.http,
+        tokens=args.tokens,
     )
+
+
+def _check_http(ap: argparse.ArgumentParser, http: str | None, tokens: Path | None) -> None:
+    """Usage errors of --http/--tokens before anything starts (exit 2, one line)."""
+    from historian.api.auth import TokenError, load_tokens
+    from historian.api.frontend import parse_listen
+
+    if http is None:
+        ap.error("--tokens needs --http HOST:PORT (the tokens guard the HTTP API)")
+    try:
+        parse_listen(http)
+        if tokens is not None:
+            load_tokens(tokens)
+    except (ValueError, TokenError) as exc:
+        ap.error(str(exc))
 
 
 def main(argv: list[str] | None = None, prog: str = "twinbench historian serve") -> int:

@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from historian.bus.options import BusOptions
 from historian.fs import FileSystem
@@ -49,6 +49,9 @@ from historian.options import (
     FsyncPolicy,
     Options,
 )
+
+if TYPE_CHECKING:
+    from historian.catalogue import TagCatalogue
 
 EXIT_STORE_UNUSABLE = 3
 Durability = Literal["fsync", "os"]
@@ -84,6 +87,10 @@ class ServeConfig:
     ready_file: Path | None = None
     metrics_port: int | None = None
     """Serve ``/metrics`` and ``/healthz`` on 127.0.0.1 (0 = any free port)."""
+    http: str | None = None
+    """``HOST:PORT`` of the HTTP API and trend viewer (historian.api; port 0 = any free)."""
+    tokens: Path | None = None
+    """Bearer tokens TOML guarding the HTTP API (historian.api.auth)."""
     bus: BusOptions = field(default_factory=BusOptions)
 
     @property
@@ -128,6 +135,15 @@ class MetricsFrontEnd:
         self.exporter.close()
 
 
+def _http_front_end(listen: str, tokens: Path | None) -> FrontEnd:
+    # imported here: the API's packages (starlette, uvicorn) load only when --http is given
+    from historian.api.auth import load_tokens
+    from historian.api.frontend import HttpFrontEnd, parse_listen
+
+    host, port = parse_listen(listen)
+    return HttpFrontEnd(host, port, tokens=load_tokens(tokens) if tokens is not None else None)
+
+
 Log = Callable[[str], None]
 
 
@@ -152,11 +168,15 @@ class HistorianServer:
         """Started in order after the ingest subscribed; later front ends append here."""
         if cfg.metrics_port is not None:
             self.front_ends.append(MetricsFrontEnd(cfg.metrics_port))
+        if cfg.http is not None:
+            self.front_ends.append(_http_front_end(cfg.http, cfg.tokens))
         self._log = log
         self.db: Historian
         self.options: Options
         self.ingest: IngestHost | None = None
         self.ready: dict[str, object] = {}
+        self.catalogue: TagCatalogue | None = None
+        """The tag catalogue in force once the store is open (front ends query by it)."""
 
     # --------------------------------------------------------------- start
     def open_store(self) -> None:
@@ -183,6 +203,7 @@ class HistorianServer:
             f"historian: opened {cfg.data_dir} (WAL fsync {cfg.wal_policy.mode}); recovery "
             + json.dumps(self.db.recovery_report, default=str, sort_keys=True)
         )
+        self.catalogue = catalogue
         tags = f"{len(catalogue)} tags" if catalogue is not None else "none (series unchecked)"
         self._log(f"historian: catalogue {tags}")
 

@@ -1,0 +1,269 @@
+"""The ASGI app: routes of ``/api/v1``, ``/health``, ``/metrics`` and the trend viewer.
+
+:func:`create_app` builds a Starlette app over an :class:`~historian.api.health.ApiState`
+(the server sets its engine once the store is open). Every query endpoint
+answers JSON, or an Arrow IPC stream when the request's ``Accept`` names
+``application/vnd.apache.arrow.stream``. Engine work and encoding run in a worker
+thread (``anyio.to_thread``): the event loop also carries the ingest workers.
+
+Routes (docs/api.md, and the OpenAPI document at ``/api/v1/openapi.json``):
+
+- ``GET /api/v1/tags?pattern=GLOB``, ``GET /api/v1/tags/{name}``
+- ``GET /api/v1/tags/{name}/recorded|interpolated|at|plot|summary|last``
+- ``POST /api/v1/streams/query`` (several tags and kinds), ``POST /api/v1/write``
+- ``GET /health``, ``GET /metrics``, ``GET /viewer`` (+ its static files)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from historian.api import openapi
+from historian.api.auth import Principal
+from historian.api.encode import ARROW_MEDIA_TYPE, arrow_stream, dumps, json_object
+from historian.api.errors import (
+    ApiError,
+    api_error_handler,
+    bad_request,
+    internal_error_handler,
+    not_found_handler,
+)
+from historian.api.health import ApiState
+from historian.api.metrics import PROMETHEUS_TEXT, ApiMetrics, MetricsMiddleware
+from historian.api.params import Params
+from historian.api.queries import KINDS, Result, result_arrow, result_fields, run_query
+from historian.api.streams import streams_query
+from historian.api.write import batch_from_arrow, batch_from_json, write_batch
+from historian.catalogue import TagInfo
+
+__all__ = ["create_app", "find_vendor_dir"]
+
+VIEWER_DIR = Path(__file__).parent / "viewer"
+JSON = "application/json"
+
+
+def find_vendor_dir() -> Path | None:
+    """``node_modules/uplot/dist`` of the checkout (scripts/install-npm-deps.sh puts it there)."""
+    for base in (Path.cwd(), *Path(__file__).resolve().parents):
+        cand = base / "node_modules" / "uplot" / "dist"
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def tag_json(t: TagInfo) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "unit": t.unit,
+        "stepped": t.stepped,
+        "low": t.low,
+        "high": t.high,
+        "description": t.description,
+        "legacy_name": t.legacy_name,
+    }
+
+
+def wants_arrow(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    if ARROW_MEDIA_TYPE in accept:
+        return True
+    if accept and not any(m in accept for m in ("json", "*/*", "text/")):
+        raise ApiError(
+            406,
+            "not_acceptable",
+            f"cannot answer Accept: {accept}; use {JSON} or {ARROW_MEDIA_TYPE}",
+        )
+    return False
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Api:
+    """Route handlers bound to one :class:`ApiState`."""
+
+    def __init__(self, state: ApiState, metrics: ApiMetrics) -> None:
+        self.state = state
+        self.metrics = metrics
+
+    def principal(self, request: Request) -> Principal:
+        return self.state.tokens.authenticate(request.headers.get("authorization"))
+
+    def params(self, request: Request) -> Params:
+        q = request.query_params
+        return Params(
+            dict(q), self.state.limits, time.time_ns(), multi={k: q.getlist(k) for k in q}
+        )
+
+    async def tags(self, request: Request) -> Response:
+        principal = self.principal(request)
+        engine = self.state.require_engine()
+        pattern = request.query_params.get("pattern", "*")
+        items = [tag_json(t) for t in engine.tags(pattern) if principal.may_read(t.name)]
+        return Response(dumps({"items": items}), media_type=JSON)
+
+    async def tag(self, request: Request) -> Response:
+        principal = self.principal(request)
+        engine = self.state.require_engine()
+        name = request.path_params["name"]
+        principal.require([name])
+        r = run_query_safe(engine, "tag", name)
+        return Response(dumps(r), media_type=JSON)
+
+    async def query(self, kind: str, request: Request) -> Response:
+        principal = self.principal(request)
+        engine = self.state.require_engine()
+        name = request.path_params["name"]
+        principal.require([name])
+        arrow = wants_arrow(request)
+        p = self.params(request)
+
+        def work() -> Response:
+            r: Result = run_query(engine, kind, name, p)
+            if arrow:
+                meta = {"tag": name, "kind": kind}
+                if r.next_page_token:
+                    meta["next_page_token"] = r.next_page_token
+                headers = {"X-Next-Page-Token": r.next_page_token} if r.next_page_token else {}
+                return Response(
+                    arrow_stream(result_arrow(r), meta),
+                    media_type=ARROW_MEDIA_TYPE,
+                    headers=headers,
+                )
+            return Response(json_object(result_fields(r)), media_type=JSON)
+
+        return await anyio.to_thread.run_sync(work)
+
+    async def _body(self, request: Request) -> bytes:
+        limit = self.state.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ApiError(
+                413, "too_large", f"body exceeds the limit of {limit:,} bytes", limit=limit
+            )
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise ApiError(
+                    413, "too_large", f"body exceeds the limit of {limit:,} bytes", limit=limit
+                )
+        return bytes(body)
+
+    async def streams(self, request: Request) -> Response:
+        principal = self.principal(request)
+        engine = self.state.require_engine()
+        arrow = wants_arrow(request)
+        body = await self._body(request)
+        now = time.time_ns()
+        return await anyio.to_thread.run_sync(
+            partial(streams_query, engine, body, principal, self.state.limits, now, arrow)
+        )
+
+    async def write(self, request: Request) -> Response:
+        principal = self.principal(request)
+        engine = self.state.require_writable()
+        ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+        if ctype not in (JSON, ARROW_MEDIA_TYPE):
+            raise ApiError(
+                415,
+                "unsupported_media",
+                f"write bodies are {JSON} or {ARROW_MEDIA_TYPE}, not {ctype}",
+            )
+        body = await self._body(request)
+
+        def work() -> dict[str, int]:
+            names, cols = (
+                batch_from_arrow(body) if ctype == ARROW_MEDIA_TYPE else batch_from_json(body)
+            )
+            return write_batch(
+                engine, names, cols, lambda tags: principal.require(tags, write=True)
+            )
+
+        return Response(dumps(await anyio.to_thread.run_sync(work)), media_type=JSON)
+
+    async def health(self, request: Request) -> Response:
+        status, body = self.state.health()
+        return Response(dumps(body), status_code=status, media_type=JSON)
+
+    async def metrics_page(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type=PROMETHEUS_TEXT)
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(dumps(openapi.document(self.state.limits)), media_type=JSON)
+
+
+def run_query_safe(engine: Any, kind: str, name: str) -> dict[str, Any]:
+    from historian.query.engine import UnknownTagError
+
+    try:
+        return tag_json(engine.tag(name))
+    except UnknownTagError as exc:
+        raise ApiError(404, "unknown_tag", str(exc), close_matches=exc.close_matches) from None
+
+
+async def viewer_missing(request: Request) -> Response:
+    raise ApiError(
+        404, "not_found", "uPlot is not installed: run scripts/install-npm-deps.sh in the checkout"
+    )
+
+
+def create_app(
+    state: ApiState,
+    *,
+    extra_registries: Callable[[], Iterable[CollectorRegistry]] | None = None,
+    vendor_dir: Path | None = None,
+) -> Any:
+    """The ASGI app over ``state`` (see the module docstring)."""
+
+    def stats() -> Any:
+        return state.engine.db.stats() if state.engine is not None else None
+
+    metrics = ApiMetrics(stats, extra_registries)
+    api = Api(state, metrics)
+    routes: list[BaseRoute] = [
+        Route("/", lambda r: RedirectResponse("/viewer/"), methods=["GET"]),
+        Route("/health", api.health, methods=["GET"]),
+        Route("/metrics", api.metrics_page, methods=["GET"]),
+        Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+        Route("/api/v1/tags", api.tags, methods=["GET"]),
+        Route("/api/v1/tags/{name}", api.tag, methods=["GET"]),
+    ]
+    routes += [
+        Route(f"/api/v1/tags/{{name}}/{kind}", partial(api.query, kind), methods=["GET"])
+        for kind in KINDS
+    ]
+    routes += [
+        Route("/api/v1/streams/query", api.streams, methods=["POST"]),
+        Route("/api/v1/write", api.write, methods=["POST"]),
+        Route("/viewer", lambda r: RedirectResponse("/viewer/"), methods=["GET"]),
+    ]
+    vendor = vendor_dir or find_vendor_dir()
+    if vendor is not None:
+        routes.append(Mount("/viewer/vendor/uplot", StaticFiles(directory=vendor)))
+    else:
+        routes.append(Route("/viewer/vendor/uplot/{path:path}", viewer_missing))
+    routes.append(Mount("/viewer", StaticFiles(directory=VIEWER_DIR, html=True)))
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: not_found_handler,
+            Exception: internal_error_handler,
+        },
+    )
+    _ = bad_request  # re-exported for handlers
+    return MetricsMiddleware(app, metrics)

@@ -1,0 +1,133 @@
+"""The HTTP API as a front end of ``twinbench historian serve --http HOST:PORT``.
+
+:class:`HttpFrontEnd` implements :class:`historian.server.process.FrontEnd`: it
+runs uvicorn in the server's own event loop on a socket it binds itself (port 0
+picks a free port, reported in the ready file as ``"http": "http://127.0.0.1:PORT"``),
+builds the :class:`~historian.query.engine.QueryEngine` over the server's open
+store and catalogue, and reads the ingest workers' health and gauges live for
+``/health`` and ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from historian.api.app import create_app
+from historian.api.auth import TokenTable
+from historian.api.health import ApiLimits, ApiState
+from historian.query.engine import QueryEngine
+
+if TYPE_CHECKING:
+    from historian.server.process import HistorianServer
+
+__all__ = ["HttpFrontEnd", "parse_listen"]
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) -> (host, port); ValueError says what is expected."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65_535:
+        raise ValueError(
+            f"--http {text!r}: expected HOST:PORT such as 127.0.0.1:8080 (port 0 = any)"
+        )
+    return host, int(port)
+
+
+def _public_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+class _SignalFreeServer(uvicorn.Server):
+    """uvicorn without its own SIGINT/SIGTERM handlers: the server process owns those
+    (its handler stops every front end in order; uvicorn's would stop only this one)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HttpFrontEnd:
+    """uvicorn serving :func:`~historian.api.app.create_app` inside the server process."""
+
+    name = "http"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        tokens: TokenTable | None = None,
+        limits: ApiLimits | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.state = ApiState(tokens=tokens or TokenTable(), limits=limits or ApiLimits())
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sock: socket.socket | None = None
+
+    def _extra_registries(self, server: HistorianServer) -> Iterable[CollectorRegistry]:
+        ingest = server.ingest
+        if ingest is None:
+            return []
+        from historian.ingest.metrics import IngestExporter
+
+        exporter = getattr(self, "_exporter", None)
+        if exporter is None:
+            exporter = IngestExporter()
+            exporter.set_recovery(server.db.recovery_report)
+            self._exporter = exporter
+        exporter.update(ingest.workers)
+        return [exporter.registry]
+
+    def _ingest_health(self, server: HistorianServer) -> dict[str, dict[str, Any]]:
+        if server.ingest is None:
+            return {}
+        return {str(w.partition): w.health.as_dict() for w in server.ingest.workers}
+
+    async def start(self, server: HistorianServer) -> dict[str, str]:
+        catalogue = getattr(server, "catalogue", None)
+        self.state.engine = QueryEngine(server.db, catalogue)
+        self.state.recovery = dict(server.db.recovery_report)
+        self.state.ingest_health = lambda: self._ingest_health(server)
+        app = create_app(self.state, extra_registries=lambda: self._extra_registries(server))
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        self._sock = sock
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+        self._server = _SignalFreeServer(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises why uvicorn stopped
+                raise RuntimeError("the HTTP server stopped before it started")
+            await asyncio.sleep(0.01)
+        port = sock.getsockname()[1]
+        return {"http": f"http://{_public_host(self.host)}:{port}"}
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+        if self._sock is not None:
+            self._sock.close()
