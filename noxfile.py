@@ -32,6 +32,11 @@ def _system_deps(session: nox.Session) -> None:
     session.run("bash", str(ROOT / "scripts" / "install-system-deps.sh"), external=True)
 
 
+def _npm_deps(session: nox.Session) -> None:
+    """Browser packages the trend viewer serves (uPlot) into node_modules/, locked."""
+    session.run("bash", str(ROOT / "scripts" / "install-npm-deps.sh"), external=True)
+
+
 CONSTRAINTS = ROOT / "constraints.txt"
 
 
@@ -47,6 +52,7 @@ PYTEST_DEFAULT = ["-m", "not soak", "-p", "no:cacheprovider", "--durations=15"]
 def tests(session: nox.Session) -> None:
     """The default test run (< 20 min on 2 cores); soak tests are excluded."""
     _system_deps(session)
+    _npm_deps(session)
     _install(session)
     session.run("pytest", *(session.posargs or PYTEST_DEFAULT))
 
@@ -55,6 +61,7 @@ def tests(session: nox.Session) -> None:
 def deps_latest(session: nox.Session) -> None:
     """The default tests against the newest releases pyproject.toml allows (no lock)."""
     _system_deps(session)
+    _npm_deps(session)
     _install(session, locked=False)
     session.run("pip", "list", "--format=freeze")
     session.run("pytest", *(session.posargs or PYTEST_DEFAULT))
@@ -85,6 +92,7 @@ def typecheck(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Runs every benchmarks/bench_*.py; each prints ratios against its baseline."""
     _system_deps(session)
+    _npm_deps(session)
     _install(session, "test,bench")
     scripts = sorted((ROOT / "benchmarks").glob("bench_*.py"))
     if not scripts:

@@ -9,6 +9,8 @@ wanted=(
   "mbpoll:mbpoll"
   "/usr/lib/postgresql/*/bin/initdb:postgresql"
   "influxd:influxdb"
+  "/usr/bin/chromium:chromium"
+  "npm:npm"
 )
 
 missing=()
