@@ -115,9 +115,10 @@ def test_duration_good_plus_bad_is_the_interval_when_data_covers_it(
     cfg = AggregateConfiguration(treat_uncertain_as_bad=True, stepped=True)
     ts, v, q = s
     start, end, step = r
-    ts = np.concatenate([[start - S], ts[(ts > start - S) & (ts < end)], [end]])
+    keep = (ts > start - S) & (ts < end)
+    ts = np.concatenate([[start - S], ts[keep], [end]]).astype(np.int64)  # Good at both ends
+    q = np.concatenate([[0], q[keep], [0]]).astype(np.uint16)
     v = np.zeros(ts.size)
-    q = np.concatenate([[0], q[: ts.size - 2], [0]]).astype(np.uint16)[: ts.size]
     good = aggregate("DurationGood", ts, v, q, start, end, step, cfg).values
     bad = aggregate("DurationBad", ts, v, q, start, end, step, cfg).values
     assert np.allclose(good + bad, step / 1e6)
