@@ -42,8 +42,9 @@ def tag_infos(draw: st.DrawFn, sid: int, name: str) -> TagInfo:
 @st.composite
 def catalogues(draw: st.DrawFn) -> TagCatalogue:
     names = draw(st.lists(_names, unique=True, max_size=12))
-    ids = draw(st.lists(st.integers(0, 2**32 - 1), unique=True, min_size=len(names),
-                        max_size=len(names)))  # fmt: skip
+    ids = draw(
+        st.lists(st.integers(0, 2**32 - 1), unique=True, min_size=len(names), max_size=len(names))
+    )
     tags = [draw(tag_infos(i, n)) for i, n in zip(ids, names, strict=True)]
     # legacy names must be unique when non-empty
     seen: set[str] = set()
@@ -73,11 +74,13 @@ def test_load_absent_is_none(tmp_path: Path) -> None:
 
 
 def test_lookups_and_glob() -> None:
-    cat = TagCatalogue([
-        TagInfo(10, "acme.s.a.l.c.pump1.speed", unit="rpm", legacy_name="40001"),
-        TagInfo(3, "acme.s.a.l.c.pump1.running", dtype="bool"),
-        TagInfo(7, "acme.s.a.l.c.pump2.speed"),
-    ])  # fmt: skip
+    cat = TagCatalogue(
+        [
+            TagInfo(10, "acme.s.a.l.c.pump1.speed", unit="rpm", legacy_name="40001"),
+            TagInfo(3, "acme.s.a.l.c.pump1.running", dtype="bool"),
+            TagInfo(7, "acme.s.a.l.c.pump2.speed"),
+        ]
+    )
     assert [t.id for t in cat] == [3, 7, 10] and len(cat) == 3
     assert cat.by_name("acme.s.a.l.c.pump1.speed") == cat.by_id(10)
     assert cat.by_name("nope") is None and cat.by_id(4) is None

@@ -21,27 +21,45 @@ P2 = "acme.site1.area1.line1.cell1.pump1.running"
 
 def _tag(**over: Any) -> dict[str, Any]:
     t: dict[str, Any] = {
-        "id": 1, "path": P1, "legacy_name": "PLC3:N7:12", "unit": "A", "low": 0.0,
-        "high": 200.0, "dtype": "float32", "sample_ms": 1000, "deadband": 0.1,
+        "id": 1,
+        "path": P1,
+        "legacy_name": "PLC3:N7:12",
+        "unit": "A",
+        "low": 0.0,
+        "high": 200.0,
+        "dtype": "float32",
+        "sample_ms": 1000,
+        "deadband": 0.1,
         "modbus": {"table": "input", "unit_id": 1, "address": 10, "encoding": "float32"},
         "sensor": {"noise_sigma": 0.2},
-    }  # fmt: skip
+    }
     t.update(over)
     return t
 
 
 def _state_tag(**over: Any) -> dict[str, Any]:
-    t = _tag(id=2, path=P2, legacy_name="PLC3:B3:0", unit="on/off", low=0, high=1,
-             dtype="bool", modbus={"table": "discrete", "unit_id": 1, "address": 0,
-                                   "encoding": "bit"})  # fmt: skip
+    t = _tag(
+        id=2,
+        path=P2,
+        legacy_name="PLC3:B3:0",
+        unit="on/off",
+        low=0,
+        high=1,
+        dtype="bool",
+        modbus={"table": "discrete", "unit_id": 1, "address": 0, "encoding": "bit"},
+    )
     t.pop("sensor")
     t.update(over)
     return t
 
 
 def _doc(*tags: dict[str, Any]) -> dict[str, Any]:
-    return {"format": "twinbench-catalogue", "version": 1, "catalogue": {"name": "t"},
-            "tag": [copy.deepcopy(t) for t in tags]}  # fmt: skip
+    return {
+        "format": "twinbench-catalogue",
+        "version": 1,
+        "catalogue": {"name": "t"},
+        "tag": [copy.deepcopy(t) for t in tags],
+    }
 
 
 def _rejects(doc: dict[str, Any], path: str, field: str, *words: str) -> None:
@@ -122,8 +140,9 @@ def test_sim_accepts_and_round_trips_the_new_fields(tmp_path: Path) -> None:
     assert load_catalogue(tmp_path / "c.toml") == cat
     hist = TagCatalogue.load_toml(tmp_path / "c.toml")
     assert [(t.stepped, t.excdev, t.compdev) for t in hist] == [
-        (True, 0.25, 0.5), (True, None, None)
-    ]  # fmt: skip
+        (True, 0.25, 0.5),
+        (True, None, None),
+    ]
     bad = _doc(_tag(excdev=-0.1))
     with pytest.raises(Exception, match=f"tag {P1!r} field 'excdev'"):
         parse_catalogue(bad)
@@ -136,8 +155,11 @@ def test_generated_sim_catalogue_loads(tmp_path: Path) -> None:
     env = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", "/tmp/numba-cache")}
     subprocess.run(
         [str(twinbench), "sim", "catalogue", "--profile", "normal", "-o", str(out)],
-        check=True, capture_output=True, timeout=120, env=env,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
     sim_cat = load_catalogue(out)
     cat = TagCatalogue.load_toml(out)
     assert len(cat) == len(sim_cat) == 500
