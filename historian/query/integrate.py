@@ -52,6 +52,17 @@ class IntervalIntegrals:
     edges: EdgeValues
 
 
+@dataclass(frozen=True, slots=True)
+class SegmentOverrides:
+    """Known integrals for some segments ``i -> i+1`` (a chunk summarised by its statistics:
+    its first and last point stand in the signal, the segment between them is the chunk)."""
+
+    segment: NDArray[np.intp]
+    area: NDArray[np.float64]
+    """∫ s dt over the segment's usable time, value·ns."""
+    good_ns: NDArray[np.int64]
+
+
 def inside_ranges(sig: Signal, edges: TimeArray) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     idx = np.searchsorted(sig.ts, edges, "left").astype(np.intp)
     return idx[:-1], idx[1:]
@@ -72,8 +83,13 @@ def segment_end_values(sig: Signal) -> ValueArray:
     return np.where(lin, v[1:], np.where(us[:-1], v[:-1], 0.0))
 
 
-def interval_integrals(sig: Signal, edges: TimeArray) -> IntervalIntegrals:
-    """Area and usable duration of the signal over each ``[edges[k], edges[k+1])``."""
+def interval_integrals(
+    sig: Signal, edges: TimeArray, overrides: SegmentOverrides | None = None
+) -> IntervalIntegrals:
+    """Area and usable duration of the signal over each ``[edges[k], edges[k+1])``.
+
+    ``overrides`` replace whole segments that must lie inside one interval.
+    """
     ts, v, us = sig.ts, sig.values, sig.usable
     m = len(ts)
     lo, hi = inside_ranges(sig, edges)
@@ -87,7 +103,7 @@ def interval_integrals(sig: Signal, edges: TimeArray) -> IntervalIntegrals:
     has_inside = hi > lo
     # Middle: segments lo .. hi-2 (both ends inside the interval).
     mid_lo, mid_hi = lo, np.maximum(hi - 1, lo)
-    if sig.all_usable and m > 1:
+    if sig.all_usable and m > 1 and overrides is None:
         if sig.stepped:
             dt = np.diff(ts).astype(np.float64)
             dt *= v[:-1]
@@ -100,8 +116,11 @@ def interval_integrals(sig: Signal, edges: TimeArray) -> IntervalIntegrals:
         start = np.where(us, v, 0.0)
         seg = start[:-1] + segment_end_values(sig)
         seg *= dt_ns
-        twice_area += range_sums(seg, mid_lo, mid_hi)
         dt_ns[~us[:-1]] = 0
+        if overrides is not None:
+            seg[overrides.segment] = 2.0 * overrides.area
+            dt_ns[overrides.segment] = overrides.good_ns
+        twice_area += range_sums(seg, mid_lo, mid_hi)
         good += range_sums(dt_ns, mid_lo, mid_hi)
     # Head [a, t_lo) inside segment lo-1, tail [t_{hi-1}, b) inside segment hi-1.
     j = np.maximum(lo - 1, 0)
@@ -123,6 +142,36 @@ def interval_integrals(sig: Signal, edges: TimeArray) -> IntervalIntegrals:
     twice_area += np.where(within_ok, within_len * (ev.start + ev.end_left), 0.0)
     good += within_len
     return IntervalIntegrals(lo, hi, twice_area * 0.5, good, ev)
+
+
+def interval_good_ns(sig: Signal, edges: TimeArray) -> NDArray[np.int64]:
+    """Usable ns of the signal per interval, without touching values.
+
+    A segment's usable time runs from a usable point to the next point (or on
+    past the last point); time before the first point is no data.
+    """
+    ts, us = sig.ts, sig.usable
+    m = len(ts)
+    a, b = edges[:-1], edges[1:]
+    if m == 0:
+        return np.zeros(len(a), np.int64)
+    if sig.all_usable:
+        whole: NDArray[np.int64] = np.clip(b - np.maximum(a, ts[0]), 0, None).astype(np.int64)
+        return whole
+    # Cumulative usable ns at each point, then the partial segment up to x.
+    dt = np.diff(ts)
+    dt[~us[:-1]] = 0
+    cum = np.zeros(m, np.int64)
+    np.cumsum(dt, out=cum[1:])
+
+    def upto(x: TimeArray) -> NDArray[np.int64]:
+        j = np.searchsorted(ts, x, "right") - 1
+        jc = np.maximum(j, 0)
+        part = np.where((j >= 0) & us[jc], x - ts[jc], 0)
+        return np.where(j >= 0, cum[jc], 0) + part
+
+    out: NDArray[np.int64] = (upto(b) - upto(a)).astype(np.int64)
+    return out
 
 
 def _telescoped_trapezoids(

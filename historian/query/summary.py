@@ -60,21 +60,15 @@ from historian.query.columns import (
     PointLike,
     ValueFlag,
 )
-from historian.query.integrate import (
-    deviation_integrals,
-    edge_values,
+from historian.query.signal import build_signal
+from historian.query.summary_parts import (
+    EXTREME_TYPES,
+    EventParts,
+    TimeParts,
+    event_parts,
+    good_duration_only,
     inside_ranges,
-    interval_integrals,
-)
-from historian.query.signal import (
-    Signal,
-    build_signal,
-    evaluate,
-    first_index_of_extreme,
-    first_usable_at_or_after,
-    last_usable_at_or_before,
-    range_sums,
-    usable_result,
+    time_parts,
 )
 
 __all__ = [
@@ -202,173 +196,133 @@ def summaries_for_edges(
     total_per_ns: int = NS_PER_DAY,
 ) -> Summaries:
     """As :func:`summaries`, for intervals ``[edges[k], edges[k+1])`` (edges strictly ascending)."""
-    edges = np.asarray(edges, TIME_DTYPE)
-    if len(edges) < 2 or not bool(np.all(edges[1:] > edges[:-1])):
-        raise ValueError("edges must hold at least two strictly ascending timestamps")
+    edges = check_edges(edges)
+    want = parse_types(types)
+    kind = weighting_of(weighting)
+    sig = build_signal(
+        cols, stepped=stepped, before=before, after=after,
+        treat_uncertain_as_bad=treat_uncertain_as_bad,
+    )  # fmt: skip
+    if kind is Weighting.TIME:
+        tparts, lo, hi = time_parts(sig, edges, want)
+    else:
+        lo, hi = inside_ranges(sig, edges)
+        tparts = None
+    eparts = event_parts(sig, lo, hi, want, sums=kind is Weighting.EVENT)
+    good_ns = tparts.good_ns if tparts is not None else good_duration_only(sig, edges)
+    return finish(
+        edges, kind, want, eparts, tparts, good_ns,
+        treat_uncertain_as_bad=treat_uncertain_as_bad, total_per_ns=total_per_ns,
+    )  # fmt: skip
+
+
+def parse_types(types: Iterable[str] | None) -> set[str]:
     want = set(SUMMARY_TYPES if types is None else types)
     unknown = want - set(SUMMARY_TYPES)
     if unknown:
         raise ValueError(
             f"unknown summary type(s) {sorted(unknown)}; choose from {', '.join(SUMMARY_TYPES)}"
         )
+    return want
+
+
+def check_edges(edges: TimeArray) -> TimeArray:
+    edges = np.asarray(edges, TIME_DTYPE)
+    if len(edges) < 2 or not bool(np.all(edges[1:] > edges[:-1])):
+        raise ValueError("edges must hold at least two strictly ascending timestamps")
+    return edges
+
+
+def weighting_of(weighting: Weighting | str) -> Weighting:
     try:
-        kind = Weighting(weighting)
+        return Weighting(weighting)
     except ValueError:
         raise ValueError(f"unknown weighting {weighting!r}; choose time or event") from None
-    sig = build_signal(
-        cols, stepped=stepped, before=before, after=after,
-        treat_uncertain_as_bad=treat_uncertain_as_bad,
-    )  # fmt: skip
+
+
+def finish(
+    edges: TimeArray,
+    kind: Weighting,
+    want: set[str],
+    ev: EventParts,
+    tw: TimeParts | None,
+    good_ns: NDArray[np.int64],
+    *,
+    treat_uncertain_as_bad: bool,
+    total_per_ns: int,
+) -> Summaries:
+    """Summary types from the parts of each interval (see the module docstring)."""
     a, b = edges[:-1], edges[1:]
     k = len(a)
     nan = np.full(k, np.nan)
     length = b - a
-    if kind is Weighting.TIME or want & {"duration_good", "duration_bad", "percent_good"}:
-        ii = interval_integrals(sig, edges)
-        lo, hi, good_ns, edge = ii.lo, ii.hi, ii.good_ns, ii.edges
-    else:
-        lo, hi = inside_ranges(sig, edges)
-        good_ns, edge, ii = np.zeros(k, np.int64), edge_values(sig, edges), None
-    count = (
-        (hi - lo).astype(np.int64)
-        if sig.all_usable
-        else range_sums(sig.usable.astype(np.int64), lo, hi)
-    )
-    excluded = (hi - lo) - count
-    v_ok = sig.values if sig.all_usable else np.where(sig.usable, sig.values, np.nan)
-
-    mn = mx = mn_t = mx_t = None
-    if want & {"minimum", "maximum", "range", "min_time", "max_time"}:
-        mn, mn_i = first_index_of_extreme(v_ok, lo, hi, maximum=False)
-        mx, mx_i = first_index_of_extreme(v_ok, lo, hi, maximum=True)
-        mn_t = (
-            np.where(mn_i >= 0, sig.ts[np.maximum(mn_i, 0)], NO_TIME)
-            if len(sig.ts)
-            else np.full(k, NO_TIME)
-        )
-        mx_t = (
-            np.where(mx_i >= 0, sig.ts[np.maximum(mx_i, 0)], NO_TIME)
-            if len(sig.ts)
-            else np.full(k, NO_TIME)
-        )
-        if kind is Weighting.TIME:
-            mn, mn_t = _with_edges(
-                mn,
-                mn_t,
-                edge.start,
-                edge.start_ok,
-                a,
-                edge.end_left,
-                edge.end_left_ok,
-                b,
-                maximum=False,
-            )
-            mx, mx_t = _with_edges(
-                mx,
-                mx_t,
-                edge.start,
-                edge.start_ok,
-                a,
-                edge.end_left,
-                edge.end_left_ok,
-                b,
-                maximum=True,
-            )
-
-    if kind is Weighting.TIME:
-        assert ii is not None
+    count = ev.count
+    mn, mn_t, mx, mx_t = ev.minimum, ev.min_time, ev.maximum, ev.max_time
+    if tw is not None:
         dur = good_ns.astype(np.float64)
-        average = np.divide(ii.area, dur, out=nan.copy(), where=good_ns > 0)
-        total = ii.area / float(total_per_ns)
-        total[good_ns == 0] = np.nan
-        std_pop = std_smp = nan
-        if want & {"std_population", "std_sample"}:
-            dev = deviation_integrals(sig, edges, ii, average)
-            std_pop = np.sqrt(np.divide(dev, dur, out=nan.copy(), where=good_ns > 0).clip(0))
-            ratio = np.divide(count, count - 1, out=nan.copy(), where=count > 1)
-            std_smp = std_pop * np.sqrt(ratio)
-        sv, sq, sf = evaluate(sig, a)
-        ev, eq, ef = evaluate(sig, b)
-        start_v = np.where(usable_result(sig, sv, sq, sf), sv, np.nan)
-        end_v = np.where(usable_result(sig, ev, eq, ef), ev, np.nan)
+        has = good_ns > 0
+        average = np.divide(tw.area, dur, out=nan.copy(), where=has)
+        total = np.where(has, tw.area / float(total_per_ns), np.nan)
+        std_pop = np.sqrt(np.divide(tw.deviation, dur, out=nan.copy(), where=has).clip(0))
+        ratio = np.divide(count, count - 1, out=nan.copy(), where=count > 1)
+        std_smp = std_pop * np.sqrt(ratio)
+        if want & EXTREME_TYPES:
+            mn, mn_t = _with_edges(mn, mn_t, tw.at_start, a, tw.end_left, b, maximum=False)
+            mx, mx_t = _with_edges(mx, mx_t, tw.at_start, a, tw.end_left, b, maximum=True)
+        start_v, end_v = tw.at_start, tw.at_end
         percent = good_ns / length * 100.0
-        no_data = good_ns == 0
+        no_data = ~has
+        bad_time = (length - good_ns - tw.no_data_ns) > 0
+        uncertain = ev.uncertain | tw.uncertain_at_start
     else:
-        total_sum = range_sums(
-            np.where(np.isnan(v_ok), 0.0, v_ok) if not sig.all_usable else v_ok, lo, hi
-        )
-        average = np.divide(total_sum, count, out=nan.copy(), where=count > 0)
-        total = np.where(count > 0, total_sum, np.nan)
-        std_pop = std_smp = nan
-        if want & {"std_population", "std_sample"}:
-            per_point = np.repeat(np.where(count > 0, average, 0.0), hi - lo)
-            first = int(lo[0])
-            d = v_ok[first : first + len(per_point)] - per_point
-            d *= d
-            if not sig.all_usable:
-                d[np.isnan(d)] = 0.0
-            m2 = range_sums(d, lo - first, hi - first)
-            std_pop = np.sqrt(np.divide(m2, count, out=nan.copy(), where=count > 0))
-            std_smp = np.sqrt(np.divide(m2, count - 1, out=nan.copy(), where=count > 1))
-        start_v = end_v = nan
-        if want & {"start", "end", "delta"} and len(sig.ts):
-            fi = first_usable_at_or_after(sig, lo)
-            li = last_usable_at_or_before(sig, hi - 1)
-            start_v = np.where(
-                (fi < hi) & (count > 0), sig.values[np.minimum(fi, len(sig.ts) - 1)], np.nan
-            )
-            end_v = np.where((li >= lo) & (count > 0), sig.values[np.maximum(li, 0)], np.nan)
-        percent = np.divide(count * 100.0, hi - lo, out=np.zeros(k), where=hi > lo)
-        no_data = count == 0
-
-    flags = np.zeros(k, FLAG_DTYPE)
-    if len(sig.ts):
-        no_data_ns = np.clip(np.minimum(b, sig.ts[0]) - a, 0, None)
-        bad_time = (length - good_ns - no_data_ns) > 0 if ii is not None else np.zeros(k, bool)
-    else:
+        has = count > 0
+        average = np.divide(ev.total, count, out=nan.copy(), where=has)
+        total = np.where(has, ev.total, np.nan)
+        std_pop = np.sqrt(np.divide(ev.m2, count, out=nan.copy(), where=has))
+        std_smp = np.sqrt(np.divide(ev.m2, count - 1, out=nan.copy(), where=count > 1))
+        start_v, end_v = ev.first, ev.last
+        percent = np.divide(count * 100.0, ev.n_all, out=np.zeros(k), where=ev.n_all > 0)
+        no_data = ~has
         bad_time = np.zeros(k, bool)
-    flags[(excluded > 0) | bad_time] |= np.uint8(ValueFlag.BAD_EXCLUDED)
-    uncertain = _uncertain_inside(sig, lo, hi, edge.start_ok if kind is Weighting.TIME else None, a)
+        uncertain = ev.uncertain
+    flags = np.zeros(k, FLAG_DTYPE)
+    flags[(ev.n_all > count) | bad_time] |= np.uint8(ValueFlag.BAD_EXCLUDED)
     flags[uncertain] |= np.uint8(
         ValueFlag.UNCERTAIN_EXCLUDED if treat_uncertain_as_bad else ValueFlag.UNCERTAIN_INCLUDED
     )
     flags[no_data] |= np.uint8(ValueFlag.NO_DATA)
-    if kind is Weighting.TIME and len(sig.ts):
-        flags[~no_data & (b > sig.ts[-1] + 1)] |= np.uint8(ValueFlag.EXTRAPOLATED)
+    if tw is not None:
+        flags[~no_data & tw.extrapolated] |= np.uint8(ValueFlag.EXTRAPOLATED)
     status = np.full(k, Quality.GOOD, np.uint16)
     sub_normal = (percent < 100.0) | ((flags & ValueFlag.UNCERTAIN_INCLUDED) != 0)
     status[sub_normal] = Quality.UNCERTAIN_SUB_NORMAL
     status[no_data] = Quality.BAD_NO_DATA
 
-    def pick(name: str, col: NDArray[np.float64] | None) -> NDArray[np.float64]:
-        return col if (name in want and col is not None) else nan
+    def pick(name: str, col: NDArray[np.float64]) -> NDArray[np.float64]:
+        return col if name in want else nan
 
-    minimum = pick("minimum", mn)
-    maximum = pick("maximum", mx)
-    rng = (mx - mn) if (mn is not None and mx is not None and "range" in want) else nan
     no_time = np.full(k, NO_TIME, TIME_DTYPE)
     return Summaries(
         weighting=kind, start=a.copy(), end=b.copy(),
-        average=pick("average", average), minimum=minimum, maximum=maximum, range=rng,
+        average=pick("average", average), minimum=pick("minimum", mn),
+        maximum=pick("maximum", mx), range=pick("range", mx - mn),
         total=pick("total", total), count=count, std_population=pick("std_population", std_pop),
         std_sample=pick("std_sample", std_smp), percent_good=percent,
         duration_good=good_ns.astype(np.int64), duration_bad=(length - good_ns).astype(np.int64),
         start_value=pick("start", start_v), end_value=pick("end", end_v),
-        delta=end_v - start_v if "delta" in want else nan,
-        min_time=mn_t if (mn_t is not None and "min_time" in want) else no_time,
-        max_time=mx_t if (mx_t is not None and "max_time" in want) else no_time,
+        delta=pick("delta", end_v - start_v),
+        min_time=mn_t if "min_time" in want else no_time,
+        max_time=mx_t if "max_time" in want else no_time,
         status=status, flags=flags,
     )  # fmt: skip
 
 
 def _with_edges(
-    inner: ValueArray, inner_t: TimeArray,
-    at_a: ValueArray, ok_a: NDArray[np.bool_], a: TimeArray,
-    at_b: ValueArray, ok_b: NDArray[np.bool_], b: TimeArray,
-    *, maximum: bool,
+    inner: ValueArray, inner_t: TimeArray, at_a: ValueArray, a: TimeArray,
+    at_b: ValueArray, b: TimeArray, *, maximum: bool,
 ) -> tuple[ValueArray, TimeArray]:  # fmt: skip
-    """Fold the edge values into the inside extreme; the earliest wins a tie."""
-    cand = np.stack([np.where(ok_a, at_a, np.nan), inner, np.where(ok_b, at_b, np.nan)])
+    """Fold the edge values (NaN = not usable) into the inside extreme; earliest wins a tie."""
+    cand = np.stack([at_a, inner, at_b])
     times = np.stack([a, inner_t, b])
     fill = -np.inf if maximum else np.inf
     keyed = np.where(np.isnan(cand), fill, cand)
@@ -377,21 +331,3 @@ def _with_edges(
     value = cand[pick, cols]
     t = np.where(np.isnan(value), NO_TIME, times[pick, cols])
     return value, t
-
-
-def _uncertain_inside(
-    sig: Signal,
-    lo: NDArray[np.intp],
-    hi: NDArray[np.intp],
-    start_ok: NDArray[np.bool_] | None,
-    a: TimeArray,
-) -> NDArray[np.bool_]:
-    """Intervals where an Uncertain recorded value lies inside (or, time-weighted, holds at a)."""
-    unc = sig.severity == 1
-    if not unc.any():
-        return np.zeros(len(lo), bool)
-    inside = range_sums(unc.astype(np.int64), lo, hi) > 0
-    if start_ok is not None and len(sig.ts):
-        j = np.searchsorted(sig.ts, a, "right") - 1
-        inside |= (j >= 0) & unc[np.maximum(j, 0)]
-    return inside
