@@ -37,7 +37,6 @@ from historian.api.encode import ARROW_MEDIA_TYPE, arrow_stream, dumps, json_obj
 from historian.api.errors import (
     ApiError,
     api_error_handler,
-    bad_request,
     internal_error_handler,
     not_found_handler,
 )
@@ -48,6 +47,7 @@ from historian.api.queries import KINDS, Result, result_arrow, result_fields, ru
 from historian.api.streams import streams_query
 from historian.api.write import batch_from_arrow, batch_from_json, write_batch
 from historian.catalogue import TagInfo
+from historian.query.engine import UnknownTagError
 
 __all__ = ["create_app", "find_vendor_dir"]
 
@@ -77,16 +77,18 @@ def tag_json(t: TagInfo) -> dict[str, Any]:
 
 
 def wants_arrow(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    if ARROW_MEDIA_TYPE in accept:
+    """True for ``Accept: application/vnd.apache.arrow.stream``; 406 for what is not served."""
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return False
+    ranges = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    if ARROW_MEDIA_TYPE in ranges:
         return True
-    if accept and not any(m in accept for m in ("json", "*/*", "text/")):
-        raise ApiError(
-            406,
-            "not_acceptable",
-            f"cannot answer Accept: {accept}; use {JSON} or {ARROW_MEDIA_TYPE}",
-        )
-    return False
+    if any(r in (JSON, "application/*", "*/*") for r in ranges):
+        return False
+    raise ApiError(
+        406, "not_acceptable", f"cannot answer Accept: {accept}; use {JSON} or {ARROW_MEDIA_TYPE}"
+    )
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -120,8 +122,11 @@ class Api:
         engine = self.state.require_engine()
         name = request.path_params["name"]
         principal.require([name])
-        r = run_query_safe(engine, "tag", name)
-        return Response(dumps(r), media_type=JSON)
+        try:
+            info = engine.tag(name)
+        except UnknownTagError as exc:
+            raise ApiError(404, "unknown_tag", str(exc), close_matches=exc.close_matches) from None
+        return Response(dumps(tag_json(info)), media_type=JSON)
 
     async def query(self, kind: str, request: Request) -> Response:
         principal = self.principal(request)
@@ -206,15 +211,6 @@ class Api:
         return Response(dumps(openapi.document(self.state.limits)), media_type=JSON)
 
 
-def run_query_safe(engine: Any, kind: str, name: str) -> dict[str, Any]:
-    from historian.query.engine import UnknownTagError
-
-    try:
-        return tag_json(engine.tag(name))
-    except UnknownTagError as exc:
-        raise ApiError(404, "unknown_tag", str(exc), close_matches=exc.close_matches) from None
-
-
 async def viewer_missing(request: Request) -> Response:
     raise ApiError(
         404, "not_found", "uPlot is not installed: run scripts/install-npm-deps.sh in the checkout"
@@ -265,5 +261,4 @@ def create_app(
             Exception: internal_error_handler,
         },
     )
-    _ = bad_request  # re-exported for handlers
     return MetricsMiddleware(app, metrics)

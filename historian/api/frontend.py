@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from historian.query.engine import QueryEngine
 if TYPE_CHECKING:
     from historian.server.process import HistorianServer
 
-__all__ = ["HttpFrontEnd", "parse_listen"]
+__all__ = ["HttpFrontEnd", "parse_limits", "parse_listen"]
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -39,6 +40,21 @@ def parse_listen(text: str) -> tuple[str, int]:
             f"--http {text!r}: expected HOST:PORT such as 127.0.0.1:8080 (port 0 = any)"
         )
     return host, int(port)
+
+
+def parse_limits(items: Iterable[str]) -> tuple[tuple[str, int], ...]:
+    """``["max_values=1000", ...]`` -> ((name, value), ...); ValueError names the bad item."""
+    names = {f.name for f in dataclasses.fields(ApiLimits)}
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in names or not value.isdigit() or int(value) < 1:
+            raise ValueError(
+                f"--http-limit {item!r}: expected NAME=N with N >= 1 and NAME one of "
+                + ", ".join(sorted(names))
+            )
+        out.append((name, int(value)))
+    return tuple(out)
 
 
 def _public_host(host: str) -> str:
@@ -93,11 +109,17 @@ class HttpFrontEnd:
             return {}
         return {str(w.partition): w.health.as_dict() for w in server.ingest.workers}
 
-    async def start(self, server: HistorianServer) -> dict[str, str]:
-        catalogue = getattr(server, "catalogue", None)
-        self.state.engine = QueryEngine(server.db, catalogue)
-        self.state.recovery = dict(server.db.recovery_report)
-        self.state.ingest_health = lambda: self._ingest_health(server)
+    @property
+    def url(self) -> str | None:
+        """``http://HOST:PORT`` once bound (the ready-file value)."""
+        if self._sock is None:
+            return None
+        return f"http://{_public_host(self.host)}:{self._sock.getsockname()[1]}"
+
+    async def prepare(self, server: HistorianServer) -> None:
+        """Serve before the store is open: queries answer 503, /health "recovering"."""
+        if self._server is not None:
+            return
         app = create_app(self.state, extra_registries=lambda: self._extra_registries(server))
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -121,13 +143,24 @@ class HttpFrontEnd:
                 self._task.result()  # raises why uvicorn stopped
                 raise RuntimeError("the HTTP server stopped before it started")
             await asyncio.sleep(0.01)
-        port = sock.getsockname()[1]
-        return {"http": f"http://{_public_host(self.host)}:{port}"}
+
+    async def start(self, server: HistorianServer) -> dict[str, str]:
+        """The store is open: answer queries from now on."""
+        await self.prepare(server)
+        self.state.recovery = dict(server.db.recovery_report)
+        self.state.ingest_health = lambda: self._ingest_health(server)
+        self.state.engine = QueryEngine(server.db, getattr(server, "catalogue", None))
+        assert self.url is not None
+        return {"http": self.url}
 
     async def stop(self) -> None:
+        """Stop serving (idempotent: the server may call it twice)."""
         if self._server is not None:
             self._server.should_exit = True
         if self._task is not None:
             await self._task
+            self._task = None
         if self._sock is not None:
             self._sock.close()
+            self._sock = None
+        self._server = None

@@ -91,6 +91,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--http", metavar="HOST:PORT", help="serve the HTTP API and /viewer (port 0 = any free)"
     )
     ap.add_argument("--tokens", type=Path, help="bearer tokens TOML for the HTTP API (docs/api.md)")
+    ap.add_argument(
+        "--http-limit",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="override an HTTP API limit, e.g. max_values=100000 (docs/api.md, Limits)",
+    )
     ap.add_argument("--opcua", metavar="HOST:PORT", help="OPC UA HistoryRead (not built yet)")
     return ap
 
@@ -113,8 +120,9 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         ap.error(f"--partition {bad[0]} is outside 0..{args.partitions - 1}")
     if args.catalogue is not None and not args.catalogue.is_file():
         ap.error(f"--catalogue {args.catalogue}: no such file")
-    if args.http is not None or args.tokens is not None:
-        _check_http(ap, args.http, args.tokens)
+    http_limits: tuple[tuple[str, int], ...] = ()
+    if args.http is not None or args.tokens is not None or args.http_limit:
+        http_limits = _check_http(ap, args.http, args.tokens, args.http_limit)
     try:
         fsync = FsyncPolicy.parse(args.fsync) if args.fsync is not None else None
         past, future = parse_duration(args.accept_past), parse_duration(args.accept_future)
@@ -138,20 +146,24 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         metrics_port=args.metrics_port,
         http=args.http,
         tokens=args.tokens,
+        http_limits=http_limits,
     )
 
 
-def _check_http(ap: argparse.ArgumentParser, http: str | None, tokens: Path | None) -> None:
-    """Usage errors of --http/--tokens before anything starts (exit 2, one line)."""
+def _check_http(
+    ap: argparse.ArgumentParser, http: str | None, tokens: Path | None, limits: list[str]
+) -> tuple[tuple[str, int], ...]:
+    """Usage errors of --http/--tokens/--http-limit before anything starts (exit 2, one line)."""
     from historian.api.auth import TokenError, load_tokens
-    from historian.api.frontend import parse_listen
+    from historian.api.frontend import parse_limits, parse_listen
 
     if http is None:
-        ap.error("--tokens needs --http HOST:PORT (the tokens guard the HTTP API)")
+        ap.error("--tokens and --http-limit need --http HOST:PORT")
     try:
         parse_listen(http)
         if tokens is not None:
             load_tokens(tokens)
+        return parse_limits(limits)
     except (ValueError, TokenError) as exc:
         ap.error(str(exc))
 

@@ -91,6 +91,8 @@ class ServeConfig:
     """``HOST:PORT`` of the HTTP API and trend viewer (historian.api; port 0 = any free)."""
     tokens: Path | None = None
     """Bearer tokens TOML guarding the HTTP API (historian.api.auth)."""
+    http_limits: tuple[tuple[str, int], ...] = ()
+    """Overridden ``historian.api.health.ApiLimits`` fields (``--http-limit NAME=N``)."""
     bus: BusOptions = field(default_factory=BusOptions)
 
     @property
@@ -135,13 +137,21 @@ class MetricsFrontEnd:
         self.exporter.close()
 
 
-def _http_front_end(listen: str, tokens: Path | None) -> FrontEnd:
+def _http_front_end(
+    listen: str, tokens: Path | None, limits: tuple[tuple[str, int], ...]
+) -> FrontEnd:
     # imported here: the API's packages (starlette, uvicorn) load only when --http is given
     from historian.api.auth import load_tokens
     from historian.api.frontend import HttpFrontEnd, parse_listen
+    from historian.api.health import ApiLimits
 
     host, port = parse_listen(listen)
-    return HttpFrontEnd(host, port, tokens=load_tokens(tokens) if tokens is not None else None)
+    return HttpFrontEnd(
+        host,
+        port,
+        tokens=load_tokens(tokens) if tokens is not None else None,
+        limits=replace(ApiLimits(), **dict(limits)),
+    )
 
 
 Log = Callable[[str], None]
@@ -169,7 +179,7 @@ class HistorianServer:
         if cfg.metrics_port is not None:
             self.front_ends.append(MetricsFrontEnd(cfg.metrics_port))
         if cfg.http is not None:
-            self.front_ends.append(_http_front_end(cfg.http, cfg.tokens))
+            self.front_ends.append(_http_front_end(cfg.http, cfg.tokens, cfg.http_limits))
         self._log = log
         self.db: Historian
         self.options: Options
@@ -208,12 +218,31 @@ class HistorianServer:
         self._log(f"historian: catalogue {tags}")
 
     async def run(self, stop: asyncio.Event) -> int:
-        """Open, serve until ``stop`` (or the store fails), shut down; return the exit code."""
-        self.open_store()
+        """Open, serve until ``stop`` (or the store fails), shut down; return the exit code.
+
+        Front ends with a ``prepare(server)`` coroutine (the HTTP API) start serving
+        before the store opens, answering "recovering" (503) during the WAL replay; the
+        open then runs in a worker thread so they stay responsive. ``stop`` must be
+        idempotent on them (it is called again if the open fails).
+        """
+        prepared: list[FrontEnd] = []
         try:
-            return await self._serve(stop)
+            for fe in self.front_ends:
+                prepare = getattr(fe, "prepare", None)
+                if prepare is not None:
+                    await prepare(self)
+                    prepared.append(fe)
+            if prepared:
+                await asyncio.to_thread(self.open_store)
+            else:
+                self.open_store()
+            try:
+                return await self._serve(stop)
+            finally:
+                self.db.close()
         finally:
-            self.db.close()
+            for fe in reversed(prepared):
+                await fe.stop()
 
     async def _serve(self, stop: asyncio.Event) -> int:
         cfg = self.cfg
