@@ -115,6 +115,7 @@ class IngestWorker:
         health: WriteHealth | None = None,
         fs: FileSystem | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        checkpoint_interval_s: float = 1.0,
     ) -> None:
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream()
@@ -126,6 +127,9 @@ class IngestWorker:
         self._admission = admission
         self._fs = fs or FileSystem()
         self._clock_ns = clock_ns
+        self._cp_interval_s = checkpoint_interval_s
+        self._cp_saved = -float("inf")
+        self._cp_dirty = False
         self._sub: JetStreamContext.PullSubscription | None = None
         self.metrics = IngestMetrics()
         self.health = health or WriteHealth(name=f"ingest p{partition}")
@@ -335,22 +339,31 @@ class IngestWorker:
         self.metrics.batches += len(msgs)
         self.metrics.points += sum(len(it.admission.accepted) for it in items)
         self.metrics.last_stream_seq = max(self.metrics.last_stream_seq, seq)
-        if self._cp_path is not None:
-            cp = Checkpoint(
-                self._opts.stream,
-                self._partition,
-                self.metrics.last_stream_seq,
-                self.metrics.batches,
-                self.metrics.points,
-            )
-            try:
-                await asyncio.to_thread(save_checkpoint, self._cp_path, cp, self._fs)
-            except OSError as exc:  # advisory (writes are idempotent): never stop ingesting for it
-                self.metrics.checkpoint_failures += 1
-                if self.metrics.checkpoint_failures == 1:
-                    print(f"ingest: checkpoint not saved ({describe(exc)})", file=sys.stderr)
+        self._cp_dirty = True
+        if time.monotonic() - self._cp_saved >= self._cp_interval_s:
+            await self._save_checkpoint()
         if self._on_applied is not None:
             self._on_applied([it.decoded for it in items])
+
+    async def _save_checkpoint(self) -> None:
+        """At most every ``checkpoint_interval_s`` (two fsyncs each) and at close."""
+        if self._cp_path is None or not self._cp_dirty:
+            return
+        cp = Checkpoint(
+            self._opts.stream,
+            self._partition,
+            self.metrics.last_stream_seq,
+            self.metrics.batches,
+            self.metrics.points,
+        )
+        self._cp_saved = time.monotonic()
+        self._cp_dirty = False
+        try:
+            await asyncio.to_thread(save_checkpoint, self._cp_path, cp, self._fs)
+        except OSError as exc:  # advisory (writes are idempotent): never stop ingesting for it
+            self.metrics.checkpoint_failures += 1
+            if self.metrics.checkpoint_failures == 1:
+                print(f"ingest: checkpoint not saved ({describe(exc)})", file=sys.stderr)
 
     async def _dead_letter(self, msg: Msg, reason: str, detail: str) -> float:
         """Record a whole message in the dead-letter stream, then ack it; on failure nak it."""
@@ -373,6 +386,7 @@ class IngestWorker:
         return 0.0
 
     async def close(self) -> None:
+        await self._save_checkpoint()
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()

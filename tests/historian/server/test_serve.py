@@ -123,17 +123,16 @@ async def test_serve_process_ready_file_health_metrics_and_clean_stop(
         assert proc.wait(timeout=30) == 0
 
 
-def test_http_and_opcua_are_refused_until_built(tmp_path: Path) -> None:
-    for flag in ("--http", "--opcua"):
-        r = subprocess.run(
-            [*SERVER, str(tmp_path / "h"), flag, "127.0.0.1:0"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert r.returncode == 2
-        assert r.stderr.count("\n") == 1 and "not built yet" in r.stderr, r.stderr
-        assert not (tmp_path / "h").exists()  # refused before touching anything
+def test_opcua_is_refused_until_built(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [*SERVER, str(tmp_path / "h"), "--opcua", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "not built yet" in r.stderr, r.stderr
+    assert not (tmp_path / "h").exists()  # refused before touching anything
 
 
 def test_a_second_server_on_the_same_store_says_so_and_exits_1(tmp_path: Path) -> None:
