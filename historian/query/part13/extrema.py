@@ -11,7 +11,9 @@ Status from the counts of Good/Bad values.
 **Minimum2 / Maximum2 / Range2 (and ActualTime2)** consider the simple start
 bound, every non-Bad raw value and — for sloped data — the simple end bound
 (reported 1 ms before the interval end, as in the Annex A tables). A bound
-that wins carries Interpolated. Status from the shares of Good/Bad *time*,
+that wins carries Interpolated — except, for Minimum2/Maximum2, a raw value
+sitting exactly on the interval end, which is Calculated (Annex A A.14) —
+and ties carry MultiValue. Status from the shares of Good/Bad *time*,
 made Uncertain when it leans on an Uncertain (or missing) bound.
 """
 
@@ -152,8 +154,11 @@ class _Extreme2:
         ).astype(np.int64)
         self.timestamp = np.where(found, self.timestamp, iv.timestamp).astype(np.int64)
         self.value = np.where(found, sign * best, np.nan)
-        from_bound = (s_win & ~sb.is_raw) | (~s_win & ~r_win & e_win)
-        self.interpolated = from_bound
+        end_wins = ~s_win & ~r_win & e_win
+        self.interpolated = (s_win & ~sb.is_raw) | end_wins
+        # A raw value exactly at the interval end, winning as the end bound: Annex A
+        # stamps Maximum2 "Calculated" there but MaximumActualTime2 "Interpolated".
+        self.end_raw = end_wins & eb.is_raw
         self.raw_at_start = s_win & sb.is_raw
         shares = time_shares(simple_timeline(raw, iv))
         code = time_status(shares, cfg)
@@ -187,10 +192,12 @@ def _extreme2(
             (x.partial | interp | multi).astype(np.uint32),
             timestamps=x.timestamp,
         )
-    calc = np.where(~x.interpolated & ~x.raw_at_start, np.uint32(CALCULATED), np.uint32(0)).astype(
-        np.uint32
+    interp = np.where(x.interpolated & ~x.end_raw, np.uint32(INTERPOLATED), np.uint32(0))
+    calc = np.where(
+        (~x.interpolated | x.end_raw) & ~x.raw_at_start, np.uint32(CALCULATED), np.uint32(0)
     )
-    return finish(iv, x.value, x.code, (x.partial | interp | calc).astype(np.uint32))
+    multi = np.where(x.ties > 1, np.uint32(MULTI_VALUE), np.uint32(0))
+    return finish(iv, x.value, x.code, (x.partial | interp | calc | multi).astype(np.uint32))
 
 
 def minimum2(raw: RawSeries, iv: Intervals) -> AggregateResult:

@@ -1,10 +1,12 @@
 """Interpolative, TimeAverage, TimeAverage2, Total and Total2 (Part 13, 5.4.3.2-5.4.3.8).
 
 * **Interpolative**: the interpolated bounding value at each interval start.
-* **TimeAverage**: the time-weighted average over the interval of the line (or
-  steps) through the interpolated bounds and the non-Bad raw values in between
-  — Bad values are stepped over. Before the first non-Bad value nothing is
-  known, so only the covered part counts. Status from the shares of Good and
+* **TimeAverage**: the time-weighted average over the interval of the line
+  through the interpolated bounds and the non-Bad raw values in between — Bad
+  values are stepped over. Always sloped, whatever the Stepped attribute
+  (5.4.3.6: "this calculation always uses a sloped line between points").
+  Before the first non-Bad value nothing is known, so only the covered part
+  counts. Status from the shares of Good and
   not-Good time (:mod:`.interval_status`).
 * **TimeAverage2**: the same with *simple* bounds; Bad stretches are left out
   of the average instead of being bridged.
@@ -14,6 +16,8 @@
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,7 +36,7 @@ from historian.query.part13.interval_status import (
     time_shares,
     time_status,
 )
-from historian.query.part13.raw import UNCERTAIN_CLASS, RawSeries
+from historian.query.part13.raw import UNCERTAIN_CLASS, RawSeries, prepare
 from historian.query.part13.status import (
     BAD_NO_DATA,
     CALCULATED,
@@ -48,9 +52,18 @@ def interpolative(raw: RawSeries, iv: Intervals) -> AggregateResult:
     return finish(iv, b.value, b.code, bits)
 
 
+def _sloped(raw: RawSeries) -> RawSeries:
+    """TimeAverage and Total always draw sloped lines (Part 13, 5.4.3.6 and 5.4.3.8)."""
+    if not raw.config.stepped:
+        return raw
+    cfg = dataclasses.replace(raw.config, stepped=False)
+    return prepare(raw.ts, raw.stored_values, raw.quality, cfg)
+
+
 def _time_average(
     raw: RawSeries, iv: Intervals
 ) -> tuple[NDArray[np.float64], NDArray[np.uint32], NDArray[np.uint32]]:
+    raw = _sloped(raw)
     tl = interpolated_timeline(raw, iv)
     shares = time_shares(tl)
     covered = shares.good + shares.uncertain

@@ -91,8 +91,10 @@ def test_annex_a_row(row: Row) -> None:
     if row.value is None:
         assert math.isnan(got_v)
     else:
-        # Annex A prints three decimals.
-        assert got_v == pytest.approx(row.value, abs=5e-4), row.source
+        # Annex A prints three decimals, at times rounded from already rounded bounds
+        # (TimeAverage2, Historian2, 12:00:30: (25.909 + 28.182) / 2 = 27.0455 -> 27.046,
+        # exactly 27.04545...): allow one unit in the third decimal.
+        assert got_v == pytest.approx(row.value, abs=1e-3), row.source
 
 
 def test_fixture_covers_every_row_it_claims() -> None:

@@ -217,3 +217,20 @@ def test_configuration_rejects_inconsistent_percentages() -> None:
         AggregateConfiguration(percent_data_bad=20, percent_data_good=50)
     with pytest.raises(AggregateRequestError, match=r"within 0\.\.100"):
         AggregateConfiguration(percent_data_bad=120)
+
+
+def test_time_average_is_always_sloped_time_average2_follows_stepped() -> None:
+    cfg = AggregateConfiguration(stepped=True)
+    assert run("TimeAverage", RAMP_TS, RAMP_V, GOOD4, 0, 30, 10, cfg).values.tolist() == [
+        5.0,
+        15.0,
+        25.0,
+    ]
+    assert run("Total", RAMP_TS, RAMP_V, GOOD4, 0, 10, 10, cfg).values.tolist() == [50.0]
+    assert run("TimeAverage2", RAMP_TS, RAMP_V, GOOD4, 0, 30, 10, cfg).values.tolist() == [
+        0.0,
+        10.0,
+        20.0,
+    ]
+    # Interpolative honours Stepped (Annex A Historian3).
+    assert run("Interpolative", RAMP_TS, RAMP_V, GOOD4, 5, 10, 5, cfg).values.tolist() == [0.0]
