@@ -34,7 +34,7 @@ from historian.options import FsyncPolicy, Options
 from .formats import detect_format, read_points
 from .points import ParsedPoints
 
-__all__ = ["ImportResult", "UnknownTagsError", "import_files"]
+__all__ = ["ImportResult", "PartialImportError", "UnknownTagsError", "import_files"]
 
 Progress = Callable[[int, int, float], None]
 """(points written, points to write, seconds since the write phase began)."""
@@ -50,6 +50,17 @@ class UnknownTagsError(HistorianError):
             "--catalogue FILE, or import without --strict to create them"
         )
         self.names = list(names)
+
+
+class PartialImportError(HistorianError):
+    """Writing failed after validation (e.g. disk full); ``written`` points are in the store."""
+
+    def __init__(self, cause: BaseException, written: int, total: int) -> None:
+        super().__init__(
+            f"{cause}; {written:,} of {total:,} points were written before the failure "
+            "(re-importing the same files is safe: the last write wins)"
+        )
+        self.written = written
 
 
 @dataclass
@@ -109,26 +120,43 @@ def import_files(
         result.catalogue_revision = cat.revision
         total = sum(i.points for i in inputs)
         write_started = time.perf_counter()
-        for inp in inputs:
-            points = inp.parsed if inp.parsed is not None else _parse_again(inp, opts)
-            ids = np.array([_id(cat, n) for n in points.names], dtype=np.uint32)
-            series = ids[points.tag] if len(ids) else np.zeros(0, np.uint32)
-            for lo in range(0, len(points), batch_points):
-                hi = min(lo + batch_points, len(points))
-                db.write(
-                    PointBatch.from_arrays(
-                        series[lo:hi], points.ts[lo:hi], points.values[lo:hi], points.quality[lo:hi]
-                    )
-                )
-                result.points += hi - lo
-                if progress is not None:
-                    progress(result.points, total, time.perf_counter() - write_started)
-            inp.parsed = None  # let the columns go before the next file
-        db.flush()
+        try:
+            _write_all(db, cat, inputs, opts, result, total, batch_points, progress, write_started)
+        except HistorianError as exc:
+            raise PartialImportError(exc, result.points, total) from exc
         result.seconds = time.perf_counter() - started
         return result
     finally:
         db.close()
+
+
+def _write_all(
+    db: Historian,
+    cat: TagCatalogue,
+    inputs: list[_Input],
+    opts: Options,
+    result: ImportResult,
+    total: int,
+    batch_points: int,
+    progress: Progress | None,
+    write_started: float,
+) -> None:
+    for inp in inputs:
+        points = inp.parsed if inp.parsed is not None else _parse_again(inp, opts)
+        ids = np.array([_id(cat, n) for n in points.names], dtype=np.uint32)
+        series = ids[points.tag] if len(ids) else np.zeros(0, np.uint32)
+        for lo in range(0, len(points), batch_points):
+            hi = min(lo + batch_points, len(points))
+            db.write(
+                PointBatch.from_arrays(
+                    series[lo:hi], points.ts[lo:hi], points.values[lo:hi], points.quality[lo:hi]
+                )
+            )
+            result.points += hi - lo
+            if progress is not None:
+                progress(result.points, total, time.perf_counter() - write_started)
+        inp.parsed = None  # let the columns go before the next file
+    db.flush()
 
 
 def _id(cat: TagCatalogue, name: str) -> int:

@@ -186,3 +186,14 @@ def test_long_import_reports_progress_in_batches(tmp_path: Path) -> None:
     assert r.points == n and seen == [(k * 1000, n) for k in range(1, 6)]
     rows = store_rows(tmp_path / "s")
     assert [r[1] for r in rows] == ts.tolist() and rows[-1][2] == "4999.5"
+
+
+def test_files_beyond_the_memory_budget_are_parsed_again(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.csv", "tag,timestamp,value,status", "p.a,2024-01-01T00:00:00Z,1,Good")
+    b = write(tmp_path / "b.csv", "tag,timestamp,value,status", "p.b,2024-01-01T00:00:00Z,2,Good")
+    r = import_files([a, b], str(tmp_path / "s"), memory_budget=0)
+    assert r.points == 2
+    assert [row[:3] for row in store_rows(tmp_path / "s")] == [
+        ("p.a", 1704067200 * 10**9, "1.0"),
+        ("p.b", 1704067200 * 10**9, "2.0"),
+    ]
