@@ -39,6 +39,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 STATS_MIN_POINTS = 1024
@@ -95,87 +96,141 @@ def compute_chunk_stats(
     starts: NDArray[np.int64],
     ends: NDArray[np.int64],
 ) -> NDArray[np.void]:
-    """CHUNK_SUMMARY_DTYPE records for chunks ``[starts[k], ends[k])`` of one series.
+    """CHUNK_SUMMARY_DTYPE records for chunks ``[starts[k], ends[k])`` of one series."""
+    ints, floats = stats_columns(ts, values, quality, starts, ends)
+    out = np.zeros(len(starts), CHUNK_SUMMARY_DTYPE)
+    out["min_ts"], out["max_ts"] = ts[starts], ts[np.asarray(ends) - 1]
+    out["count"] = np.asarray(ends) - np.asarray(starts)
+    out["has_stats"] = True
+    _fill(out, ints, floats)
+    return out
 
-    Vectorised over all chunks at once (``reduceat``), no Python loop per chunk.
-    Chunks must be non-empty, contiguous and in order (ends[k] == starts[k+1]).
+
+def stats_columns(
+    ts: NDArray[np.int64],
+    values: NDArray[np.float64],
+    quality: NDArray[np.uint16],
+    starts: NDArray[np.int64],
+    ends: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The stats as two plain matrices, (k, len(INT_FIELDS)) and (k, len(FLOAT_FIELDS)).
+
+    One compiled pass per chunk (plus one for ``m2``) over all chunks at once;
+    the writer keeps these and builds the records once per file.
     """
     k = len(starts)
-    out = np.zeros(k, CHUNK_SUMMARY_DTYPE)
-    if k == 0:
-        return out
-    lo, hi = int(starts[0]), int(ends[-1])
-    t, v, q = ts[lo:hi], values[lo:hi], quality[lo:hi]
-    st = (starts - lo).astype(np.intp)
-    last = (ends - lo - 1).astype(np.intp)
-    counts = (ends - starts).astype(np.int64)
-    sev = q >> 14
-    good = sev == 0
-    bad = sev >= 2
-    usable = ~bad & np.isfinite(v)
-    vz = np.where(usable, v, 0.0)
-    # dt[i]: from point i to i+1 inside its chunk; 0 for each chunk's last point
-    dt = np.zeros(len(t), np.int64)
-    dt[:-1] = np.diff(t)
-    dt[last] = 0
-    both = np.zeros(len(t), bool)
-    both[:-1] = usable[:-1] & usable[1:]
-    both[last] = False
-    v_next = np.zeros(len(t))
-    v_next[:-1] = vz[1:]
-
-    def total(x: NDArray[Any]) -> NDArray[Any]:
-        return np.add.reduceat(x, st)
-
-    out["min_ts"], out["max_ts"], out["count"] = t[st], t[last], counts
-    out["has_stats"] = True
-    out["good_count"] = total(good.astype(np.int64))
-    out["bad_count"] = total(bad.astype(np.int64))
-    n = total(usable.astype(np.int64))
-    out["n"] = n
-    out["first_value"], out["last_value"] = v[st], v[last]
-    out["first_quality"], out["last_quality"] = q[st], q[last]
-    vmin = np.minimum.reduceat(np.where(usable, v, np.inf), st)
-    vmax = np.maximum.reduceat(np.where(usable, v, -np.inf), st)
-    some = n > 0
-    out["min"] = np.where(some, vmin, np.nan)
-    out["max"] = np.where(some, vmax, np.nan)
-    chunk_of = np.repeat(np.arange(k), counts)
-    out["min_at"] = _first_ts_where(usable & (v == vmin[chunk_of]), chunk_of, t, k)
-    out["max_at"] = _first_ts_where(usable & (v == vmax[chunk_of]), chunk_of, t, k)
-    s = total(vz)
-    out["sum"] = s
-    mean = np.divide(s, n, out=np.zeros(k), where=some)
-    dev = np.where(usable, v - mean[chunk_of], 0.0)
-    out["m2"] = total(dev * dev)
-    dtf = dt.astype(np.float64)
-    out["tw_step"] = total(vz * dtf)
-    out["tw_linear"] = total(np.where(both, (vz + v_next) * 0.5 * dtf, 0.0))
-    out["dur_step"] = total(np.where(usable, dt, 0))
-    out["dur_linear"] = total(np.where(both, dt, 0))
-    out["good_duration"] = total(np.where(good, dt, 0))
-    out["bad_duration"] = total(np.where(bad, dt, 0))
-    return out
+    ints = np.zeros((k, len(INT_FIELDS)), np.int64)
+    floats = np.zeros((k, len(FLOAT_FIELDS)), np.float64)
+    if k:
+        _stats_kernel(
+            np.ascontiguousarray(ts, np.int64),
+            np.ascontiguousarray(values, np.float64),
+            np.ascontiguousarray(quality, np.uint16),
+            np.ascontiguousarray(starts, np.int64),
+            np.ascontiguousarray(ends, np.int64),
+            ints,
+            floats,
+        )
+    return ints, floats
 
 
-def _first_ts_where(
-    mask: NDArray[np.bool_], chunk_of: NDArray[np.int64], t: NDArray[np.int64], k: int
-) -> NDArray[np.int64]:
-    """Per chunk, the timestamp of the first point where ``mask`` holds (0 if none)."""
-    out = np.zeros(k, np.int64)
-    idx = np.flatnonzero(mask)
-    chunks, first = np.unique(chunk_of[idx], return_index=True)
-    out[chunks] = t[idx[first]]
-    return out
-
-
-def to_records(summaries: NDArray[np.void], entries: NDArray[np.int64]) -> NDArray[np.void]:
-    """The on-disk STATS_RECORD_DTYPE rows for ``summaries`` (index rows ``entries``)."""
-    rec = np.zeros(len(summaries), STATS_RECORD_DTYPE)
+def records_from_columns(
+    entries: NDArray[np.int64], ints: NDArray[np.int64], floats: NDArray[np.float64]
+) -> NDArray[np.void]:
+    """On-disk STATS_RECORD_DTYPE rows from :func:`stats_columns` (index rows ``entries``)."""
+    rec = np.zeros(len(entries), STATS_RECORD_DTYPE)
     rec["entry"] = entries
-    for name in _STAT_FIELDS:
-        rec[name] = summaries[name]
+    _fill(rec, ints, floats)
     return rec
+
+
+def _fill(out: NDArray[np.void], ints: NDArray[np.int64], floats: NDArray[np.float64]) -> None:
+    for c, name in enumerate(INT_FIELDS):
+        out[name] = ints[:, c]
+    for c, name in enumerate(FLOAT_FIELDS):
+        out[name] = floats[:, c]
+
+
+INT_FIELDS = (
+    "good_count",
+    "bad_count",
+    "n",
+    "min_at",
+    "max_at",
+    "dur_step",
+    "dur_linear",
+    "good_duration",
+    "bad_duration",
+    "first_quality",
+    "last_quality",
+)
+FLOAT_FIELDS = ("min", "max", "sum", "m2", "tw_step", "tw_linear", "first_value", "last_value")
+
+
+@njit(cache=True, nogil=True)
+def _stats_kernel(
+    ts: NDArray[np.int64],
+    v: NDArray[np.float64],
+    q: NDArray[np.uint16],
+    starts: NDArray[np.int64],
+    ends: NDArray[np.int64],
+    ints: NDArray[np.int64],
+    floats: NDArray[np.float64],
+) -> None:  # pragma: no cover - compiled; tested through compute_chunk_stats
+    for c in range(len(starts)):
+        a, b = starts[c], ends[c]
+        good = bad = n = 0
+        min_at = max_at = 0
+        vmin, vmax, total = np.inf, -np.inf, 0.0
+        tw_step = tw_linear = 0.0
+        dur_step = dur_linear = good_dur = bad_dur = 0
+        x = v[a]
+        sev = q[a] >> 14
+        ok = sev < 2 and x - x == 0.0  # x - x is 0 exactly when x is finite
+        for i in range(a, b):
+            if sev == 0:
+                good += 1
+            elif sev >= 2:
+                bad += 1
+            if ok:
+                n += 1
+                total += x
+                if x < vmin:
+                    vmin, min_at = x, ts[i]
+                if x > vmax:
+                    vmax, max_at = x, ts[i]
+            if i + 1 < b:
+                nxt = v[i + 1]
+                sev_next = q[i + 1] >> 14
+                ok_next = sev_next < 2 and nxt - nxt == 0.0
+                dt = ts[i + 1] - ts[i]
+                if ok:
+                    tw_step += x * dt
+                    dur_step += dt
+                    if ok_next:
+                        tw_linear += (x + nxt) * 0.5 * dt
+                        dur_linear += dt
+                if sev == 0:
+                    good_dur += dt
+                elif sev >= 2:
+                    bad_dur += dt
+                x, sev, ok = nxt, sev_next, ok_next
+        m2 = 0.0
+        if n:
+            mean = total / n
+            for i in range(a, b):
+                d = v[i] - mean
+                if (q[i] >> 14) < 2 and d - d == 0.0:
+                    m2 += d * d
+        else:
+            vmin = vmax = np.nan
+        ints[c, 0], ints[c, 1], ints[c, 2] = good, bad, n
+        ints[c, 3], ints[c, 4] = min_at, max_at
+        ints[c, 5], ints[c, 6], ints[c, 7], ints[c, 8] = dur_step, dur_linear, good_dur, bad_dur
+        ints[c, 9], ints[c, 10] = q[a], q[b - 1]
+        floats[c, 0], floats[c, 1], floats[c, 2], floats[c, 3] = vmin, vmax, total, m2
+        floats[c, 4], floats[c, 5] = tw_step, tw_linear
+        floats[c, 6], floats[c, 7] = v[a], v[b - 1]
 
 
 def summaries_from_index(index: NDArray[np.void], records: NDArray[np.void]) -> NDArray[np.void]:

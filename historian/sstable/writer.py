@@ -22,8 +22,8 @@ from historian.sstable.format import (
 from historian.sstable.stats import (
     STATS_MIN_POINTS,
     STATS_RECORD_DTYPE,
-    compute_chunk_stats,
-    to_records,
+    records_from_columns,
+    stats_columns,
 )
 
 _FLUSH_BYTES = 1 << 20
@@ -68,7 +68,7 @@ class SegmentWriter:
         self._codec = codec
         self._chunk_max = chunk_max_points
         self._stats_min = max(1, stats_min_points)
-        self._stats: list[NDArray[np.void]] = []
+        self._stats: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
         self._file = fs.create(path)
         self._pending: list[bytes] = [HEADER.pack(HEADER_MAGIC, FORMAT_VERSION)]
         self._pending_bytes = HEADER.size
@@ -101,8 +101,8 @@ class SegmentWriter:
             ends = np.minimum(starts + self._chunk_max, len(ts))
             big = np.flatnonzero(ends - starts >= self._stats_min)
             if len(big):
-                summaries = compute_chunk_stats(ts, values, quality, starts, ends)[big]
-                self._stats.append(to_records(summaries, len(self._entries) + big))
+                ints, floats = stats_columns(ts, values, quality, starts[big], ends[big])
+                self._stats.append((len(self._entries) + big, ints, floats))
         for lo in range(0, len(ts), self._chunk_max):
             hi = min(lo + self._chunk_max, len(ts))
             chunk = encode_chunk(ts[lo:hi], values[lo:hi], quality[lo:hi], self._codec)
@@ -141,7 +141,11 @@ class SegmentWriter:
         index_bytes = index.tobytes()
         index_offset = self._offset
         self._write(index_bytes)
-        stats = np.concatenate(self._stats) if self._stats else np.empty(0, STATS_RECORD_DTYPE)
+        stats = (
+            records_from_columns(*(np.concatenate(c) for c in zip(*self._stats, strict=True)))
+            if self._stats
+            else np.empty(0, STATS_RECORD_DTYPE)
+        )
         stats_bytes = stats.tobytes()
         stats_offset = self._offset
         self._write(stats_bytes)
