@@ -47,6 +47,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -124,14 +125,14 @@ class Summaries:
     def __len__(self) -> int:
         return len(self.start)
 
-    def column(self, summary_type: str) -> NDArray[np.generic]:
+    def column(self, summary_type: str) -> NDArray[Any]:
         """The column of one ``SUMMARY_TYPES`` name (``start``/``end`` are the values)."""
         if summary_type not in SUMMARY_TYPES:
             raise ValueError(
                 f"unknown summary type {summary_type!r}; choose from {', '.join(SUMMARY_TYPES)}"
             )
         attr = {"start": "start_value", "end": "end_value"}.get(summary_type, summary_type)
-        result: NDArray[np.generic] = getattr(self, attr)
+        result: NDArray[Any] = getattr(self, attr)
         return result
 
     def field_names(self) -> list[str]:

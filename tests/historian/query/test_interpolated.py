@@ -7,7 +7,10 @@ model the other query-semantics tests compare against.
 from __future__ import annotations
 
 import bisect
+import doctest
+import importlib
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +148,15 @@ def test_linear_value_lies_between_its_neighbours(cols: QueryColumns, t: int) ->
     if 0 <= j < len(cols) - 1:
         lo, hi = sorted((cols.values[j], cols.values[j + 1]))
         assert lo <= r.values[0] <= hi
+
+
+@pytest.mark.parametrize("target", ["docs/query/interpolated.md", "historian.query.interpolated"])
+def test_docs_page_and_docstring_examples_run(target: str) -> None:
+    """The worked examples of docs/query/interpolated.md and the module docstrings are checked."""
+    if target.endswith(".md"):
+        path = Path(__file__).resolve().parents[3] / target
+        result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
+    else:
+        result = doctest.testmod(importlib.import_module(target), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{target} has no examples"
+    assert result.failed == 0, f"{result.failed} example(s) of {target} failed"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,3 +66,15 @@ def test_each_interval_keeps_first_last_min_max_and_non_good(
             assert plotted.min() == v[good].min() and plotted.max() == v[good].max()
         assert set(ts[sev[sel] != 0].tolist()) <= kept
     assert len(p) <= 4 * intervals + int((sev != 0).sum())
+
+
+@pytest.mark.parametrize("target", ["docs/query/plot.md", "historian.query.plot"])
+def test_docs_page_and_docstring_examples_run(target: str) -> None:
+    """The worked examples of docs/query/plot.md and the module docstrings are checked."""
+    if target.endswith(".md"):
+        path = Path(__file__).resolve().parents[3] / target
+        result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
+    else:
+        result = doctest.testmod(importlib.import_module(target), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{target} has no examples"
+    assert result.failed == 0, f"{result.failed} example(s) of {target} failed"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -132,3 +136,17 @@ def test_pages_concatenate_to_the_unpaged_answer(
         if token is None:
             break
     assert got == whole.columns.ts.tolist()
+
+
+@pytest.mark.parametrize(
+    "target", ["docs/query/recorded.md", "historian.query.recorded", "historian.query.columns"]
+)
+def test_docs_page_and_docstring_examples_run(target: str) -> None:
+    """The worked examples of docs/query/recorded.md and the module docstrings are checked."""
+    if target.endswith(".md"):
+        path = Path(__file__).resolve().parents[3] / target
+        result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
+    else:
+        result = doctest.testmod(importlib.import_module(target), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{target} has no examples"
+    assert result.failed == 0, f"{result.failed} example(s) of {target} failed"

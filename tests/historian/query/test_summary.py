@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +190,17 @@ def test_summaries_over_a_split_interval_combine_to_the_whole(
     if weighting == "time":
         assert parts.start_value[0] == whole.start_value[0] or np.isnan(whole.start_value[0])
         assert np.array_equal(parts.end_value[-1:], whole.end_value, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "target", ["docs/query/summaries.md", "historian.query.summary", "historian.query.chunkstats"]
+)
+def test_docs_page_and_docstring_examples_run(target: str) -> None:
+    """The worked examples of docs/query/summaries.md and the module docstrings are checked."""
+    if target.endswith(".md"):
+        path = Path(__file__).resolve().parents[3] / target
+        result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
+    else:
+        result = doctest.testmod(importlib.import_module(target), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{target} has no examples"
+    assert result.failed == 0, f"{result.failed} example(s) of {target} failed"

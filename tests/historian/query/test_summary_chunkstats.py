@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from historian.query.chunkstats import chunks_usable_in_intervals, summaries_from_chunk_stats
 from historian.query.columns import QueryColumns
-from historian.query.summary import SUMMARY_TYPES, summaries_for_edges
+from historian.query.summary import SUMMARY_TYPES, Summaries, summaries_for_edges
 from historian.sstable.stats import compute_chunk_stats
 from tests.historian.query.test_interpolated import BAD, GOOD, UNC, series
 
@@ -23,7 +23,7 @@ def split(cols: QueryColumns, cuts: list[int]) -> tuple[np.ndarray, np.ndarray]:
 
 def from_index(
     cols: QueryColumns, starts: np.ndarray, ends: np.ndarray, edges: np.ndarray, **kw: object
-) -> tuple[object, int]:
+) -> tuple[Summaries, int]:
     rows = compute_chunk_stats(cols.ts, cols.values, cols.quality, starts, ends)
     use = chunks_usable_in_intervals(
         rows, edges, stepped=bool(kw["stepped"]),
@@ -36,17 +36,17 @@ def from_index(
     return summaries_from_chunk_stats(rows[use], rest, edges, **kw), int(use.sum())  # type: ignore[arg-type]
 
 
-def assert_same(got: object, want: object, *, skip: set[str]) -> None:
+def assert_same(got: Summaries, want: Summaries, *, skip: set[str]) -> None:
     for name in SUMMARY_TYPES:
         if name in skip:
             continue
-        g, w = got.column(name), want.column(name)  # type: ignore[attr-defined]
+        g, w = got.column(name), want.column(name)
         if name in FLOAT_TYPES or name.startswith("std"):
             np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=name)
         else:
             np.testing.assert_array_equal(g, w, err_msg=name)
-    np.testing.assert_array_equal(got.status, want.status)  # type: ignore[attr-defined]
-    np.testing.assert_array_equal(got.flags, want.flags)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(got.status, want.status)
+    np.testing.assert_array_equal(got.flags, want.flags)
 
 
 def test_hand_computed_row_in_the_middle() -> None:
