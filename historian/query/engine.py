@@ -35,6 +35,7 @@ unknown tag 'site.area.tank.levl'; did you mean: site.area.tank.level
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,10 +48,13 @@ from historian.errors import HistorianError
 from historian.lsm.engine import Historian
 from historian.model import TIME_DTYPE, Point, PointBatch, SeriesColumns
 from historian.query.columns import QueryColumns
+from historian.query.index_answers import plot_from_index, summaries_from_index
 from historian.query.interpolated import interpolated_values, values_at_times
+from historian.query.part13 import AggregateConfiguration, AggregateResult, aggregate
+from historian.query.plot import plot_values
 from historian.query.recorded import Boundary, RecordedPage, page_start, recorded_values
 from historian.query.snapshot import Snapshot
-from historian.query.summary import Summaries, Weighting, summaries
+from historian.query.summary import Summaries, Weighting, interval_edges, summaries_for_edges
 
 __all__ = ["QueryEngine", "QueryLimitError", "UnknownTagError"]
 
@@ -60,6 +64,10 @@ MAX_POINTS_PER_QUERY = 5_000_000
 Aggregates over long ranges do not count here once they read the segment index
 statistics; the limit guards the raw paths (recorded without ``max_count``,
 interpolated over a huge range) against a request that would exhaust memory."""
+
+
+MAX_BOUND_WALK = 10_000
+"""Points a Part 13 query walks outward through Bad data looking for a usable bound."""
 
 
 class UnknownTagError(HistorianError, KeyError):
@@ -96,6 +104,8 @@ class QueryEngine:
         self.db = db
         self.catalogue = catalogue if catalogue is not None else TagCatalogue()
         self.max_points = max_points
+        self.last_chunks_from_index = 0
+        """How many chunks the last plot/summary answered from index rows (for benchmarks)."""
 
     # ---------------------------------------------------------------- tags
     def tags(self, pattern: str = "*") -> list[TagInfo]:
@@ -208,17 +218,41 @@ class QueryEngine:
         weighting: Weighting | str = Weighting.TIME,
         *,
         treat_uncertain_as_bad: bool = False,
+        use_index: bool | None = None,
     ) -> Summaries:
-        """Summaries per interval (``docs/query/summaries.md``)."""
+        """Summaries per interval (``docs/query/summaries.md``).
+
+        Long ranges are answered from the segment index statistics
+        (:mod:`historian.query.index_answers`), with the same results as decoding
+        every point. The index has no integral of squares, so a time-weighted
+        standard deviation (asked for, or implied by ``types=None``) decodes;
+        ``use_index`` forces either path (tests and benchmarks compare them).
+        """
         info = self.tag(name)
+        edges = interval_edges(start_ns, end_ns, interval_ns)
+        if use_index is None:
+            wants_std = types is None or any(t.startswith("std") for t in types)
+            use_index = not (Weighting(weighting) is Weighting.TIME and wants_std)
         with self._snapshot() as snap:
-            cols = self._read(snap, info, start_ns, end_ns)
             before, after = self._bounds(snap, info.id, start_ns, end_ns)
-        return summaries(
+            if use_index:
+                result, self.last_chunks_from_index = summaries_from_index(
+                    snap,
+                    info.id,
+                    edges,
+                    stepped=info.stepped,
+                    weighting=weighting,
+                    before=before,
+                    after=after,
+                    types=types,
+                    treat_uncertain_as_bad=treat_uncertain_as_bad,
+                )
+                return result
+            cols = self._read(snap, info, start_ns, end_ns)
+        self.last_chunks_from_index = 0
+        return summaries_for_edges(
             cols,
-            start_ns,
-            end_ns,
-            interval_ns,
+            edges,
             stepped=info.stepped,
             weighting=weighting,
             before=before,
@@ -226,6 +260,102 @@ class QueryEngine:
             types=types,
             treat_uncertain_as_bad=treat_uncertain_as_bad,
         )
+
+    def plot(
+        self,
+        name: str,
+        start_ns: int,
+        end_ns: int,
+        intervals: int,
+        *,
+        use_index: bool = True,
+    ) -> QueryColumns:
+        """PI plot values over ``intervals`` pixel columns (``docs/query/plot.md``).
+
+        The points just outside the range come back flagged ``BOUNDARY`` so a
+        trend can draw its line to both edges.
+        """
+        info = self.tag(name)
+        with self._snapshot() as snap:
+            before, after = self._bounds(snap, info.id, start_ns, end_ns)
+            if use_index:
+                result, self.last_chunks_from_index = plot_from_index(
+                    snap, info.id, start_ns, end_ns, intervals, before=before, after=after
+                )
+                return result
+            cols = self._read(snap, info, start_ns, end_ns)
+        self.last_chunks_from_index = 0
+        return plot_values(cols, start_ns, end_ns, intervals, before=before, after=after)
+
+    def aggregate(
+        self,
+        name: str,
+        aggregate_name: str | int,
+        start_ns: int,
+        end_ns: int,
+        interval_ns: int,
+        config: AggregateConfiguration | None = None,
+    ) -> AggregateResult:
+        """An OPC UA Part 13 aggregate per processing interval (docs/query/opcua-aggregates.md).
+
+        ``aggregate_name`` is a BrowseName (``"TimeAverage"``) or a NodeId. The
+        tag's ``stepped`` attribute overrides the configuration's, as the
+        HA Configuration of a historized node would. Raw points are read for the
+        range plus, on each side, points outward up to the nearest usable one
+        (Part 13's interpolated bounds need it).
+        """
+        info = self.tag(name)
+        base = config or AggregateConfiguration()
+        cfg = dataclasses.replace(base, stepped=info.stepped)
+        lo, hi = min(start_ns, end_ns), max(start_ns, end_ns)
+        with self._snapshot() as snap:
+            cols = self._read(snap, info, lo, hi)
+            outside = self._usable_neighbours(snap, info.id, lo, hi, cfg.treat_uncertain_as_bad)
+        ts = np.concatenate([[p.ts for p in outside[0]], cols.ts, [p.ts for p in outside[1]]])
+        values = np.concatenate(
+            [[p.value for p in outside[0]], cols.values, [p.value for p in outside[1]]]
+        )
+        quality = np.concatenate(
+            [[p.quality for p in outside[0]], cols.quality, [p.quality for p in outside[1]]]
+        )
+        return aggregate(
+            aggregate_name,
+            ts.astype(np.int64),
+            values.astype(np.float64),
+            quality.astype(np.uint16),
+            start_ns,
+            end_ns,
+            interval_ns,
+            cfg,
+        )
+
+    @staticmethod
+    def _usable_neighbours(
+        snap: Snapshot, series: int, lo: int, hi: int, uncertain_is_bad: bool
+    ) -> tuple[list[Point], list[Point]]:
+        """Points before ``lo`` (oldest first) and from ``hi`` on, each side walking outward
+        to the nearest usable point (bounded: a long Bad stretch stops after
+        ``MAX_BOUND_WALK`` points, which Part 13 then treats as no usable bound)."""
+        worst = 1 if uncertain_is_bad else 2
+
+        def usable(p: Point) -> bool:
+            return (p.quality >> 14) < worst and bool(np.isfinite(p.value))
+
+        before: list[Point] = []
+        p = snap.at_or_before(series, lo - 1)
+        while p is not None and len(before) < MAX_BOUND_WALK:
+            before.append(p)
+            if usable(p):
+                break
+            p = snap.at_or_before(series, p.ts - 1)
+        after: list[Point] = []
+        p = snap.at_or_after(series, hi)
+        while p is not None and len(after) < MAX_BOUND_WALK:
+            after.append(p)
+            if usable(p):
+                break
+            p = snap.at_or_after(series, p.ts + 1)
+        return before[::-1], after
 
     def last(self, name: str) -> QueryColumns:
         """The newest point of the tag (0 or 1 rows)."""
