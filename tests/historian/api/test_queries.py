@@ -52,9 +52,14 @@ def test_tags_list_pattern_and_one_tag(api: ApiServer) -> None:
     assert [x["name"] for x in r.json()["items"]] == [FLOW, RUNNING]
     one = api.get(f"/api/v1/tags/{FLOW}").json()
     assert one == {
-        "name": FLOW, "unit": "m3/h", "stepped": False, "low": 0.0, "high": 5000.0,
-        "description": "pump discharge flow", "legacy_name": "FIC101",
-    }  # fmt: skip
+        "name": FLOW,
+        "unit": "m3/h",
+        "stepped": False,
+        "low": 0.0,
+        "high": 5000.0,
+        "description": "pump discharge flow",
+        "legacy_name": "FIC101",
+    }
     assert api.get(f"/api/v1/tags/{RUNNING}").json()["stepped"] is True
 
 
@@ -68,8 +73,14 @@ def test_recorded_values_statuses_and_reverse(api: ApiServer) -> None:
     assert [x["good"] for x in got] == [True, True, False, False, False, False, False, True]
     assert "next_page_token" not in r.json()
     u = items(api.get(f"/api/v1/tags/{FLOW}/recorded?start={t(UNCERTAIN_AT)}&end={t(201)}").json())
-    assert u == [{"timestamp": format_time(BASE + 200 * NS), "value": 100.0,
-                  "status": "UncertainDataSubNormal", "good": False}]  # fmt: skip
+    assert u == [
+        {
+            "timestamp": format_time(BASE + 200 * NS),
+            "value": 100.0,
+            "status": "UncertainDataSubNormal",
+            "good": False,
+        }
+    ]
     # end before start: newest first, (end, start]
     rev = items(api.get(f"/api/v1/tags/{FLOW}/recorded?start={t(12)}&end={t(9)}").json())
     assert [x["value"] for x in rev] == [6.0, 5.5, 5.0]
@@ -139,7 +150,7 @@ def test_at_times_in_request_order(api: ApiServer) -> None:
     q = "&".join(f"time={t(s)}" for s in (0.25, 3599, 1.5))
     got = items(api.get(f"/api/v1/tags/{FLOW}/at?{q}").json())
     assert [x["value"] for x in got] == [0.125, 1799.5, 0.75]
-    assert [x["timestamp"] for x in got][0] == format_time(BASE + 250_000_000)
+    assert got[0]["timestamp"] == format_time(BASE + 250_000_000)
 
 
 def test_plot_keeps_extremes_and_bad_values(api: ApiServer) -> None:
@@ -196,14 +207,22 @@ def test_last_value_and_empty_tag(api: ApiServer) -> None:
 
 
 def test_streams_query_several_tags_and_kinds(api: ApiServer) -> None:
-    doc = {"queries": [
-        {"tag": FLOW, "kind": "plot", "start": format_time(BASE), "end": format_time(BASE + 3600 * NS), "intervals": 5},
-        {"tag": RUNNING, "kind": "last"},
-        {"tag": FLOW, "kind": "summary", "start": format_time(BASE + 300 * NS),
-         "end": format_time(BASE + 360 * NS), "types": ["average"]},
-        {"tag": FLOW + "x", "kind": "last"},
-        {"tag": FLOW, "kind": "at", "time": [format_time(BASE + NS // 2)]},
-    ]}  # fmt: skip
+    hour = {"start": format_time(BASE), "end": format_time(BASE + 3600 * NS)}
+    doc = {
+        "queries": [
+            {"tag": FLOW, "kind": "plot", **hour, "intervals": 5},
+            {"tag": RUNNING, "kind": "last"},
+            {
+                "tag": FLOW,
+                "kind": "summary",
+                "start": format_time(BASE + 300 * NS),
+                "end": format_time(BASE + 360 * NS),
+                "types": ["average"],
+            },
+            {"tag": FLOW + "x", "kind": "last"},
+            {"tag": FLOW, "kind": "at", "time": [format_time(BASE + NS // 2)]},
+        ]
+    }
     r = api.post_json("/api/v1/streams/query", doc)
     assert r.status == 200
     res = r.json()["results"]
@@ -214,8 +233,8 @@ def test_streams_query_several_tags_and_kinds(api: ApiServer) -> None:
     assert res[3]["error"]["code"] == "unknown_tag" and FLOW in res[3]["error"]["close_matches"]
     assert res[4]["items"][0]["value"] == 0.25
     del doc["queries"][2]
-    arrow = api.request("POST", "/api/v1/streams/query", _json(doc),
-                        {"Content-Type": "application/json", "Accept": ARROW_MEDIA_TYPE})  # fmt: skip
+    h = {"Content-Type": "application/json", "Accept": ARROW_MEDIA_TYPE}
+    arrow = api.request("POST", "/api/v1/streams/query", _json(doc), h)
     table = pa.ipc.open_stream(io.BytesIO(arrow.body)).read_all()
     q = table.column("query").to_pylist()
     assert set(q) == {0, 1, 3} and q == sorted(q)
