@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -29,6 +31,7 @@ from historian.bus.wire import batch_id, decode_batch, encode_batch
 from historian.collect.forwarder import BatchForwarder
 from historian.collect.spool import DiskSpool
 from historian.model import PointBatch
+from tests.bus_waits import wait_consumed
 
 pytestmark = [pytest.mark.service]
 
@@ -150,3 +153,48 @@ async def test_the_drain_keeps_sequence_order_when_an_older_file_is_retried(
     value, order = await _stored_value(bus, tmp_path)
     assert value == 2.0, f"older batch won: stream order {order}"
     assert fwd.metrics.batches_resent >= 1
+
+
+@pytest.mark.slow
+async def test_the_real_ingest_stores_the_newer_value(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """The live-path case end to end: forwarder -> nats-server -> ``historian.ingest``."""
+    data = tmp_path / "hist-ingest"
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "historian.ingest", "--data-dir", str(data), "--nats",
+         nats_server.url],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    nc = await nats.connect(nats_server.url)
+    try:
+        assert ingest.stdout is not None and ingest.stdout.readline().strip() == "READY"
+        js = nc.jetstream()
+        await js.update_stream(stream_config(dataclasses.replace(OPTS, max_msg_bytes=SMALL)))
+        acked: list[str] = []
+        spool = DiskSpool(tmp_path / "spool")
+        fwd = BatchForwarder(nc, OPTS, SOURCE, spool, on_ack=lambda m, b: acked.append(m))
+        stop = asyncio.Event()
+        task = asyncio.create_task(fwd.run(stop))
+        try:
+            seq_a, _ = fwd.reserve()
+            seq_b, _ = fwd.reserve()
+            await fwd.send_batch(_old_a(), seq_a)
+            await fwd.send_batch(_new_b(), seq_b)
+            assert await _until(lambda: fwd.publisher.metrics.retries >= 2, 10)
+            await _lift_limit(nc)
+            assert await _until(lambda: len(acked) == 2 and not len(spool), 15)
+        finally:
+            stop.set()
+            await task
+        await wait_consumed(js, OPTS)
+    finally:
+        await nc.close()
+        ingest.terminate()
+        ingest.wait(timeout=60)
+    db = Historian.open(data, Options())
+    try:
+        _, values, _ = db.read(SERIES, T, T + 1)
+    finally:
+        db.close()
+    assert values.tolist() == [2.0]
