@@ -216,3 +216,65 @@ async def test_healthz_reports_disk_full_and_recovers(
         stop.set()
         assert await asyncio.wait_for(task, 30) == 0
         await nc.close()
+
+
+CATALOGUE = """
+format = "twinbench-catalogue"
+version = 1
+
+[[tag]]
+id = 1
+path = "acme.site.area.line.cell.pump.speed"
+legacy_name = "40001"
+unit = "rpm"
+low = 0.0
+high = 3600.0
+dtype = "float32"
+
+[[tag]]
+id = 2
+path = "acme.site.area.line.cell.pump.current"
+legacy_name = "40003"
+unit = "A"
+low = 0.0
+high = 100.0
+dtype = "float32"
+"""
+
+
+async def test_catalogue_rejects_unknown_series_and_is_kept_in_the_store(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    from historian.catalogue import TagCatalogue
+
+    toml = tmp_path / "catalogue.toml"
+    toml.write_text(CATALOGUE)
+    data = tmp_path / "hist"
+    cfg = ServeConfig(data, nats_url=nats_server.url, catalogue=toml)
+    server = HistorianServer(cfg, log=lambda line: None)
+    stop = asyncio.Event()
+    task = asyncio.create_task(server.run(stop))
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        await _until(lambda: "pid" in server.ready, 20, "the server to be ready")
+        now = time.time_ns()
+        b = PointBatch.from_arrays([1, 2, 3, 1_000_001], [now] * 4, [1.0, 2.0, 3.0, 4.0])
+        await js.publish(OPTS.batch_subject(0), encode_batch(b, source_id="t", sequence=0))
+        await wait_consumed(js, OPTS)
+        assert server.ingest is not None
+        [worker] = server.ingest.workers
+        assert worker.metrics.rejected_points["unknown-series"] == 2
+        assert worker.metrics.points == 2
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+        await nc.close()
+    kept = TagCatalogue.load(data)
+    assert kept is not None and [t.id for t in kept] == [1, 2]
+    db = Historian.open(str(data))
+    try:
+        assert db.read(2, 0, 2**62)[1].tolist() == [2.0]
+        assert len(db.read(3, 0, 2**62)[0]) == 0
+    finally:
+        db.close()
