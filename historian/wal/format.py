@@ -35,6 +35,9 @@ FILE_HEADER = struct.Struct("<6sHQ")
 RECORD_HEADER = struct.Struct("<II")
 PAYLOAD_PREFIX = struct.Struct("<BQI")
 RECORD_TYPE_BATCH = 1
+RECORD_TYPE_SEAL = 2
+"""Written by a clean close: ``seq`` = the last batch's, no points. Everything before it
+in the segment was fsynced, so damage there can never be taken for a torn tail."""
 BYTES_PER_POINT = 4 + 8 + 8 + 2
 MAX_RECORD_BYTES = 1 << 30
 """Sanity bound on ``length``: a larger value is corruption, not a record."""
@@ -112,6 +115,16 @@ def encode_record(seq: int, batch: PointBatch) -> bytes:
     return b"".join((RECORD_HEADER.pack(length, crc), prefix, *cols))
 
 
+def encode_seal(last_seq: int) -> bytes:
+    """The clean-close marker record (type 2, count 0)."""
+    prefix = PAYLOAD_PREFIX.pack(RECORD_TYPE_SEAL, last_seq, 0)
+    return RECORD_HEADER.pack(len(prefix), crc32c.crc32c(prefix)) + prefix
+
+
+def record_type(data: memoryview, pos: int) -> int:
+    return int(data[pos + RECORD_HEADER.size])
+
+
 def decode_payload(payload: memoryview) -> tuple[int, PointBatch]:
     """Payload (checksum already verified) -> (seq, batch). The arrays are copies."""
     rtype, seq, n = PAYLOAD_PREFIX.unpack_from(payload)
@@ -158,9 +171,15 @@ def check_record(data: memoryview, pos: int) -> str:
     if not checksum_ok(payload, crc):
         return "record checksum mismatch"
     rtype, _, n = PAYLOAD_PREFIX.unpack_from(payload)
-    if rtype != RECORD_TYPE_BATCH or length != PAYLOAD_PREFIX.size + n * BYTES_PER_POINT:
+    if not _layout_ok(rtype, n, length):
         return f"record type {rtype} / count {n} do not match its length {length}"
     return ""
+
+
+def _layout_ok(rtype: int, n: int, length: int) -> bool:
+    if rtype == RECORD_TYPE_SEAL:
+        return n == 0 and length == PAYLOAD_PREFIX.size
+    return rtype == RECORD_TYPE_BATCH and length == PAYLOAD_PREFIX.size + n * BYTES_PER_POINT
 
 
 _SCAN_WINDOW = 1 << 20
@@ -171,7 +190,7 @@ def find_next_frame(data: memoryview, start: int) -> int | None:
 
     Tells a torn tail (nothing valid after the damage) from mid-log
     corruption. Every byte offset is a candidate; numpy filters them on the
-    frame's own redundancy (type byte 1, ``length == 13 + 22 * count``, fits
+    frame's own redundancy (type byte 1 or 2, ``length == 13 + 22 * count``, fits
     in the file) in 1 MiB windows, and only the survivors (about one in 2**40
     offsets of random bytes) get a CRC check, so a 64 MiB segment scans in
     well under a second.
@@ -183,7 +202,7 @@ def find_next_frame(data: memoryview, start: int) -> int | None:
         hi = min(lo + _SCAN_WINDOW, last_start + 1)
         offs = np.arange(lo, hi, dtype=np.int64)
         rtype = buf[offs + 8]
-        cand = offs[rtype == RECORD_TYPE_BATCH]
+        cand = offs[(rtype == RECORD_TYPE_BATCH) | (rtype == RECORD_TYPE_SEAL)]
         if len(cand) == 0:
             continue
         length = _u32(buf, cand)

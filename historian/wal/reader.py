@@ -32,6 +32,7 @@ from historian.wal.format import (
     BYTES_PER_POINT,
     FILE_HEADER,
     PAYLOAD_PREFIX,
+    RECORD_TYPE_SEAL,
     WalCorruptError,
     WalDamage,
     check_record,
@@ -40,6 +41,7 @@ from historian.wal.format import (
     find_next_frame,
     record_seq,
     record_size,
+    record_type,
 )
 
 ParseSegmentName = Callable[[str], int | None]
@@ -172,11 +174,24 @@ class WalReader:
                 expected = next_first or first
                 continue
             pos = FILE_HEADER.size
+            sealed = False
             while pos < len(data):
                 problem = check_record(data, pos)
                 if not problem:
                     seq = record_seq(data, pos)
                     size = record_size(data, pos)
+                    if record_type(data, pos) == RECORD_TYPE_SEAL:
+                        if seq == expected - 1 and not sealed:
+                            sealed = True  # clean close: all before it was fsynced
+                        else:
+                            reason = f"clean-close seal for seq {seq} where {expected - 1} ended"
+                            self._damage(WalDamage(path, pos, size, seq, seq, reason, 0), salvage)
+                        pos += size
+                        continue
+                    if sealed:  # nothing is ever appended after a seal
+                        reason = "a record follows the segment's clean-close seal (repair keeps it)"
+                        self._damage(WalDamage(path, pos, 0, seq, seq, reason, 0), salvage)
+                        sealed = False
                     if seq == expected:
                         payload = data[pos + 8 : pos + size]
                         pos += size
@@ -199,13 +214,14 @@ class WalReader:
                     pos += size
                     continue
                 nxt = find_next_frame(data, pos + 1)
-                if nxt is None and is_last:
+                if nxt is None and is_last and not sealed:
                     self._torn(path, pos, len(data), problem)
                     return
                 if nxt is None:
                     end, last = len(data), _last(next_first)
-                else:
-                    end, last = nxt, record_seq(data, nxt) - 1
+                else:  # a seal carries the seq of the batch before it: that one is lost too
+                    seal = record_type(data, nxt) == RECORD_TYPE_SEAL
+                    end, last = nxt, record_seq(data, nxt) - (0 if seal else 1)
                 self._damage(
                     WalDamage(path, pos, end - pos, expected, last, problem, nxt or 0), salvage
                 )

@@ -21,7 +21,7 @@ from historian.errors import DiskFullError, HistorianError
 from historian.fs import FileSystem, WritableFile
 from historian.model import PointBatch
 from historian.options import FsyncPolicy
-from historian.wal.format import encode_header, encode_record
+from historian.wal.format import encode_header, encode_record, encode_seal
 
 SegmentName = Callable[[int], str]
 """first sequence number -> file name of the WAL segment that starts there."""
@@ -179,8 +179,26 @@ class WalWriter:
         if self._syncer is not None:
             self._syncer.join()
         try:
-            if self._poisoned is None and self._policy.mode != "always":
-                self.sync()
+            if self._poisoned is None:
+                self._seal()
         finally:
             with self._lock:
                 self._file.close()
+
+    def _seal(self) -> None:
+        """Append the clean-close marker and fsync: from now on, any damage before it in
+        this segment is corruption, never a torn tail (docs/format/wal.md)."""
+        with self._sync_lock, self._lock:
+            start = self._file.size
+            try:
+                self._file.append(encode_seal(self.last_seq))
+            except OSError:
+                self._roll_back(start)  # unsealed: read with the torn-tail rule, as after a crash
+            try:
+                self._file.sync()
+            except OSError as exc:
+                self._poisoned = f"fsync of {self._file.path} failed at close ({exc})"
+                raise WalWriteError(
+                    f"WAL fsync failed at close ({exc}); records not yet fsynced may be lost"
+                ) from exc
+            self.synced_seq = self.last_seq

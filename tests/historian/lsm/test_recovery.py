@@ -20,6 +20,7 @@ from historian.wal import WalCorruptError
 
 S = 1_000_000_000
 RECORD = 8 + 13 + 10 * 22  # one 10-point batch
+SEAL = 8 + 13  # the clean-close record
 
 
 def opts(**kw: object) -> Options:
@@ -74,7 +75,7 @@ def test_flipped_byte_mid_wal_refuses_open_and_keeps_the_file(tmp_path: object) 
     root = str(tmp_path)
     write_100_points(root)
     [wal] = wal_files(root)
-    assert os.path.getsize(wal) == 16 + 10 * RECORD == 2426
+    assert os.path.getsize(wal) == 16 + 10 * RECORD + SEAL == 2447
     offset = 16 + 2 * RECORD + 60  # inside record 3 (seq 3)
     flip(wal, offset)
     before = snapshot(root)
@@ -84,7 +85,7 @@ def test_flipped_byte_mid_wal_refuses_open_and_keeps_the_file(tmp_path: object) 
     assert os.path.basename(wal) in msg
     assert f"offset {16 + 2 * RECORD}" in msg and "seq 3..3" in msg
     assert "twinbench historian repair" in msg
-    assert os.path.getsize(wal) == 2426
+    assert os.path.getsize(wal) == 2447
     assert snapshot(root) == before
     damage = err.value.damage  # type: ignore[attr-defined]
     assert (damage.first_seq, damage.last_seq, damage.resume_offset) == (3, 3, 16 + 3 * RECORD)
@@ -151,7 +152,7 @@ def test_torn_tail_of_newest_segment_is_cut_and_the_store_keeps_working(tmp_path
     root = str(tmp_path)
     write_100_points(root)
     [wal] = wal_files(root)
-    os.truncate(wal, os.path.getsize(wal) - 5)  # record 10 was being appended
+    os.truncate(wal, 16 + 10 * RECORD - 5)  # a crash (no seal) while record 10 was appended
     db = Historian.open(root, opts())
     assert db.recovery_report["dropped_bytes"] == RECORD - 5
     assert len(db.read(1, 0, 2**62)[0]) == 90
@@ -159,11 +160,23 @@ def test_torn_tail_of_newest_segment_is_cut_and_the_store_keeps_working(tmp_path
     db.close()
 
 
-def test_flip_in_last_record_of_newest_segment_is_a_torn_tail(tmp_path: object) -> None:
-    """Indistinguishable from a torn append (nothing valid follows): cut, reported."""
+def test_flip_in_last_record_of_a_cleanly_closed_wal_refuses(tmp_path: object) -> None:
+    """The clean-close seal follows the record: its bytes were synced, so no torn tail."""
     root = str(tmp_path)
     write_100_points(root)
     [wal] = wal_files(root)
+    flip(wal, 16 + 9 * RECORD + 30)
+    with pytest.raises(WalCorruptError, match=r"seq 10\.\.10"):
+        Historian.open(root, opts())
+    assert os.path.getsize(wal) == 2447
+
+
+def test_flip_in_last_record_after_a_crash_is_a_torn_tail(tmp_path: object) -> None:
+    """Without the seal (a crash), nothing tells it from a torn append: cut and reported."""
+    root = str(tmp_path)
+    write_100_points(root)
+    [wal] = wal_files(root)
+    os.truncate(wal, 16 + 10 * RECORD)  # as if the process died before close()
     flip(wal, 16 + 9 * RECORD + 30)
     db = Historian.open(root, opts())
     assert db.recovery_report["reason"] == "record checksum mismatch"

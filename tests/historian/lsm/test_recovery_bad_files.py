@@ -23,7 +23,8 @@ from historian.wal import WalCorruptError
 
 S = 1_000_000_000
 RECORD = 8 + 13 + 10 * 22
-WAL_SIZE = 16 + 10 * RECORD
+SEAL = 8 + 13
+WAL_SIZE = 16 + 10 * RECORD + SEAL
 
 
 def opts() -> Options:
@@ -100,8 +101,8 @@ def test_wal_bit_flip(tmp_path: object, pristine: dict[str, str], offset: int) -
     root = os.path.join(str(tmp_path), "db")
     path = damaged_copy(pristine["wal"], root, wal_rel(pristine["wal"]), offset, None)
     record = (offset - 16) // RECORD
-    if offset < 16 or record < 9:
-        # header, or a record with a valid one after it: refuse, change nothing
+    if offset < 16 or record < 10:
+        # header, or a record with a valid one (or the seal) after it: refuse, change nothing
         with pytest.raises(WalCorruptError) as err:
             Historian.open(root, opts())
         assert os.path.getsize(path) == WAL_SIZE
@@ -109,15 +110,29 @@ def test_wal_bit_flip(tmp_path: object, pristine: dict[str, str], offset: int) -
             assert err.value.damage is not None and err.value.damage.first_seq == record + 1
         assert not verify(root).ok
     else:
-        # the last record: indistinguishable from a torn append, so it is cut (and reported)
+        # the clean-close seal itself: a torn tail with no data in it
         db = Historian.open(root, opts())
-        assert db.recovery_report["dropped_bytes"] == RECORD
-        assert all_points(db) == expected(range(9))
+        assert db.recovery_report["dropped_bytes"] == SEAL
+        assert all_points(db) == expected(range(10))
         db.close()
 
 
+@pytest.mark.parametrize("offset", range(16 + 9 * RECORD, 16 + 10 * RECORD, 7))
+def test_wal_bit_flip_in_last_record_after_a_crash(
+    tmp_path: object, pristine: dict[str, str], offset: int
+) -> None:
+    """Unsealed (the process died): the last record cannot be told from a torn append."""
+    root = os.path.join(str(tmp_path), "db")
+    damaged_copy(pristine["wal"], root, wal_rel(pristine["wal"]), offset, WAL_SIZE - SEAL)
+    db = Historian.open(root, opts())
+    assert db.recovery_report["dropped_bytes"] == RECORD
+    assert all_points(db) == expected(range(9))
+    db.close()
+
+
 @pytest.mark.parametrize(
-    "cut", [0, 1, 15, 16, 17, 16 + RECORD - 1, 16 + 5 * RECORD + 9, WAL_SIZE - 1]
+    "cut",
+    [0, 1, 15, 16, 17, 16 + RECORD - 1, 16 + 5 * RECORD + 9, 16 + 10 * RECORD - 1, WAL_SIZE - 1],
 )
 def test_wal_truncated(tmp_path: object, pristine: dict[str, str], cut: int) -> None:
     root = os.path.join(str(tmp_path), "db")

@@ -14,6 +14,8 @@ from historian.model import PointBatch
 from historian.options import FsyncPolicy
 from historian.wal import WalCorruptError, WalReader, WalWriteError, WalWriter, list_segments
 
+SEAL = 8 + 13
+
 
 def batch(i: int, n: int = 50) -> PointBatch:
     rng = np.random.default_rng(i)
@@ -64,7 +66,7 @@ def test_torn_tail_is_dropped_and_reported(tmp_path: object, cut: int) -> None:
         w.append(batch(i))
     w.close()
     path = list_segments(fs, d, parse_wal_segment_name)[-1][1]
-    size = os.path.getsize(path)
+    size = os.path.getsize(path) - SEAL  # as after a crash: no clean-close seal
     os.truncate(path, size - cut)
     got, r = replay(fs, d)
     assert [s for s, _ in got] == [1, 2, 3, 4]
@@ -100,6 +102,7 @@ def test_bit_flip_in_last_record_of_newest_segment_is_a_torn_tail(tmp_path: obje
         w.append(batch(i))
     w.close()
     path = list_segments(FileSystem(), d, parse_wal_segment_name)[-1][1]
+    os.truncate(path, os.path.getsize(path) - SEAL)  # a crash: never sealed
     record_len = 8 + 13 + 50 * 22
     fs = FaultyFileSystem(Faults(flip_bits=[("wal-", 16 + 4 * record_len + 100)]))
     got, r = replay(fs, d)
@@ -204,3 +207,35 @@ def test_group_commit_shares_fsyncs(tmp_path: object) -> None:
     assert sorted(seqs) == list(range(1, 121))
     got, _ = replay(fs, d)
     assert [s for s, _ in got] == list(range(1, 121))
+
+
+def test_clean_close_seals_the_segment(tmp_path: object) -> None:
+    d = str(tmp_path)
+    w = writer(FileSystem(), d)
+    for i in range(3):
+        w.append(batch(i))
+    w.close()
+    path = list_segments(FileSystem(), d, parse_wal_segment_name)[-1][1]
+    record_len = 8 + 13 + 50 * 22
+    assert os.path.getsize(path) == 16 + 3 * record_len + SEAL
+    got, r = replay(FileSystem(), d)
+    assert [s for s, _ in got] == [1, 2, 3] and r.report.dropped_bytes == 0
+    # damage in the last record is now corruption: the seal after it was fsynced
+    fs = FaultyFileSystem(Faults(flip_bits=[("wal-", 16 + 2 * record_len + 100)]))
+    with pytest.raises(WalCorruptError, match=r"seq 3\.\.3"):
+        replay(fs, d)
+    # a damaged seal itself is a torn tail: every record is still there
+    fs = FaultyFileSystem(Faults(flip_bits=[("wal-", 16 + 3 * record_len + 10)]))
+    got, r = replay(fs, d)
+    assert [s for s, _ in got] == [1, 2, 3] and r.report.dropped_bytes == SEAL
+
+
+def test_seal_is_skipped_when_disk_is_full_at_close(tmp_path: object) -> None:
+    d = str(tmp_path)
+    fs = FaultyFileSystem()
+    w = writer(fs, d)
+    w.append(batch(0))
+    fs.faults.disk_full = True
+    w.close()  # no seal, no error: the record was fsynced already
+    got, r = replay(FileSystem(), d)
+    assert [s for s, _ in got] == [1] and r.report.dropped_bytes == 0
