@@ -103,18 +103,21 @@ def interval_integrals(
     has_inside = hi > lo
     # Middle: segments lo .. hi-2 (both ends inside the interval).
     mid_lo, mid_hi = lo, np.maximum(hi - 1, lo)
-    if sig.all_usable and m > 1 and overrides is None:
+    sparse = len(sig.unusable) * 8 < m  # few unusable points: fast sums + corrections
+    if m > 1 and overrides is None and (sig.all_usable or sparse):
+        finite = sig.finite
         if sig.stepped:
             dt = np.diff(ts).astype(np.float64)
-            dt *= v[:-1]
+            dt *= finite[:-1]
             twice_area += 2.0 * range_sums(dt, mid_lo, mid_hi)
         else:
-            twice_area += _telescoped_trapezoids(ts, v, mid_lo, mid_hi)
+            twice_area += _telescoped_trapezoids(ts, finite, mid_lo, mid_hi)
         good += np.where(has_inside, ts[np.maximum(hi - 1, 0)] - ts[np.minimum(lo, m - 1)], 0)
+        if not sig.all_usable:
+            _correct_unusable_segments(sig, lo, hi, twice_area, good)
     elif m > 1:
         dt_ns = np.diff(ts)
-        start = np.where(us, v, 0.0)
-        seg = start[:-1] + segment_end_values(sig)
+        seg = np.where(us[:-1], v[:-1], 0.0) + segment_end_values(sig)
         seg *= dt_ns
         dt_ns[~us[:-1]] = 0
         if overrides is not None:
@@ -142,6 +145,38 @@ def interval_integrals(
     twice_area += np.where(within_ok, within_len * (ev.start + ev.end_left), 0.0)
     good += within_len
     return IntervalIntegrals(lo, hi, twice_area * 0.5, good, ev)
+
+
+def _correct_unusable_segments(
+    sig: Signal,
+    lo: NDArray[np.intp],
+    hi: NDArray[np.intp],
+    twice_area: NDArray[np.float64],
+    good: NDArray[np.int64],
+) -> None:
+    """Fix the all-usable middle sums for the few segments touching an unusable point.
+
+    The fast sums treat segment ``i`` as usable (trapezoid, or rectangle when
+    stepped, on ``sig.finite``); the model says: no area and no time when point
+    ``i`` is unusable, the value held when only ``i+1`` is.
+    """
+    ts, v = sig.ts, sig.finite
+    m = len(ts)
+    bad = sig.unusable
+    seg = np.unique(np.concatenate([bad, bad - 1]))
+    seg = seg[(seg >= 0) & (seg < m - 1)]
+    dt = (ts[seg + 1] - ts[seg]).astype(np.float64)
+    fast = 2.0 * v[seg] * dt if sig.stepped else (v[seg] + v[seg + 1]) * dt
+    start_ok = sig.usable[seg]
+    right = np.where(sig.stepped | ~sig.usable[seg + 1], v[seg], v[seg + 1])
+    correct = np.where(start_ok, (v[seg] + right) * dt, 0.0)
+    # Segment i is in interval k's middle when points i and i+1 both lie inside it.
+    k = np.searchsorted(hi, seg, "right")
+    inside = (k < len(hi)) & (seg >= lo[np.minimum(k, len(lo) - 1)])
+    inside &= seg + 1 < hi[np.minimum(k, len(hi) - 1)]
+    np.add.at(twice_area, k[inside], (correct - fast)[inside])
+    lost = np.where(start_ok, 0, ts[seg + 1] - ts[seg])
+    np.subtract.at(good, k[inside], lost[inside])
 
 
 def interval_good_ns(sig: Signal, edges: TimeArray) -> NDArray[np.int64]:

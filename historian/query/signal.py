@@ -54,6 +54,11 @@ class Signal:
     all_usable: bool
     bad_from: int
     """Lowest severity that is not usable: 2 (Bad), or 1 when Uncertain counts as Bad."""
+    finite: ValueArray
+    """``values`` with non-finite ones set to 0 (``values`` itself when all are finite):
+    safe for sums over every point that are then corrected at the unusable ones."""
+    unusable: NDArray[np.intp]
+    """Indices of the unusable points (usually few)."""
     stepped: bool
     inside: slice
     """Indices of the caller's in-range points inside the merged arrays."""
@@ -114,14 +119,22 @@ def build_signal(
     bad_from = 1 if treat_uncertain_as_bad else 2
     usable = (severity < bad_from) & np.isfinite(values)
     lo = 1 if before is not None else 0
+    unusable = np.flatnonzero(~usable)
+    values = np.asarray(values, VALUE_DTYPE)
+    finite = values
+    if len(unusable) and not np.isfinite(values[unusable]).all():
+        finite = values.copy()
+        finite[unusable[~np.isfinite(values[unusable])]] = 0.0
     return Signal(
         ts=np.asarray(ts, TIME_DTYPE),
-        values=np.asarray(values, VALUE_DTYPE),
+        values=values,
         quality=np.asarray(quality, QUALITY_DTYPE),
         severity=severity,
         usable=usable,
-        all_usable=bool(usable.all()),
+        all_usable=len(unusable) == 0,
         bad_from=bad_from,
+        finite=finite,
+        unusable=unusable,
         stepped=stepped,
         inside=slice(lo, lo + n),
     )
@@ -254,3 +267,28 @@ def _skip_unusable(sig: Signal, i: NDArray[np.intp], *, forward: bool) -> NDArra
     else:
         out[in_bad] = run_first[run[pos[in_bad]]] - 1
     return out
+
+
+def unusable_per_range(
+    sig: Signal, lo: NDArray[np.intp], hi: NDArray[np.intp]
+) -> NDArray[np.int64]:
+    """Number of unusable points in each ``[lo[k], hi[k])``, from the (few) unusable indices."""
+    n: NDArray[np.int64] = (
+        np.searchsorted(sig.unusable, hi) - np.searchsorted(sig.unusable, lo)
+    ).astype(np.int64)
+    return n
+
+
+def sums_over_usable(sig: Signal, lo: NDArray[np.intp], hi: NDArray[np.intp]) -> ValueArray:
+    """Σ of the usable values in each contiguous ``[lo[k], hi[k])``.
+
+    One ``reduceat`` over every (finite) value, minus the unusable values per
+    range, so a handful of Bad points costs no extra pass over the data.
+    """
+    total: ValueArray = range_sums(sig.finite, lo, hi).astype(np.float64)
+    if len(sig.unusable):
+        bad = sig.unusable
+        k = np.searchsorted(hi, bad, "right")
+        inside = (k < len(hi)) & (bad >= lo[np.minimum(k, len(lo) - 1)])
+        np.subtract.at(total, k[inside], sig.finite[bad[inside]])
+    return total

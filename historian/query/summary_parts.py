@@ -34,6 +34,8 @@ from historian.query.signal import (
     first_usable_at_or_after,
     last_usable_at_or_before,
     range_sums,
+    sums_over_usable,
+    unusable_per_range,
     usable_result,
 )
 
@@ -105,13 +107,15 @@ def event_parts(
     if sig.all_usable:
         count = n_all.copy()
         v_ok = sig.values
-        if sums:
-            total = range_sums(v_ok, lo, hi)
     else:
-        count = range_sums(sig.usable.astype(np.int64), lo, hi)
-        v_ok = np.where(sig.usable, sig.values, np.nan)
-        if sums:
-            total = range_sums(np.where(sig.usable, sig.values, 0.0), lo, hi)
+        count = n_all - unusable_per_range(sig, lo, hi)
+        v_ok = (
+            np.where(sig.usable, sig.values, np.nan)
+            if want & (EXTREME_TYPES | STD_TYPES)
+            else sig.values
+        )
+    if sums:
+        total = sums_over_usable(sig, lo, hi)
     mean = np.divide(total, count, out=nan.copy(), where=count > 0)
     m2 = nan
     if sums and want & STD_TYPES and n and k:

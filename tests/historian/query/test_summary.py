@@ -204,3 +204,40 @@ def test_docs_page_and_docstring_examples_run(target: str) -> None:
         result = doctest.testmod(importlib.import_module(target), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0, f"{target} has no examples"
     assert result.failed == 0, f"{result.failed} example(s) of {target} failed"
+
+
+@settings(deadline=None, max_examples=100)
+@given(
+    series(bad=False, max_points=120),
+    st.lists(st.integers(0, 119), max_size=4),
+    st.sampled_from([BAD, UNC]),
+    st.lists(st.integers(1, 1000), max_size=5),
+    st.booleans(),
+    st.booleans(),
+)
+def test_few_unusable_points_take_the_corrected_fast_path(
+    cols: QueryColumns,
+    bad_at: list[int],
+    code: int,
+    cuts: list[int],
+    stepped: bool,
+    strict: bool,
+) -> None:
+    """A long series with a handful of Bad/Uncertain points (the sparse-correction path)."""
+    quality = cols.quality.copy()
+    values = cols.values.copy()
+    for i in bad_at:
+        if i < len(cols):
+            quality[i] = code
+            values[i] = np.nan if code == BAD else values[i]
+    cols = QueryColumns.from_arrays(cols.ts, values, quality)
+    edges = _edges(cuts)
+    s = summaries_for_edges(cols, edges, stepped=stepped, treat_uncertain_as_bad=strict)
+    masked = cols if not strict else QueryColumns.from_arrays(
+        cols.ts, cols.values, np.where(quality == UNC, BAD, quality)
+    )  # fmt: skip
+    for k, (a, b) in enumerate(itertools.pairwise(edges.tolist())):
+        area, _, good, _, _ = ref_time_weighted(masked, a, b, stepped)
+        assert s.duration_good[k] == good
+        if good:
+            assert s.average[k] == pytest.approx(area / good, rel=1e-9, abs=1e-9)
