@@ -111,7 +111,12 @@ def _schemas() -> dict[str, Any]:
             "percent_good": {"type": "number"},
         },
     }
-    result_props = {"tag": {"type": "string"}, "kind": {"type": "string"}}
+    result_props = {
+        "tag": {"type": "string"},
+        "kind": {"type": "string"},
+        "start": {**_TIMESTAMP, "description": "the resolved range start (range queries)"},
+        "end": {**_TIMESTAMP, "description": "the resolved range end (range queries)"},
+    }
     return {
         "Error": {
             "type": "object",

@@ -36,7 +36,7 @@ from historian.api.params import (
     Params,
     too_large,
 )
-from historian.api.times import format_times
+from historian.api.times import format_time, format_times
 from historian.query.columns import NO_TIME, QueryColumns
 from historian.query.engine import QueryEngine, QueryLimitError, UnknownTagError
 from historian.query.recorded import InvalidPageTokenError
@@ -58,6 +58,8 @@ class Result:
     summaries: Summaries | None = None
     types: list[str] = field(default_factory=list)
     next_page_token: str | None = None
+    span: tuple[int, int] | None = None
+    """The resolved (start, end) of a range query, echoed so relative times can be drawn."""
 
 
 def _recorded(engine: QueryEngine, name: str, p: Params) -> Result:
@@ -80,14 +82,21 @@ def _recorded(engine: QueryEngine, name: str, p: Params) -> Result:
             limit,
             "pass max_count (at most the limit) and follow next_page_token, or narrow the range",
         )
-    return Result(name, "recorded", columns=page.columns, next_page_token=page.next_page_token)
+    return Result(
+        name,
+        "recorded",
+        columns=page.columns,
+        next_page_token=page.next_page_token,
+        span=(start, end),
+    )
 
 
 def _interpolated(engine: QueryEngine, name: str, p: Params) -> Result:
     start, end = p.range()
     interval = p.interval()
     p.count_intervals(start, end, interval, p.limits.max_intervals, "an interpolated query")
-    return Result(name, "interpolated", columns=engine.interpolated(name, start, end, interval))
+    cols = engine.interpolated(name, start, end, interval)
+    return Result(name, "interpolated", columns=cols, span=(start, end))
 
 
 def _at(engine: QueryEngine, name: str, p: Params) -> Result:
@@ -111,7 +120,7 @@ def _plot(engine: QueryEngine, name: str, p: Params) -> Result:
         raise too_large(f"intervals {n:,}", p.limits.max_plot_intervals, "ask for fewer")
     plot: Callable[..., QueryColumns] | None = getattr(engine, "plot", None)
     cols = plot(name, start, end, n) if plot else _plot_fallback(engine, name, start, end, n)
-    return Result(name, "plot", columns=cols)
+    return Result(name, "plot", columns=cols, span=(start, end))
 
 
 def _summary(engine: QueryEngine, name: str, p: Params) -> Result:
@@ -121,7 +130,7 @@ def _summary(engine: QueryEngine, name: str, p: Params) -> Result:
     types = p.summary_types()
     weighting = p.choice("weighting", WEIGHTINGS, "time")
     s = engine.summary(name, start, end, interval, types, weighting)
-    return Result(name, "summary", summaries=s, types=types)
+    return Result(name, "summary", summaries=s, types=types, span=(start, end))
 
 
 def _last(engine: QueryEngine, name: str, p: Params) -> Result:
@@ -192,6 +201,8 @@ def _summary_items(s: Summaries, types: list[str]) -> list[dict[str, Any]]:
 def result_fields(r: Result) -> dict[str, bytes | object]:
     """The JSON object of a result, ``items`` already encoded."""
     fields: dict[str, bytes | object] = {"tag": r.tag, "kind": r.kind}
+    if r.span is not None:
+        fields["start"], fields["end"] = (format_time(r.span[0]), format_time(r.span[1]))
     if r.summaries is not None:
         fields["items"] = dumps(_summary_items(r.summaries, r.types))
     else:
