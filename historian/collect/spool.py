@@ -62,7 +62,8 @@ class DiskSpool:
         self._fsync = fsync
         self.alarm = False
         self.refused_batches = 0
-        self.quarantined = 0
+        # files an earlier life quarantined are still waiting for an operator: count them
+        self.quarantined = len(self.fs.listdir(str(self.directory / QUARANTINE_DIR)))
         self._sizes: dict[int, int] = {}
         for name in self.fs.listdir(str(self.directory)):
             path = str(self.directory / name)

@@ -115,6 +115,7 @@ async def test_undecodable_spool_files_are_quarantined_and_the_rest_drains(
     assert fwd.metrics.batches_quarantined == 2 and spool.quarantined == 2
     quarantined = {p.name: p.read_bytes() for p in (spool.directory / "quarantine").iterdir()}
     assert quarantined == bad  # the evidence is kept byte for byte
+    assert DiskSpool(tmp_path / "spool").quarantined == 2  # still reported after a restart
     stored = [decode_batch(m).sequence for m in await _stream_messages(bus, OPTS, 9)]
     assert stored == good  # the bad files were never published
 
