@@ -7,14 +7,21 @@ Command line: ``twinbench historian import`` / ``export`` (``commands.py``).
   unknown tags to the store's catalogue (or refuses them under ``strict``) and writes
   through ``Historian.write`` in large columnar batches.
 - :func:`export` reads a stopped store with ``Historian.read`` in bounded windows.
+
+Names are imported on first use, so ``historian.cli`` can register the commands
+without loading pyarrow and the engine for unrelated commands.
 """
 
 from __future__ import annotations
 
-from .exporter import ExportError, ExportResult, export
-from .formats import FORMATS, detect_format, read_points
-from .importer import ImportResult, UnknownTagsError, import_files
-from .points import ParsedPoints
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .exporter import ExportError, ExportResult, export
+    from .formats import FORMATS, detect_format, read_points
+    from .importer import ImportResult, PartialImportError, UnknownTagsError, import_files
+    from .points import ParsedPoints
 
 __all__ = [
     "FORMATS",
@@ -22,9 +29,30 @@ __all__ = [
     "ExportResult",
     "ImportResult",
     "ParsedPoints",
+    "PartialImportError",
     "UnknownTagsError",
     "detect_format",
     "export",
     "import_files",
     "read_points",
 ]
+
+_HOME = {
+    "ExportError": "exporter",
+    "ExportResult": "exporter",
+    "export": "exporter",
+    "FORMATS": "formats",
+    "detect_format": "formats",
+    "read_points": "formats",
+    "ImportResult": "importer",
+    "PartialImportError": "importer",
+    "UnknownTagsError": "importer",
+    "import_files": "importer",
+    "ParsedPoints": "points",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,6 +37,7 @@ __all__ = ["STATUS_SUFFIX", "TIME_COLUMN", "WideCsvWriter", "read_wide"]
 
 TIME_COLUMN = "timestamp"
 STATUS_SUFFIX = "#status"
+CELLS_PER_BLOCK = 4_000_000
 
 
 def _layout(csv: CsvText) -> list[tuple[str, int, int | None]]:
@@ -129,22 +130,36 @@ class WideCsvWriter:
         self.points = 0
 
     def write_window(self, series: Sequence[tuple[TimeArray, ValueArray, QualityArray]]) -> None:
-        """One (ts, values, quality) per name, in the constructor's order."""
+        """One (ts, values, quality) per name, in the constructor's order.
+
+        Rows are written in blocks of at most ``CELLS_PER_BLOCK`` cells, so memory stays
+        bounded when timestamps do not line up (then nearly every cell is empty).
+        """
         stamps: TimeArray = (
             np.unique(np.concatenate([s[0] for s in series])) if series else np.zeros(0, np.int64)
         )
+        rows = max(CELLS_PER_BLOCK // max(len(self._schema), 1), 1)
+        for lo in range(0, len(stamps), rows):
+            block = stamps[lo : lo + rows]
+            first, last = int(block[0]), int(block[-1])
+            parts = []
+            for ts, values, quality in series:
+                a, b = np.searchsorted(ts, [first, last + 1])
+                parts.append((ts[a:b], values[a:b], quality[a:b]))
+            self._write_block(block, parts)
+
+    def _write_block(
+        self, stamps: TimeArray, series: Sequence[tuple[TimeArray, ValueArray, QualityArray]]
+    ) -> None:
         n = len(stamps)
-        if n == 0:
-            return
         columns: list[pa.Array] = [format_timestamps(stamps)]
         for ts, values, quality in series:
             where = np.full(n, len(ts), dtype=np.int64)
             where[np.searchsorted(stamps, ts)] = np.arange(len(ts))
             take = pa.array(where)
             text = pa.concat_arrays([value_strings(values, quality), pa.array([""])])
-            good = quality == 0
             status = status_column(quality).cast(pa.string())
-            status = pc.if_else(pa.array(good), "", status)
+            status = pc.if_else(pa.array(quality == 0), "", status)
             columns.append(pc.take(text, take))
             columns.append(pc.take(pa.concat_arrays([status, pa.array([""])]), take))
             self.points += len(ts)
