@@ -27,7 +27,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from historian.model import TimeArray, ValueArray
-from historian.query.signal import Signal, evaluate, range_sums, usable_result
+from historian.query.signal import (
+    Signal,
+    blocked_range_sums,
+    evaluate,
+    range_sums,
+    usable_result,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +113,7 @@ def interval_integrals(
     if m > 1 and overrides is None and (sig.all_usable or sparse):
         finite = sig.finite
         if sig.stepped:
-            dt = np.diff(ts).astype(np.float64)
-            dt *= finite[:-1]
-            twice_area += 2.0 * range_sums(dt, mid_lo, mid_hi)
+            twice_area += 2.0 * _held_rectangles(ts, finite, mid_lo, mid_hi)
         else:
             twice_area += _telescoped_trapezoids(ts, finite, mid_lo, mid_hi)
         good += np.where(has_inside, ts[np.maximum(hi - 1, 0)] - ts[np.minimum(lo, m - 1)], 0)
@@ -218,18 +222,39 @@ def _telescoped_trapezoids(
     ``v_hi (t_{hi+1} - t_hi)``, with ``t_{-1} = t_0`` and ``t_m = t_{m-1}``.
     """
     m = len(ts)
-    central = np.empty(m, np.float64)
-    np.subtract(ts[2:], ts[:-2], out=central[1:-1], casting="unsafe")
-    central[0] = ts[1] - ts[0]
-    central[-1] = ts[-1] - ts[-2]
-    central *= v
+
+    def central_times_value(s: int, e: int, out: NDArray[np.float64]) -> None:
+        # t_{i+1} - t_{i-1} for i in [s, e), clamped at both ends of the series
+        a, b = max(s, 1), min(e, m - 1)
+        if b > a:
+            np.subtract(
+                ts[a + 1 : b + 1], ts[a - 1 : b - 1], out=out[a - s : b - s], casting="unsafe"
+            )
+        if s == 0:
+            out[0] = ts[1] - ts[0]
+        if e == m:
+            out[-1] = ts[m - 1] - ts[m - 2]
+        out *= v[s:e]
+
     nonempty = hi > lo
-    total = range_sums(central, lo, np.where(nonempty, hi + 1, lo))
+    total = blocked_range_sums(m, lo, np.where(nonempty, hi + 1, lo), central_times_value)
     lo_c = np.minimum(lo, m - 1)
     hi_c = np.minimum(hi, m - 1)
     before_lo = (ts[lo_c] - ts[np.maximum(lo_c - 1, 0)]).astype(np.float64)
     after_hi = (ts[np.minimum(hi_c + 1, m - 1)] - ts[hi_c]).astype(np.float64)
     return np.where(nonempty, total - v[lo_c] * before_lo - v[hi_c] * after_hi, 0.0)
+
+
+def _held_rectangles(
+    ts: TimeArray, v: ValueArray, lo: NDArray[np.intp], hi: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """``Σ_{i=lo}^{hi-1} v_i (t_{i+1} - t_i)`` per range, block by block."""
+
+    def step_area(s: int, e: int, out: NDArray[np.float64]) -> None:
+        np.subtract(ts[s + 1 : e + 1], ts[s:e], out=out, casting="unsafe")
+        out *= v[s:e]
+
+    return blocked_range_sums(len(ts) - 1, lo, hi, step_area)
 
 
 def deviation_integrals(

@@ -7,6 +7,7 @@ import importlib
 import itertools
 import math
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from historian.model import Point, Quality, severity_of
+from historian.query import signal
 from historian.query.columns import NO_TIME, QueryColumns, ValueFlag
 from historian.query.summary import NS_PER_DAY, summaries, summaries_for_edges
 from tests.historian.query.test_interpolated import BAD, GOOD, UNC, series, usable
@@ -241,3 +243,18 @@ def test_few_unusable_points_take_the_corrected_fast_path(
         assert s.duration_good[k] == good
         if good:
             assert s.average[k] == pytest.approx(area / good, rel=1e-9, abs=1e-9)
+
+
+@settings(deadline=None, max_examples=100)
+@given(series(max_points=60), st.lists(st.integers(1, 1000), max_size=5), st.booleans())
+def test_cache_blocked_sums_equal_whole_array_sums(
+    cols: QueryColumns, cuts: list[int], stepped: bool
+) -> None:
+    """Tiny blocks, so every range crosses block bounds: still the reference's answers."""
+    edges = _edges(cuts)
+    with mock.patch.object(signal, "BLOCK", 3):
+        small = summaries_for_edges(cols, edges, stepped=stepped, types=["average"])
+    for k, (a, b) in enumerate(itertools.pairwise(edges.tolist())):
+        area, _, good, _, _ = ref_time_weighted(cols, a, b, stepped)
+        if good:
+            assert small.average[k] == pytest.approx(area / good, rel=1e-9, abs=1e-9)
