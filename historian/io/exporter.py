@@ -7,8 +7,8 @@ that one read holds about ``window_points`` points: memory stays bounded however
 long the range. The output is written to ``FILE.partial`` and renamed at the end,
 so a failed export leaves no truncated file behind.
 
-The store's WAL tail is flushed to a segment first (``Historian.flush``, the same
-data in the same store), so the manifest bounds every stored point's time.
+Everything is read from one ``Historian.snapshot()``: the export is the store at
+one moment, and each tag's reads are bounded by its first and last point.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any, Protocol
 from historian.catalogue import TagCatalogue, TagInfo
 from historian.errors import HistorianError
 from historian.lsm.engine import Historian
-from historian.lsm.inspect import inventory
 from historian.model import QualityArray, TimeArray, ValueArray
 from historian.options import FsyncPolicy, Options
+from historian.query.snapshot import Snapshot
 
 from .csv_long import LongCsvWriter
 from .csv_wide import WideCsvWriter
@@ -107,24 +107,22 @@ def export(
         chosen = select_tags(cat, tags)
         if not chosen:
             raise ExportError(f"no tag in the catalogue matches {', '.join(tags or [])!r}")
-        db.flush()
-        files = inventory(data_dir).state.files
-        lo = min((f.min_ts for f in files), default=0)
-        hi = max((f.max_ts for f in files), default=-1) + 1
+        snap = db.snapshot()  # one consistent moment for the whole export
+        extent = snap.time_range()
+        lo, hi = (extent[0], extent[1] + 1) if extent is not None else (0, 0)
         lo = lo if start_ns is None else max(lo, start_ns)
         hi = hi if end_ns is None else min(hi, end_ns)
-        points = sum(f.points for f in files)
-        series = max((f.series_count for f in files), default=1) or 1
-        per_series = max(points // series, 1)
+        # points per series, to size read windows (an estimate: series are rarely equal)
+        per_series = max(db.stats().points // max(len(cat), 1), 1)
         span = max(hi - lo, 1)
         tmp = path + ".partial"
         try:
             if fmt == "wide":
-                total = _export_wide(db, tmp, chosen, lo, hi, span, per_series, window_points,
+                total = _export_wide(snap, tmp, chosen, lo, hi, span, per_series, window_points,
                                      progress, started)  # fmt: skip
             else:
                 window = max(span * window_points // per_series, NS)
-                total = _export_series(db, tmp, fmt, chosen, lo, hi, window, progress, started)
+                total = _export_series(snap, tmp, fmt, chosen, lo, hi, window, progress, started)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -140,7 +138,7 @@ def _windows(lo: int, hi: int, width: int) -> list[tuple[int, int]]:
 
 
 def _export_series(
-    db: Historian,
+    snap: Snapshot,
     path: str,
     fmt: str,
     chosen: list[TagInfo],
@@ -159,8 +157,11 @@ def _export_series(
         raise ExportError(f"unknown export format {fmt!r}; use long, wide, parquet or pi")
     with writers[fmt](path) as w:
         for tag in chosen:
-            for a, b in _windows(lo, hi, window):
-                ts, values, quality = db.read(tag.id, a, b)
+            first, last = snap.first(tag.id), snap.last(tag.id)
+            if first is None or last is None:
+                continue
+            for a, b in _windows(max(lo, first.ts), min(hi, last.ts + 1), window):
+                ts, values, quality = snap.read(tag.id, a, b).columns
                 w.write(tag.name, ts, values, quality, series_id=tag.id)
                 if progress is not None and len(ts):
                     progress(w.points, time.perf_counter() - started)
@@ -168,7 +169,7 @@ def _export_series(
 
 
 def _export_wide(
-    db: Historian,
+    snap: Snapshot,
     path: str,
     chosen: list[TagInfo],
     lo: int,
@@ -182,7 +183,7 @@ def _export_wide(
     window = max(span * window_points // max(per_series * len(chosen), 1), NS)
     with WideCsvWriter(path, [t.name for t in chosen]) as w:
         for a, b in _windows(lo, hi, window):
-            w.write_window([db.read(t.id, a, b) for t in chosen])
+            w.write_window([snap.read(t.id, a, b).columns for t in chosen])
             if progress is not None:
                 progress(w.points, time.perf_counter() - started)
         return w.points

@@ -197,3 +197,20 @@ def test_files_beyond_the_memory_budget_are_parsed_again(tmp_path: Path) -> None
         ("p.a", 1704067200 * 10**9, "1.0"),
         ("p.b", 1704067200 * 10**9, "2.0"),
     ]
+
+
+def test_export_sees_points_still_in_the_wal(tmp_path: Path) -> None:
+    """Points a server wrote but never flushed (replayed from the WAL at open) are exported."""
+    from historian.catalogue import TagCatalogue, TagInfo
+    from historian.lsm.engine import Historian
+
+    data = tmp_path / "s"
+    with Historian.open(str(data)) as db:
+        TagCatalogue([TagInfo(7, "p.wal")]).save(data)
+        db.write_arrays([7, 7], [5 * 10**9, 6 * 10**9], [1.25, 2.5])
+    export(str(data), str(tmp_path / "o.csv"), "long")
+    assert (tmp_path / "o.csv").read_text().splitlines() == [
+        "tag,timestamp,value,status",
+        "p.wal,1970-01-01T00:00:05.000000000Z,1.25,Good",
+        "p.wal,1970-01-01T00:00:06.000000000Z,2.5,Good",
+    ]
