@@ -22,6 +22,7 @@ from historian.query.part13.interval_status import (
     after_end_of_data,
     count_status,
     finish,
+    outside_data,
     partial_bits,
     raw_spans,
     time_shares,
@@ -37,13 +38,12 @@ NS_PER_MS = 1_000_000
 
 def count(raw: RawSeries, iv: Intervals) -> AggregateResult:
     spans = raw_spans(raw, iv)
-    shares = time_shares(simple_timeline(raw, iv))
     whole = spans.n_good + spans.n_uncertain + spans.n_bad
     code = count_status(spans, raw.config)
     code = np.where(whole == 0, np.uint32(GOOD), code).astype(np.uint32)
-    no_data = after_end_of_data(raw, iv) | ((spans.n_any == 0) & (shares.covered == 0))
+    no_data = (spans.n_any == 0) & outside_data(raw, iv) | after_end_of_data(raw, iv)
     code = np.where(no_data, np.uint32(BAD_NO_DATA), code).astype(np.uint32)
-    bits = np.uint32(CALCULATED) | partial_bits(iv, shares, extrapolates=False)
+    bits = np.uint32(CALCULATED) | partial_bits(raw, iv, extrapolates=False)
     return finish(iv, spans.n_good.astype(np.float64), code, bits.astype(np.uint32))
 
 
@@ -65,7 +65,7 @@ def _duration_in_state(raw: RawSeries, iv: Intervals, *, zero: bool) -> Aggregat
     code = np.where(
         (shares.covered > 0) & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)
     )
-    bits = np.uint32(CALCULATED) | partial_bits(iv, shares, extrapolates=False)
+    bits = np.uint32(CALCULATED) | partial_bits(raw, iv, extrapolates=False)
     return finish(iv, ms, code.astype(np.uint32), bits.astype(np.uint32))
 
 
@@ -85,11 +85,10 @@ def number_of_transitions(raw: RawSeries, iv: Intervals) -> AggregateResult:
         vu = raw.values[u]
         changed[u[1:]] = vu[1:] != vu[:-1]
     n_changes = span_count(changed, spans.i0, spans.i1)
-    shares = time_shares(simple_timeline(raw, iv))
     code = count_status(spans, raw.config)
     whole = spans.n_good + spans.n_uncertain + spans.n_bad
     code = np.where(whole == 0, np.uint32(GOOD), code).astype(np.uint32)
-    no_data = after_end_of_data(raw, iv) | ((spans.n_any == 0) & (shares.covered == 0))
+    no_data = (spans.n_any == 0) & outside_data(raw, iv) | after_end_of_data(raw, iv)
     code = np.where(no_data, np.uint32(BAD_NO_DATA), code).astype(np.uint32)
-    bits = np.uint32(CALCULATED) | partial_bits(iv, shares, extrapolates=False)
+    bits = np.uint32(CALCULATED) | partial_bits(raw, iv, extrapolates=False)
     return finish(iv, n_changes.astype(np.float64), code, bits.astype(np.uint32))

@@ -27,7 +27,6 @@ from historian.query.part13.interval_status import (
     finish,
     partial_bits,
     raw_spans,
-    time_shares,
 )
 from historian.query.part13.raw import GOOD_CLASS, RawSeries
 from historian.query.part13.reduce import span_first, span_last
@@ -38,7 +37,6 @@ from historian.query.part13.status import (
     INTERPOLATED,
     UNCERTAIN_DATA_SUB_NORMAL,
 )
-from historian.query.part13.timeline import simple_timeline
 
 
 def _raw_at(raw: RawSeries, iv: Intervals, idx: NDArray[np.intp]) -> AggregateResult:
@@ -83,9 +81,7 @@ def delta(raw: RawSeries, iv: Intervals) -> AggregateResult:
     code = np.where(has & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(
         np.uint32
     )
-    bits = np.uint32(CALCULATED) | partial_bits(
-        iv, time_shares(simple_timeline(raw, iv)), extrapolates=False
-    )
+    bits = np.uint32(CALCULATED) | partial_bits(raw, iv, extrapolates=False)
     return finish(iv, value, code, bits.astype(np.uint32))
 
 
@@ -99,7 +95,7 @@ def _edges(iv: Intervals) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
 def _bound_result(
     raw: RawSeries, iv: Intervals, b: Bounds, ts: NDArray[np.int64]
 ) -> AggregateResult:
-    partial = partial_bits(iv, time_shares(simple_timeline(raw, iv)), extrapolates=False)
+    partial = partial_bits(raw, iv, extrapolates=False)
     partial = np.where(after_end_of_data(raw, iv), np.uint32(0), partial).astype(np.uint32)
     interp = np.where(b.is_raw, np.uint32(0), np.uint32(INTERPOLATED)).astype(np.uint32)
     bad = (b.code & np.uint32(0x80000000)) != 0
@@ -125,7 +121,5 @@ def delta_bounds(raw: RawSeries, iv: Intervals) -> AggregateResult:
     good = both & (sb.cls == GOOD_CLASS) & (eb.cls == GOOD_CLASS)
     code = np.where(good, np.uint32(GOOD), np.uint32(UNCERTAIN_DATA_SUB_NORMAL))
     code = np.where(both, code, np.uint32(BAD_NO_DATA)).astype(np.uint32)
-    bits = np.uint32(CALCULATED) | partial_bits(
-        iv, time_shares(simple_timeline(raw, iv)), extrapolates=False
-    )
+    bits = np.uint32(CALCULATED) | partial_bits(raw, iv, extrapolates=False)
     return finish(iv, eb.value - sb.value, code, bits.astype(np.uint32))

@@ -76,7 +76,7 @@ def _extreme(raw: RawSeries, iv: Intervals, *, maximum: bool, actual_time: bool)
     code = np.where(found & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(
         np.uint32
     )
-    partial = partial_bits(iv, time_shares(simple_timeline(raw, iv)), extrapolates=False)
+    partial = partial_bits(raw, iv, extrapolates=False)
     at_ts = (
         np.where(found, raw.ts[np.clip(first, 0, max(raw.n - 1, 0))], iv.timestamp)
         if raw.n
@@ -116,7 +116,7 @@ def range_(raw: RawSeries, iv: Intervals) -> AggregateResult:
     code = np.where(
         (first >= 0) & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)
     ).astype(np.uint32)
-    partial = partial_bits(iv, time_shares(simple_timeline(raw, iv)), extrapolates=False)
+    partial = partial_bits(raw, iv, extrapolates=False)
     return finish(iv, ext_hi - ext_lo, code, (partial | np.uint32(CALCULATED)).astype(np.uint32))
 
 
@@ -134,7 +134,10 @@ class _Extreme2:
         sb_ok = sb.exists & np.isfinite(sb.value)
         eb_ok = eb.exists & np.isfinite(eb.value) & (not cfg.stepped)
         # Raw candidates strictly after lo (a raw value at lo *is* the start bound).
-        cand = raw.usable & ~np.isin(raw.ts, iv.lo)
+        cand = raw.usable.copy()
+        at_lo = np.searchsorted(raw.ts, iv.lo, side="left")
+        on_edge = at_lo[at_lo < raw.n]
+        cand[on_edge[raw.ts[on_edge] == iv.lo[at_lo < raw.n]]] = False
         rext, rfirst, rties = _raw_extreme(raw, iv, maximum=maximum, candidates=cand)
         r_ok = rfirst >= 0
         # Compare in "larger is better" space.
@@ -175,7 +178,7 @@ class _Extreme2:
         self.code = np.where(
             found & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)
         ).astype(np.uint32)
-        self.partial = partial_bits(iv, shares, extrapolates=False)
+        self.partial = partial_bits(raw, iv, extrapolates=False)
 
 
 def _extreme2(

@@ -149,12 +149,13 @@ class TimeShares:
 
 
 def time_shares(tl: Timeline) -> TimeShares:
+    by_kind = tl.durations_by_kind()
     return TimeShares(
-        tl.duration_of(GOOD_KIND),
-        tl.duration_of(UNCERTAIN_KIND),
-        tl.duration_of(BAD_KIND),
-        tl.duration_of(BEFORE_KIND),
-        tl.duration_of(AFTER_KIND),
+        by_kind[GOOD_KIND],
+        by_kind[UNCERTAIN_KIND],
+        by_kind[BAD_KIND],
+        by_kind[BEFORE_KIND],
+        by_kind[AFTER_KIND],
         tl.per_interval(np.where(tl.no_data_marker, tl.duration, 0.0)),
     )
 
@@ -165,14 +166,36 @@ def time_status(shares: TimeShares, cfg: AggregateConfiguration) -> StatusArray:
     return percent_status(shares.good, shares.bad, whole, cfg)
 
 
-def partial_bits(iv: Intervals, shares: TimeShares, *, extrapolates: bool) -> NDArray[np.uint32]:
-    """PARTIAL where the interval is short or partly without data (module docstring)."""
-    gap = (shares.before > 0) | (shares.marker > 0)
+def partial_bits(raw: RawSeries, iv: Intervals, *, extrapolates: bool) -> NDArray[np.uint32]:
+    """PARTIAL where the interval is short or partly without data (module docstring).
+
+    Read off the raw columns in O(intervals x log points): time before the
+    first raw value (for the extrapolating aggregates: the first usable one),
+    time covered by a Bad_NoData marker, and — unless the aggregate
+    extrapolates — time after the last raw value.
+    """
+    gap = iv.short.copy()
+    if raw.n == 0:
+        return np.where(gap, np.uint32(PARTIAL), np.uint32(0)).astype(np.uint32)
+    first = raw.ts[raw.usable_index[0]] if extrapolates and raw.usable_index.size else raw.ts[0]
+    gap |= iv.lo < first
     if not extrapolates:
-        gap |= shares.after > 0
-    out: NDArray[np.uint32] = np.where(iv.short | gap, np.uint32(PARTIAL), np.uint32(0)).astype(
-        np.uint32
-    )
+        gap |= iv.hi > raw.ts[-1]
+    # The raw value governing lo, and every one inside [lo, hi): is any a marker?
+    k0 = np.maximum(np.searchsorted(raw.ts, iv.lo, side="right") - 1, 0)
+    k1 = np.searchsorted(raw.ts, iv.hi, side="left")
+    markers = np.zeros(raw.n + 1, np.int64)
+    np.cumsum(raw.no_data_marker, out=markers[1:])
+    gap |= (markers[np.maximum(k1, k0)] - markers[k0]) > 0
+    out: NDArray[np.uint32] = np.where(gap, np.uint32(PARTIAL), np.uint32(0)).astype(np.uint32)
+    return out
+
+
+def outside_data(raw: RawSeries, iv: Intervals) -> NDArray[np.bool_]:
+    """Intervals wholly before the first raw value or after the last one."""
+    if raw.n == 0:
+        return np.ones(len(iv), np.bool_)
+    out: NDArray[np.bool_] = (iv.hi <= raw.ts[0]) | (iv.lo > raw.ts[-1])
     return out
 
 

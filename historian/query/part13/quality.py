@@ -45,7 +45,7 @@ def _shares(
     code = np.where(
         (shares.covered > 0) & ~after_end_of_data(raw, iv), np.uint32(GOOD), np.uint32(BAD_NO_DATA)
     ).astype(np.uint32)
-    bits = (np.uint32(CALCULATED) | partial_bits(iv, shares, extrapolates=False)).astype(np.uint32)
+    bits = (np.uint32(CALCULATED) | partial_bits(raw, iv, extrapolates=False)).astype(np.uint32)
     return shares, code, bits
 
 

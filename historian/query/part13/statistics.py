@@ -24,12 +24,10 @@ from historian.query.part13.interval_status import (
     finish,
     partial_bits,
     raw_spans,
-    time_shares,
 )
 from historian.query.part13.raw import GOOD_CLASS, RawSeries
 from historian.query.part13.reduce import point_interval
 from historian.query.part13.status import BAD, BAD_NO_DATA, CALCULATED
-from historian.query.part13.timeline import simple_timeline
 
 
 def _moments(
@@ -57,9 +55,7 @@ def _moments(
     code = np.where((n > 0) & ~after_end_of_data(raw, iv), code, np.uint32(BAD_NO_DATA)).astype(
         np.uint32
     )
-    bits = np.uint32(CALCULATED) | partial_bits(
-        iv, time_shares(simple_timeline(raw, iv)), extrapolates=False
-    )
+    bits = np.uint32(CALCULATED) | partial_bits(raw, iv, extrapolates=False)
     return n, mean, m2, code, bits.astype(np.uint32)
 
 

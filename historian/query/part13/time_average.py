@@ -71,7 +71,7 @@ def _time_average(
     value = np.divide(area, covered, out=np.full(covered.shape, np.nan), where=covered > 0)
     code = time_status(shares, raw.config)
     code = np.where(covered > 0, code, np.uint32(BAD_NO_DATA)).astype(np.uint32)
-    bits = np.uint32(CALCULATED) | partial_bits(iv, shares, extrapolates=True)
+    bits = np.uint32(CALCULATED) | partial_bits(raw, iv, extrapolates=True)
     return value, code, bits.astype(np.uint32)
 
 
@@ -115,7 +115,7 @@ def _time_average2(
     )
     nothing = ((usable_time == 0) & ~has_usable) | after_end_of_data(raw, iv)
     code = np.where(nothing, np.uint32(BAD_NO_DATA), code).astype(np.uint32)
-    bits = np.uint32(CALCULATED) | partial_bits(iv, shares, extrapolates=False)
+    bits = np.uint32(CALCULATED) | partial_bits(raw, iv, extrapolates=False)
     return avg, area / NS_PER_SECOND, code, bits.astype(np.uint32)
 
 

@@ -63,6 +63,14 @@ class Timeline:
         mask = np.isin(self.kind, np.array(kinds, np.uint8))
         return self.per_interval(np.where(mask, self.duration, 0.0))
 
+    def durations_by_kind(self) -> NDArray[np.float64]:
+        """(5, n_intervals): time of each kind (GOOD..AFTER) per interval, in one pass."""
+        n = self.n_intervals
+        key = self.kind.astype(np.intp) * n + self.interval
+        summed = np.bincount(key, weights=self.duration, minlength=5 * n)
+        out: NDArray[np.float64] = summed.astype(np.float64).reshape(5, n)
+        return out
+
     def integral(self, *, include_uncertain: bool = True) -> NDArray[np.float64]:
         """Per interval, the integral of the value over non-Bad segments (value x ns)."""
         ok = (self.kind == GOOD_KIND) | ((self.kind == UNCERTAIN_KIND) & include_uncertain)
@@ -72,8 +80,14 @@ class Timeline:
 
 def _breakpoints(raw: RawSeries, iv: Intervals) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
     edges = np.concatenate([iv.lo, iv.hi[-1:]])
-    inside = raw.ts[(raw.ts > iv.lo[0]) & (raw.ts < iv.hi[-1])]
-    pts = np.union1d(edges, inside).astype(np.int64)
+    a = np.searchsorted(raw.ts, iv.lo[0], side="right")
+    b = np.searchsorted(raw.ts, iv.hi[-1], side="left")
+    # Two sorted runs: a stable sort merges them in linear time; then drop repeats.
+    pts = np.concatenate([edges, raw.ts[a:b]])
+    pts.sort(kind="stable")
+    keep = np.ones(pts.size, np.bool_)
+    keep[1:] = pts[1:] != pts[:-1]
+    pts = pts[keep]
     seg_iv = (np.searchsorted(iv.lo, pts[:-1], side="right") - 1).astype(np.intp)
     return pts, seg_iv
 
@@ -93,8 +107,10 @@ def simple_timeline(raw: RawSeries, iv: Intervals) -> Timeline:
         nxt = np.clip(k + 1, 0, n - 1)
         has_p, has_n = k >= 0, k + 1 < n
         at_raw = has_p & (raw.ts[kc] == a)
-        sb = simple_bounds(raw, a)
-        cls = np.where(at_raw, raw.cls[kc], sb.cls)
+        # Only an interval edge can start a segment without a raw value there.
+        cls = raw.cls[kc].copy()
+        edge = np.flatnonzero(~at_raw)
+        cls[edge] = simple_bounds(raw, a[edge]).cls
         kind = np.where(
             ~has_p, BEFORE_KIND, np.where(~has_n, AFTER_KIND, cls.astype(np.uint8))
         ).astype(np.uint8)
