@@ -22,7 +22,7 @@ from typing import NoReturn
 
 import nats.errors
 
-from historian.errors import HistorianError
+from historian.errors import CatalogueError, HistorianError
 from historian.options import FsyncPolicy
 from historian.server.process import HistorianServer, ServeConfig
 
@@ -183,6 +183,9 @@ def main(argv: list[str] | None = None, prog: str = "twinbench historian serve")
 
     try:
         return asyncio.run(run())
+    except CatalogueError as exc:  # the --catalogue file is malformed or conflicts: a usage error
+        print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
     except (HistorianError, OSError, nats.errors.Error) as exc:
         # the store could not be opened (locked by another server, corrupt, unreadable)
         # or the bus is unreachable at start
