@@ -153,7 +153,7 @@ class _Extreme2:
         # The first in time wins: start bound, then raw values, then the end bound.
         ts_raw = raw.ts[np.clip(rfirst, 0, max(raw.n - 1, 0))] if raw.n else iv.lo
         self.timestamp = np.where(
-            s_win, iv.lo, np.where(r_win, ts_raw, iv.hi - END_BOUND_OFFSET_NS)
+            s_win, iv.lo, np.where(r_win, ts_raw, np.maximum(iv.hi - END_BOUND_OFFSET_NS, iv.lo))
         ).astype(np.int64)
         self.timestamp = np.where(found, self.timestamp, iv.timestamp).astype(np.int64)
         self.value = np.where(found, sign * best, np.nan)

@@ -234,3 +234,11 @@ def test_time_average_is_always_sloped_time_average2_follows_stepped() -> None:
     ]
     # Interpolative honours Stepped (Annex A Historian3).
     assert run("Interpolative", RAMP_TS, RAMP_V, GOOD4, 5, 10, 5, cfg).values.tolist() == [0.0]
+
+
+def test_end_bound_timestamp_stays_inside_sub_millisecond_intervals() -> None:
+    ts = np.array([0, 1000], np.int64)  # a ramp over 1 microsecond
+    r = aggregate("MaximumActualTime2", ts, [0.0, 10.0], [0, 0], 0, 1000, 100)
+    lo = np.arange(0, 1000, 100)
+    assert np.all((r.timestamps >= lo) & (r.timestamps < lo + 100))
+    assert r.values.tolist() == pytest.approx([1.0 * (k + 1) for k in range(10)])
