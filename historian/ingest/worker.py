@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import crc32c
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
@@ -326,7 +327,7 @@ class IngestWorker:
             "Twinbench-Stream-Seq": str(seq),
             "Twinbench-Batch-Id": d.batch_id,
             # a redelivered message (ack lost) must not dead-letter its points twice
-            "Nats-Msg-Id": f"{self._opts.stream}/{seq}/{rej.reason}",
+            "Nats-Msg-Id": _dead_letter_id(self._opts.stream, it.msg, rej.reason),
         }
         await self._js.publish(self._opts.dead_letter_subject, payload, headers=headers)
         self.metrics.rejected_points[rej.reason] += len(rej.points)
@@ -373,7 +374,7 @@ class IngestWorker:
             "Twinbench-Detail": detail[:1000],
             "Twinbench-Subject": msg.subject,
             "Twinbench-Stream-Seq": str(seq),
-            "Nats-Msg-Id": f"{self._opts.stream}/{seq}/message",
+            "Nats-Msg-Id": _dead_letter_id(self._opts.stream, msg, "message"),
         }
         try:
             await self._js.publish(self._opts.dead_letter_subject, msg.data, headers=headers)
@@ -391,3 +392,10 @@ class IngestWorker:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
+
+
+def _dead_letter_id(stream: str, msg: Msg, what: str) -> str:
+    """Dedup id of a dead-letter record: the same message (stream, sequence *and* bytes,
+    since a re-created stream reuses sequences) and the same part of it."""
+    crc = crc32c.crc32c(msg.data)
+    return f"{stream}/{msg.metadata.sequence.stream}/{crc:08x}/{what}"
