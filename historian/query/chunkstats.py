@@ -131,14 +131,22 @@ def summaries_from_chunk_stats(
     rep_q = np.concatenate([rows["first_quality"], rows["last_quality"][~single]]).astype(
         QUALITY_DTYPE
     )
-    ts = np.concatenate([np.asarray(rest.ts, TIME_DTYPE), rep_ts])
-    order = np.argsort(ts, kind="stable")
-    reduced = QueryColumns.from_arrays(
-        ts[order],
-        np.concatenate([np.asarray(rest.values, VALUE_DTYPE), rep_v])[order],
-        np.concatenate([np.asarray(rest.quality, QUALITY_DTYPE), rep_q])[order],
-    )
-    is_rep = np.concatenate([np.zeros(len(rest.ts), bool), np.ones(len(rep_ts), bool)])[order]
+    # Both parts are sorted: merge by insertion positions instead of sorting.
+    rep_order = np.argsort(rep_ts, kind="stable")
+    rep_ts, rep_v, rep_q = rep_ts[rep_order], rep_v[rep_order], rep_q[rep_order]
+    rest_ts = np.asarray(rest.ts, TIME_DTYPE)
+    total = len(rest_ts) + len(rep_ts)
+    at_rep = np.searchsorted(rest_ts, rep_ts) + np.arange(len(rep_ts))
+    is_rep = np.zeros(total, bool)
+    is_rep[at_rep] = True
+    m_ts = np.empty(total, TIME_DTYPE)
+    m_v = np.empty(total, VALUE_DTYPE)
+    m_q = np.empty(total, QUALITY_DTYPE)
+    m_ts[at_rep], m_v[at_rep], m_q[at_rep] = rep_ts, rep_v, rep_q
+    m_ts[~is_rep] = rest_ts
+    m_v[~is_rep] = np.asarray(rest.values, VALUE_DTYPE)
+    m_q[~is_rep] = np.asarray(rest.quality, QUALITY_DTYPE)
+    reduced = QueryColumns.from_arrays(m_ts, m_v, m_q)
     sig = build_signal(
         reduced, stepped=stepped, before=before, after=after,
         treat_uncertain_as_bad=treat_uncertain_as_bad,
@@ -162,7 +170,7 @@ def summaries_from_chunk_stats(
         good_ns = _good_ns_with_rows(sig, edges, overrides)
     # Event parts of the rest only: representatives are masked out of the signal.
     rest_sig = build_signal(
-        reduced.take(np.flatnonzero(~is_rep)), stepped=stepped,
+        rest, stepped=stepped,
         treat_uncertain_as_bad=treat_uncertain_as_bad,
     )  # fmt: skip
     r_lo, r_hi = inside_ranges(rest_sig, edges)

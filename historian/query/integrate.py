@@ -189,27 +189,30 @@ def interval_good_ns(sig: Signal, edges: TimeArray) -> NDArray[np.int64]:
     A segment's usable time runs from a usable point to the next point (or on
     past the last point); time before the first point is no data.
     """
-    ts, us = sig.ts, sig.usable
+    ts = sig.ts
     m = len(ts)
     a, b = edges[:-1], edges[1:]
     if m == 0:
         return np.zeros(len(a), np.int64)
+    whole: NDArray[np.int64] = np.clip(b - np.maximum(a, ts[0]), 0, None).astype(np.int64)
     if sig.all_usable:
-        whole: NDArray[np.int64] = np.clip(b - np.maximum(a, ts[0]), 0, None).astype(np.int64)
         return whole
-    # Cumulative usable ns at each point, then the partial segment up to x.
-    dt = np.diff(ts)
-    dt[~us[:-1]] = 0
-    cum = np.zeros(m, np.int64)
-    np.cumsum(dt, out=cum[1:])
+    # Subtract the time that unusable points hold: segment [t_i, t_{i+1}) of each
+    # unusable i (to +inf for the last point). Those segments never overlap, so
+    # the lost time up to x is a running sum over them plus one partial segment.
+    bad = sig.unusable
+    lost_from = ts[bad]
+    lost_to = np.where(bad + 1 < m, ts[np.minimum(bad + 1, m - 1)], np.iinfo(np.int64).max)
+    cum = np.zeros(len(bad) + 1, np.int64)
+    np.cumsum(np.where(bad + 1 < m, lost_to - lost_from, 0), out=cum[1:])
 
-    def upto(x: TimeArray) -> NDArray[np.int64]:
-        j = np.searchsorted(ts, x, "right") - 1
+    def lost_upto(x: TimeArray) -> NDArray[np.int64]:
+        j = np.searchsorted(lost_from, x, "right") - 1
         jc = np.maximum(j, 0)
-        part = np.where((j >= 0) & us[jc], x - ts[jc], 0)
+        part = np.where(j >= 0, np.minimum(x, lost_to[jc]) - lost_from[jc], 0)
         return np.where(j >= 0, cum[jc], 0) + part
 
-    out: NDArray[np.int64] = (upto(b) - upto(a)).astype(np.int64)
+    out: NDArray[np.int64] = (whole - (lost_upto(b) - lost_upto(a))).astype(np.int64)
     return out
 
 

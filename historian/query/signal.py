@@ -22,7 +22,7 @@ time-weighted integrals on them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,26 +43,74 @@ from historian.query.columns import FLAG_DTYPE, ColumnsLike, FlagArray, PointLik
 NS = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
 class Signal:
-    """One series with its boundary points merged in, plus the per-point masks queries need."""
+    """One series with its boundary points merged in; per-point masks are computed on first use.
 
-    ts: TimeArray
-    values: ValueArray
-    quality: QualityArray
-    severity: NDArray[np.uint8]
-    usable: NDArray[np.bool_]
-    all_usable: bool
-    bad_from: int
-    """Lowest severity that is not usable: 2 (Bad), or 1 when Uncertain counts as Bad."""
-    finite: ValueArray
-    """``values`` with non-finite ones set to 0 (``values`` itself when all are finite):
-    safe for sums over every point that are then corrected at the unusable ones."""
-    unusable: NDArray[np.intp]
-    """Indices of the unusable points (usually few)."""
-    stepped: bool
-    inside: slice
-    """Indices of the caller's in-range points inside the merged arrays."""
+    Point queries (interpolation at a few times) never touch the whole series:
+    :meth:`usable_at` and :meth:`severity_at` look at the indices they are given
+    until a whole-series mask has been asked for.
+    """
+
+    def __init__(
+        self,
+        ts: TimeArray,
+        values: ValueArray,
+        quality: QualityArray,
+        *,
+        stepped: bool,
+        bad_from: int,
+        inside: slice,
+    ) -> None:
+        self.ts = ts
+        self.values = values
+        self.quality = quality
+        self.stepped = stepped
+        self.bad_from = bad_from
+        """Lowest severity that is not usable: 2 (Bad), or 1 when Uncertain counts as Bad."""
+        self.inside = inside
+        """Indices of the caller's in-range points inside the merged arrays."""
+
+    @cached_property
+    def severity(self) -> NDArray[np.uint8]:
+        return severity_of(self.quality)
+
+    @cached_property
+    def usable(self) -> NDArray[np.bool_]:
+        ok: NDArray[np.bool_] = (self.severity < self.bad_from) & np.isfinite(self.values)
+        return ok
+
+    @cached_property
+    def unusable(self) -> NDArray[np.intp]:
+        """Indices of the unusable points (usually few)."""
+        return np.flatnonzero(~self.usable)
+
+    @property
+    def all_usable(self) -> bool:
+        return len(self.unusable) == 0
+
+    @cached_property
+    def finite(self) -> ValueArray:
+        """``values`` with non-finite ones set to 0 (``values`` itself when all are finite):
+        safe for sums over every point that are then corrected at the unusable ones."""
+        bad = self.unusable
+        if len(bad) == 0 or np.isfinite(self.values[bad]).all():
+            return self.values
+        out = self.values.copy()
+        out[bad[~np.isfinite(self.values[bad])]] = 0.0
+        return out
+
+    def usable_at(self, idx: NDArray[np.intp]) -> NDArray[np.bool_]:
+        if "usable" in self.__dict__:
+            return self.usable[idx]
+        ok: NDArray[np.bool_] = (severity_of(self.quality[idx]) < self.bad_from) & np.isfinite(
+            self.values[idx]
+        )
+        return ok
+
+    def severity_at(self, idx: NDArray[np.intp]) -> NDArray[np.uint8]:
+        if "severity" in self.__dict__:
+            return self.severity[idx]
+        return severity_of(self.quality[idx])
 
 
 def build_signal(
@@ -116,27 +164,13 @@ def build_signal(
                 np.array([p.quality for p in tail], QUALITY_DTYPE),
             ]
         )
-    severity = severity_of(quality)
-    bad_from = 1 if treat_uncertain_as_bad else 2
-    usable = (severity < bad_from) & np.isfinite(values)
     lo = 1 if before is not None else 0
-    unusable = np.flatnonzero(~usable)
-    values = np.asarray(values, VALUE_DTYPE)
-    finite = values
-    if len(unusable) and not np.isfinite(values[unusable]).all():
-        finite = values.copy()
-        finite[unusable[~np.isfinite(values[unusable])]] = 0.0
     return Signal(
-        ts=np.asarray(ts, TIME_DTYPE),
-        values=values,
-        quality=np.asarray(quality, QUALITY_DTYPE),
-        severity=severity,
-        usable=usable,
-        all_usable=len(unusable) == 0,
-        bad_from=bad_from,
-        finite=finite,
-        unusable=unusable,
+        np.asarray(ts, TIME_DTYPE),
+        np.asarray(values, VALUE_DTYPE),
+        np.asarray(quality, QUALITY_DTYPE),
         stepped=stepped,
+        bad_from=1 if treat_uncertain_as_bad else 2,
         inside=slice(lo, lo + n),
     )
 
@@ -169,13 +203,13 @@ def evaluate(
     out_f[has & ~exact & has_next] = ValueFlag.INTERPOLATED
     out_f[has & ~exact & ~has_next] = ValueFlag.EXTRAPOLATED
     if not sig.stepped:
-        lin = has_next & ~exact & sig.usable[jc] & sig.usable[jn]
+        lin = has_next & ~exact & sig.usable_at(jc) & sig.usable_at(jn)
         if lin.any():
             j0, j1 = jc[lin], jn[lin]
             frac = (x[lin] - sig.ts[j0]) / (sig.ts[j1] - sig.ts[j0])
             v0 = sig.values[j0]
             out_v[lin] = v0 + (sig.values[j1] - v0) * frac
-            worse = sig.severity[j1] > sig.severity[j0]
+            worse = sig.severity_at(j1) > sig.severity_at(j0)
             out_q[np.flatnonzero(lin)[worse]] = sig.quality[j1[worse]]
     return out_v, out_q, out_f
 

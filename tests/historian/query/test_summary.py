@@ -161,6 +161,7 @@ def test_event_weighted_average_equals_numpy_mean_of_good_values(
     for k, (a, b) in enumerate(itertools.pairwise(edges)):
         v = cols.values[good & (cols.ts >= a) & (cols.ts < b)]
         assert s.count[k] == len(v)
+        assert s.duration_good[k] == ref_time_weighted(cols, int(a), int(b), False)[2]
         if len(v):
             assert s.average[k] == pytest.approx(np.mean(v), rel=1e-12, abs=1e-12)
             assert s.std_population[k] == pytest.approx(np.std(v), rel=1e-9, abs=1e-9)
