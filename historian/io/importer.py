@@ -201,7 +201,8 @@ def check_window(points: ParsedPoints, opts: Options) -> None:
     """The store's accepted time range and NaN rule, checked before anything is written."""
     if len(points) == 0:
         return
-    lo, hi = opts.min_ts, opts.max_ts
+    # the engine's own window rule (min/max_ts and any past/future window at this moment)
+    lo, hi = opts.accepted_window(time.time_ns())
     outside = (points.ts < lo) | (points.ts > hi)
     if outside.any():
         i = int(np.argmax(outside))
@@ -211,7 +212,7 @@ def check_window(points: ParsedPoints, opts: Options) -> None:
             line,
             column,
             f"timestamp {int(points.ts[i])} ns is outside the store's accepted range "
-            f"[{lo}, {hi}] ns (Options.min_ts / max_ts); drop the row or widen the range",
+            f"[{lo}, {hi}] ns (Options.accepted_window); drop the row or widen the range",
         )
     try:
         PointBatch.from_arrays(

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from historian.catalogue import TagCatalogue
 from historian.lsm.engine import Historian
 
@@ -100,3 +102,19 @@ def test_store_held_by_a_server_is_named(tmp_path: Path) -> None:
             )
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.csv.partial").exists()
     assert TagCatalogue.load(data) is None and store_rows(data) == []
+
+
+def test_progress_line_every_few_seconds(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from historian.io import commands
+
+    clock = [100.0]
+    monkeypatch.setattr(commands.time, "monotonic", lambda: clock[0])
+    show = commands._progress_printer("import")
+    show(1_000_000, 4_000_000, 1.0)  # too soon after the start: silent
+    clock[0] += commands.PROGRESS_EVERY_S
+    show(2_000_000, 4_000_000, 2.0)
+    show(2_500_000, 4_000_000, 2.5)  # again too soon
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["import: 2,000,000 / 4,000,000 (50 %) points, 1.00 M points/s"]
