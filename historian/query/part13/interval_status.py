@@ -29,7 +29,6 @@ from historian.query.part13.config import AggregateConfiguration, Intervals
 from historian.query.part13.raw import BAD_CLASS, GOOD_CLASS, UNCERTAIN_CLASS, RawSeries
 from historian.query.part13.status import (
     BAD,
-    BAD_NO_DATA,
     GOOD,
     PARTIAL,
     UNCERTAIN_DATA_SUB_NORMAL,
@@ -226,10 +225,6 @@ def finish(
     ts = iv.timestamp if timestamps is None else timestamps
     o = iv.order
     return AggregateResult(ts[o].astype(np.int64), vals[o].astype(np.float64), status[o])
-
-
-def no_data_code() -> np.uint32:
-    return np.uint32(BAD_NO_DATA)
 
 
 def cap_by_bounds(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from historian.model import Severity, severity_of, status_code_from_quality
+from historian.model import Severity, status_code_from_quality
 
 StatusArray = NDArray[np.uint32]
 
@@ -117,11 +117,6 @@ def status_of_quality(quality: NDArray[np.uint16]) -> StatusArray:
     return (quality.astype(np.uint32) << np.uint32(16)).astype(np.uint32)
 
 
-def severity_rank(quality: NDArray[np.uint16]) -> NDArray[np.uint8]:
-    """0 Good, 1 Uncertain, 2 Bad — the order WorstQuality uses."""
-    return severity_of(quality)
-
-
 __all__ = [
     "BAD",
     "BAD_NO_DATA",
@@ -142,7 +137,6 @@ __all__ = [
     "compose_array",
     "describe",
     "parse",
-    "severity_rank",
     "status_code_from_quality",
     "status_of_quality",
 ]

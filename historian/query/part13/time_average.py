@@ -31,7 +31,6 @@ from historian.query.part13.interval_status import (
     cap_by_bounds,
     finish,
     partial_bits,
-    percent_status,
     raw_spans,
     time_shares,
     time_status,
@@ -146,4 +145,4 @@ def total2(raw: RawSeries, iv: Intervals) -> AggregateResult:
     return finish(iv, tot, code, bits)
 
 
-__all__ = ["interpolative", "percent_status", "time_average", "time_average2", "total", "total2"]
+__all__ = ["interpolative", "time_average", "time_average2", "total", "total2"]

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from historian.query.part13.bounds import _lerp, simple_bounds
 from historian.query.part13.config import Intervals
-from historian.query.part13.raw import BAD_CLASS, GOOD_CLASS, UNCERTAIN_CLASS, RawSeries
+from historian.query.part13.raw import BAD_CLASS, GOOD_CLASS, RawSeries
 
 GOOD_KIND = 0
 UNCERTAIN_KIND = 1
@@ -193,7 +193,6 @@ __all__ = [
     "BAD_KIND",
     "BEFORE_KIND",
     "GOOD_KIND",
-    "UNCERTAIN_CLASS",
     "UNCERTAIN_KIND",
     "Timeline",
     "interpolated_timeline",
