@@ -53,7 +53,7 @@ class Bounds:
     code: NDArray[np.uint32]  # StatusCode (top 16 bits) of the bound
 
 
-def _lerp(
+def lerp(
     t0: NDArray[np.int64],
     v0: NDArray[np.float64],
     t1: NDArray[np.int64],
@@ -86,7 +86,7 @@ def simple_bounds(raw: RawSeries, t: NDArray[np.int64], *, end: bool = False) ->
             v_between, c_between = vp, cp
         else:
             slope_ok = cn != BAD_CLASS
-            v_between = np.where(slope_ok, _lerp(raw.ts[kc], vp, raw.ts[nxt], vn, t), vp)
+            v_between = np.where(slope_ok, lerp(raw.ts[kc], vp, raw.ts[nxt], vn, t), vp)
             c_between = np.where(slope_ok, np.maximum(cp, cn), np.maximum(cp, UNCERTAIN_CLASS))
         c_between = np.where(cp == BAD_CLASS, BAD_CLASS, c_between).astype(np.uint8)
         value = np.where(exact, vp, v_between)
@@ -127,12 +127,12 @@ def interpolated_bounds(raw: RawSeries, t: NDArray[np.int64]) -> Bounds:
         ) > 0
         good_in = (cp == GOOD_CLASS) & ~bad_since
     else:
-        v_in = _lerp(raw.ts[p], vp, raw.ts[q], raw.values[q], t)
+        v_in = lerp(raw.ts[p], vp, raw.ts[q], raw.values[q], t)
         good_in = (cp == GOOD_CLASS) & (raw.cls[q] == GOOD_CLASS) & ~raw.bad_between(p, q)
     # Extrapolation past the last non-Bad value.
     if cfg.use_sloped_extrapolation and not cfg.stepped and m >= 2:
         p0 = u[m - 2]
-        v_ex = _lerp(raw.ts[p0], raw.values[p0], raw.ts[u[m - 1]], raw.values[u[m - 1]], t)
+        v_ex = lerp(raw.ts[p0], raw.values[p0], raw.ts[u[m - 1]], raw.values[u[m - 1]], t)
     else:
         v_ex = vp
     value = np.where(exact, vp, np.where(has_next, v_in, v_ex))

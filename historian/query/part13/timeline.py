@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from historian.query.part13.bounds import _lerp, simple_bounds
+from historian.query.part13.bounds import lerp, simple_bounds
 from historian.query.part13.config import Intervals
 from historian.query.part13.raw import BAD_CLASS, GOOD_CLASS, RawSeries
 
@@ -58,10 +58,6 @@ class Timeline:
         summed = np.bincount(self.interval, weights=weights, minlength=self.n_intervals)
         out: NDArray[np.float64] = summed.astype(np.float64)
         return out
-
-    def duration_of(self, *kinds: int) -> NDArray[np.float64]:
-        mask = np.isin(self.kind, np.array(kinds, np.uint8))
-        return self.per_interval(np.where(mask, self.duration, 0.0))
 
     def durations_by_kind(self) -> NDArray[np.float64]:
         """(5, n_intervals): time of each kind (GOOD..AFTER) per interval, in one pass."""
@@ -121,8 +117,8 @@ def simple_timeline(raw: RawSeries, iv: Intervals) -> Timeline:
         else:
             slope_ok = raw.cls[nxt] != BAD_CLASS
             t0, t1, v1 = raw.ts[kc], raw.ts[nxt], raw.values[nxt]
-            va = np.where(slope_ok, _lerp(t0, vp, t1, v1, a), vp)
-            vb = np.where(slope_ok, _lerp(t0, vp, t1, v1, b), vp)
+            va = np.where(slope_ok, lerp(t0, vp, t1, v1, a), vp)
+            vb = np.where(slope_ok, lerp(t0, vp, t1, v1, b), vp)
         live = (kind == GOOD_KIND) | (kind == UNCERTAIN_KIND)
         va = np.where(live, va, np.nan)
         vb = np.where(live, vb, np.nan)
@@ -159,19 +155,19 @@ def interpolated_timeline(raw: RawSeries, iv: Intervals) -> Timeline:
             good = (raw.cls[p] == GOOD_CLASS) & ~bad_since
         else:
             t0, t1, v1 = raw.ts[p], raw.ts[q], raw.values[q]
-            va_in, vb_in = _lerp(t0, vp, t1, v1, a), _lerp(t0, vp, t1, v1, b)
+            va_in, vb_in = lerp(t0, vp, t1, v1, a), lerp(t0, vp, t1, v1, b)
             good = (raw.cls[p] == GOOD_CLASS) & (raw.cls[q] == GOOD_CLASS) & ~raw.bad_between(p, q)
         if cfg.use_sloped_extrapolation and not cfg.stepped and m >= 2:
             p0, p1 = u[m - 2], u[m - 1]
             t0e, v0e, t1e, v1e = raw.ts[p0], raw.values[p0], raw.ts[p1], raw.values[p1]
-            va_ex = _lerp(
+            va_ex = lerp(
                 np.full(a.shape, t0e),
                 np.full(a.shape, v0e),
                 np.full(a.shape, t1e),
                 np.full(a.shape, v1e),
                 a,
             )
-            vb_ex = _lerp(
+            vb_ex = lerp(
                 np.full(a.shape, t0e),
                 np.full(a.shape, v0e),
                 np.full(a.shape, t1e),
