@@ -80,7 +80,20 @@ async def test_opcua_and_modbus_collectors_store_what_the_plant_emitted(tmp_path
         subscribed_ns = time.time_ns()
         await asyncio.sleep(6.0)
         window_end_ns = time.time_ns() - 1_500_000_000  # changes still in the publish pipeline
-        await asyncio.sleep(2.0)
+        # Wait on conditions, not a fixed time (a loaded machine stretched the pipeline past
+        # a 2 s sleep): three more publish responses (every change up to now has left the
+        # server), then every built batch acked by the stream.
+        responses = opc.metrics.publish_responses
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline and opc.metrics.publish_responses < responses + 3:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the collector's batching interval after the last response
+        for fwd in (fwd_opc, fwd_mb):
+            while (
+                time.monotonic() < deadline and fwd.metrics.points_acked < fwd.metrics.points_built
+            ):
+                await asyncio.sleep(0.05)
+        assert time.monotonic() < deadline, "collectors did not catch up within 60 s"
         stop.set()
         await asyncio.gather(*tasks)
         assert mb.metrics.block_errors == 0 and mb.metrics.polls >= 10
