@@ -443,11 +443,20 @@ class _PendingOp:
     old: bytes | None = None
     """Durable bytes before the op: of ``path`` (rename: of the replaced destination)."""
 
+    unsynced_dirs: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.kind != "truncate":  # a size change is inode data: only a file fsync persists it
+            self.unsynced_dirs = {os.path.dirname(p) for p in (self.path, self.src) if p}
+
     def settled_by(self, directory: str) -> bool:
-        if self.kind == "truncate":
-            return False  # a size change is inode data: only an fsync of the file persists it
-        dirs = {os.path.dirname(self.path)} | ({os.path.dirname(self.src)} if self.src else set())
-        return dirs == {directory}  # a cross-directory rename needs both (not modelled: one)
+        """Note that ``directory`` was fsynced; True once every directory involved was.
+
+        (A cross-directory rename is modelled as undone unless both were fsynced;
+        the kernel may also keep it half done, both names or neither.)
+        """
+        self.unsynced_dirs.discard(directory)
+        return self.kind != "truncate" and not self.unsynced_dirs
 
     def undo(self, synced: dict[str, int]) -> None:
         if self.kind == "create":

@@ -200,3 +200,18 @@ def test_torn_writes_keep_a_prefix_of_unsynced_bytes(tmp_path: object) -> None:
         assert body == (b"sync" + b"0123456789")[: len(body)] and len(body) >= 4
         kept.add(len(body))
     assert len(kept) > 3
+
+
+def test_cross_directory_rename_needs_both_directories_fsynced(tmp_path: object) -> None:
+    d = str(tmp_path)
+    q = os.path.join(d, "quarantine")
+    fs = FaultyFileSystem()
+    fs.makedirs(q)
+    src, dst = os.path.join(d, "bad"), os.path.join(q, "bad")
+    durable_file(fs, src, b"evidence")
+    fs.rename(src, dst)
+    fs.sync_dir(q)
+    assert fs.pending_ops() == [f"rename {dst}"]  # the source directory still says "bad"
+    fs.sync_dir(d)
+    fs.crash()
+    assert read(dst) == b"evidence" and not os.path.exists(src)
