@@ -23,6 +23,7 @@ from harness.load import (
     steady,
     synthetic_values,
 )
+from tests.harness.virtual_clock import VirtualClock
 
 NS = 1_000_000_000
 T0 = 1_767_225_600 * NS  # 2026-01-01
@@ -133,36 +134,46 @@ def test_synthetic_source_is_deterministic_and_seed_dependent() -> None:
 
 
 async def test_slow_sender_latency_is_measured_from_the_intended_time() -> None:
-    """Coordinated omission: a 50 ms sender against a 10 ms schedule must show the queue."""
+    """Coordinated omission: a 50 ms sender against a 10 ms schedule must show the queue.
+
+    On a virtual clock, so the numbers are exact: batch i starts when batch i-1
+    ends, (i * 50) ms, and completes at (i + 1) * 50 ms, but was due at i * 10 ms."""
     schedule = steady(100, 1, 0.2)  # 20 batches, one every 10 ms
     src = SyntheticSource([1], seed=1, start_ns=T0)
-    service_s = 0.05
+    clock = VirtualClock()
 
     async def slow_send(i: int, batch: object) -> None:
-        await asyncio.sleep(service_s)
+        await clock.sleep(0.05)
 
-    r = await drive(schedule, slow_send, source=src, max_in_flight=1)
+    try:
+        r = await drive(schedule, slow_send, source=src, max_in_flight=1, clock=clock)
+    finally:
+        clock.close()
     assert r.completed == 20 and not r.errors
     service = (r.completed_ns - r.started_ns) / 1e6
-    assert np.median(service) == pytest.approx(50, abs=15)  # what a closed loop would report
+    assert service.tolist() == [50.0] * 20  # what a closed loop would report
     from_intended = r.latency_from_intended_ns() / 1e6
-    # batch i completes ~ (i+1)*50 ms but was due at i*10 ms: ~50 + 40 i ms
-    assert from_intended[-1] > 700
-    assert r.latency.summary()["max"] > 700 and r.latency.summary()["p50"] > 300
-    assert r.lateness.summary()["max"] > 600
+    np.testing.assert_allclose(from_intended, 50 + 40 * np.arange(20))
+    assert r.latency.summary()["max"] == pytest.approx(810, rel=0.01)
+    assert r.lateness.summary()["max"] == pytest.approx(760, rel=0.01)
 
 
 async def test_open_model_with_enough_concurrency_keeps_up() -> None:
     schedule = steady(100, 1, 0.2)
     src = SyntheticSource([1], seed=1, start_ns=T0)
+    clock = VirtualClock()
 
     async def send(i: int, batch: object) -> None:
-        await asyncio.sleep(0.05)
+        await clock.sleep(0.05)
 
-    r = await drive(schedule, send, source=src, max_in_flight=16)
+    try:
+        r = await drive(schedule, send, source=src, max_in_flight=16, clock=clock)
+    finally:
+        clock.close()
     assert r.completed == 20
-    assert r.latency.summary()["p99"] < 150
-    assert r.lateness.summary()["p99"] < 50
+    # every batch starts on time and takes exactly its 50 ms of service
+    assert r.lateness.summary()["max"] < 0.01  # ms (the histogram floor)
+    assert r.latency.summary()["max"] == pytest.approx(50, rel=0.01)
 
 
 async def test_drive_records_batches_errors_and_stops_at_the_overrun() -> None:

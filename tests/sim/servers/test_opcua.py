@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC
 
@@ -83,6 +84,15 @@ async def test_read_value_timestamp_and_status(node: TwinNode) -> None:
         assert dv.StatusCode.value >> 16 == Quality.BAD_SENSOR_FAILURE
 
 
+async def _wait_until(cond: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    """Poll ``cond`` until true; fail with a clear message at the deadline (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(0.02)
+
+
 async def test_subscription_receives_changes(node: TwinNode) -> None:
     got: list[float] = []
 
@@ -93,11 +103,11 @@ async def test_subscription_receives_changes(node: TwinNode) -> None:
     async with Client(_url(node)) as c:
         sub = await c.create_subscription(50, Handler())
         await sub.subscribe_data_change(c.get_node(f"ns=2;s={TP}"))
-        await asyncio.sleep(0.2)
+        await _wait_until(lambda: len(got) >= 1)  # the initial value
         for _ in range(5):
             await node.tick_once()
             await asyncio.sleep(0.1)
-        await asyncio.sleep(0.3)
+        await _wait_until(lambda: len(set(got)) >= 5)
         await sub.delete()
     assert len(set(got)) >= 5  # the initial value plus changes
 
@@ -214,17 +224,19 @@ async def test_subscriber_sees_exactly_what_was_emitted(node: TwinNode) -> None:
             ))  # fmt: skip
         results = await sub.create_monitored_items(reqs)
         assert all(isinstance(r, int) for r in results), results
-        await asyncio.sleep(0.3)
+        await _wait_until(lambda: len(got) >= len(paths))  # one initial value per item
         got.clear()
         mark = twin.emitted.total_points  # type: ignore[attr-defined]
         for _ in range(5):
             await node.tick_once()
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)
+        ids = {cat.by_path[p].id for p in paths}
+        emitted = twin.emitted.concat()  # type: ignore[attr-defined]
+        new = emitted.take(np.arange(mark, len(emitted)))
+        expected = int(np.isin(new.series, list(ids)).sum())
+        await _wait_until(lambda: len(got) >= expected)
+        await asyncio.sleep(0.2)  # anything beyond the expected count would be a bug: let it show
         await sub.delete()
-    emitted = twin.emitted.concat()  # type: ignore[attr-defined]
-    new = emitted.take(np.arange(mark, len(emitted)))
-    ids = {cat.by_path[p].id for p in paths}
     want = sorted(
         (int(s), int(t) // 1000 * 1000, float(v) if q < 0x8000 else "bad", int(q))
         for s, t, v, q in zip(new.series, new.ts, new.values, new.quality, strict=True)
