@@ -32,7 +32,7 @@ import numpy as np
 
 from historian.model import TIME_DTYPE, TimeArray
 from historian.query.columns import FLAG_DTYPE, ColumnsLike, PointLike, QueryColumns, ValueFlag
-from historian.query.signal import build_signal, first_index_of_extreme
+from historian.query.signal import build_signal, first_index_of_extremes
 
 __all__ = ["pixel_edges", "plot_values"]
 
@@ -78,8 +78,7 @@ def plot_values(
     lo, hi = idx[:-1], idx[1:]
     nonempty = hi > lo
     v_ok = sig.values if sig.all_usable else np.where(sig.usable, sig.values, np.nan)
-    _, mn = first_index_of_extreme(v_ok, lo, hi, maximum=False)
-    _, mx = first_index_of_extreme(v_ok, lo, hi, maximum=True)
+    _, mn, _, mx = first_index_of_extremes(v_ok, lo, hi)
     chosen = np.concatenate(
         [
             lo[nonempty],

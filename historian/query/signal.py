@@ -214,35 +214,99 @@ def evaluate(
     return out_v, out_q, out_f
 
 
-def first_index_of_extreme(
-    values: NDArray[np.float64], lo: NDArray[np.intp], hi: NDArray[np.intp], *, maximum: bool
-) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
-    """Per index range ``[lo, hi)`` the minimum (or maximum) and the first index holding it.
+def first_index_of_extremes(
+    values: NDArray[np.float64], lo: NDArray[np.intp], hi: NDArray[np.intp]
+) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.float64], NDArray[np.intp]]:
+    """Per index range ``[lo, hi)``: minimum, its first index, maximum, its first index.
 
-    The ranges must be contiguous and ascending (``lo[k+1] == hi[k]``), as interval
+    Ranges must be contiguous and ascending (``lo[k+1] == hi[k]``), as interval
     edges give them. NaN marks a point that must not count (``fmin``/``fmax`` skip
-    it); an empty or all-NaN range gives NaN and index -1. Cost: one ``reduceat``
-    plus one comparison pass, whatever the number of ranges.
+    it); an empty or all-NaN range gives NaN and index -1. Two passes over the
+    values in cache-sized blocks: one ``reduceat`` per block for the extremes of
+    the pieces between range bounds, one comparison per block to find where each
+    range's extreme first occurs.
     """
     k = len(lo)
-    best = np.full(k, np.nan, VALUE_DTYPE)
-    where = np.full(k, -1, np.intp)
-    nonempty = hi > lo
-    if not nonempty.any():
-        return best, where
-    starts = lo[nonempty]
-    reducer = np.fmax if maximum else np.fmin
-    first, top = int(starts[0]), int(hi[nonempty][-1])
-    best_ne = reducer.reduceat(values[:top], starts)
-    best[nonempty] = best_ne
-    hit = np.flatnonzero(values[first:top] == np.repeat(best_ne, (hi - lo)[nonempty])) + first
-    pos = np.searchsorted(hit, starts)
-    idx = np.full(len(starts), -1, np.intp)
-    found = pos < len(hit)
-    idx[found] = hit[pos[found]]
-    idx[(idx >= hi[nonempty]) | np.isnan(best_ne)] = -1
-    where[nonempty] = idx
-    return best, where
+    mins, maxs = np.full(k, np.nan), np.full(k, np.nan)
+    min_at, max_at = np.full(k, -1, np.intp), np.full(k, -1, np.intp)
+    ne = hi > lo
+    if not ne.any():
+        return mins, min_at, maxs, max_at
+    first, last = int(lo[ne][0]), int(hi[ne][-1])
+    cuts = np.unique(np.concatenate([lo[ne], hi[ne], np.arange(first, last, BLOCK)]))
+    p_min, p_max = np.full(len(cuts), np.nan), np.full(len(cuts), np.nan)
+    blocks = range(first, last, BLOCK)
+    for s in blocks:
+        e = min(s + BLOCK, last)
+        c0, c1 = np.searchsorted(cuts, [s, e])
+        x = values[s:e]
+        p_min[c0:c1] = np.fmin.reduceat(x, cuts[c0:c1] - s)
+        p_max[c0:c1] = np.fmax.reduceat(x, cuts[c0:c1] - s)
+    # Each range's extreme over its pieces (pieces of a range are contiguous in ``cuts``).
+    at_lo = np.searchsorted(cuts, lo[ne])
+    at_hi = np.searchsorted(cuts, hi[ne])
+    piece_range = np.full(len(cuts), -1, np.intp)
+    n_pieces = at_hi - at_lo
+    piece_range[np.repeat(at_lo, n_pieces) + _ramp(n_pieces)] = np.repeat(
+        np.arange(len(at_lo)), n_pieces
+    )
+    r_min = np.fmin.reduceat(p_min, at_lo)
+    r_max = np.fmax.reduceat(p_max, at_lo)
+    # reduceat runs each range to the next one's start: ranges are contiguous, so exact,
+    # except the last, which must stop at its own end.
+    r_min[-1] = np.fmin.reduce(p_min[at_lo[-1] : at_hi[-1]])
+    r_max[-1] = np.fmax.reduce(p_max[at_lo[-1] : at_hi[-1]])
+    idx_min = _first_hit(values, cuts, piece_range, p_min, r_min, blocks, last)
+    idx_max = _first_hit(values, cuts, piece_range, p_max, r_max, blocks, last)
+    mins[ne], maxs[ne] = r_min, r_max
+    min_at[ne], max_at[ne] = idx_min, idx_max
+    return mins, min_at, maxs, max_at
+
+
+def _ramp(counts: NDArray[np.intp]) -> NDArray[np.intp]:
+    """``[0..c0-1, 0..c1-1, ...]`` for counts ``c``."""
+    total = int(counts.sum())
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    ramp: NDArray[np.intp] = np.arange(total) - starts
+    return ramp
+
+
+def _first_hit(
+    values: NDArray[np.float64],
+    cuts: NDArray[np.intp],
+    piece_range: NDArray[np.intp],
+    piece_best: NDArray[np.float64],
+    range_best: NDArray[np.float64],
+    blocks: range,
+    last: int,
+) -> NDArray[np.intp]:
+    """First index of each range's extreme: in the first of its pieces that holds it."""
+    n_ranges = len(range_best)
+    holds = (piece_range >= 0) & (piece_best == range_best[np.maximum(piece_range, 0)])
+    # keep only the first holding piece of each range
+    cand = np.flatnonzero(holds)
+    _, first_of_range = np.unique(piece_range[cand], return_index=True)
+    chosen = cand[first_of_range]
+    target = np.full(len(cuts), np.nan)
+    target[chosen] = piece_best[chosen]
+    out = np.full(n_ranges, -1, np.intp)
+    found: list[NDArray[np.intp]] = []
+    for s in blocks:
+        e = min(s + BLOCK, last)
+        c0, c1 = np.searchsorted(cuts, [s, e])
+        if not np.isfinite(target[c0:c1]).any():
+            continue
+        lengths = np.diff(np.append(cuts[c0:c1], e))
+        hit = np.flatnonzero(values[s:e] == np.repeat(target[c0:c1], lengths)) + s
+        if len(hit):
+            piece = np.searchsorted(cuts, hit, "right") - 1
+            _, first = np.unique(piece, return_index=True)
+            found.append(hit[first])
+    if found:
+        hits = np.concatenate(found)
+        piece = np.searchsorted(cuts, hits, "right") - 1
+        out[piece_range[piece]] = hits
+    return out
 
 
 def usable_result(

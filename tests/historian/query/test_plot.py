@@ -6,6 +6,7 @@ import doctest
 import importlib
 import itertools
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from historian.model import Point, severity_of
+from historian.query import signal
 from historian.query.columns import QueryColumns, ValueFlag
 from historian.query.plot import pixel_edges, plot_values
 from tests.historian.query.test_interpolated import BAD, UNC, series
@@ -48,6 +50,9 @@ def test_each_interval_keeps_first_last_min_max_and_non_good(
 ) -> None:
     start, end = 0, 1001
     p = plot_values(cols, start, end, intervals)
+    with mock.patch.object(signal, "BLOCK", 4):  # many blocks: the same answer
+        small = plot_values(cols, start, end, intervals)
+    np.testing.assert_array_equal(small.ts, p.ts)
     assert np.all(np.diff(p.ts) > 0), "time-ordered, de-duplicated"
     kept = set(p.ts.tolist())
     idx = np.searchsorted(cols.ts, p.ts)

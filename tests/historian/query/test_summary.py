@@ -254,8 +254,16 @@ def test_cache_blocked_sums_equal_whole_array_sums(
     """Tiny blocks, so every range crosses block bounds: still the reference's answers."""
     edges = _edges(cuts)
     with mock.patch.object(signal, "BLOCK", 3):
-        small = summaries_for_edges(cols, edges, stepped=stepped, types=["average"])
+        small = summaries_for_edges(cols, edges, stepped=stepped)
+        small_ev = summaries_for_edges(cols, edges, stepped=stepped, weighting="event")
+    whole_ev = summaries_for_edges(cols, edges, stepped=stepped, weighting="event")
+    for name in ("minimum", "maximum", "min_time", "max_time"):
+        np.testing.assert_array_equal(small_ev.column(name), whole_ev.column(name), err_msg=name)
     for k, (a, b) in enumerate(itertools.pairwise(edges.tolist())):
-        area, _, good, _, _ = ref_time_weighted(cols, a, b, stepped)
+        area, sq, good, mn, mx = ref_time_weighted(cols, a, b, stepped)
         if good:
-            assert small.average[k] == pytest.approx(area / good, rel=1e-9, abs=1e-9)
+            assert (small.minimum[k], small.maximum[k]) == (pytest.approx(mn), pytest.approx(mx))
+            avg = area / good
+            assert small.average[k] == pytest.approx(avg, rel=1e-9, abs=1e-9)
+            std = math.sqrt(max(sq / good - avg * avg, 0.0))
+            assert small.std_population[k] == pytest.approx(std, rel=1e-6, abs=1e-6)
