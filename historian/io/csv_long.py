@@ -27,16 +27,17 @@ import pyarrow.compute as pc
 from historian.model import QualityArray, Severity, TimeArray, ValueArray, severity_of
 from historian.statuscodes import status_name
 
-from .csv_table import open_csv_writer, read_csv_text
+from .csv_table import open_csv_writer, read_csv_batches
 from .points import (
+    NameTable,
     ParsedPoints,
     check_empty_values,
+    concat,
     encode_names,
     parse_status_column,
     parse_values,
     value_present,
 )
-from .rows import BadRow
 from .timestamps import format_timestamps, parse_timestamps
 
 __all__ = ["HEADER", "LongCsvWriter", "read_long", "status_column", "value_strings"]
@@ -46,27 +47,27 @@ HEADER = ["tag", "timestamp", "value", "status"]
 
 def read_long(path: str) -> ParsedPoints:
     """Parse and check a whole long CSV file; raises InputFormatError (file:line:column)."""
-    csv = read_csv_text(path, HEADER)
-    t = csv.table
-    try:
-        names, tag = encode_names(t["tag"])
-    except BadRow as bad:
-        raise csv.error(bad, 1) from None
-    try:
-        ts = parse_timestamps(t["timestamp"])
-    except BadRow as bad:
-        raise csv.error(bad, 2) from None
-    try:
-        quality = parse_status_column(t["status"])
-    except BadRow as bad:
-        raise csv.error(bad, 4) from None
-    try:
-        values = parse_values(t["value"])
-        check_empty_values(value_present(t["value"]), quality)
-    except BadRow as bad:
-        raise csv.error(bad, 3) from None
+    csv = read_csv_batches(path, HEADER)
+    names = NameTable()
+    tags, stamps, values, qualities = [], [], [], []
+    for first, batch in csv:
+        local, idx = csv.parse(encode_names, first, 1, batch.column(0))
+        ts = csv.parse(parse_timestamps, first, 2, batch.column(1))
+        quality = csv.parse(parse_status_column, first, 4, batch.column(3))
+        v = csv.parse(parse_values, first, 3, batch.column(2))
+        csv.parse(check_empty_values, first, 3, value_present(batch.column(2)), quality)
+        tags.append(names.globalise(local, idx))
+        stamps.append(ts)
+        values.append(v)
+        qualities.append(quality)
     return ParsedPoints(
-        path, names, tag, ts, values, quality, locate=lambda i: (csv.line_of_row(i), 2)
+        path,
+        names.names,
+        concat(tags, np.int32),
+        concat(stamps, np.int64),
+        concat(values, np.float64),
+        concat(qualities, np.uint16),
+        locate=lambda i: (csv.line_of_row(i), 2),
     )
 
 

@@ -1,15 +1,19 @@
-"""Read a CSV file as string columns with pyarrow, reporting defects by line and column.
+"""Stream a CSV file as batches of string columns, reporting defects by line and column.
 
-Every column is read as text (the formats' own parsers convert them, with exact
-row positions), one record per line, blank lines skipped. A row with the wrong
-number of fields is located with a second, single-threaded parse (only on that
-error path) because the fast multi-threaded parse does not know row numbers.
+Every column is read as text (the formats' own parsers convert each batch, with
+exact row positions), one record per line, blank lines skipped. Files of any size
+stream in blocks of ``_BLOCK`` bytes, so only the parsed columns accumulate (no
+whole-file string table; Arrow string columns also stop at 2 GiB). A row with the
+wrong number of fields is located with a second, single-threaded streaming parse
+(only on that error path) because the multi-threaded parse does not number rows.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -18,17 +22,20 @@ from historian.errors import InputFormatError
 
 from .rows import BadRow, LineMap
 
-__all__ = ["CsvText", "open_csv_writer", "read_csv_text", "read_header"]
+__all__ = ["CsvBatches", "open_csv_writer", "read_csv_batches", "read_header"]
+
+T = TypeVar("T")
 
 _BLOCK = 16 << 20  # pyarrow block size: large blocks parse fastest on few cores
 
 
 @dataclass
-class CsvText:
+class CsvBatches:
+    """A CSV file's rows as record batches of strings: iterate for (first row, batch)."""
+
     path: str
     columns: list[str]
-    table: pa.Table
-    _lines: LineMap | None = None
+    _lines: LineMap | None = field(default=None, repr=False)
 
     def line_of_row(self, row: int) -> int:
         if self._lines is None:
@@ -38,6 +45,48 @@ class CsvText:
     def error(self, bad: BadRow, column: int) -> InputFormatError:
         """The row error as ``FILE:LINE:COLUMN: why`` (``column`` 1-based)."""
         return InputFormatError(self.path, self.line_of_row(bad.row), column, bad.why)
+
+    def parse(self, fn: Callable[..., T], first_row: int, column: int, *args: Any) -> T:
+        """``fn(*args)``, with a :class:`BadRow` it raises turned into this file's error."""
+        try:
+            return fn(*args)
+        except BadRow as bad:
+            raise self.error(BadRow(first_row + bad.row, bad.why), column) from None
+
+    def __iter__(self) -> Iterator[tuple[int, pa.RecordBatch]]:
+        invalid: list[int] = []
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            invalid.append(row.actual_columns)
+            return "skip"
+
+        reader = _open(self.path, self.columns, on_invalid, threads=True)
+        done = 0
+        try:
+            for batch in reader:
+                if invalid:  # rows after a skipped one would be numbered wrong: stop here
+                    raise _locate_width_error(self.path, self.columns)
+                yield done, batch
+                done += batch.num_rows
+        except pa.ArrowInvalid as exc:
+            raise InputFormatError(self.path, 0, 0, f"cannot parse as CSV: {exc}") from None
+        finally:
+            reader.close()
+        if invalid:
+            raise _locate_width_error(self.path, self.columns)
+
+
+def _open(
+    path: str, header: list[str], on_invalid: Callable[[Any], str], *, threads: bool
+) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=_BLOCK, use_threads=threads),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header}, strings_can_be_null=False
+        ),
+    )
 
 
 def open_csv_writer(path: str, schema: pa.Schema) -> tuple[pa.NativeFile, pacsv.CSVWriter]:
@@ -67,8 +116,8 @@ def read_header(path: str) -> list[str]:
     return list(table.schema.names)
 
 
-def read_csv_text(path: str, expected: list[str] | None = None) -> CsvText:
-    """All rows as strings; ``expected`` (if given) must equal the header exactly."""
+def read_csv_batches(path: str, expected: list[str] | None = None) -> CsvBatches:
+    """The file's batches; ``expected`` (if given) must equal the header exactly."""
     if not os.path.isfile(path):
         raise InputFormatError(path, 0, 0, "no such file")
     header = read_header(path)
@@ -76,32 +125,11 @@ def read_csv_text(path: str, expected: list[str] | None = None) -> CsvText:
         raise InputFormatError(
             path, 1, 1, f"header is {','.join(header)!r}, expected {','.join(expected)!r}"
         )
+    return CsvBatches(path, header)
+
+
+def _locate_width_error(path: str, header: list[str]) -> InputFormatError:
     width = len(header)
-    invalid: list[int] = []
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        invalid.append(row.actual_columns)
-        return "skip"
-
-    read = pacsv.ReadOptions(block_size=_BLOCK)
-    convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header}, strings_can_be_null=False
-    )
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=read,
-            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=convert,
-        )
-    except pa.ArrowInvalid as exc:
-        raise InputFormatError(path, 0, 0, f"cannot parse as CSV: {exc}") from None
-    if invalid:
-        raise _locate_width_error(path, header, width)
-    return CsvText(path, header, table)
-
-
-def _locate_width_error(path: str, header: list[str], width: int) -> InputFormatError:
     found: list[pacsv.InvalidRow] = []
 
     def first(row: pacsv.InvalidRow) -> str:
@@ -109,14 +137,13 @@ def _locate_width_error(path: str, header: list[str], width: int) -> InputFormat
             found.append(row)
         return "skip"
 
-    pacsv.read_csv(
-        path,
-        read_options=pacsv.ReadOptions(use_threads=False, block_size=_BLOCK),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=first),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header}, strings_can_be_null=False
-        ),
-    )
+    reader = _open(path, header, first, threads=False)  # numbers rows; memory stays one block
+    for _ in reader:
+        if found:
+            break
+    reader.close()
+    if not found:
+        return InputFormatError(path, 0, 0, f"a row does not have {width} fields")
     row = found[0]
     # pyarrow numbers records without blank lines, the header being record 1
     line = LineMap.from_file(path).line_of_record(row.number) if row.number else 0

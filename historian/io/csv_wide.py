@@ -22,14 +22,15 @@ from types import TracebackType
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.typing import NDArray
 
 from historian.catalogue.tag import check_name
 from historian.errors import CatalogueError, InputFormatError
 from historian.model import QualityArray, Severity, TimeArray, ValueArray, severity_of
 
 from .csv_long import status_column, value_strings
-from .csv_table import CsvText, open_csv_writer, read_csv_text
-from .points import ParsedPoints, parse_status_column, parse_values, value_present
+from .csv_table import CsvBatches, open_csv_writer, read_csv_batches
+from .points import ParsedPoints, concat, parse_status_column, parse_values, value_present
 from .rows import BadRow
 from .timestamps import format_timestamps, parse_timestamps
 
@@ -40,7 +41,7 @@ STATUS_SUFFIX = "#status"
 CELLS_PER_BLOCK = 4_000_000
 
 
-def _layout(csv: CsvText) -> list[tuple[str, int, int | None]]:
+def _layout(csv: CsvBatches) -> list[tuple[str, int, int | None]]:
     """(tag, value column index, status column index or None) from the header."""
     cols = csv.columns
     if not cols or cols[0] != TIME_COLUMN:
@@ -68,51 +69,62 @@ def _layout(csv: CsvText) -> list[tuple[str, int, int | None]]:
     return out
 
 
-def read_wide(path: str) -> ParsedPoints:
-    csv = read_csv_text(path)
-    t = csv.table
-    layout = _layout(csv)
+def _tag_cells(
+    t: pa.RecordBatch, vcol: int, scol: int | None
+) -> tuple[NDArray[np.bool_], ValueArray, QualityArray]:
+    """(has a point, value, quality) per row for one tag's value (+ status) column."""
+    present = value_present(t.column(vcol))
+    if scol is None:
+        return present, parse_values(t.column(vcol)), np.zeros(t.num_rows, dtype=np.uint16)
+    raw = t.column(scol)
+    status_given = value_present(raw)
     try:
-        ts_all = parse_timestamps(t.column(0))
+        q = parse_status_column(pc.if_else(pa.array(status_given), raw, "Good"))
     except BadRow as bad:
-        raise csv.error(bad, 1) from None
-    tags, rows, values, quality = [], [], [], []
-    for k, (_name, vcol, scol) in enumerate(layout):
-        present = value_present(t.column(vcol))
-        if scol is None:
-            q = np.zeros(len(t), dtype=np.uint16)
-            has_point = present
-        else:
-            raw = t.column(scol)
-            status_given = value_present(raw)
+        raise _StatusCell(bad) from None
+    has_point = present | status_given
+    wrong = has_point & ~present & (severity_of(q) != Severity.BAD)
+    if wrong.any():
+        raise BadRow(
+            int(np.argmax(wrong)),
+            "value is empty but the status is not Bad; give a number or a Bad status",
+        )
+    return has_point, parse_values(t.column(vcol)), q
+
+
+class _StatusCell(BadRow):
+    def __init__(self, bad: BadRow) -> None:
+        super().__init__(bad.row, bad.why)
+
+
+def read_wide(path: str) -> ParsedPoints:
+    csv = read_csv_batches(path)
+    layout = _layout(csv)
+    tags, rows, stamps, values, quality = [], [], [], [], []
+    for first, batch in csv:
+        ts = csv.parse(parse_timestamps, first, 1, batch.column(0))
+        for k, (_name, vcol, scol) in enumerate(layout):
             try:
-                q = parse_status_column(pc.if_else(pa.array(status_given), raw, "Good"))
+                has_point, v, q = _tag_cells(batch, vcol, scol)
+            except _StatusCell as bad:
+                assert scol is not None
+                raise csv.error(BadRow(first + bad.row, bad.why), scol + 1) from None
             except BadRow as bad:
-                raise csv.error(bad, scol + 1) from None
-            has_point = present | status_given
-            wrong = has_point & ~present & (severity_of(q) != Severity.BAD)
-            if wrong.any():
-                raise csv.error(
-                    BadRow(int(np.argmax(wrong)), "value is empty but the status is not Bad; "
-                           "give a number or a Bad status"), vcol + 1,
-                )  # fmt: skip
-        try:
-            v = parse_values(t.column(vcol))
-        except BadRow as bad:
-            raise csv.error(bad, vcol + 1) from None
-        idx = np.flatnonzero(has_point)
-        tags.append(np.full(len(idx), k, dtype=np.int32))
-        rows.append(idx)
-        values.append(v[idx])
-        quality.append(q[idx])
-    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+                raise csv.error(BadRow(first + bad.row, bad.why), vcol + 1) from None
+            idx = np.flatnonzero(has_point)
+            tags.append(np.full(len(idx), k, dtype=np.int32))
+            rows.append(idx + first)
+            stamps.append(ts[idx])
+            values.append(v[idx])
+            quality.append(q[idx])
+    row = concat(rows, np.int64)
     return ParsedPoints(
         path,
         [name for name, _, _ in layout],
-        np.concatenate(tags) if tags else np.zeros(0, np.int32),
-        ts_all[row],
-        np.concatenate(values) if values else np.zeros(0),
-        np.concatenate(quality) if quality else np.zeros(0, np.uint16),
+        concat(tags, np.int32),
+        concat(stamps, np.int64),
+        concat(values, np.float64),
+        concat(quality, np.uint16),
         locate=lambda i: (csv.line_of_row(int(row[i])), 1),
     )
 

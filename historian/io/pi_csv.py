@@ -31,8 +31,8 @@ from historian.model import QualityArray, Severity, TimeArray, ValueArray, sever
 from historian.statuscodes import QUALITY_BY_NAME, status_name
 
 from .csv_long import tag_column
-from .csv_table import open_csv_writer, read_csv_text
-from .points import ParsedPoints, encode_names, parse_values
+from .csv_table import open_csv_writer, read_csv_batches
+from .points import NameTable, ParsedPoints, concat, encode_names, parse_values
 from .rows import BadRow
 from .timestamps import format_timestamps, parse_timestamps
 
@@ -64,37 +64,21 @@ DEFAULT_BAD_STATE = "Bad Input"
 _QUALITY_BY_LOWER_STATE = {s.lower(): QUALITY_BY_NAME[c] for s, c in STATUS_FOR_STATE.items()}
 
 
-def read_pi(path: str) -> ParsedPoints:
-    csv = read_csv_text(path, HEADER)
-    t = csv.table
-    try:
-        names, tag = encode_names(t["tag"])
-    except BadRow as bad:
-        raise csv.error(bad, 1) from None
-    try:
-        ts = parse_timestamps(t["timestamp"])
-    except BadRow as bad:
-        raise csv.error(bad, 2) from None
-    raw = t["value"].combine_chunks()
+def _pi_values(raw: pa.Array) -> tuple[ValueArray, QualityArray]:
+    """Numbers are Good points; digital states are Bad points without a value."""
     lower = pc.utf8_trim_whitespace(pc.utf8_lower(raw))
     states = pa.array(sorted(_QUALITY_BY_LOWER_STATE))
     is_state = np.asarray(pc.is_in(lower, value_set=states).to_numpy(zero_copy_only=False))
     empty = np.asarray(pc.equal(raw, "").to_numpy(zero_copy_only=False), dtype=bool)
     if empty.any():
-        row = int(np.argmax(empty))
         why = "value is empty; write a number or a digital state such as 'No Data' or 'Bad Input'"
-        raise csv.error(BadRow(row, why), 3)
+        raise BadRow(int(np.argmax(empty)), why)
     try:
         values = parse_values(pc.if_else(pa.array(is_state), "nan", raw))
     except BadRow as bad:
         why = bad.why.split(" (write", 1)[0]
-        raise csv.error(
-            BadRow(
-                bad.row,
-                f"{why}, nor a PI digital state ({', '.join(list(STATUS_FOR_STATE)[:6])}, ...)",
-            ),
-            3,
-        ) from None
+        known = ", ".join(list(STATUS_FOR_STATE)[:6])
+        raise BadRow(bad.row, f"{why}, nor a PI digital state ({known}, ...)") from None
     quality = np.zeros(len(values), dtype=np.uint16)
     if is_state.any():
         idx = np.flatnonzero(is_state)
@@ -103,8 +87,28 @@ def read_pi(path: str) -> ParsedPoints:
             [_QUALITY_BY_LOWER_STATE[s] for s in enc.dictionary.to_pylist()], dtype=np.uint16
         )
         quality[idx] = table[np.asarray(enc.indices.to_numpy(zero_copy_only=False))]
+    return values, quality
+
+
+def read_pi(path: str) -> ParsedPoints:
+    csv = read_csv_batches(path, HEADER)
+    names = NameTable()
+    tags, stamps, values, qualities = [], [], [], []
+    for first, batch in csv:
+        local, idx = csv.parse(encode_names, first, 1, batch.column(0))
+        stamps.append(csv.parse(parse_timestamps, first, 2, batch.column(1)))
+        v, q = csv.parse(_pi_values, first, 3, batch.column(2))
+        tags.append(names.globalise(local, idx))
+        values.append(v)
+        qualities.append(q)
     return ParsedPoints(
-        path, names, tag, ts, values, quality, locate=lambda i: (csv.line_of_row(i), 2)
+        path,
+        names.names,
+        concat(tags, np.int32),
+        concat(stamps, np.int64),
+        concat(values, np.float64),
+        concat(qualities, np.uint16),
+        locate=lambda i: (csv.line_of_row(i), 2),
     )
 
 

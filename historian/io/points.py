@@ -32,6 +32,7 @@ from historian.statuscodes import parse_statuses
 from .rows import BadRow
 
 __all__ = [
+    "NameTable",
     "ParsedPoints",
     "check_empty_values",
     "encode_names",
@@ -59,6 +60,28 @@ class ParsedPoints:
     @property
     def nbytes(self) -> int:
         return int(self.tag.nbytes + self.ts.nbytes + self.values.nbytes + self.quality.nbytes)
+
+
+class NameTable:
+    """Tag names across the batches of one file: batch-local indices -> file-wide ones."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def globalise(self, names: list[str], local: NDArray[np.int32]) -> NDArray[np.int32]:
+        table = np.array([self._add(n) for n in names], dtype=np.int32)
+        return table[local] if len(table) else np.zeros(0, np.int32)
+
+    def _add(self, name: str) -> int:
+        if name not in self._index:
+            self._index[name] = len(self.names)
+            self.names.append(name)
+        return self._index[name]
+
+
+def concat(parts: list[NDArray[Any]], dtype: Any) -> NDArray[Any]:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
 def _strings(column: Any) -> pa.Array:
