@@ -77,8 +77,7 @@ def plot_values(
     idx = np.searchsorted(sig.ts, edges, "left").astype(np.intp)
     lo, hi = idx[:-1], idx[1:]
     nonempty = hi > lo
-    v_ok = sig.values if sig.all_usable else np.where(sig.usable, sig.values, np.nan)
-    _, mn, _, mx = first_index_of_extremes(v_ok, lo, hi)
+    _, mn, _, mx = first_index_of_extremes(sig.values, lo, hi, sig.unusable)
     chosen = np.concatenate(
         [
             lo[nonempty],

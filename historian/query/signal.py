@@ -215,13 +215,17 @@ def evaluate(
 
 
 def first_index_of_extremes(
-    values: NDArray[np.float64], lo: NDArray[np.intp], hi: NDArray[np.intp]
+    values: NDArray[np.float64],
+    lo: NDArray[np.intp],
+    hi: NDArray[np.intp],
+    skip: NDArray[np.intp] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.float64], NDArray[np.intp]]:
     """Per index range ``[lo, hi)``: minimum, its first index, maximum, its first index.
 
     Ranges must be contiguous and ascending (``lo[k+1] == hi[k]``), as interval
-    edges give them. NaN marks a point that must not count (``fmin``/``fmax`` skip
-    it); an empty or all-NaN range gives NaN and index -1. Two passes over the
+    edges give them. NaN values and the (sorted) indices in ``skip`` do not count
+    (masked block by block, so no masked copy of the whole array is made); an
+    empty or all-NaN range gives NaN and index -1. Two passes over the
     values in cache-sized blocks: one ``reduceat`` per block for the extremes of
     the pieces between range bounds, one comparison per block to find where each
     range's extreme first occurs.
@@ -236,10 +240,20 @@ def first_index_of_extremes(
     cuts = np.unique(np.concatenate([lo[ne], hi[ne], np.arange(first, last, BLOCK)]))
     p_min, p_max = np.full(len(cuts), np.nan), np.full(len(cuts), np.nan)
     blocks = range(first, last, BLOCK)
+    skip = np.zeros(0, np.intp) if skip is None else skip
+
+    def block(s: int, e: int) -> NDArray[np.float64]:
+        b0, b1 = np.searchsorted(skip, [s, e])
+        if b1 == b0:
+            return values[s:e]
+        x = values[s:e].copy()
+        x[skip[b0:b1] - s] = np.nan
+        return x
+
     for s in blocks:
         e = min(s + BLOCK, last)
         c0, c1 = np.searchsorted(cuts, [s, e])
-        x = values[s:e]
+        x = block(s, e)
         p_min[c0:c1] = np.fmin.reduceat(x, cuts[c0:c1] - s)
         p_max[c0:c1] = np.fmax.reduceat(x, cuts[c0:c1] - s)
     # Each range's extreme over its pieces (pieces of a range are contiguous in ``cuts``).
@@ -256,8 +270,8 @@ def first_index_of_extremes(
     # except the last, which must stop at its own end.
     r_min[-1] = np.fmin.reduce(p_min[at_lo[-1] : at_hi[-1]])
     r_max[-1] = np.fmax.reduce(p_max[at_lo[-1] : at_hi[-1]])
-    idx_min = _first_hit(values, cuts, piece_range, p_min, r_min, blocks, last)
-    idx_max = _first_hit(values, cuts, piece_range, p_max, r_max, blocks, last)
+    idx_min = _first_hit(block, cuts, piece_range, p_min, r_min, blocks, last)
+    idx_max = _first_hit(block, cuts, piece_range, p_max, r_max, blocks, last)
     mins[ne], maxs[ne] = r_min, r_max
     min_at[ne], max_at[ne] = idx_min, idx_max
     return mins, min_at, maxs, max_at
@@ -272,7 +286,7 @@ def _ramp(counts: NDArray[np.intp]) -> NDArray[np.intp]:
 
 
 def _first_hit(
-    values: NDArray[np.float64],
+    block: Callable[[int, int], NDArray[np.float64]],
     cuts: NDArray[np.intp],
     piece_range: NDArray[np.intp],
     piece_best: NDArray[np.float64],
@@ -297,7 +311,7 @@ def _first_hit(
         if not np.isfinite(target[c0:c1]).any():
             continue
         lengths = np.diff(np.append(cuts[c0:c1], e))
-        hit = np.flatnonzero(values[s:e] == np.repeat(target[c0:c1], lengths)) + s
+        hit = np.flatnonzero(block(s, e) == np.repeat(target[c0:c1], lengths)) + s
         if len(hit):
             piece = np.searchsorted(cuts, hit, "right") - 1
             _, first = np.unique(piece, return_index=True)

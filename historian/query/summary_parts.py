@@ -129,7 +129,7 @@ def event_parts(
     # Fresh arrays each: callers fold more data into these in place.
     mn, mx, mn_t, mx_t = nan.copy(), nan.copy(), no_time.copy(), no_time.copy()
     if want & EXTREME_TYPES and n:
-        mn, mn_i, mx, mx_i = first_index_of_extremes(v_ok, lo, hi)
+        mn, mn_i, mx, mx_i = first_index_of_extremes(sig.values, lo, hi, sig.unusable)
         mn_t = np.where(mn_i >= 0, sig.ts[np.maximum(mn_i, 0)], NO_TIME)
         mx_t = np.where(mx_i >= 0, sig.ts[np.maximum(mx_i, 0)], NO_TIME)
     first_v, last_v, first_t, last_t = nan.copy(), nan.copy(), no_time.copy(), no_time.copy()
