@@ -13,6 +13,7 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from historian.model import Point as Point  # re-exported: historian.Point's old
 from historian.model import PointBatch
 from historian.options import Options
 from historian.query.snapshot import Snapshot
+from historian.query.source import SeriesSource
 from historian.sstable import Columns
 from historian.wal import WalReader, WalWriter, discard_torn_tail, list_segments
 
@@ -105,6 +107,7 @@ class Historian:
         self._threads: list[threading.Thread] = []
         self.recovery_report: dict[str, Any] = {}
         self._lock_fd = -1
+        self._source_providers: list[Callable[[], Sequence[SeriesSource]]] = []
 
     # ----------------------------------------------------------------- open
     @classmethod
@@ -451,6 +454,49 @@ class Historian:
         for f in files:
             self._fs.remove(os.path.join(self._root, filenames.segment_name(f.number)))
 
+    # ------------------------------------------------- tiers (historian/tier)
+    @property
+    def directory(self) -> str:
+        """The store's directory (absolute)."""
+        return self._root
+
+    @property
+    def fs(self) -> FileSystem:
+        """The file system the store writes through (fault injection and crash points)."""
+        return self._fs
+
+    def add_source_provider(self, provider: Callable[[], Sequence[SeriesSource]]) -> None:
+        """Let ``provider`` add read sources OLDER than every segment to each snapshot.
+
+        The cold tier registers here (historian/tier), so the engine never imports it:
+        its sources come first in :meth:`snapshot`, and any hot point wins over them.
+        """
+        self._source_providers.append(provider)
+
+    @contextlib.contextmanager
+    def compaction_paused(self) -> Iterator[Version]:
+        """Hold compaction and retention off; yield the live files (for the cold-tier export).
+
+        The exporter reads files and later drops exactly them with :meth:`drop_files`;
+        a compaction in between would merge them into a file it does not know about.
+        Flushes and writes go on.
+        """
+        with self._compaction_lock:
+            yield self._version
+
+    def drop_files(self, numbers: frozenset[int]) -> None:
+        """Remove live segment files by one manifest edit, then delete them.
+
+        Call inside :meth:`compaction_paused`. Raises HistorianError (nothing changed)
+        when a file is no longer live.
+        """
+        files = [f for f in self._version.files if f.number in numbers]
+        if len(files) != len(numbers):
+            raise HistorianError(f"files {sorted(numbers)} are not all live; nothing dropped")
+        self._edit(remove=numbers)
+        self._fs.crash_point("tier.drop.after_manifest")
+        self._remove_files(files)
+
     # ----------------------------------------------------------------- read
     def _sources(self) -> tuple[Version, list[Memtable]]:
         with self._state_lock:
@@ -471,12 +517,17 @@ class Historian:
             version = self._version
             views = [m.view() for m in (*self._imm, self._active)]
         files, (lo, hi) = version.sources()
+        # provider sources (the cold tier) are older than every segment: first in line
+        cold = [s for provider in self._source_providers for s in provider()]
         spans = [v.time_range() or (2**63 - 1, -(2**63)) for v in views]
+        cold_spans = [c.time_range() or (2**63 - 1, -(2**63)) for c in cold]
+        cold_lo = np.array([a for a, _ in cold_spans], np.int64)
+        cold_hi = np.array([b for _, b in cold_spans], np.int64)
         ranges = (
-            np.concatenate([lo, np.array([a for a, _ in spans], np.int64)]),
-            np.concatenate([hi, np.array([b for _, b in spans], np.int64)]),
+            np.concatenate([cold_lo, lo, np.array([a for a, _ in spans], np.int64)]),
+            np.concatenate([cold_hi, hi, np.array([b for _, b in spans], np.int64)]),
         )
-        return Snapshot([*files, *views], ranges)
+        return Snapshot([*cold, *files, *views], ranges)
 
     def read(self, series: int, start_ns: int, end_ns: int) -> Columns:
         """Points of one series with ``start_ns <= ts < end_ns`` (end exclusive).
