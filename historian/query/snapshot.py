@@ -75,6 +75,8 @@ class IndexParts:
 
     stats: NDArray[np.void]
     rest: SeriesColumns
+    owner: NDArray[np.intp]
+    """Per stats row, the index in ``Snapshot.sources`` of the source holding the chunk."""
 
 
 class Snapshot:
@@ -243,17 +245,19 @@ class Snapshot:
         decodes the others one chunk range at a time (edges, old files, small
         chunks, chunks another source overlaps).
         """
-        owners: list[NDArray[np.intp]] = []
+        owners: list[int] = []
         rows: list[NDArray[np.void]] = []
         for i in self._meeting(start_ns, end_ns).tolist():
             r = self.sources[i].chunk_stats(series, start_ns, end_ns)
             if len(r):
                 rows.append(r)
-                owners.append(np.full(len(r), i, np.intp))
+                owners.append(i)
         if not rows:
-            return IndexParts(np.empty(0, CHUNK_SUMMARY_DTYPE), SeriesColumns.empty(series))
-        all_rows = np.concatenate(rows)
-        owner = np.concatenate(owners)
+            empty = np.empty(0, CHUNK_SUMMARY_DTYPE)
+            return IndexParts(empty, SeriesColumns.empty(series), np.empty(0, np.intp))
+        # joined as bytes: np.concatenate checks the 25 fields of every part (~40 us each)
+        all_rows = np.frombuffer(b"".join(r.tobytes() for r in rows), CHUNK_SUMMARY_DTYPE)
+        owner = np.repeat(np.array(owners, np.intp), [len(r) for r in rows])
         order = np.argsort(all_rows["min_ts"], kind="stable")
         all_rows, owner = all_rows[order], owner[order]
         lo, hi = all_rows["min_ts"], all_rows["max_ts"]
@@ -268,7 +272,7 @@ class Snapshot:
             a, b = max(start_ns, int(lo[k])), min(end_ns, int(hi[k]) + 1)
             parts.append(self.sources[int(owner[k])].read(series, a, b))
         ts, v, q = merge_columns(parts)
-        return IndexParts(all_rows[usable], SeriesColumns(series, ts, v, q))
+        return IndexParts(all_rows[usable], SeriesColumns(series, ts, v, q), owner[usable])
 
 
 def _query_check(series: Sequence[int], start_ns: int, end_ns: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -65,6 +66,9 @@ class SegmentReader:
             records = np.frombuffer(raw, dtype=STATS_RECORD_DTYPE)
             if int(records["entry"].max()) >= len(self.index):
                 raise SegmentCorruptError(f"{path}: stats record names a chunk past the index")
+        self._rows: dict[int, tuple[int, int]] | None = None  # built on first lookup
+        self._min_list: list[int] = []
+        self._max_list: list[int] = []
         self.summaries: NDArray[np.void] = summaries_from_index(self.index, records)
         """CHUNK_SUMMARY_DTYPE, one row per index entry (has_stats False in version 1 files)."""
 
@@ -80,9 +84,25 @@ class SegmentReader:
         return np.unique(self._series)
 
     def _entries_of(self, series: int) -> tuple[int, int]:
-        lo = int(np.searchsorted(self._series, series, "left"))
-        hi = int(np.searchsorted(self._series, series, "right"))
-        return lo, hi
+        """Index rows [lo, hi) of ``series`` (a dict lookup: queries touch many files)."""
+        rows = self._rows
+        if rows is None:
+            ids, first, counts = np.unique(self._series, return_index=True, return_counts=True)
+            spans = zip(first.tolist(), (first + counts).tolist(), strict=True)
+            rows = dict(zip(ids.tolist(), spans, strict=True))
+            self._min_list = self.index["min_ts"].tolist()
+            self._max_list = self.index["max_ts"].tolist()
+            self._rows = rows
+        return rows.get(series, (0, 0))
+
+    def _meeting(self, series: int, start_ns: int, end_ns: int) -> tuple[int, int]:
+        """Index rows [a, b) of ``series`` whose chunks meet [start_ns, end_ns)."""
+        lo, hi = self._entries_of(series)
+        if lo == hi:
+            return lo, lo
+        a = bisect.bisect_left(self._max_list, start_ns, lo, hi)
+        b = bisect.bisect_left(self._min_list, end_ns, a, hi)
+        return a, b
 
     def _chunk(self, i: int) -> Columns:
         e = self.index[i]
@@ -107,25 +127,21 @@ class SegmentReader:
         lo, hi = self._entries_of(series)
         if lo == hi:
             return None
-        return int(self.index["min_ts"][lo]), int(self.index["max_ts"][hi - 1])
+        return self._min_list[lo], self._max_list[hi - 1]
 
     def read(self, series: int, start_ns: int, end_ns: int, limit: int | None = None) -> Columns:
         """Points of ``series`` with start_ns <= ts < end_ns, ascending (the first ``limit``)."""
-        lo, hi = self._entries_of(series)
-        if lo == hi:
-            return empty_columns()
-        sel = self.index[lo:hi]
-        keep = np.flatnonzero((sel["max_ts"] >= start_ns) & (sel["min_ts"] < end_ns))
+        a, b = self._meeting(series, start_ns, end_ns)
         parts = []
         got = 0
-        for k in keep:
+        for k in range(a, b):
             if limit is not None and got >= limit:
                 break
-            ts, v, q = self._chunk(lo + int(k))
-            if ts[0] < start_ns or ts[-1] >= end_ns:
-                a = int(np.searchsorted(ts, start_ns, "left"))
-                b = int(np.searchsorted(ts, end_ns, "left"))
-                ts, v, q = ts[a:b], v[a:b], q[a:b]
+            ts, v, q = self._chunk(k)
+            if self._min_list[k] < start_ns or self._max_list[k] >= end_ns:
+                lo = int(np.searchsorted(ts, start_ns, "left"))
+                hi = int(np.searchsorted(ts, end_ns, "left"))
+                ts, v, q = ts[lo:hi], v[lo:hi], q[lo:hi]
             parts.append((ts, v, q))
             got += len(ts)
         if not parts:
@@ -143,7 +159,7 @@ class SegmentReader:
     def at_or_before(self, series: int, t: int) -> Point | None:
         """The point of ``series`` with the greatest ts <= t (decodes one chunk)."""
         lo, hi = self._entries_of(series)
-        k = lo + int(np.searchsorted(self.index["min_ts"][lo:hi], t, "right")) - 1
+        k = bisect.bisect_right(self._min_list, t, lo, hi) - 1
         if k < lo:
             return None
         ts, v, q = self._chunk(k)
@@ -153,7 +169,7 @@ class SegmentReader:
     def at_or_after(self, series: int, t: int) -> Point | None:
         """The point of ``series`` with the smallest ts >= t (decodes one chunk)."""
         lo, hi = self._entries_of(series)
-        k = lo + int(np.searchsorted(self.index["max_ts"][lo:hi], t, "left"))
+        k = bisect.bisect_left(self._max_list, t, lo, hi)
         if k >= hi:
             return None
         ts, v, q = self._chunk(k)
@@ -162,12 +178,8 @@ class SegmentReader:
 
     def chunk_stats(self, series: int, start_ns: int, end_ns: int) -> NDArray[np.void]:
         """CHUNK_SUMMARY_DTYPE rows of the chunks of ``series`` meeting [start_ns, end_ns)."""
-        lo, hi = self._entries_of(series)
-        sel = self.index[lo:hi]
-        keep = (sel["max_ts"] >= start_ns) & (sel["min_ts"] < end_ns)
-        a = int(np.argmax(keep)) if keep.any() else 0
-        b = a + int(keep.sum())  # chunks of one series are in time order: keep is one run
-        return self.summaries[lo + a : lo + b]
+        a, b = self._meeting(series, start_ns, end_ns)
+        return self.summaries[a:b]
 
     def last(self, series: int) -> tuple[int, float, int] | None:
         lo, hi = self._entries_of(series)

@@ -96,141 +96,129 @@ def compute_chunk_stats(
     starts: NDArray[np.int64],
     ends: NDArray[np.int64],
 ) -> NDArray[np.void]:
-    """CHUNK_SUMMARY_DTYPE records for chunks ``[starts[k], ends[k])`` of one series."""
-    ints, floats = stats_columns(ts, values, quality, starts, ends)
+    """CHUNK_SUMMARY_DTYPE records for chunks ``[starts[k], ends[k])`` of one series.
+
+    One compiled pass per chunk (plus one for ``m2``) over all chunks at once,
+    writing the records directly (about 30 us for a 3,600-point chunk).
+    """
     out = np.zeros(len(starts), CHUNK_SUMMARY_DTYPE)
-    out["min_ts"], out["max_ts"] = ts[starts], ts[np.asarray(ends) - 1]
-    out["count"] = np.asarray(ends) - np.asarray(starts)
-    out["has_stats"] = True
-    _fill(out, ints, floats)
+    if len(starts):
+        _run(out, ts, values, quality, starts, ends)
+        out["has_stats"] = True
     return out
 
 
-def stats_columns(
+def stats_records(
     ts: NDArray[np.int64],
     values: NDArray[np.float64],
     quality: NDArray[np.uint16],
     starts: NDArray[np.int64],
     ends: NDArray[np.int64],
-) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """The stats as two plain matrices, (k, len(INT_FIELDS)) and (k, len(FLOAT_FIELDS)).
-
-    One compiled pass per chunk (plus one for ``m2``) over all chunks at once;
-    the writer keeps these and builds the records once per file.
-    """
-    k = len(starts)
-    ints = np.zeros((k, len(INT_FIELDS)), np.int64)
-    floats = np.zeros((k, len(FLOAT_FIELDS)), np.float64)
-    if k:
-        _stats_kernel(
-            np.ascontiguousarray(ts, np.int64),
-            np.ascontiguousarray(values, np.float64),
-            np.ascontiguousarray(quality, np.uint16),
-            np.ascontiguousarray(starts, np.int64),
-            np.ascontiguousarray(ends, np.int64),
-            ints,
-            floats,
-        )
-    return ints, floats
-
-
-def records_from_columns(
-    entries: NDArray[np.int64], ints: NDArray[np.int64], floats: NDArray[np.float64]
+    entries: NDArray[np.int64],
 ) -> NDArray[np.void]:
-    """On-disk STATS_RECORD_DTYPE rows from :func:`stats_columns` (index rows ``entries``)."""
-    rec = np.zeros(len(entries), STATS_RECORD_DTYPE)
-    rec["entry"] = entries
-    _fill(rec, ints, floats)
-    return rec
+    """On-disk STATS_RECORD_DTYPE rows for the same chunks (index rows ``entries``)."""
+    out = np.zeros(len(starts), STATS_RECORD_DTYPE)
+    if len(starts):
+        _run(out, ts, values, quality, starts, ends)
+        out["entry"] = entries
+    return out
 
 
-def _fill(out: NDArray[np.void], ints: NDArray[np.int64], floats: NDArray[np.float64]) -> None:
-    for c, name in enumerate(INT_FIELDS):
-        out[name] = ints[:, c]
-    for c, name in enumerate(FLOAT_FIELDS):
-        out[name] = floats[:, c]
+def _run(
+    out: NDArray[np.void],
+    ts: NDArray[np.int64],
+    values: NDArray[np.float64],
+    quality: NDArray[np.uint16],
+    starts: NDArray[np.int64],
+    ends: NDArray[np.int64],
+) -> None:
+    st = np.ascontiguousarray(starts, np.int64)
+    en = np.ascontiguousarray(ends, np.int64)
+    t = np.ascontiguousarray(ts, np.int64)
+    v = np.ascontiguousarray(values, np.float64)
+    q = np.ascontiguousarray(quality, np.uint16)
+    if out.dtype == CHUNK_SUMMARY_DTYPE:
+        _summary_kernel(t, v, q, st, en, out)
+    else:
+        _record_kernel(t, v, q, st, en, out)
 
 
-INT_FIELDS = (
-    "good_count",
-    "bad_count",
-    "n",
-    "min_at",
-    "max_at",
-    "dur_step",
-    "dur_linear",
-    "good_duration",
-    "bad_duration",
-    "first_quality",
-    "last_quality",
-)
-FLOAT_FIELDS = ("min", "max", "sum", "m2", "tw_step", "tw_linear", "first_value", "last_value")
-
-
-@njit(cache=True, nogil=True)
-def _stats_kernel(
+@njit(cache=True, nogil=True, inline="always")
+def _one_chunk(  # type: ignore[no-untyped-def]
     ts: NDArray[np.int64],
     v: NDArray[np.float64],
     q: NDArray[np.uint16],
-    starts: NDArray[np.int64],
-    ends: NDArray[np.int64],
-    ints: NDArray[np.int64],
-    floats: NDArray[np.float64],
+    a: int,
+    b: int,
+    r,
 ) -> None:  # pragma: no cover - compiled; tested through compute_chunk_stats
-    for c in range(len(starts)):
-        a, b = starts[c], ends[c]
-        good = bad = n = 0
-        min_at = max_at = 0
-        vmin, vmax, total = np.inf, -np.inf, 0.0
-        tw_step = tw_linear = 0.0
-        dur_step = dur_linear = good_dur = bad_dur = 0
-        x = v[a]
-        sev = q[a] >> 14
-        ok = sev < 2 and x - x == 0.0  # x - x is 0 exactly when x is finite
-        for i in range(a, b):
-            if sev == 0:
-                good += 1
-            elif sev >= 2:
-                bad += 1
+    good = bad = n = 0
+    min_at = max_at = 0
+    vmin, vmax, total = np.inf, -np.inf, 0.0
+    tw_step = tw_linear = 0.0
+    dur_step = dur_linear = good_dur = bad_dur = 0
+    x = v[a]
+    sev = q[a] >> 14
+    ok = sev < 2 and x - x == 0.0  # x - x is 0 exactly when x is finite
+    for i in range(a, b):
+        if sev == 0:
+            good += 1
+        elif sev >= 2:
+            bad += 1
+        if ok:
+            n += 1
+            total += x
+            if x < vmin:
+                vmin, min_at = x, ts[i]
+            if x > vmax:
+                vmax, max_at = x, ts[i]
+        if i + 1 < b:
+            nxt = v[i + 1]
+            sev_next = q[i + 1] >> 14
+            ok_next = sev_next < 2 and nxt - nxt == 0.0
+            dt = ts[i + 1] - ts[i]
             if ok:
-                n += 1
-                total += x
-                if x < vmin:
-                    vmin, min_at = x, ts[i]
-                if x > vmax:
-                    vmax, max_at = x, ts[i]
-            if i + 1 < b:
-                nxt = v[i + 1]
-                sev_next = q[i + 1] >> 14
-                ok_next = sev_next < 2 and nxt - nxt == 0.0
-                dt = ts[i + 1] - ts[i]
-                if ok:
-                    tw_step += x * dt
-                    dur_step += dt
-                    if ok_next:
-                        tw_linear += (x + nxt) * 0.5 * dt
-                        dur_linear += dt
-                if sev == 0:
-                    good_dur += dt
-                elif sev >= 2:
-                    bad_dur += dt
-                x, sev, ok = nxt, sev_next, ok_next
-        m2 = 0.0
-        if n:
-            mean = total / n
-            for i in range(a, b):
-                d = v[i] - mean
-                if (q[i] >> 14) < 2 and d - d == 0.0:
-                    m2 += d * d
-        else:
-            vmin = vmax = np.nan
-        ints[c, 0], ints[c, 1], ints[c, 2] = good, bad, n
-        ints[c, 3], ints[c, 4] = min_at, max_at
-        ints[c, 5], ints[c, 6], ints[c, 7], ints[c, 8] = dur_step, dur_linear, good_dur, bad_dur
-        ints[c, 9], ints[c, 10] = q[a], q[b - 1]
-        floats[c, 0], floats[c, 1], floats[c, 2], floats[c, 3] = vmin, vmax, total, m2
-        floats[c, 4], floats[c, 5] = tw_step, tw_linear
-        floats[c, 6], floats[c, 7] = v[a], v[b - 1]
+                tw_step += x * dt
+                dur_step += dt
+                if ok_next:
+                    tw_linear += (x + nxt) * 0.5 * dt
+                    dur_linear += dt
+            if sev == 0:
+                good_dur += dt
+            elif sev >= 2:
+                bad_dur += dt
+            x, sev, ok = nxt, sev_next, ok_next
+    m2 = 0.0
+    if n:
+        mean = total / n
+        for i in range(a, b):
+            d = v[i] - mean
+            if (q[i] >> 14) < 2 and d - d == 0.0:
+                m2 += d * d
+    else:
+        vmin = vmax = np.nan
+    r.good_count, r.bad_count, r.n = good, bad, n
+    r.first_value, r.last_value = v[a], v[b - 1]
+    r.first_quality, r.last_quality = q[a], q[b - 1]
+    r.min, r.max, r.min_at, r.max_at = vmin, vmax, min_at, max_at
+    r.sum, r.m2, r.tw_step, r.tw_linear = total, m2, tw_step, tw_linear
+    r.dur_step, r.dur_linear = dur_step, dur_linear
+    r.good_duration, r.bad_duration = good_dur, bad_dur
+
+
+@njit(cache=True, nogil=True)
+def _summary_kernel(ts, v, q, starts, ends, out):  # type: ignore[no-untyped-def]
+    for c in range(len(starts)):  # pragma: no cover - compiled
+        a, b = starts[c], ends[c]
+        r = out[c]
+        r.min_ts, r.max_ts, r.count = ts[a], ts[b - 1], b - a
+        _one_chunk(ts, v, q, a, b, r)
+
+
+@njit(cache=True, nogil=True)
+def _record_kernel(ts, v, q, starts, ends, out):  # type: ignore[no-untyped-def]
+    for c in range(len(starts)):  # pragma: no cover - compiled
+        _one_chunk(ts, v, q, starts[c], ends[c], out[c])
 
 
 def summaries_from_index(index: NDArray[np.void], records: NDArray[np.void]) -> NDArray[np.void]:

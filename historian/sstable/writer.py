@@ -22,8 +22,7 @@ from historian.sstable.format import (
 from historian.sstable.stats import (
     STATS_MIN_POINTS,
     STATS_RECORD_DTYPE,
-    records_from_columns,
-    stats_columns,
+    stats_records,
 )
 
 _FLUSH_BYTES = 1 << 20
@@ -68,7 +67,7 @@ class SegmentWriter:
         self._codec = codec
         self._chunk_max = chunk_max_points
         self._stats_min = max(1, stats_min_points)
-        self._stats: list[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]] = []
+        self._stats: list[NDArray[np.void]] = []
         self._file = fs.create(path)
         self._pending: list[bytes] = [HEADER.pack(HEADER_MAGIC, FORMAT_VERSION)]
         self._pending_bytes = HEADER.size
@@ -101,8 +100,10 @@ class SegmentWriter:
             ends = np.minimum(starts + self._chunk_max, len(ts))
             big = np.flatnonzero(ends - starts >= self._stats_min)
             if len(big):
-                ints, floats = stats_columns(ts, values, quality, starts[big], ends[big])
-                self._stats.append((len(self._entries) + big, ints, floats))
+                entries = len(self._entries) + big
+                self._stats.append(
+                    stats_records(ts, values, quality, starts[big], ends[big], entries)
+                )
         for lo in range(0, len(ts), self._chunk_max):
             hi = min(lo + self._chunk_max, len(ts))
             chunk = encode_chunk(ts[lo:hi], values[lo:hi], quality[lo:hi], self._codec)
@@ -142,7 +143,7 @@ class SegmentWriter:
         index_offset = self._offset
         self._write(index_bytes)
         stats = (
-            records_from_columns(*(np.concatenate(c) for c in zip(*self._stats, strict=True)))
+            np.frombuffer(b"".join(r.tobytes() for r in self._stats), STATS_RECORD_DTYPE)
             if self._stats
             else np.empty(0, STATS_RECORD_DTYPE)
         )
