@@ -74,6 +74,8 @@ def import_cmd(
     """Import points; every file is checked completely before the first point is written."""
     from .importer import UnknownTagsError, import_files
 
+    if fmt not in ("auto", "long", "wide", "parquet", "pi"):
+        raise _die(f"--format {fmt!r} is not one of auto, long, wide, parquet, pi")
     show = _progress_printer("import")
     try:
         result = import_files(
