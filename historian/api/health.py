@@ -57,7 +57,8 @@ class ApiState:
     """Partition -> ``WriteHealth.as_dict()`` of the live ingest workers, if any."""
     recovery: dict[str, Any] = field(default_factory=dict)
     store_failed: str | None = None
-    """Set when the store refuses every write until reopened (a poisoned WAL)."""
+    """Set when the store refuses every write until reopened (a poisoned WAL); ingest
+    partitions in state ``failed`` say the same through :attr:`ingest_health`."""
 
     def phase(self) -> tuple[Phase, list[str]]:
         if self.engine is None:
@@ -85,6 +86,13 @@ class ApiState:
 
     def require_writable(self) -> QueryEngine:
         engine = self.require_engine()
+        failed = [
+            p
+            for p, h in (self.ingest_health() if self.ingest_health else {}).items()
+            if h.get("state") == "failed"
+        ]
+        if failed and not self.store_failed:
+            self.store_failed = f"ingest partition(s) {', '.join(failed)} failed writing the store"
         if self.store_failed:
             raise ApiError(
                 503,

@@ -32,6 +32,7 @@ from historian.errors import BatchValidationError, DiskFullError, OverloadedErro
 from historian.model import PointBatch
 from historian.query.engine import QueryEngine, UnknownTagError
 from historian.statuscodes import parse_statuses
+from historian.wal.writer import WalWriteError
 
 __all__ = ["batch_from_arrow", "batch_from_json", "write_batch"]
 
@@ -170,4 +171,7 @@ def write_batch(
         raise ApiError(422, "invalid_batch", str(exc)) from None
     except (OverloadedError, DiskFullError) as exc:
         raise ApiError(503, "unavailable", f"the store cannot take the batch now: {exc}") from None
+    except (WalWriteError, OSError) as exc:
+        # a failed WAL append/fsync: nothing was acknowledged; the store may need a reopen
+        raise ApiError(503, "unavailable", f"the store refused the write: {exc}") from None
     return {"written": len(batch), "seq": int(seq)}
