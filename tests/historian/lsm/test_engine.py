@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -195,11 +196,19 @@ def test_orphan_segments_are_deleted(tmp_path: object) -> None:
 
 
 def test_retention_drops_whole_files(tmp_path: object) -> None:
+    # retention counts back from the wall clock (never from the newest data), so the
+    # points are recent: 600 s ending in the current 100 s bucket
+    bucket = 100 * S
+    t0 = (time.time_ns() // bucket) * bucket - 500 * S
     db = Historian.open(str(tmp_path), opts(retention_ns=250 * S))
-    db.write(ramp(1, 600))
+    db.write(ramp(1, 600, t0=t0))
     db.compact()
     ts = db.read(1, 0, 2**62)[0]
-    assert ts[0] == 300 * S and ts[-1] == 599 * S
+    # buckets wholly older than now - 250 s are dropped; the bucket holding the cut stays
+    cut = time.time_ns() - 250 * S
+    assert ts[0] == (cut // bucket) * bucket or ts[0] == (cut // bucket) * bucket - bucket
+    assert ts[-1] == t0 + 599 * S and ts[0] > t0
+    assert np.all(np.diff(ts) == S)  # whole files go; no hole inside what is kept
     db.close()
 
 
