@@ -16,7 +16,7 @@ from pathlib import Path
 
 import historian
 
-CORE_PACKAGES = ("codec", "lsm", "sstable", "wal", "query", "catalogue")
+CORE_PACKAGES = ("codec", "lsm", "sstable", "wal", "query", "catalogue", "io")
 CORE_MODULES = ("model", "options", "errors", "fs", "statuscodes")
 # third-party packages of the extras (pyproject.toml [project.optional-dependencies])
 EXTRA_ONLY = (
@@ -34,7 +34,8 @@ def core_modules() -> list[str]:
             continue
         names.append(f"historian.{pkg}")
         for info in pkgutil.walk_packages([str(root / pkg)], prefix=f"historian.{pkg}."):
-            if not info.name.rsplit(".", 1)[-1].startswith("cli"):  # command lines need typer
+            leaf = info.name.rsplit(".", 1)[-1]
+            if not leaf.startswith(("cli", "commands")):  # command lines need typer
                 names.append(info.name)
     return names
 
