@@ -102,6 +102,13 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(script), *session.posargs)
 
 
+@nox.session(python=PYTHON, name="load-api")
+def load_api(session: nox.Session) -> None:
+    """Locust's trend/dashboard mix, headless, against a served store while it ingests."""
+    _install(session)
+    session.run("python", "-m", "harness.locustfile", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def compression(session: nox.Session) -> None:
     """Bytes/point regression gate against reports/baseline/compression.json."""
