@@ -22,7 +22,7 @@ supervisor restarting the process makes JetStream redeliver.
 
 Front ends (``FrontEnd``) are what a client talks to. Each contributes keys to
 the ready file: the metrics endpoint adds ``"metrics"``; the HTTP API and OPC UA
-HistoryRead front ends add ``"http"`` and ``"opcua"`` when they are built.
+HistoryRead front ends add ``"http"`` and ``"opcua"``.
 """
 
 from __future__ import annotations
@@ -93,6 +93,8 @@ class ServeConfig:
     """Bearer tokens TOML guarding the HTTP API (historian.api.auth)."""
     http_limits: tuple[tuple[str, int], ...] = ()
     """Overridden ``historian.api.health.ApiLimits`` fields (``--http-limit NAME=N``)."""
+    opcua: str | None = None
+    """``HOST:PORT`` of the OPC UA server with HistoryRead (historian.opcua; port 0 = any)."""
     bus: BusOptions = field(default_factory=BusOptions)
 
     @property
@@ -154,6 +156,14 @@ def _http_front_end(
     )
 
 
+def _opcua_front_end(listen: str) -> FrontEnd:
+    # imported here: asyncua loads only when --opcua is given
+    from historian.opcua.frontend import OpcUaFrontEnd, parse_listen
+
+    host, port = parse_listen(listen)
+    return OpcUaFrontEnd(host, port)
+
+
 Log = Callable[[str], None]
 
 
@@ -180,6 +190,8 @@ class HistorianServer:
             self.front_ends.append(MetricsFrontEnd(cfg.metrics_port))
         if cfg.http is not None:
             self.front_ends.append(_http_front_end(cfg.http, cfg.tokens, cfg.http_limits))
+        if cfg.opcua is not None:
+            self.front_ends.append(_opcua_front_end(cfg.opcua))
         self._log = log
         self.db: Historian
         self.options: Options
