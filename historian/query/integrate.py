@@ -97,7 +97,7 @@ def interval_integrals(
 
     ``overrides`` replace whole segments that must lie inside one interval.
     """
-    ts, v, us = sig.ts, sig.values, sig.usable
+    ts, v = sig.ts, sig.values
     m = len(ts)
     lo, hi = inside_ranges(sig, edges)
     ev = edge_values(sig, edges)
@@ -122,6 +122,7 @@ def interval_integrals(
             _correct_unusable_segments(sig, lo, hi, twice_area, good)
     elif m > 1:
         dt_ns = np.diff(ts)
+        us = sig.usable
         seg = np.where(us[:-1], v[:-1], 0.0) + segment_end_values(sig)
         seg *= dt_ns
         dt_ns[~us[:-1]] = 0
@@ -133,19 +134,20 @@ def interval_integrals(
     # Head [a, t_lo) inside segment lo-1, tail [t_{hi-1}, b) inside segment hi-1.
     j = np.maximum(lo - 1, 0)
     jn = np.minimum(lo, m - 1)
-    head_ok = has_inside & (lo >= 1) & us[j]
-    lin = ~np.bool_(sig.stepped) & us[j] & us[jn]
+    us_j, us_jn = sig.usable_at(j), sig.usable_at(jn)
+    head_ok = has_inside & (lo >= 1) & us_j
+    lin = ~np.bool_(sig.stepped) & us_j & us_jn
     w = np.where(lin, v[jn], v[j])
     head_len = np.where(head_ok, ts[jn] - a, 0)
     twice_area += np.where(head_ok, head_len * (ev.start + w), 0.0)
     good += head_len
     t_last = np.maximum(hi - 1, 0)
-    tail_ok = has_inside & us[t_last]
+    tail_ok = has_inside & sig.usable_at(t_last)
     tail_len = np.where(tail_ok, b - ts[t_last], 0)
     twice_area += np.where(tail_ok, tail_len * (v[t_last] + ev.end_left), 0.0)
     good += tail_len
     # No point inside: the interval lies within segment lo-1 (or before the first point).
-    within_ok = ~has_inside & (lo >= 1) & us[j]
+    within_ok = ~has_inside & (lo >= 1) & us_j
     within_len = np.where(within_ok, b - a, 0)
     twice_area += np.where(within_ok, within_len * (ev.start + ev.end_left), 0.0)
     good += within_len
@@ -172,8 +174,8 @@ def _correct_unusable_segments(
     seg = seg[(seg >= 0) & (seg < m - 1)]
     dt = (ts[seg + 1] - ts[seg]).astype(np.float64)
     fast = 2.0 * v[seg] * dt if sig.stepped else (v[seg] + v[seg + 1]) * dt
-    start_ok = sig.usable[seg]
-    right = np.where(sig.stepped | ~sig.usable[seg + 1], v[seg], v[seg + 1])
+    start_ok = sig.usable_at(seg)
+    right = np.where(sig.stepped | ~sig.usable_at(seg + 1), v[seg], v[seg + 1])
     correct = np.where(start_ok, (v[seg] + right) * dt, 0.0)
     # Segment i is in interval k's middle when points i and i+1 both lie inside it.
     k = np.searchsorted(hi, seg, "right")

@@ -73,7 +73,6 @@ def plot_values(
         np.zeros(int(i1 - i0), FLAG_DTYPE),
     )
     sig = build_signal(inside, stepped=True)
-    n = len(sig.ts)
     idx = np.searchsorted(sig.ts, edges, "left").astype(np.intp)
     lo, hi = idx[:-1], idx[1:]
     nonempty = hi > lo
@@ -84,7 +83,7 @@ def plot_values(
             hi[nonempty] - 1,
             mn[mn >= 0],
             mx[mx >= 0],
-            np.flatnonzero(sig.severity != 0) if n else np.zeros(0, np.intp),
+            sig.not_good,
         ]
     )
     keep = np.unique(chosen)

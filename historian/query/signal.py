@@ -76,13 +76,40 @@ class Signal:
 
     @cached_property
     def usable(self) -> NDArray[np.bool_]:
-        ok: NDArray[np.bool_] = (self.severity < self.bad_from) & np.isfinite(self.values)
+        # severity < bad_from  <=>  quality < bad_from << 14: one compare on uint16
+        ok: NDArray[np.bool_] = (self.quality < np.uint16(self.bad_from << 14)) & np.isfinite(
+            self.values
+        )
         return ok
 
     @cached_property
+    def not_good(self) -> NDArray[np.intp]:
+        """Indices of the points whose quality is not Good (Uncertain or Bad)."""
+        return np.flatnonzero(self.quality >= np.uint16(0x4000))
+
+    @cached_property
+    def uncertain_index(self) -> NDArray[np.intp]:
+        """Indices of the Uncertain points (from the few not-Good ones)."""
+        ng = self.not_good
+        return ng[self.quality[ng] < np.uint16(0x8000)]
+
+    def is_uncertain_at(self, idx: NDArray[np.intp]) -> NDArray[np.bool_]:
+        q = self.quality[idx]
+        mask: NDArray[np.bool_] = (q >= np.uint16(0x4000)) & (q < np.uint16(0x8000))
+        return mask
+
+    @cached_property
     def unusable(self) -> NDArray[np.intp]:
-        """Indices of the unusable points (usually few)."""
-        return np.flatnonzero(~self.usable)
+        """Indices of the unusable points (usually few): found from the not-Good indices
+        and one scan for non-finite values, without building the whole-series mask."""
+        if "usable" in self.__dict__:
+            return np.flatnonzero(~self.usable)
+        ng = self.not_good
+        bad_quality = ng[self.quality[ng] >= np.uint16(self.bad_from << 14)]
+        non_finite = np.flatnonzero(~np.isfinite(self.values))
+        if len(non_finite) == 0:
+            return bad_quality
+        return np.union1d(bad_quality, non_finite).astype(np.intp)
 
     @property
     def all_usable(self) -> bool:
@@ -379,11 +406,13 @@ def blocked_range_sums(
     cuts = np.unique(np.concatenate([lo[ne], hi[ne], np.arange(first, last, BLOCK)]))
     pieces = np.zeros(len(cuts))
     buf = np.empty(min(BLOCK, last - first))
-    for s in range(first, last, BLOCK):
+    block_starts = np.arange(first, last, BLOCK)
+    at_block = np.searchsorted(cuts, np.append(block_starts, last)).tolist()
+    for i, s in enumerate(block_starts.tolist()):
         e = min(s + BLOCK, last)
         x = buf[: e - s]
         fill(s, e, x)
-        c0, c1 = np.searchsorted(cuts, [s, e])
+        c0, c1 = at_block[i], at_block[i + 1]
         pieces[c0:c1] = np.add.reduceat(x, cuts[c0:c1] - s)
     at_lo = np.searchsorted(cuts, lo[ne]).astype(np.intp)
     at_hi = np.searchsorted(cuts, hi[ne]).astype(np.intp)
@@ -405,7 +434,7 @@ def _skip_unusable(sig: Signal, i: NDArray[np.intp], *, forward: bool) -> NDArra
     i = np.asarray(i, np.intp)
     if sig.all_usable:
         return i.copy()
-    bad = np.flatnonzero(~sig.usable)
+    bad = sig.unusable
     # Runs of consecutive unusable indices: an index inside a run jumps past the run's end.
     run = np.concatenate([[0], np.cumsum(np.diff(bad) != 1)])
     run_first = bad[np.searchsorted(run, np.arange(run[-1] + 1), "left")]

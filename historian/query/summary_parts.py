@@ -141,8 +141,8 @@ def event_parts(
         first_t = np.where(has, sig.ts[fi], NO_TIME)
         last_v = np.where(has, sig.values[li], np.nan)
         last_t = np.where(has, sig.ts[li], NO_TIME)
-    unc = sig.severity == 1
-    uncertain = range_sums(unc.astype(np.int64), lo, hi) > 0 if unc.any() else np.zeros(k, bool)
+    unc = sig.uncertain_index
+    uncertain = (np.searchsorted(unc, hi) - np.searchsorted(unc, lo)) > 0
     return EventParts(
         n_all, count, total, m2, mn, mn_t, mx, mx_t, first_v, first_t, last_v, last_t, uncertain
     )
@@ -170,7 +170,7 @@ def time_parts(
         no_data_ns = np.clip(np.minimum(b, sig.ts[0]) - a, 0, None).astype(np.int64)
         extrapolated = b > sig.ts[-1] + 1
         j = np.searchsorted(sig.ts, a, "right") - 1
-        uncertain_at_start = (j >= 0) & (sig.severity[np.maximum(j, 0)] == 1)
+        uncertain_at_start = (j >= 0) & sig.is_uncertain_at(np.maximum(j, 0))
     else:
         no_data_ns = (b - a).astype(np.int64)
         extrapolated = np.zeros(k, bool)
