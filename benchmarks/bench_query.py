@@ -266,9 +266,10 @@ def main() -> None:
         )
         rate = ingest_rate(os.path.join(tmp, "ingest"))
         print(
-            f"  (through Historian.write + flush + compaction: {rate / 1e3:.0f} k pts/s for this "
-            f"one tag, i.e. ~{days * DAY / rate / 60:.0f} min for the span: one manifest rewrite "
-            "and fsync per hourly bucket and level)"
+            f"  (Historian.write + flush + compaction of 2 days of this tag: {rate / 1e3:.0f} k "
+            f"pts/s, i.e. >= {days * DAY / rate / 60:.0f} min for the span by linear "
+            "extrapolation, a lower bound: every hourly bucket costs a manifest rewrite per "
+            "level, and the manifest grows with the file count)"
         )
         start, end = T0, T0 + days * DAY * S
         day0 = T0 + (days // 2) * DAY * S

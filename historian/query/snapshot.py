@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 from historian.model import Point, SeriesColumns
 from historian.query.lww import merge_columns
 from historian.query.source import SeriesSource
-from historian.sstable import CHUNK_SUMMARY_DTYPE
+from historian.sstable import CHUNK_SUMMARY_DTYPE, Columns
 
 _EMPTY_LO = 2**63 - 1
 _EMPTY_HI = -(2**63)
@@ -132,15 +132,42 @@ class Snapshot:
         limit: int | None = None,
         name: str | None = None,
     ) -> SeriesColumns:
-        """Points of ``series`` with start_ns <= ts < end_ns, ascending, the first ``limit``."""
-        parts = [
-            self.sources[i].read(series, start_ns, end_ns, limit)
-            for i in self._meeting(start_ns, end_ns)
-        ]
+        """Points of ``series`` with start_ns <= ts < end_ns, ascending, the first ``limit``.
+
+        With a limit, sources are visited by start time and the visit stops once
+        no further source can hold a point before the ``limit``-th one found (a
+        page of a year stored in hourly files reads a file or two, not all).
+        """
+        meeting = self._meeting(start_ns, end_ns)
+        if limit is None:
+            parts = [self.sources[i].read(series, start_ns, end_ns) for i in meeting]
+        else:
+            parts = self._first_parts(series, start_ns, end_ns, limit, meeting)
         ts, v, q = merge_columns(parts)
         if limit is not None and len(ts) > limit:
             ts, v, q = ts[:limit], v[:limit], q[:limit]
         return SeriesColumns(series, ts, v, q, name)
+
+    def _first_parts(
+        self, series: int, start_ns: int, end_ns: int, limit: int, meeting: NDArray[np.intp]
+    ) -> list[Columns]:
+        """Parts (in precedence order) that hold the first ``limit`` merged points."""
+        got: list[tuple[int, Columns]] = []
+        have = 0
+        cutoff: int | None = None
+        for i in meeting[np.argsort(self._lo[meeting], kind="stable")].tolist():
+            if cutoff is not None and int(self._lo[i]) > cutoff:
+                break  # starts after the limit-th point: cannot change the first `limit`
+            part = self.sources[i].read(series, start_ns, end_ns, limit)
+            if not len(part[0]):
+                continue
+            got.append((i, part))
+            have += len(part[0])
+            if have >= limit:
+                merged = merge_columns([p for _, p in sorted(got, key=lambda x: x[0])])[0]
+                if len(merged) >= limit:
+                    cutoff = int(merged[limit - 1])
+        return [p for _, p in sorted(got, key=lambda x: x[0])]
 
     def read_many(
         self,

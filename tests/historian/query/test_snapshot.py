@@ -208,6 +208,10 @@ def test_paging_returns_every_point_exactly_once(
         db = Historian.open(root, opts(bucket_ns=50))
         for s, ts in data.items():
             if ts:
+                db.write_arrays([s] * len(ts), ts, [float(s * 1000 + t) - 0.5 for t in ts])
+        db.flush()  # one L0 file per 50 ns bucket
+        for s, ts in data.items():  # overwrite every point: a newer source must win
+            if ts:
                 db.write_arrays([s] * len(ts), ts, [float(s * 1000 + t) for t in ts])
         if flushed:
             db.flush()
