@@ -38,6 +38,18 @@ from historian.model import (
     ValueArray,
 )
 
+__all__ = [
+    "FLAG_DTYPE",
+    "NO_TIME",
+    "BoundaryPoint",
+    "ColumnsLike",
+    "FlagArray",
+    "PointLike",
+    "QueryColumns",
+    "ValueFlag",
+    "check_series",
+]
+
 FLAG_DTYPE = np.dtype(np.uint8)
 FlagArray = NDArray[np.uint8]
 
