@@ -104,3 +104,29 @@ def test_viewer_draws_marks_bad_values_zooms_and_requeries(api: ApiServer, tmp_p
             assert errors == []
         finally:
             browser.close()
+
+
+def test_viewer_live_tail_picks_up_a_new_value(api: ApiServer) -> None:
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 700})
+            page.goto(f"{api.url}/viewer/?tags={FLOW}&start={format_time(BASE)}&end=*&live=1")
+            page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+            assert page.is_checked("#live")
+            new_ns = time.time_ns() - NS
+            doc = {"tag": FLOW, "timestamp": [new_ns], "value": [4242.0]}
+            assert api.post_json("/api/v1/write", doc).status == 200
+            # the poll of `last` (every 2 s) appends it and slides the window to it
+            appended = (
+                f"() => {{ const s = state.series['{FLOW}']; return s && s.v.at(-1) === 4242; }}"
+            )
+            page.wait_for_function(appended, timeout=15_000)
+            newest = page.evaluate(f"() => state.series['{FLOW}'].t.at(-1)")
+            assert abs(newest - new_ns / NS) < 1e-3
+        finally:
+            browser.close()
