@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from historian.lsm.engine import Historian
     from historian.server.process import HistorianServer
 
-__all__ = ["OpcUaFrontEnd", "parse_listen"]
+__all__ = ["OpcUaFrontEnd", "parse_limits", "parse_listen"]
 
 PATH = "/twinbench/historian"
 _log = logging.getLogger(__name__)
@@ -52,6 +53,21 @@ def parse_listen(text: str) -> tuple[str, int]:
             f"--opcua {text!r}: expected HOST:PORT such as 127.0.0.1:4840 (port 0 = any)"
         )
     return host, int(port)
+
+
+def parse_limits(items: list[str]) -> tuple[tuple[str, int], ...]:
+    """``["max_values=1000", ...]`` -> ((name, value), ...); ValueError names the bad item."""
+    names = {f.name for f in dataclasses.fields(HistoryLimits)}
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in names or not value.isdigit() or int(value) < 1:
+            raise ValueError(
+                f"--opcua-limit {item!r}: expected NAME=N with N >= 1 and NAME one of "
+                + ", ".join(sorted(names))
+            )
+        out.append((name, int(value)))
+    return tuple(out)
 
 
 def _free_port(host: str) -> int:

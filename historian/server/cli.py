@@ -102,6 +102,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="serve OPC UA with HistoryRead over the catalogue's tags (port 0 = any free)",
     )
+    ap.add_argument(
+        "--opcua-limit",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="override a HistoryRead limit, e.g. max_values=10000 (docs/opcua.md, Limits)",
+    )
     return ap
 
 
@@ -126,11 +133,16 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
     http_limits: tuple[tuple[str, int], ...] = ()
     if args.http is not None or args.tokens is not None or args.http_limit:
         http_limits = _check_http(ap, args.http, args.tokens, args.http_limit)
-    if args.opcua is not None:
+    opcua_limits: tuple[tuple[str, int], ...] = ()
+    if args.opcua is not None or args.opcua_limit:
+        from historian.opcua.frontend import parse_limits as parse_opcua_limits
         from historian.opcua.frontend import parse_listen as parse_opcua
 
+        if args.opcua is None:
+            ap.error("--opcua-limit needs --opcua HOST:PORT")
         try:
             parse_opcua(args.opcua)
+            opcua_limits = parse_opcua_limits(args.opcua_limit)
         except ValueError as exc:
             ap.error(str(exc))
     try:
@@ -158,6 +170,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         tokens=args.tokens,
         http_limits=http_limits,
         opcua=args.opcua,
+        opcua_limits=opcua_limits,
     )
 
 

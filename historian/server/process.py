@@ -95,6 +95,8 @@ class ServeConfig:
     """Overridden ``historian.api.health.ApiLimits`` fields (``--http-limit NAME=N``)."""
     opcua: str | None = None
     """``HOST:PORT`` of the OPC UA server with HistoryRead (historian.opcua; port 0 = any)."""
+    opcua_limits: tuple[tuple[str, int], ...] = ()
+    """Overridden ``historian.opcua.service.HistoryLimits`` fields (``--opcua-limit NAME=N``)."""
     bus: BusOptions = field(default_factory=BusOptions)
 
     @property
@@ -127,6 +129,7 @@ class MetricsFrontEnd:
 
     async def start(self, server: HistorianServer) -> dict[str, str]:
         self.exporter.set_recovery(server.db.recovery_report)
+        self.exporter.set_engine_latency(server.db.write_latency)
         bound = self.exporter.serve(self.port)
         workers = server.ingest.workers if server.ingest is not None else []
         self._task = asyncio.create_task(export_loop(self.exporter, workers, self._stop))
@@ -156,12 +159,13 @@ def _http_front_end(
     )
 
 
-def _opcua_front_end(listen: str) -> FrontEnd:
+def _opcua_front_end(listen: str, limits: tuple[tuple[str, int], ...]) -> FrontEnd:
     # imported here: asyncua loads only when --opcua is given
     from historian.opcua.frontend import OpcUaFrontEnd, parse_listen
+    from historian.opcua.service import HistoryLimits
 
     host, port = parse_listen(listen)
-    return OpcUaFrontEnd(host, port)
+    return OpcUaFrontEnd(host, port, limits=replace(HistoryLimits(), **dict(limits)))
 
 
 Log = Callable[[str], None]
@@ -191,7 +195,7 @@ class HistorianServer:
         if cfg.http is not None:
             self.front_ends.append(_http_front_end(cfg.http, cfg.tokens, cfg.http_limits))
         if cfg.opcua is not None:
-            self.front_ends.append(_opcua_front_end(cfg.opcua))
+            self.front_ends.append(_opcua_front_end(cfg.opcua, cfg.opcua_limits))
         self._log = log
         self.db: Historian
         self.options: Options
