@@ -13,6 +13,12 @@ all in this one run:
    over one keep-alive HTTP connection: recorded 1 h as JSON and as Arrow, 1 day as
    Arrow, plot of the span as JSON and Arrow.
 
+3. a real InfluxDB 1.x (Debian ``influxdb``, started on loopback by
+   ``bench_query.Influx``) loaded with the first ``--influx-days`` of the same points,
+   the same questions over its HTTP ``/query`` (InfluxQL, JSON, ``epoch=ns``) on one
+   keep-alive connection: raw 1 h and 1 day, and ``FIRST/LAST/MIN/MAX ... GROUP BY
+   time(span/1000)`` over the loaded span as the plot question (its span is said).
+
 Each row: p50 and p99 over ``--requests`` requests (random windows inside the span,
 so no answer is served from a cache), the target from issue 13, and the ratio of
 the HTTP p99 to the in-process p99 of the same question (what HTTP, encoding and
@@ -34,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import numpy as np
 
@@ -109,6 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=365, help="span of the 1 Hz tag (default a year)")
     ap.add_argument("--requests", type=int, default=200, help="requests per question")
+    ap.add_argument("--influx-days", type=int, default=7, help="days loaded in InfluxDB; 0 skips")
     args = ap.parse_args()
     bq = _bench_query()
     tmp = tempfile.mkdtemp(prefix="bench-api-")
@@ -191,7 +198,7 @@ def main() -> None:
                     timed(rec(DAY, ARROW_MEDIA_TYPE), n, rng, over - DAY),
                 ),
                 (
-                    f"plot {args.days} d / 1,000, JSON",
+                    f"plot {args.days} d / 1,000, JSON",  # = plot_label
                     "plot span / 1,000",
                     "< 150 ms",
                     timed(plot("application/json"), plot_n, rng, 10**9),
@@ -206,6 +213,9 @@ def main() -> None:
         finally:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+
+        plot_label = f"plot {args.days} d / 1,000, JSON"
+        influx = influx_rows(bq, tmp, args.influx_days, n, plot_n, rng, plot_label)
 
         print(f"\n== {n} requests per question ({plot_n} for plot), one keep-alive connection;")
         j, a = sizes["json 1 h"], sizes["arrow 1 h"]
@@ -224,8 +234,71 @@ def main() -> None:
                 f"| {label} | {pct(samples, 50):.2f} ms | {p99:.2f} ms | {target} ({verdict}) | "
                 f"{pct(inproc[key], 50):.2f} ms | {base_p99:.2f} ms | {p99 / base_p99:.1f}x |"
             )
+        if influx:
+            print(
+                "\n| InfluxDB 1.x, same question over HTTP JSON | p50 | p99 | historian HTTP p99 "
+                "| historian / InfluxDB p99 |"
+            )
+            print("|---|---|---|---|---|")
+            ours = {label: pct(samples, 99) for label, _, _, samples in rows}
+            for label, mine, samples in influx:
+                p99 = pct(samples, 99)
+                print(
+                    f"| {label} | {pct(samples, 50):.2f} ms | {p99:.2f} ms | {ours[mine]:.2f} ms "
+                    f"({mine}) | {ours[mine] / p99:.2f}x |"
+                )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def influx_rows(
+    bq: object, tmp: str, days: int, n: int, plot_n: int, rng: np.random.Generator, plot_label: str
+) -> list[tuple[str, str, list[float]]]:
+    """The same questions against InfluxDB 1.x over HTTP (see the module docstring)."""
+    if days <= 0:
+        return []
+    if shutil.which("influxd") is None:
+        print("  (no influxd: InfluxDB comparison skipped; scripts/install-system-deps.sh)")
+        return []
+    ix = bq.Influx(os.path.join(tmp, "influx"))  # type: ignore[attr-defined]
+    try:
+        loaded, load_s, note = bq.load_influx(ix, days, 600.0)  # type: ignore[attr-defined]
+        print(f"  InfluxDB: {loaded} days loaded in {load_s:.1f} s{note}")
+        conn = http.client.HTTPConnection("127.0.0.1", ix.http, timeout=120)
+        t0 = bq.T0  # type: ignore[attr-defined]
+        span = loaded * DAY
+
+        def query(q: str) -> bytes:
+            conn.request("GET", "/query?" + urlencode({"db": "bench", "epoch": "ns", "q": q}))
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200 or b'"error"' in body:
+                raise RuntimeError(f"influx: HTTP {r.status}: {body[:300]!r}")
+            return body
+
+        def raw(width: int) -> Callable[[int], object]:
+            return lambda o: query(
+                f"SELECT value FROM tag1hz WHERE time >= {t0 + o} AND time < {t0 + o + width}"
+            )
+
+        plot_q = (
+            "SELECT FIRST(value), LAST(value), MIN(value), MAX(value) FROM tag1hz "
+            f"WHERE time >= {t0} AND time < {t0 + span} GROUP BY time({span // 1000 // 1000}u)"
+        )
+        for _ in range(3):
+            raw(H)(0)
+            query(plot_q)
+        return [
+            ("raw 1 h", "recorded 1 h, JSON", timed(raw(H), n, rng, span - H)),
+            ("raw 1 day", "recorded 1 day, Arrow", timed(raw(DAY), n, rng, span - DAY)),
+            (
+                f"FIRST/LAST/MIN/MAX x 1,000 over {loaded} d",
+                plot_label,
+                timed(lambda o: query(plot_q), plot_n, rng, 1),
+            ),
+        ]
+    finally:
+        ix.stop()
 
 
 if __name__ == "__main__":
