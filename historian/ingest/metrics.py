@@ -23,11 +23,14 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import CollectorRegistry, Gauge, Info, make_wsgi_app
+from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.registry import Collector
 
 from historian.ingest.admission import REASONS
 from historian.ingest.health import worst
 from historian.ingest.worker import IngestWorker
+from historian.lsm.latency import BUCKET_BOUNDS_S, StageLatency
 
 _STATES = ("ok", "backing-off", "failed")
 
@@ -99,6 +102,12 @@ class IngestExporter:
         self._workers: list[IngestWorker] = []
         self._recovery: dict[str, Any] = {}
         self._server: ThreadingWSGIServer | None = None
+        self._engine_latency: StageLatency | None = None
+        r.register(_StageCollector(self))
+
+    def set_engine_latency(self, latency: StageLatency) -> None:
+        """Export the store's per-stage write latency (``Historian.write_latency``)."""
+        self._engine_latency = latency
 
     def set_recovery(self, report: dict[str, Any]) -> None:
         self._recovery = dict(report)
@@ -147,6 +156,47 @@ class IngestExporter:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def _histogram(
+    name: str, doc: str, labels: list[str], parts: list[tuple[list[str], StageLatency]]
+) -> HistogramMetricFamily:
+    fam = HistogramMetricFamily(name, doc, labels=[*labels, "stage"])
+    for values, lat in parts:
+        for stage in lat.stages:
+            counts = lat.counts(stage)
+            cum, buckets = 0, []
+            for bound, c in zip(BUCKET_BOUNDS_S, counts, strict=False):
+                cum += c
+                buckets.append((f"{bound:.6g}", cum))
+            buckets.append(("+Inf", cum + counts[-1]))
+            fam.add_metric([*values, stage], buckets, lat.total(stage)[1])
+    return fam
+
+
+class _StageCollector(Collector):
+    """Reads the stage histograms at scrape time: recording never touches the registry."""
+
+    def __init__(self, exporter: IngestExporter) -> None:
+        self._exporter = exporter
+
+    def collect(self) -> Iterable[Metric]:
+        e = self._exporter
+        yield _histogram(
+            "twinbench_ingest_stage_seconds",
+            "Ingest time per stage (decode, admission per message; write, ack, round per "
+            "fetch round; publish_to_ack per message; loop_lag of the event loop)",
+            ["partition"],
+            [([str(w.partition)], w.latency) for w in e._workers],
+        )
+        if e._engine_latency is not None:
+            yield _histogram(
+                "twinbench_historian_write_stage_seconds",
+                "Historian.write time per stage (validate, write lock, wait for room, WAL "
+                "append, memtable add, memtable switch, fsync wait, total, WAL rotation)",
+                [],
+                [([], e._engine_latency)],
+            )
 
 
 class _Quiet(WSGIRequestHandler):

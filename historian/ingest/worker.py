@@ -60,6 +60,7 @@ from historian.ingest.checkpoint import (
     save_checkpoint,
 )
 from historian.ingest.health import StoreUnusableError, WriteHealth, classify, describe
+from historian.lsm.latency import StageLatency
 from historian.model import PointBatch
 from historian.options import Options
 
@@ -86,6 +87,25 @@ class IngestMetrics:
     lag_messages: int = 0
     write_seconds: float = 0.0
     checkpoint_failures: int = 0
+
+
+INGEST_STAGES = (
+    "decode",
+    "admission",
+    "concat",
+    "write",
+    "ack",
+    "round",
+    "publish_to_ack",
+    "loop_lag",
+)
+"""Stages timed per worker (``IngestWorker.latency``): ``decode`` and ``admission`` per
+message; ``concat``, ``write`` (the engine write seen from the event loop, thread hand-off
+included), ``ack`` (all acks of the round) and ``round`` per fetch round;
+``publish_to_ack`` per message from its ``created_ns`` to its ack; ``loop_lag``: how late
+a 10 ms timer of the event loop fires (GIL starvation by other threads shows here)."""
+
+LOOP_PROBE_S = 0.01
 
 
 @dataclass
@@ -133,6 +153,7 @@ class IngestWorker:
         self._cp_dirty = False
         self._sub: JetStreamContext.PullSubscription | None = None
         self.metrics = IngestMetrics()
+        self.latency = StageLatency(INGEST_STAGES)
         self.health = health or WriteHealth(name=f"ingest p{partition}")
         if self._cp_path is not None:
             cp = load_checkpoint(self._cp_path, self._fs)
@@ -164,6 +185,21 @@ class IngestWorker:
 
         Raises :class:`StoreUnusableError` when the store refuses every write.
         """
+        probe = asyncio.create_task(self._probe_loop_lag(stop))
+        try:
+            await self._consume(stop)
+        finally:
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
+
+    async def _probe_loop_lag(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            await asyncio.sleep(LOOP_PROBE_S)
+            self.latency.record("loop_lag", max(0.0, time.perf_counter() - t0 - LOOP_PROBE_S))
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         empty_with_pending = 0
         last_lag_check = 0.0
         reconnects = self._nc.stats["reconnects"]
@@ -218,20 +254,28 @@ class IngestWorker:
     # ------------------------------------------------------------- one round
     async def _apply(self, msgs: list[Msg]) -> float:
         """Apply one fetch round; return how long to back off (0.0: carry on)."""
+        lat = self.latency
+        t_round = time.perf_counter()
         items: list[_Item] = []
         backoff = 0.0
         for msg in msgs:
             if msg.metadata.num_delivered and msg.metadata.num_delivered > 1:
                 self.metrics.redelivered += 1
+            t0 = time.perf_counter()
             try:
                 decoded = decode_batch(msg.data, max_points=self._opts.max_points_per_message)
             except WireFormatError as exc:
                 backoff = max(backoff, await self._dead_letter(msg, exc.reason, str(exc)))
                 continue
+            t1 = time.perf_counter()
+            lat.record("decode", t1 - t0)
             items.append(_Item(msg, decoded, self._admit(decoded.batch)))
+            lat.record("admission", time.perf_counter() - t1)
         if not items:
             return backoff
+        t0 = time.perf_counter()
         batch = PointBatch.concat([it.admission.accepted for it in items])
+        lat.record("concat", time.perf_counter() - t0)
         try:
             await self._write(batch)
         except Exception as exc:
@@ -242,7 +286,9 @@ class IngestWorker:
                 # one message's batch is invalid in itself: find it, store the others
                 return max(backoff, await self._apply_one_by_one(items))
             return max(backoff, await self._dead_letter(items[0].msg, "rejected", describe(exc)))
-        return max(backoff, await self._applied(items))
+        backoff = max(backoff, await self._applied(items))
+        lat.record("round", time.perf_counter() - t_round)
+        return backoff
 
     def _admit(self, batch: PointBatch) -> Admission:
         if self._admission is None:
@@ -254,7 +300,9 @@ class IngestWorker:
             return
         t0 = time.perf_counter()
         await asyncio.to_thread(self._sink.write, batch)
-        self.metrics.write_seconds += time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        self.metrics.write_seconds += took
+        self.latency.record("write", took)
 
     async def _apply_one_by_one(self, items: list[_Item]) -> float:
         backoff = 0.0
@@ -334,8 +382,14 @@ class IngestWorker:
 
     async def _ack_applied(self, items: list[_Item]) -> None:
         msgs = [it.msg for it in items]
+        t0 = time.perf_counter()
         for msg in msgs:
             await msg.ack()
+        self.latency.record("ack", time.perf_counter() - t0)
+        now_ns = time.time_ns()
+        for it in items:
+            if it.decoded.created_ns > 0:
+                self.latency.record("publish_to_ack", max(0, now_ns - it.decoded.created_ns) / 1e9)
         seq = max(int(m.metadata.sequence.stream) for m in msgs)
         self.metrics.batches += len(msgs)
         self.metrics.points += sum(len(it.admission.accepted) for it in items)

@@ -45,10 +45,25 @@ from .compaction import (
     pick_l2_buckets,
     write_segments,
 )
+from .latency import StageLatency
 from .manifest import FileMeta, ManifestState, read_manifest, write_manifest
 from .memtable import Memtable
 from .quarantine import Quarantined, list_quarantine, quarantine_segment
 from .version import LEVELS, Version
+
+WRITE_STAGES = (
+    "validate",
+    "write_lock",
+    "wait_for_room",
+    "wal_append",
+    "memtable_add",
+    "memtable_switch",
+    "fsync_wait",
+    "total",
+    "wal_rotate",
+)
+"""Stages of :meth:`Historian.write` timed in ``Historian.write_latency`` (``wal_rotate``
+is the WAL's own rotation, inside ``wal_append`` or ``memtable_switch``)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +123,8 @@ class Historian:
         self.recovery_report: dict[str, Any] = {}
         self._lock_fd = -1
         self._source_providers: list[Callable[[], Sequence[SeriesSource]]] = []
+        self.write_latency = StageLatency(WRITE_STAGES)
+        """Where :meth:`write` spends its time, per stage (exported by the ingest's metrics)."""
 
     # ----------------------------------------------------------------- open
     @classmethod
@@ -174,6 +191,7 @@ class Historian:
             self._opt.fsync,
             self._opt.wal_segment_bytes,
             next_seq,
+            on_rotate=lambda s: self.write_latency.record("wal_rotate", s),
         )
         self._delete_flushed_wal()
         if self._opt.background:
@@ -194,13 +212,19 @@ class Historian:
         """
         self._check_open()
         opt = self._opt
+        lat = self.write_latency
+        t0 = time.perf_counter()
         batch.validate(
             nan_policy=opt.nan_policy,
             known_series=opt.series_index,
             min_ts=opt.min_ts,
             max_ts=opt.max_ts,
         )
+        t1 = time.perf_counter()
+        lat.record("validate", t1 - t0)
         with self._write_lock:
+            t2 = time.perf_counter()
+            lat.record("write_lock", t2 - t1)
             self._check_open()
             if len(batch) == 0:
                 return self._wal.last_seq
@@ -223,14 +247,25 @@ class Historian:
                         f"timestamp {lo} ns is more than {opt.past_window_ns} ns in the past"
                     )
             self._wait_for_room()
+            t3 = time.perf_counter()
+            lat.record("wait_for_room", t3 - t2)
             seq = self._wal.append(batch, wait_durable=False)
+            t4 = time.perf_counter()
+            lat.record("wal_append", t4 - t3)
             self._active.add(seq, batch)
             self._newest_ts = max(self._newest_ts, hi)
+            t5 = time.perf_counter()
+            lat.record("memtable_add", t5 - t4)
             if self._active.full and len(self._imm) < self._opt.max_immutable_memtables:
                 self._switch_memtable()
+                lat.record("memtable_switch", time.perf_counter() - t5)
         # Outside the lock, so concurrent writers share one fsync (group commit).
         # Readers may see the batch a moment before its writer is acknowledged.
+        t6 = time.perf_counter()
         self._wal.wait_durable(seq)
+        t7 = time.perf_counter()
+        lat.record("fsync_wait", t7 - t6)
+        lat.record("total", t7 - t0)
         return seq
 
     def write_arrays(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from historian.errors import DiskFullError, HistorianError
@@ -42,8 +43,11 @@ class WalWriter:
         policy: FsyncPolicy,
         segment_bytes: int,
         next_seq: int,
+        on_rotate: Callable[[float], None] | None = None,
     ) -> None:
         self._fs = fs
+        self._on_rotate = on_rotate
+        """Told how long each rotation took (seconds), e.g. for a latency histogram."""
         self._dir = directory
         self._segment_name = segment_name
         self._policy = policy
@@ -152,6 +156,7 @@ class WalWriter:
 
     def rotate(self) -> None:
         """Start a new segment at the next sequence number (no-op when the current one is empty)."""
+        t0 = time.perf_counter()
         with self._sync_lock, self._lock:
             self._check_usable()
             if self._current_first == self.last_seq + 1:
@@ -165,6 +170,8 @@ class WalWriter:
             new = self._new_segment(self.last_seq + 1)
             self._file.close()
             self._file = new
+        if self._on_rotate is not None:
+            self._on_rotate(time.perf_counter() - t0)
 
     def _sync_loop(self) -> None:
         interval = self._policy.interval_ms / 1000.0
