@@ -40,7 +40,8 @@ async def history_read(
     params.ReleaseContinuationPoints = release
     cps = cps or [None] * len(nodes)
     params.NodesToRead = [
-        ua.HistoryReadValueId(NodeId=n, ContinuationPoint=cp) for n, cp in zip(nodes, cps)
+        ua.HistoryReadValueId(NodeId=n, ContinuationPoint=cp)
+        for n, cp in zip(nodes, cps, strict=True)
     ]
     return list(await client.uaclient.history_read(params))
 
