@@ -17,7 +17,7 @@ Routes (docs/api.md, and the OpenAPI document at ``/api/v1/openapi.json``):
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ JSON = "application/json"
 
 def find_vendor_dir() -> Path | None:
     """``node_modules/uplot/dist`` of the checkout (scripts/install-npm-deps.sh puts it there)."""
-    for base in (Path.cwd(), *Path(__file__).resolve().parents):
+    for base in (*Path(__file__).resolve().parents, Path.cwd()):
         cand = base / "node_modules" / "uplot" / "dist"
         if cand.is_dir():
             return cand
@@ -89,9 +89,6 @@ def wants_arrow(request: Request) -> bool:
     raise ApiError(
         406, "not_acceptable", f"cannot answer Accept: {accept}; use {JSON} or {ARROW_MEDIA_TYPE}"
     )
-
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 class Api:

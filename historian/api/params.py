@@ -80,12 +80,12 @@ class Params:
         return start, end
 
     def interval(self, key: str = "interval") -> int:
+        if self.raw.get(key) is None:
+            raise bad_request(f"parameter {key!r} is required: {INTERVAL_EXPECTED}")
         try:
             return parse_interval(self.text(key))
         except TimeFormatError as exc:
             raise bad_request(f"parameter {key!r}: {exc}") from None
-        except ApiError:
-            raise bad_request(f"parameter {key!r} is required: {INTERVAL_EXPECTED}") from None
 
     def integer(self, key: str, default: int | None = None, *, minimum: int = 1) -> int | None:
         value = self.raw.get(key)
