@@ -174,7 +174,8 @@ def summaries_from_chunk_stats(
         treat_uncertain_as_bad=treat_uncertain_as_bad,
     )  # fmt: skip
     r_lo, r_hi = inside_ranges(rest_sig, edges)
-    ev = event_parts(rest_sig, r_lo, r_hi, want | {"average"}, sums=True)
+    event = kind is Weighting.EVENT
+    ev = event_parts(rest_sig, r_lo, r_hi, (want | {"average"}) if event else want, sums=event)
     interval = np.searchsorted(edges, rows["min_ts"], "right") - 1
     _add_rows(ev, rows, interval, want)
     if tparts is not None and n_rows:

@@ -111,7 +111,7 @@ def interval_integrals(
     # Middle: segments lo .. hi-2 (both ends inside the interval).
     mid_lo, mid_hi = lo, np.maximum(hi - 1, lo)
     sparse = len(sig.unusable) * 8 < m  # few unusable points: fast sums + corrections
-    if m > 1 and overrides is None and (sig.all_usable or sparse):
+    if m > 1 and (sig.all_usable or sparse):
         finite = sig.finite
         if sig.stepped:
             twice_area += 2.0 * _held_rectangles(ts, finite, mid_lo, mid_hi)
@@ -120,6 +120,8 @@ def interval_integrals(
         good += np.where(has_inside, ts[np.maximum(hi - 1, 0)] - ts[np.minimum(lo, m - 1)], 0)
         if not sig.all_usable:
             _correct_unusable_segments(sig, lo, hi, twice_area, good)
+        if overrides is not None and len(overrides.segment):
+            _apply_overrides(sig, hi, overrides, twice_area, good)
     elif m > 1:
         dt_ns = np.diff(ts)
         us = sig.usable
@@ -184,6 +186,27 @@ def _correct_unusable_segments(
     np.add.at(twice_area, k[inside], (correct - fast)[inside])
     lost = np.where(start_ok, 0, ts[seg + 1] - ts[seg])
     np.subtract.at(good, k[inside], lost[inside])
+
+
+def _apply_overrides(
+    sig: Signal,
+    hi: NDArray[np.intp],
+    overrides: SegmentOverrides,
+    twice_area: NDArray[np.float64],
+    good: NDArray[np.int64],
+) -> None:
+    """Swap the fast sums' contribution of each overridden segment for its known integral.
+
+    An overridden segment joins two usable points (a chunk's first and last) and lies
+    in one interval's middle, so the fast sums counted it as a plain segment.
+    """
+    ts, v = sig.ts, sig.finite
+    i = overrides.segment
+    dt = ts[i + 1] - ts[i]
+    fast = 2.0 * v[i] * dt if sig.stepped else (v[i] + v[i + 1]) * dt
+    k = np.searchsorted(hi, i, "right")
+    np.add.at(twice_area, k, 2.0 * overrides.area - fast)
+    np.add.at(good, k, overrides.good_ns - dt)
 
 
 def interval_good_ns(sig: Signal, edges: TimeArray) -> NDArray[np.int64]:

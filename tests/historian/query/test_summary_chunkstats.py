@@ -105,3 +105,22 @@ def test_unknown_weighting_is_a_clear_error() -> None:
     rows = compute_chunk_stats(cols.ts, cols.values, cols.quality, np.array([0]), np.array([1]))
     with pytest.raises(ValueError, match="weighting"):
         summaries_from_chunk_stats(rows, cols, np.array([0, 5]), stepped=False, weighting="x")
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    series(max_points=60, bad=False),
+    st.lists(st.integers(0, 60), max_size=8),
+    st.lists(st.integers(1, 1000), max_size=4),
+    st.booleans(),
+)
+def test_all_good_series_take_the_fast_path_with_row_overrides(
+    cols: QueryColumns, cuts: list[int], edge_cuts: list[int], stepped: bool
+) -> None:
+    if len(cols) == 0:
+        return
+    starts, ends = split(cols, cuts)
+    edges = np.array(sorted({0, 1001, *edge_cuts}), np.int64)
+    got, used = from_index(cols, starts, ends, edges, stepped=stepped)
+    want = summaries_for_edges(cols, edges, stepped=stepped)
+    assert_same(got, want, skip={"std_population", "std_sample"} if used else set())
