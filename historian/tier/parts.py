@@ -1,0 +1,145 @@
+"""Parquet encoding of cold parts: raw points and rollups (historian/docs/format/parquet.md).
+
+Raw part: columns ``series`` (uint32), ``ts`` (int64 ns since the epoch, UTC),
+``value`` (float64), ``quality`` (uint16), sorted by (series, ts), one point
+per (series, ts). Encodings chosen by measurement (``benchmarks/bench_tier.py
+--encodings`` prints the table): ``ts`` DELTA_BINARY_PACKED, ``value``
+BYTE_STREAM_SPLIT, ``series`` and ``quality`` dictionary (RLE: long runs), zstd.
+
+Rollup part (one per level): ``series``, ``bucket`` (start of the 1 min / 1 h
+/ 1 day bucket, ns) and every field of
+:data:`historian.sstable.CHUNK_SUMMARY_DTYPE`, one row per (series, bucket)
+holding points: exactly the record a segment's stats block keeps per chunk,
+so the query path reads rollups and segment index rows the same way.
+
+>>> import numpy as np
+>>> s = np.array([1, 1, 1, 2], np.uint32); t = np.array([0, 30, 70, 5], np.int64) * 10**9
+>>> v = np.array([1.0, 2.0, 4.0, 9.0]); q = np.zeros(4, np.uint16)
+>>> r = rollup_rows(s, t, v, q, 60 * 10**9)
+>>> r["series"].tolist(), r["count"].tolist(), r["sum"].tolist()
+([1, 1, 2], [2, 1, 1], [3.0, 4.0, 9.0])
+>>> back = decode_rollups(encode_rollups(r))
+>>> bool((back == r).all())
+True
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from historian.sstable import CHUNK_SUMMARY_DTYPE
+from historian.sstable.stats import compute_chunk_stats
+
+__all__ = [
+    "RAW_SCHEMA",
+    "ROLLUP_DTYPE",
+    "decode_rollups",
+    "encode_raw",
+    "encode_rollups",
+    "level_ns",
+    "rollup_rows",
+]
+
+RAW_SCHEMA = pa.schema(
+    [
+        ("series", pa.uint32()),
+        ("ts", pa.int64()),
+        ("value", pa.float64()),
+        ("quality", pa.uint16()),
+    ]
+)
+ROLLUP_DTYPE = np.dtype(
+    [("series", "<u4"), ("bucket", "<i8")]
+    + [(n, CHUNK_SUMMARY_DTYPE[n]) for n in CHUNK_SUMMARY_DTYPE.names or ()]
+)
+LEVEL_NS = {"1m": 60 * 10**9, "1h": 3_600 * 10**9, "1d": 86_400 * 10**9}
+
+DEFAULT_ENCODING: dict[str, Any] = {
+    "use_dictionary": ["series", "quality"],
+    "column_encoding": {"ts": "DELTA_BINARY_PACKED", "value": "BYTE_STREAM_SPLIT"},
+}
+
+
+def level_ns(level: str) -> int:
+    return LEVEL_NS[level]
+
+
+def encode_raw(
+    series: NDArray[np.uint32],
+    ts: NDArray[np.int64],
+    values: NDArray[np.float64],
+    quality: NDArray[np.uint16],
+    *,
+    row_group_rows: int,
+    zstd_level: int,
+    encoding: dict[str, Any] | None = None,
+    compression: str = "zstd",
+) -> bytes:
+    """One raw part as Parquet bytes (input sorted by (series, ts), no duplicates)."""
+    table = pa.Table.from_arrays(
+        [pa.array(series), pa.array(ts), pa.array(values), pa.array(quality)], schema=RAW_SCHEMA
+    )
+    enc = DEFAULT_ENCODING if encoding is None else encoding
+    sink = io.BytesIO()
+    pq.write_table(
+        table,
+        sink,
+        row_group_size=row_group_rows,
+        compression=compression,
+        compression_level=zstd_level if compression == "zstd" else None,
+        write_statistics=True,
+        **enc,
+    )
+    return sink.getvalue()
+
+
+def rollup_rows(
+    series: NDArray[np.uint32],
+    ts: NDArray[np.int64],
+    values: NDArray[np.float64],
+    quality: NDArray[np.uint16],
+    width_ns: int,
+) -> NDArray[np.void]:
+    """ROLLUP_DTYPE rows: one per (series, ts // width) run of the sorted input."""
+    if not len(ts):
+        return np.zeros(0, ROLLUP_DTYPE)
+    bucket = (ts // width_ns) * width_ns
+    cut = np.flatnonzero((series[1:] != series[:-1]) | (bucket[1:] != bucket[:-1])) + 1
+    starts = np.concatenate([[0], cut]).astype(np.int64)
+    ends = np.concatenate([cut, [len(ts)]]).astype(np.int64)
+    stats = compute_chunk_stats(ts, values, quality, starts, ends)
+    out = np.zeros(len(starts), ROLLUP_DTYPE)
+    out["series"] = series[starts]
+    out["bucket"] = bucket[starts]
+    for name in CHUNK_SUMMARY_DTYPE.names or ():
+        out[name] = stats[name]
+    return out
+
+
+def encode_rollups(rows: NDArray[np.void], zstd_level: int = 3) -> bytes:
+    names = list(ROLLUP_DTYPE.names or ())
+    table = pa.Table.from_arrays([pa.array(rows[n]) for n in names], names=names)
+    sink = io.BytesIO()
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        compression_level=zstd_level,
+        use_dictionary=["series"],
+        write_statistics=True,
+    )
+    return sink.getvalue()
+
+
+def decode_rollups(data: bytes | pa.Table) -> NDArray[np.void]:
+    table = data if isinstance(data, pa.Table) else pq.read_table(io.BytesIO(data))
+    out = np.zeros(table.num_rows, ROLLUP_DTYPE)
+    for name in ROLLUP_DTYPE.names or ():
+        out[name] = table.column(name).to_numpy()
+    return out

@@ -1,0 +1,262 @@
+"""The cold tier of one open store: export, query sources, retention, verify, status.
+
+>>> # doctest: +SKIP
+>>> tier = ColdTier.attach(db, TierConfig.load("twinbench.toml"))  # registers its sources
+>>> tier.export_due()            # days older than the hot window -> Parquet on S3
+>>> db.snapshot()                # now reads cold parts first, then segments, then memtables
+
+Attaching runs :func:`historian.tier.exporter.recover` first, so an export a
+crash interrupted is finished or undone before anything else happens.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import crc32c
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from historian.catalogue import TagCatalogue
+from historian.lsm.engine import Historian
+from historian.query.source import SeriesSource
+
+from .coldcat import ColdCatalogue, ColdPart, read_cold_catalogue, write_cold_catalogue
+from .config import ROLLUP_LEVELS, TierConfig
+from .exporter import ExportReport, export_day, exportable_days, recover
+from .layout import NS_PER_DAY, date_of, tags_key
+from .objstore import ObjectStore, ObjectStoreError, S3Store
+from .source import ColdPartSource, PartCache
+
+__all__ = ["ColdTier", "VerifyReport"]
+
+log = logging.getLogger("historian.tier")
+
+
+@dataclass
+class VerifyReport:
+    objects: int = 0
+    bytes: int = 0
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class ColdTier:
+    """Export, read and expire the cold tier of ``db`` (module docstring)."""
+
+    def __init__(self, db: Historian, config: TierConfig, store: ObjectStore | None = None) -> None:
+        self.db = db
+        self.config = config
+        self.store: ObjectStore = store or S3Store(
+            config.endpoint, config.bucket, config.access_key, config.secret_key, config.region
+        )
+        self.cache = PartCache(config.cache_bytes)
+        self._lock = threading.Lock()
+        self._catalogue = read_cold_catalogue(db.fs, db.directory)
+        self._sources: tuple[ColdPartSource, ...] = ()
+        self._rebuild_sources()
+        self.last_export: ExportReport | None = None
+        self.recovered: list[str] = []
+
+    @classmethod
+    def attach(
+        cls, db: Historian, config: TierConfig, store: ObjectStore | None = None
+    ) -> ColdTier:
+        """Recover an interrupted export, then register the tier's sources in every snapshot."""
+        tier = cls(db, config, store)
+        with tier._lock:
+            tier.recovered = recover(db, tier.store, config, tier._catalogue)
+        for line in tier.recovered:
+            log.warning("tier recovery: %s", line)
+        db.add_source_provider(tier.sources)
+        return tier
+
+    @property
+    def catalogue(self) -> ColdCatalogue:
+        return self._catalogue
+
+    def _rebuild_sources(self) -> None:
+        parts = sorted(self._catalogue.parts, key=lambda p: p.seq)  # later seq = newer data
+        old = {s.part.seq: s for s in self._sources}
+        self._sources = tuple(
+            old[p.seq]
+            if p.seq in old and old[p.seq].part == p
+            else ColdPartSource(self.store, p, self.cache)
+            for p in parts
+        )
+
+    def sources(self) -> Sequence[SeriesSource]:
+        """The cold parts as read sources, oldest first (the engine's source provider)."""
+        return self._sources
+
+    # ----------------------------------------------------------------- export
+    def export_due(self, now_ns: int | None = None) -> ExportReport:
+        """Export every whole UTC day older than the hot window; return what moved."""
+        now = time.time_ns() if now_ns is None else now_ns
+        cutoff = (now - self.config.hot_window_ns) // NS_PER_DAY * NS_PER_DAY
+        report = ExportReport()
+        started = time.perf_counter()
+        names = self._names()
+        with self._lock:
+            report.recovered = recover(self.db, self.store, self.config, self._catalogue)
+            with self.db.compaction_paused() as version:
+                days = exportable_days(version, cutoff)
+            for day in days:
+                self._catalogue = export_day(
+                    self.db, self.store, self.config, self._catalogue, day, cutoff, names, report
+                )
+                self._rebuild_sources()
+            if report.parts:
+                self._write_tags()
+        report.seconds = time.perf_counter() - started
+        self.last_export = report
+        if report.parts:
+            log.info(
+                "tier export: %d day(s), %d part(s), %d points, %d raw bytes in %.2f s",
+                report.days,
+                report.parts,
+                report.points,
+                report.raw_bytes,
+                report.seconds,
+            )
+        return report
+
+    def _names(self) -> Any:
+        cat = TagCatalogue.load(self.db.directory, self.db.fs)
+
+        def name(series: int) -> str | None:
+            info = cat.by_id(series) if cat is not None else None
+            return info.name if info is not None else None
+
+        return name
+
+    def _write_tags(self) -> None:
+        """The tag catalogue beside the data as ``PREFIX/tags.parquet`` (for SQL joins)."""
+        cat = TagCatalogue.load(self.db.directory, self.db.fs)
+        if cat is None:
+            return
+        tags = list(cat)
+        table = pa.table(
+            {
+                "series": pa.array([t.id for t in tags], pa.uint32()),
+                "name": [t.name for t in tags],
+                "unit": [t.unit for t in tags],
+                "stepped": [t.stepped for t in tags],
+                "description": [t.description for t in tags],
+            }
+        )
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        self.store.put(tags_key(self.config.prefix), sink.getvalue().to_pybytes())
+
+    # -------------------------------------------------------------- retention
+    def apply_retention(self, now_ns: int | None = None) -> list[str]:
+        """Delete whole partitions past each kind's retention; one log line per partition."""
+        now = time.time_ns() if now_ns is None else now_ns
+        limits = {"raw": self.config.raw_retention_ns, **self.config.rollup_retention_ns}
+        with self._lock:
+            keep: list[ColdPart] = []
+            doomed: list[str] = []
+            lines: list[str] = []
+            deleted: dict[str, int] = {}
+            for p in self._catalogue.parts:
+                objects = dict(p.objects)
+                for kind, limit in limits.items():
+                    if limit is None or kind not in objects:
+                        continue
+                    if p.day_start + NS_PER_DAY <= now - limit:
+                        doomed.append(objects.pop(kind).key)
+                        deleted[kind] = deleted.get(kind, 0) + 1
+                        lines.append(
+                            f"retention: deleted {kind} tag_prefix={p.tag_prefix} "
+                            f"date={date_of(p.day_start)} part {p.seq}"
+                        )
+                if objects:
+                    keep.append(dataclasses.replace(p, objects=objects))
+            if not doomed:
+                return []
+            # catalogue first: a crash before the deletes leaves orphans that recover() sweeps
+            new = self._catalogue.with_parts(tuple(keep), lines, deleted)
+            write_cold_catalogue(self.db.fs, self.db.directory, new)
+            self.db.fs.crash_point("tier.retention.after_catalogue")
+            self._catalogue = new
+            self._rebuild_sources()
+            self.store.delete(doomed)
+        for line in lines:
+            log.info("%s", line)
+        return lines
+
+    # ----------------------------------------------------------------- verify
+    def verify(self) -> VerifyReport:
+        """Re-read every catalogued object: size, CRC32C and (raw) row count."""
+        rep = VerifyReport()
+        for p in self._catalogue.parts:
+            for kind, info in p.objects.items():
+                rep.objects += 1
+                try:
+                    data = self.store.get(info.key)
+                except ObjectStoreError as exc:
+                    rep.problems.append(f"{info.key}: cannot read: {exc}")
+                    continue
+                rep.bytes += len(data)
+                if len(data) != info.size:
+                    rep.problems.append(
+                        f"{info.key}: {len(data)} bytes, catalogue says {info.size}"
+                    )
+                elif crc32c.crc32c(data) != info.crc:
+                    rep.problems.append(f"{info.key}: checksum mismatch (the object changed)")
+                elif kind == "raw":
+                    rows = pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows
+                    if rows != p.rows:
+                        rep.problems.append(f"{info.key}: {rows} rows, catalogue says {p.rows}")
+        return rep
+
+    # ----------------------------------------------------------------- status
+    def stats(self) -> dict[str, Any]:
+        """Parts, bytes per kind, points, retention deletions, export lag (JSON-ready)."""
+        cat = self._catalogue
+        by_kind = {k: 0 for k in ("raw", *ROLLUP_LEVELS)}
+        for p in cat.parts:
+            for kind, info in p.objects.items():
+                by_kind[kind] += info.size
+        rows = sum(p.rows for p in cat.parts if "raw" in p.objects)
+        hot = self.db.stats()
+        files = self.db.snapshot().time_range()
+        now = time.time_ns()
+        oldest_hot = min((f.min_ts for f in self._live_files()), default=None)
+        due = now - self.config.hot_window_ns
+        lag = max(0, due - oldest_hot) if oldest_hot is not None else 0
+        return {
+            "endpoint": self.config.endpoint,
+            "bucket": self.config.bucket,
+            "prefix": self.config.prefix,
+            "revision": cat.revision,
+            "parts": len(cat.parts),
+            "cold_points": rows,
+            "exported_points": cat.exported_points,
+            "bytes": by_kind,
+            "cold_bytes_per_point": by_kind["raw"] / rows if rows else 0.0,
+            "hot_bytes_per_point": hot.bytes_per_point,
+            "rollup_overhead": sum(by_kind[k] for k in ROLLUP_LEVELS) / by_kind["raw"]
+            if by_kind["raw"]
+            else 0.0,
+            "retention_deleted": dict(cat.deleted),
+            "retention_log": list(cat.log[-10:]),
+            "export_lag_s": lag / 1e9,
+            "time_range": files,
+            "cache_hits": self.cache.hits,
+            "cache_misses": self.cache.misses,
+        }
+
+    def _live_files(self) -> list[Any]:
+        with self.db.compaction_paused() as version:
+            return list(version.files)
