@@ -20,6 +20,7 @@ COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
     ("pipeline", "harness.cli_pipeline"),
     ("scenario", "harness.cli_scenario"),
     ("report", "harness.cli_report"),
+    ("shadow", "harness.shadow.cli"),
 )
 
 
