@@ -77,7 +77,7 @@ def _cost_bits(m: NDArray[np.int64], res: NDArray[np.int64]) -> int:
     return total
 
 
-def _affine_offsets(lo: float, step: float, full: int) -> list[float]:
+def _affine_offsets(lo: float, step: float, full: int, tol: float = 1e-6) -> list[float]:
     """Offsets worth trying: 0, the sample minimum, and round numbers on the step grid below it.
 
     A PLC scales ``lo_range + counts * span / full``; ``lo_range`` is a round
@@ -89,20 +89,26 @@ def _affine_offsets(lo: float, step: float, full: int) -> list[float]:
     for i in range(0, min(math.ceil(step * full) + 1, 200)):
         b = float(math.floor(lo) - i)
         c = (lo - b) / step
-        if math.isfinite(c) and abs(c - round(c)) < 1e-6 * max(1.0, c) and b not in offsets:
+        if math.isfinite(c) and abs(c - round(c)) < tol * max(1.0, c) and b not in offsets:
             offsets.append(b)
             if len(offsets) >= 5:
                 break
     return offsets
 
 
-def _affine_candidates(sample: NDArray[np.float64]) -> list[tuple[int, float, float]]:
+def _affine_candidates(
+    sample: NDArray[np.float64], tol: float = 1e-6
+) -> list[tuple[int, float, float]]:
+    """(mode, q, lo) worth trying; ``tol`` is the relative slack (float32 renderings need more)."""
     cands: list[tuple[int, float, float]] = []
     finite = np.unique(sample[np.isfinite(sample)])
     if finite.size < 3:
         return cands
     lo, hi = float(finite[0]), float(finite[-1])
-    step = float(np.min(np.diff(finite)))
+    diffs = np.diff(finite)
+    step = float(np.min(diffs))
+    if tol > 1e-6:  # rounded renderings: the smallest gap is off by their error, take the median
+        step = float(np.median(diffs[diffs <= 1.5 * step]))
     if not (step > 0 and math.isfinite(hi - lo) and (hi - lo) / step < 2**20):
         return cands
     levels = round((hi - lo) / step)
@@ -112,11 +118,11 @@ def _affine_candidates(sample: NDArray[np.float64]) -> list[tuple[int, float, fl
         span = step * full
         for digits in range(0, 7):
             rs = round(span, digits)
-            if rs > 0 and abs(rs / full - step) < step * 1e-6:
+            if rs > 0 and abs(rs / full - step) < step * tol:
                 steps.append((rs / full, full))
                 break
     for q, full in steps:
-        cands += [(MODE_AFFINE, q, b) for b in _affine_offsets(lo, q, full)]
+        cands += [(MODE_AFFINE, q, b) for b in _affine_offsets(lo, q, full, tol)]
     return cands
 
 

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from historian.codec import decimal, gorilla, simple, timestamps
+from historian.codec import decimal, gorilla, scaled, simple, timestamps
 from historian.codec.errors import UnknownCodecError
 
 Kind = Literal["timestamps", "values", "quality"]
@@ -63,6 +63,7 @@ VALUE_CODECS: tuple[ValueCodec, ...] = (
     ValueCodec(0x13, "pco", simple.pco_encode, simple.pco_decode),
     ValueCodec(0x14, "const", simple.const_encode, simple.const_decode),
     ValueCodec(0x15, "rle", simple.rle_encode, simple.rle_decode),
+    ValueCodec(0x16, "scaled", scaled.scaled_encode, scaled.scaled_decode),
 )
 QUALITY_CODECS: tuple[QualityCodec, ...] = (
     QualityCodec(0x20, "q-const", simple.quality_const_encode, simple.quality_const_decode),

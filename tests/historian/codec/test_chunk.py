@@ -34,7 +34,8 @@ from historian.codec import (
 )
 from historian.codec.registry import TIMESTAMP_CODECS
 from historian.errors import BatchValidationError, CorruptDataError
-from tests.strategies import series_chunks, sorted_timestamps
+from tests.historian.codec.float32_strategies import float32_arrays
+from tests.strategies import quality_arrays, series_chunks, sorted_timestamps
 
 ALL_VALUE_CODECS: list[str | None] = [*VALUE_CODEC_NAMES, None]
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,6 +100,21 @@ def _recrc(chunk: bytearray) -> bytes:
     payload = bytes(chunk[HEADER_SIZE:-TRAILER_SIZE])
     struct.pack_into("<I", chunk, len(chunk) - TRAILER_SIZE, crc32c.crc32c(payload))
     return bytes(chunk)
+
+
+@st.composite
+def float32_chunks(draw: st.DrawFn) -> Chunk:
+    values = draw(float32_arrays(max_size=200))
+    return draw(sorted_timestamps(values.size)), values, draw(quality_arrays(values.size))
+
+
+@pytest.mark.parametrize("codec", ALL_VALUE_CODECS, ids=lambda c: c or "chooser")
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunk=float32_chunks())
+def test_every_codec_round_trips_float32_renderings(codec: str | None, chunk: Chunk) -> None:
+    encoded = _encode_or_skip(chunk, codec)
+    if encoded is not None:
+        _assert_same(chunk, decode_chunk(encoded))
 
 
 @pytest.mark.parametrize("codec", ALL_VALUE_CODECS, ids=lambda c: c or "chooser")
@@ -191,6 +207,7 @@ def test_codec_ids_are_stable_and_unique() -> None:
     assert ids == {
         "ts-dod": 0x01, "ts-delta-pco": 0x02, "ts-grid": 0x03,
         "raw": 0x10, "gorilla": 0x11, "decimal": 0x12, "pco": 0x13, "const": 0x14, "rle": 0x15,
+        "scaled": 0x16,
         "q-const": 0x20, "q-rle": 0x21,
     }  # fmt: skip
     assert encode_chunk(np.arange(2, dtype=np.int64), np.zeros(2), np.zeros(2, np.uint16), 0x11)
