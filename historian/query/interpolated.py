@@ -20,6 +20,7 @@ at or before ``min(times)``" may equal ``cols``' first point: it is then dropped
 ``after`` the first recorded point later than ``cols`` (the seam's "first point at
 or after" the range end). Missing ``before`` means "no data before"; missing
 ``after`` means "nothing recorded after": values past the last point extrapolate.
+``cols`` may instead hold the boundary points itself (no merge copy then).
 
 >>> from historian.query.columns import QueryColumns
 >>> cols = QueryColumns.from_arrays([0, 10, 20], [0.0, 10.0, 40.0])

@@ -168,8 +168,11 @@ def summaries(
     Boundary contract: ``cols`` holds the recorded points of ``[start, end)``;
     ``before`` the last point before ``start`` and ``after`` the first point at or
     after ``end`` (the read seam's "at or before ``start - 1``" / "at or after
-    ``end``"); both are needed for exact time-weighted edges. ``types`` limits the
-    work to the named ``SUMMARY_TYPES`` (the others come back NaN).
+    ``end``"); both are needed for exact time-weighted edges. Equivalently (and
+    without the copy that merging them costs) ``cols`` may itself hold those two
+    points, or any points outside the range: only points inside an interval count
+    as its events, the others only shape the signal. ``types`` limits the work to
+    the named ``SUMMARY_TYPES`` (the others come back NaN).
     """
     return summaries_for_edges(
         cols,

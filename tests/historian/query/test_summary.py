@@ -267,3 +267,30 @@ def test_cache_blocked_sums_equal_whole_array_sums(
             assert small.average[k] == pytest.approx(avg, rel=1e-9, abs=1e-9)
             std = math.sqrt(max(sq / good - avg * avg, 0.0))
             assert small.std_population[k] == pytest.approx(std, rel=1e-6, abs=1e-6)
+
+
+@settings(deadline=None, max_examples=100)
+@given(series(max_points=40), st.integers(1, 999), st.integers(1, 999), st.booleans())
+def test_boundary_points_inside_the_columns_equal_passing_them_apart(
+    cols: QueryColumns, x: int, y: int, stepped: bool
+) -> None:
+    start, end = min(x, y), max(x, y) + 1
+    i, j = np.searchsorted(cols.ts, [start, end])
+    before = (
+        Point(int(cols.ts[i - 1]), float(cols.values[i - 1]), int(cols.quality[i - 1]))
+        if i
+        else None
+    )
+    after = (
+        Point(int(cols.ts[j]), float(cols.values[j]), int(cols.quality[j]))
+        if j < len(cols)
+        else None
+    )
+    apart = summaries(
+        cols.take(slice(int(i), int(j))), start, end, 7, stepped=stepped, before=before, after=after
+    )
+    lo, hi = max(int(i) - 1, 0), min(int(j) + 1, len(cols))
+    within = summaries(cols.take(slice(lo, hi)), start, end, 7, stepped=stepped)
+    for name in ("average", "minimum", "max_time", "count", "duration_good", "start", "end"):
+        np.testing.assert_array_equal(apart.column(name), within.column(name), err_msg=name)
+    np.testing.assert_array_equal(apart.flags, within.flags)
