@@ -24,8 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from harness.metrics import LatencyHistogram
-from harness.schedule import NS, Schedule
+from harness.schedule import Schedule
 from harness.synthetic import SyntheticSource
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 
 __all__ = [
