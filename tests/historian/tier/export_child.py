@@ -19,8 +19,8 @@ from historian.lsm.engine import Historian
 from historian.tier import ColdTier
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__)))))
-from tests.historian.tier.conftest import NOW, tier_options  # noqa: E402
-from tests.historian.tier.crash_config import child_config  # noqa: E402
+from tests.historian.tier.conftest import NOW, tier_options
+from tests.historian.tier.crash_config import child_config
 
 
 class KillAt(FileSystem):
