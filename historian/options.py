@@ -92,8 +92,15 @@ class Options:
     recovery_memtable_bytes: int | None = None
     """Memtable size while replaying the WAL at open (None: ``memtable_bytes``). Larger means
     longer chunks per flush, so faster recovery (flush cost is mostly per chunk), more memory."""
-    max_immutable_memtables: int = 1
-    """Full memtables waiting for flush; beyond this, writers get backpressure."""
+    max_immutable_memtables: int = 4
+    """Full memtables that may wait for flush (a queue, LevelDB's ``imm_``): a writer that
+    fills the active memtable while earlier ones are still flushing switches to a new one
+    at once; it waits (backpressure) only when this many are queued or their bytes reach
+    ``immutable_budget_bytes``. Reads include every queued memtable."""
+    immutable_budget_bytes: int | None = None
+    """Bytes of queued immutable memtables beyond which writers get backpressure (None:
+    2 x ``memtable_bytes``). Memory bound: active + queued <= 3 x ``memtable_bytes`` + one
+    batch, 96 MiB at the defaults, reached only while flushes fall behind the writers."""
     backpressure: Literal["wait", "error"] = "wait"
     """``wait``: block up to ``write_timeout_s``, then OverloadedError; ``error``: raise at once."""
     write_timeout_s: float = 30.0
@@ -122,6 +129,12 @@ class Options:
     background: bool = True
     """Run flush and compaction on background threads (False: inline, for tests)."""
 
+    @property
+    def immutable_budget(self) -> int:
+        """``immutable_budget_bytes`` resolved (bytes)."""
+        b = self.immutable_budget_bytes
+        return 2 * self.memtable_bytes if b is None else b
+
     def accepted_window(self, now_ns: int) -> tuple[int, int]:
         """Inclusive ``(lo, hi)`` bounds of accepted timestamps at wall-clock time ``now_ns``.
 
@@ -142,5 +155,7 @@ class Options:
             raise ValueError("memtable_bytes must be at least 1 KiB")
         if self.chunk_max_points < 1:
             raise ValueError("chunk_max_points must be >= 1")
+        if self.max_immutable_memtables < 1:
+            raise ValueError("max_immutable_memtables must be >= 1")
         if self.l0_compaction_trigger < 1:
             raise ValueError("l0_compaction_trigger must be >= 1")

@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
+from historian.codec.chunk import encode_chunk
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
 from historian.model import PointBatch
 from historian.sstable import SegmentReader, SegmentWriter
+from historian.sstable.stats import stats_records
 
 from . import filenames
 from .manifest import FileMeta
@@ -49,6 +51,23 @@ def split_by_bucket(points: PointBatch, bucket_ns: int) -> list[tuple[int, Point
             )
         )
     return out
+
+
+def warm_up_kernels(codecs: Iterable[str | None]) -> None:
+    """Load (or compile) the numba kernels a flush and a compaction use, now.
+
+    The first call of an ``njit(cache=True)`` function loads it from the cache or
+    compiles it while holding the GIL: 0.25 s measured at the first flush of a serve
+    process (bench_ingest_stages: an event-loop stall of that size in the ingest).
+    Paid at open instead, before the ingest starts.
+    """
+    ts = np.arange(64, dtype=np.int64)
+    values = np.linspace(0.0, 1.0, 64)
+    quality = np.zeros(64, np.uint16)
+    starts, ends = np.array([0], np.int64), np.array([64], np.int64)
+    stats_records(ts, values, quality, starts, ends, np.array([0], np.int64))
+    for codec in codecs:
+        encode_chunk(ts, values, quality, codec)
 
 
 def write_segments(

@@ -9,6 +9,7 @@ memtable); it is held only to swap references, never during I/O.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import threading
@@ -31,7 +32,7 @@ from historian.fs import FileSystem
 from historian.model import Point as Point  # re-exported: historian.Point's old home
 from historian.model import PointBatch
 from historian.options import Options
-from historian.query.snapshot import Snapshot
+from historian.query.snapshot import IndexTable, Snapshot
 from historian.query.source import SeriesSource
 from historian.sstable import Columns
 from historian.wal import WalReader, WalWriter, discard_torn_tail, list_segments
@@ -43,6 +44,7 @@ from .compaction import (
     merge_files,
     pick_l0,
     pick_l2_buckets,
+    warm_up_kernels,
     write_segments,
 )
 from .latency import StageLatency
@@ -195,6 +197,8 @@ class Historian:
         )
         self._delete_flushed_wal()
         if self._opt.background:
+            opt = self._opt
+            warm_up_kernels({opt.flush_codec, opt.l1_codec})  # L2 (opt.codec) runs later
             for name, target in (("flush", self._flush_loop), ("compact", self._compact_loop)):
                 t = threading.Thread(target=target, name=f"historian-{name}", daemon=True)
                 t.start()
@@ -256,7 +260,7 @@ class Historian:
             self._newest_ts = max(self._newest_ts, hi)
             t5 = time.perf_counter()
             lat.record("memtable_add", t5 - t4)
-            if self._active.full and len(self._imm) < self._opt.max_immutable_memtables:
+            if self._active.full and self._imm_has_room():
                 self._switch_memtable()
                 lat.record("memtable_switch", time.perf_counter() - t5)
         # Outside the lock, so concurrent writers share one fsync (group commit).
@@ -282,7 +286,7 @@ class Historian:
             return
         deadline = time.monotonic() + self._opt.write_timeout_s
         with self._room:
-            while len(self._imm) >= self._opt.max_immutable_memtables:
+            while not self._imm_has_room():
                 remaining = deadline - time.monotonic()
                 if self._opt.backpressure == "error" or remaining <= 0 or self._closed:
                     err = self._flush_error
@@ -293,6 +297,13 @@ class Historian:
                     )
                 self._room.wait(min(remaining, 0.1))
         self._switch_memtable()
+
+    def _imm_has_room(self) -> bool:
+        """May one more full memtable join the flush queue (count and byte budget)?"""
+        imm = self._imm
+        if len(imm) >= self._opt.max_immutable_memtables:
+            return False
+        return not imm or sum(m.nbytes for m in imm) < self._opt.immutable_budget
 
     def _switch_memtable(self) -> None:
         if len(self._active) == 0:
@@ -562,7 +573,13 @@ class Historian:
             np.concatenate([cold_lo, lo, np.array([a for a, _ in spans], np.int64)]),
             np.concatenate([cold_hi, hi, np.array([b for _, b in spans], np.int64)]),
         )
-        return Snapshot([*cold, *files, *views], ranges)
+        first = len(cold)
+
+        def index_table() -> IndexTable | None:  # built once per Version, on first use
+            table = version.index_table()
+            return None if table is None else dataclasses.replace(table, first=first)
+
+        return Snapshot([*cold, *files, *views], ranges, index_table=index_table)
 
     def read(self, series: int, start_ns: int, end_ns: int) -> Columns:
         """Points of one series with ``start_ns <= ts < end_ns`` (end exclusive).
