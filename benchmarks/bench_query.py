@@ -291,8 +291,10 @@ def main() -> None:
 
         # --- hourly average over the span, and 1,000 intervals of min/max/first/last
         snap = db.snapshot()
-        hours = np.arange(start, end + 1, H, dtype=np.int64)
-        plot = np.linspace(start, end, 1001).astype(np.int64)
+        # integer edges: np.arange over ~1e18 ns computes its length in floating point
+        # and drops the last hour; linspace rounds to 256 ns there
+        hours = start + np.arange(days * 24 + 1, dtype=np.int64) * H
+        plot = np.array([start + (end - start) * k // 1000 for k in range(1001)], np.int64)
         results = {}
         for label, edges in (
             ("hourly average", hours),
@@ -356,7 +358,7 @@ def main() -> None:
                 )
                 ix_mean, res = median_ms(lambda: ix.query(q_mean), 3)
                 their = np.array([r[1] for r in res["results"][0]["series"][0]["values"]], float)
-                e = np.arange(T0, span_end + 1, H, dtype=np.int64)
+                e = T0 + np.arange(loaded * 24 + 1, dtype=np.int64) * H
                 ours_mean, mine = median_ms(lambda: interval_summary(db.snapshot(), SERIES, e), 5)
                 agree = np.allclose(their, mine.mean, rtol=1e-9)
                 ix_last, res = median_ms(lambda: ix.query("SELECT LAST(value) FROM tag1hz"), 21)

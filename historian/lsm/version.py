@@ -16,8 +16,9 @@ from numpy.typing import NDArray
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
 from historian.model import Point
+from historian.query.snapshot import IndexTable
 from historian.query.source import SeriesSource
-from historian.sstable import Columns, SegmentReader
+from historian.sstable import CHUNK_SUMMARY_DTYPE, Columns, SegmentReader
 
 from . import filenames
 from .manifest import FileMeta, ManifestState
@@ -64,6 +65,7 @@ class Version:
         }
 
         self._sources: tuple[SeriesSource, ...] | None = None
+        self._table: IndexTable | None = None
         self._ranges = (
             np.array([f.min_ts for f in self.files], np.int64),
             np.array([f.max_ts for f in self.files], np.int64),
@@ -78,6 +80,25 @@ class Version:
                 for r in (self._readers[f.number],)
             )
         return self._sources, self._ranges
+
+    def index_table(self) -> IndexTable | None:
+        """Every file's chunk summaries in one table (built on first use; None if a file is
+        damaged, so that queries touching it raise through the per-file path)."""
+        if self._table is None:
+            sources, _ = self.sources()
+            readers = [r for r in sources if isinstance(r, SegmentReader)]
+            if len(readers) != len(sources):
+                return None
+            rows = np.frombuffer(
+                b"".join(r.summaries.tobytes() for r in readers), CHUNK_SUMMARY_DTYPE
+            )
+            series = np.concatenate(
+                [r.index["series"] for r in readers] or [np.empty(0, np.uint32)]
+            )
+            owner = np.repeat(np.arange(len(readers)), [len(r.index) for r in readers])
+            order = np.lexsort((rows["min_ts"], series))
+            self._table = IndexTable(rows[order], series[order], owner[order], len(readers))
+        return self._table
 
     def reader(self, number: int) -> SegmentReader:
         r = self._readers[number]

@@ -20,13 +20,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from historian.query.snapshot import IndexParts, ReadPage, Snapshot
+    from historian.query.snapshot import IndexParts, IndexTable, ReadPage, Snapshot
     from historian.query.source import SeriesSource
 
-__all__ = ["IndexParts", "ReadPage", "SeriesSource", "Snapshot"]
+__all__ = ["IndexParts", "IndexTable", "ReadPage", "SeriesSource", "Snapshot"]
 
 _HOME = {
     "IndexParts": "historian.query.snapshot",
+    "IndexTable": "historian.query.snapshot",
     "ReadPage": "historian.query.snapshot",
     "Snapshot": "historian.query.snapshot",
     "SeriesSource": "historian.query.source",

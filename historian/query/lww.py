@@ -16,6 +16,7 @@ every sort is stable, so "last in arrival order" means "last written".
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -37,7 +38,11 @@ def last_of_runs(*keys: NDArray[np.int64] | NDArray[np.uint32]) -> NDArray[np.bo
 
 
 def merge_columns(parts: Sequence[Columns]) -> Columns:
-    """One series' columns from several sources (oldest first) -> sorted, deduplicated."""
+    """One series' columns from several sources (oldest first) -> sorted, deduplicated.
+
+    With more than one part, each must be strictly ascending (as every source
+    returns them); a single part may be in arrival order (a memtable's rows).
+    """
     parts = [p for p in parts if len(p[0])]
     if not parts:
         return empty_columns()
@@ -45,6 +50,16 @@ def merge_columns(parts: Sequence[Columns]) -> Columns:
         ts, v, q = parts[0]
         if len(ts) < 2 or bool(np.all(ts[1:] > ts[:-1])):
             return ts, v, q
+    else:
+        # time-disjoint parts (hourly files of a long range): each part from a source is
+        # strictly ascending already (the SeriesSource contract), so ordering them is enough
+        by_start = sorted(parts, key=lambda p: int(p[0][0]))
+        if all(int(a[0][-1]) < int(b[0][0]) for a, b in itertools.pairwise(by_start)):
+            return (
+                np.concatenate([p[0] for p in by_start]),
+                np.concatenate([p[1] for p in by_start]),
+                np.concatenate([p[2] for p in by_start]),
+            )
     ts = np.concatenate([p[0] for p in parts])
     v = np.concatenate([p[1] for p in parts])
     q = np.concatenate([p[2] for p in parts])

@@ -79,6 +79,24 @@ class IndexParts:
     """Per stats row, the index in ``Snapshot.sources`` of the source holding the chunk."""
 
 
+@dataclass(frozen=True)
+class IndexTable:
+    """Every chunk summary of sources ``first .. first + covers``, sorted by (series, min_ts).
+
+    Lets :meth:`Snapshot.index_parts` find a series' rows in thousands of files
+    with one binary search instead of a call per file. Built by the owner of
+    the sources (the engine's Version, once, on first use).
+    """
+
+    rows: NDArray[np.void]
+    series: NDArray[np.uint32]
+    owner: NDArray[np.intp]
+    """Per row, the source's position among the covered ones (0 = ``first``)."""
+    covers: int
+    first: int = 0
+    """Index in ``Snapshot.sources`` of the first covered source."""
+
+
 class Snapshot:
     """Sources of one moment, oldest first (a later source wins on equal (series, ts))."""
 
@@ -87,8 +105,10 @@ class Snapshot:
         sources: Sequence[SeriesSource],
         ranges: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
         on_release: Callable[[], None] | None = None,
+        index_table: Callable[[], IndexTable | None] | None = None,
     ) -> None:
         self.sources: tuple[SeriesSource, ...] = tuple(sources)
+        self._index_table = index_table
         if ranges is None:
             spans = [s.time_range() or (_EMPTY_LO, _EMPTY_HI) for s in self.sources]
             lo = np.array([a for a, _ in spans], np.int64)
@@ -272,19 +292,30 @@ class Snapshot:
         decodes the others one chunk range at a time (edges, old files, small
         chunks, chunks another source overlaps).
         """
-        owners: list[int] = []
+        owners: list[NDArray[np.intp]] = []
         rows: list[NDArray[np.void]] = []
-        for i in self._meeting(start_ns, end_ns).tolist():
+        meeting = self._meeting(start_ns, end_ns)
+        table = self._index_table() if self._index_table is not None else None
+        if table is not None:
+            a = int(np.searchsorted(table.series, series, "left"))
+            b = int(np.searchsorted(table.series, series, "right"))
+            sel = table.rows[a:b]
+            keep = (sel["max_ts"] >= start_ns) & (sel["min_ts"] < end_ns)
+            rows.append(sel[keep])
+            owners.append(table.owner[a:b][keep] + table.first)
+            covered = (meeting >= table.first) & (meeting < table.first + table.covers)
+            meeting = meeting[~covered]
+        for i in meeting.tolist():
             r = self.sources[i].chunk_stats(series, start_ns, end_ns)
             if len(r):
                 rows.append(r)
-                owners.append(i)
-        if not rows:
+                owners.append(np.full(len(r), i, np.intp))
+        if not any(len(r) for r in rows):
             empty = np.empty(0, CHUNK_SUMMARY_DTYPE)
             return IndexParts(empty, SeriesColumns.empty(series), np.empty(0, np.intp))
         # joined as bytes: np.concatenate checks the 25 fields of every part (~40 us each)
         all_rows = np.frombuffer(b"".join(r.tobytes() for r in rows), CHUNK_SUMMARY_DTYPE)
-        owner = np.repeat(np.array(owners, np.intp), [len(r) for r in rows])
+        owner = np.concatenate(owners)
         order = np.argsort(all_rows["min_ts"], kind="stable")
         all_rows, owner = all_rows[order], owner[order]
         lo, hi = all_rows["min_ts"], all_rows["max_ts"]
