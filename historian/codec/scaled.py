@@ -142,7 +142,12 @@ def choose_mapping(values: NDArray[np.float64]) -> tuple[int, float, float]:
         if cost < best_cost:
             best, best_cost = (dec_mode, 10.0**e, 0.0), cost
         if not np.any(res):
-            break  # exact at this exponent: larger exponents only grow the integers
+            # exact: larger exponents only grow the integers, and a step that is not a
+            # power of ten (0.05, 0.25) is the common multiple the encoder divides out.
+            # Not so for float32: at ~7 digits every float32 is "exact", ADC steps are not.
+            if not f32:
+                return best
+            break
     tol = 1e-4 if f32 else 1e-6  # a float32 rendering is off by up to 2^-24 of the value
     for _, a, b in _affine_candidates(sample, tol):
         cands.append((aff_mode, a, b))
