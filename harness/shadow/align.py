@@ -123,9 +123,15 @@ def estimate_scale(legacy: np.ndarray, twin: np.ndarray, tol: np.ndarray) -> flo
         return None
     fits = np.abs(legacy[big] - ratio * twin[big]) <= tol[big] * max(1.0, abs(ratio))
     plain = np.abs(legacy[big] - twin[big]) <= tol[big]
-    if fits.mean() >= EXPLAINED and plain.mean() < EXPLAINED:
-        return ratio
-    return None
+    if not (fits.mean() >= EXPLAINED and plain.mean() < EXPLAINED):
+        return None
+    # a constant bias (calibration offset) also looks like a ratio over a narrow value range:
+    # the ratio is the finding only if it explains the values better than a bias does
+    l_big, t_big = legacy[big], twin[big]
+    bias = float(np.median(l_big - t_big))
+    by_ratio = float(np.median(np.abs(l_big - ratio * t_big)))
+    by_bias = float(np.median(np.abs(l_big - t_big - bias)))
+    return ratio if by_ratio < by_bias else None
 
 
 def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

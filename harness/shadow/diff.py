@@ -43,6 +43,7 @@ from historian.query.engine import QueryEngine
 __all__ = ["diff_store", "diff_tag", "legacy_ids"]
 
 _SEV = ("Good", "Uncertain", "Bad")
+EXACT_REL = 1e-9
 
 
 def legacy_ids(tag: TagInfo) -> tuple[str, ...]:
@@ -147,7 +148,8 @@ def diff_tag(
         )
         lv = lv / ratio
     diff = np.abs(lv - at_v)
-    exact = comparable & (diff <= rules.abs_tol + rules.rel_tol * np.abs(np.nan_to_num(lv)))
+    # equal up to float rounding (a text round trip, a scale divided out), whatever the rules allow
+    exact = comparable & (diff <= EXACT_REL * np.maximum(1.0, np.abs(np.nan_to_num(lv))))
     res = skew_residual(
         lv,
         at_v,
