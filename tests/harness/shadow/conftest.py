@@ -89,7 +89,8 @@ def world(
     dirty = apply_injections(feed, list(INJECTIONS.values()))
     w = World(
         catalogue, feed, root / "store", QueryEngine(db, catalogue),
-        fresh_db(postgres_server), fresh_db(postgres_server), root / "clean.csv", root / "dirty.csv",
+        fresh_db(postgres_server), fresh_db(postgres_server),
+        root / "clean.csv", root / "dirty.csv",
         root / "closed",
     )  # fmt: skip
     closed = Historian.open(str(w.closed_store))

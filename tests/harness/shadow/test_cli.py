@@ -55,7 +55,10 @@ def test_clean_pi_csv_exits_0_with_the_documented_json(world: World, tmp_path: P
 def test_tags_glob_and_html(world: World, tmp_path: Path) -> None:
     page = tmp_path / "diff.html"
     glob = "*.well0006.*"
-    out = _shadow("--legacy", world.dirty_dsn, "--historian", str(world.closed_store), "--tags", glob, "--format", "html", "-o", str(page))  # fmt: skip
+    out = _shadow(
+        "--legacy", world.dirty_dsn, "--historian", str(world.closed_store),
+        "--tags", glob, "--format", "html", "-o", str(page),
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr  # the one tag selected is clean
     text = page.read_text()
     assert text.startswith("<!doctype html>") and "well0006" in text and "well0001" not in text

@@ -13,8 +13,9 @@ from harness.shadow.inject import EXPECTED_REASON, SECONDARY_REASONS
 from harness.shadow.legacy_read import LegacyData, read_pi_csv, read_postgres
 from harness.shadow.rules import RuleSet
 from harness.shadow.verdict import DiffReport, TagResult
+from historian.model import PointBatch
 
-from .conftest import CLEAN, END, H, INJECTIONS, START, World, fresh_db, write_scada
+from .conftest import CLEAN, END, INJECTIONS, START, H, World, fresh_db, write_scada
 
 
 def _by_name(report: DiffReport) -> dict[str, TagResult]:
@@ -72,7 +73,13 @@ def test_duplicates_from_a_redelivered_batch(world: World, postgres_server) -> N
     dsn = fresh_db(postgres_server)
     write_scada(dsn, world.catalogue, world.feed)
     again = world.feed.series == 7
-    write_scada(dsn, world.catalogue, type(world.feed)(world.feed.series[again][:100], world.feed.ts[again][:100], world.feed.values[again][:100], world.feed.quality[again][:100]))  # fmt: skip
+    f = world.feed
+    first = np.flatnonzero(again)[:100]
+    write_scada(
+        dsn,
+        world.catalogue,
+        PointBatch(f.series[first], f.ts[first], f.values[first], f.quality[first]),
+    )
     tags = _by_name(diff_store(world.engine, read_postgres(dsn, START, END), START, END))
     dup = tags[world.name(7)]
     found = {r.kind: r.count for r in dup.discrepancies}
