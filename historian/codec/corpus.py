@@ -132,6 +132,23 @@ def vibration_spiky(rng: np.random.Generator) -> Arrays:
     return _jittered_ts(rng, POINTS), np.round(v, 3).astype(np.float64), _good(POINTS)
 
 
+def transformer_oil_float32_3dp(rng: np.random.Generator) -> Arrays:
+    """Hourly telemetry whose 3-decimal readings travel as float32 (``5.827000141143799``)."""
+    n = POINTS // 4
+    t = np.arange(n)
+    true = 30 + 8 * np.sin(2 * np.pi * t / 24) + np.cumsum(rng.normal(0, 0.3, n)) * 0.2
+    v = np.round(true + rng.normal(0, 0.4, n), 3).astype(np.float32)
+    return _regular_ts(n, 3600.0), v.astype(np.float64), _good(n)
+
+
+def flow_adc12_float32(rng: np.random.Generator) -> Arrays:
+    """12-bit counts scaled to 0..250 m3/h in a PLC's REAL (float32) arithmetic."""
+    true = _smooth(rng, POINTS, 140.0, 25.0) + rng.normal(0, 0.4, POINTS)
+    counts = np.clip(np.round(true / 250.0 * 4095), 0, 4095).astype(np.float32)
+    v = counts * np.float32(250.0 / 4095) + np.float32(0.0)
+    return _jittered_ts(rng, POINTS), v.astype(np.float64), _good(POINTS)
+
+
 SYNTHETIC: tuple[Callable[[np.random.Generator], Arrays], ...] = (
     process_temperature_2dp,
     level_1dp,
@@ -143,6 +160,8 @@ SYNTHETIC: tuple[Callable[[np.random.Generator], Arrays], ...] = (
     energy_counter_kwh,
     stuck_sensor,
     vibration_spiky,
+    transformer_oil_float32_3dp,
+    flow_adc12_float32,
 )
 
 NAB_FILES = ("machine_temperature_system_failure.csv", "ambient_temperature_system_failure.csv")
