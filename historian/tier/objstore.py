@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from historian.errors import HistorianError
 
-__all__ = ["ObjectStore", "ObjectStoreError", "RangeFile", "S3Store"]
+__all__ = ["ObjectStore", "ObjectStoreError", "RangeFile", "S3Store", "mirror"]
 
 
 class ObjectStoreError(HistorianError):
@@ -158,3 +158,21 @@ class RangeFile(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+def mirror(store: ObjectStore, prefix: str, dest: str) -> int:
+    """Copy every object under ``prefix`` to ``dest/<key>`` (same layout); return the count.
+
+    For engines that cannot reach the object store (DuckDB without its httpfs
+    extension, which is downloaded at run time): they read the mirror instead.
+    """
+    import os
+
+    n = 0
+    for key, _ in store.list(prefix):
+        path = os.path.join(dest, key)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(store.get(key))
+        n += 1
+    return n
