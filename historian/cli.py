@@ -8,6 +8,7 @@ twinbench historian serve DIR --nats URL       # the historian server: ingest + 
 twinbench historian ingest --nats URL DIR      # the same as serve DIR --nats URL
 twinbench historian import FILE... --data-dir DIR [--catalogue FILE] [--strict]
 twinbench historian export --data-dir DIR --format long|wide|parquet|pi -o FILE
+twinbench historian tier status|export-now|verify DIR [--config FILE]  # the cold tier
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import typer
 from historian.io.commands import export_cmd, import_cmd
 from historian.lsm.inspect import inventory, verify
 from historian.lsm.version import LEVELS
+from historian.tier.cli import app as tier_app
 
 app = typer.Typer(
     help="Inspect, verify and rebuild a historian data directory.", no_args_is_help=True
 )
 app.command("import")(import_cmd)  # historian/io/commands.py
 app.command("export")(export_cmd)
+app.add_typer(tier_app, name="tier")  # historian/tier/cli.py: status, export-now, verify
 
 
 def _iso(ns: int) -> str:
