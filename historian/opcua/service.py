@@ -42,8 +42,10 @@ class HistoryLimits:
 
     max_nodes: int = 1_000
     """NodesToRead per request (MaxNodesPerHistoryReadData)."""
-    max_values: int = 100_000
-    """Raw values per node per response (MaxReturnDataValues); the rest is paged."""
+    max_values: int = 20_000
+    """Raw values per node per response (MaxReturnDataValues); the rest is paged. Not more
+    by default: asyncua clients decode ~25 k values/s on their event loop, and a page
+    that takes seconds to decode starves their keep-alive (they disconnect)."""
     max_intervals: int = 100_000
     """Processed values per node per response; the rest is paged."""
     max_at_times: int = 10_000

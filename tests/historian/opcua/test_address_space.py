@@ -82,7 +82,7 @@ async def test_server_capabilities_list_what_is_supported(historian_server: OpcU
         read = lambda i: c.get_node(ua.NodeId(i)).read_value()  # noqa: E731
         assert await read(ua.ObjectIds.HistoryServerCapabilities_AccessHistoryDataCapability)
         assert not await read(ua.ObjectIds.HistoryServerCapabilities_InsertDataCapability)
-        assert await read(ua.ObjectIds.HistoryServerCapabilities_MaxReturnDataValues) == 100_000
+        assert await read(ua.ObjectIds.HistoryServerCapabilities_MaxReturnDataValues) == 20_000
         limit = ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadData
         assert await read(limit) == 1_000
 
