@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -213,3 +213,57 @@ async def test_bool_tag_values_are_booleans(client: Client) -> None:
     values = [dv.Value.Value for dv in r.HistoryData.DataValues]
     assert values == [False, True, False, True, False, True]
     assert not any(isinstance(v, float) and math.isnan(v) for v in values)
+
+
+@pytest.fixture(scope="module")
+def small_limits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpcUaHistorian]:
+    server = OpcUaHistorian(
+        tmp_path_factory.mktemp("limits"),
+        *("--opcua-limit", "max_values=500", "--opcua-limit", "max_intervals=4"),
+        *("--opcua-limit", "continuation_points=2", "--opcua-limit", "max_at_times=3"),
+        *("--opcua-limit", "max_nodes=2"),
+    )
+    yield server
+    assert server.stop() == 0, server.log.read_text()
+
+
+async def test_server_limits_page_raw_and_processed_reads(small_limits: OpcUaHistorian) -> None:
+    from historian.query.part13 import AGGREGATES
+    from tests.historian.opcua.helpers import at_time, processed
+
+    async with Client(small_limits.url, timeout=30) as c:
+        node = await _node(c, FLOW)
+        # no numValuesPerNode: the server's MaxReturnDataValues pages the answer
+        dvs, pages = await read_all_raw(c, node, raw(BASE, BASE + 3600 * NS, bounds=True))
+        assert pages == 8 and _times(dvs) == [BASE + k * NS for k in range(3600)] + [
+            BASE + 3600 * NS
+        ]
+        assert dvs[-1].StatusCode.value == BOUND_NOT_FOUND
+        # processed: 10 intervals of 6 min, 4 per response, pages join seamlessly
+        avg = AGGREGATES["TimeAverage"].node_id
+        d = processed(BASE, BASE + 3600 * NS, 6 * 60_000.0, [avg])
+        got, cp = [], None
+        while True:
+            (r,) = await history_read(c, d, [node], cps=[cp])
+            got += r.HistoryData.DataValues
+            cp = r.ContinuationPoint
+            if not cp:
+                break
+        assert [ns_of(dv) for dv in got] == [BASE + k * 360 * NS for k in range(10)]
+        (one,) = await history_read(c, processed(BASE, BASE + 3600 * NS, 0, [avg]), [node])
+        assert one.HistoryData.DataValues[0].StatusCode.value >> 16 == got[0].StatusCode.value >> 16
+        # limits with their codes
+        (r,) = await history_read(
+            c, at_time([BASE, BASE + NS, BASE + 2 * NS, BASE + 3 * NS], True), [node]
+        )
+        assert r.StatusCode.value == ua.StatusCodes.BadTooManyArguments
+        with pytest.raises(ua.UaStatusCodeError) as err:
+            await history_read(c, raw(BASE, BASE + NS), [node] * 3)
+        assert err.value.code == ua.StatusCodes.BadTooManyOperations
+        # only two continuation points live: the oldest of three is dropped
+        d = raw(BASE, BASE + 3600 * NS, 10)
+        cps = [(await history_read(c, d, [node]))[0].ContinuationPoint for _ in range(3)]
+        (oldest,) = await history_read(c, d, [node], cps=[cps[0]])
+        assert oldest.StatusCode.value == ua.StatusCodes.BadContinuationPointInvalid
+        (newest,) = await history_read(c, d, [node], cps=[cps[2]])
+        assert _times(newest.HistoryData.DataValues) == [BASE + k * NS for k in range(10, 20)]
