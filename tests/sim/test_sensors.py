@@ -38,7 +38,19 @@ def test_drift_grows_linearly() -> None:
     sa = SensorArray(_tags(10, drift_per_hour=36.0), seed=2, tick_s=1.0)
     for _ in range(100):
         r = sa.apply(np.full(10, 1000.0), 0)
-    np.testing.assert_allclose(np.abs(r.values - 1000.0), 36.0 * 99 / 3600.0)
+    # tubing pressure is a float32 transmitter reporting 0.1 psi: the drift, to that resolution
+    np.testing.assert_allclose(np.abs(r.values - 1000.0), 36.0 * 99 / 3600.0, atol=0.05)
+
+
+def test_instrument_chain_damps_noise_and_reports_decimals() -> None:
+    """Damped noise keeps its sigma, gets the NAB-calibrated spectrum, lands on the 0.1 psi grid."""
+    sa = SensorArray(_tags(200, noise_sigma=5.0), seed=11, tick_s=1.0)
+    v = np.array([sa.apply(np.full(200, 2500.0), k).values for k in range(400)])
+    np.testing.assert_array_equal(np.round(v * 10) / 10, v)  # m / 10^1, exactly
+    assert 4.6 < float(np.std(v)) < 5.4
+    d = np.diff(v, axis=0)
+    ac1 = float(np.mean(d[1:] * d[:-1]) / np.mean(d * d))
+    assert -0.3 < ac1 < -0.2  # white noise would give -0.5; NAB recordings show -0.25
 
 
 def test_clipping_and_eu_exceeded() -> None:
