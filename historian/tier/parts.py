@@ -2,9 +2,10 @@
 
 Raw part: columns ``series`` (uint32), ``ts`` (int64 ns since the epoch, UTC),
 ``value`` (float64), ``quality`` (uint16), sorted by (series, ts), one point
-per (series, ts). Encodings chosen by measurement (``benchmarks/bench_tier.py
---encodings`` prints the table): ``ts`` DELTA_BINARY_PACKED, ``value``
-BYTE_STREAM_SPLIT, ``series`` and ``quality`` dictionary (RLE: long runs), zstd.
+per (series, ts). Encodings chosen by measurement (``benchmarks/bench_tier.py`` prints the
+table): ``ts`` DELTA_BINARY_PACKED, ``value`` dictionary (plain where the
+dictionary overflows), ``series`` and ``quality`` dictionary (RLE: long runs),
+zstd level 3 (level 9 buys < 1 % for 3x the encode time).
 
 Rollup part (one per level): ``series``, ``bucket`` (start of the 1 min / 1 h
 / 1 day bucket, ns) and every field of
@@ -61,8 +62,11 @@ ROLLUP_DTYPE = np.dtype(
 LEVEL_NS = {"1m": 60 * 10**9, "1h": 3_600 * 10**9, "1d": 86_400 * 10**9}
 
 DEFAULT_ENCODING: dict[str, Any] = {
-    "use_dictionary": ["series", "quality"],
-    "column_encoding": {"ts": "DELTA_BINARY_PACKED", "value": "BYTE_STREAM_SPLIT"},
+    # measured (bench_tier.py --encodings, 1 Hz plant-like tag, 2 decimals): value dictionary
+    # 1.54 B/pt, plain 1.58, byte-stream-split 4.46 (it defeats zstd on decimal data);
+    # pyarrow falls back to plain per column chunk when the dictionary outgrows its page
+    "use_dictionary": ["series", "quality", "value"],
+    "column_encoding": {"ts": "DELTA_BINARY_PACKED"},
 }
 
 
