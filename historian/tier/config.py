@@ -106,12 +106,26 @@ class TierConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TierConfig:
-        """The ``[tier]`` table of a TOML config file (the whole file if it has none)."""
+        """A TOML file's ``[s3]`` (endpoint, bucket, credentials) and ``[tier]`` tables.
+
+        ``[s3]`` is read as twinbench.toml writes it (docs/config.md), so the cold
+        tier uses the harness's object store; ``[tier]`` overrides it and adds the
+        tier's own settings. A file with neither table is read as one ``[tier]``.
+        """
         try:
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise TierConfigError(f"{path}: {exc}") from exc
-        return cls.from_mapping(data.get("tier", data))
+        if "s3" not in data and "tier" not in data:
+            return cls.from_mapping(data)
+        s3 = data.get("s3", {})
+        merged = {
+            k: s3[k]
+            for k in ("endpoint", "bucket", "access_key", "secret_key", "region")
+            if k in s3
+        }
+        merged.update(data.get("tier", {}))
+        return cls.from_mapping(merged)
 
     def check(self) -> None:
         if self.hot_window_ns < 0:

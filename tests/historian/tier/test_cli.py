@@ -48,3 +48,20 @@ def test_usage_errors_are_one_line_exit_2(store_dir: str, tmp_path: object) -> N
     assert "tier.hot_windw: unknown setting" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(app, ["tier", "export-now", store_dir, "--hot-window", "soon"])
     assert r.exit_code == 2 and "duration 'soon'" in r.output
+
+
+def test_config_file_reads_s3_then_tier(tmp_path: object) -> None:
+    from historian.tier import TierConfig
+
+    path = os.path.join(str(tmp_path), "t.toml")
+    with open(path, "w") as fh:
+        fh.write(
+            '[s3]\nendpoint = "http://minio:9000"\nbucket = "cold"\nembedded = false\n'
+            '[tier]\nprefix = "plant7"\nhot_window = "36h"\n'
+            'rollup_retention = { 1m = "90d" }\n'
+        )
+    c = TierConfig.load(path)
+    assert (c.endpoint, c.bucket, c.prefix, c.hot_window_ns) == (
+        "http://minio:9000", "cold", "plant7", 36 * 3_600 * 10**9,
+    )  # fmt: skip
+    assert c.rollup_retention_ns == {"1m": 90 * 86_400 * 10**9, "1h": None, "1d": None}
