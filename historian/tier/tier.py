@@ -1,9 +1,10 @@
 """The cold tier of one open store: export, query sources, retention, verify, status.
 
->>> # doctest: +SKIP
->>> tier = ColdTier.attach(db, TierConfig.load("twinbench.toml"))  # registers its sources
->>> tier.export_due()            # days older than the hot window -> Parquet on S3
->>> db.snapshot()                # now reads cold parts first, then segments, then memtables
+::
+
+    tier = ColdTier.attach(db, TierConfig.load("twinbench.toml"))  # registers its sources
+    tier.export_due()     # whole days older than the hot window -> Parquet on S3
+    db.snapshot()         # now reads cold parts first, then segments, then memtables
 
 Attaching runs :func:`historian.tier.exporter.recover` first, so an export a
 crash interrupted is finished or undone before anything else happens.
