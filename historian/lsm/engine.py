@@ -575,8 +575,8 @@ class Historian:
         )
         first = len(cold)
 
-        def index_table() -> IndexTable | None:  # built once per Version, on first use
-            table = version.index_table()
+        def index_table(series: int) -> IndexTable | None:  # cached per Version and series
+            table = version.index_table(series)
             return None if table is None else dataclasses.replace(table, first=first)
 
         return Snapshot([*cold, *files, *views], ranges, index_table=index_table)

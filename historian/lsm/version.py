@@ -9,6 +9,8 @@ lower level or with a higher number never holds older data for a key.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +26,9 @@ from . import filenames
 from .manifest import FileMeta, ManifestState
 
 LEVELS = 3
+
+TABLE_CACHE_ROWS = 1_000_000
+"""Chunk summary rows a Version keeps for index queries (149 B each)."""
 
 Ranges = tuple[NDArray[np.int64], NDArray[np.int64]]
 """Per source: (first ts, last ts) arrays."""
@@ -65,7 +70,9 @@ class Version:
         }
 
         self._sources: tuple[SeriesSource, ...] | None = None
-        self._table: IndexTable | None = None
+        self._tables: OrderedDict[int, IndexTable] = OrderedDict()
+        self._table_rows = 0
+        self._table_lock = threading.Lock()
         self._ranges = (
             np.array([f.min_ts for f in self.files], np.int64),
             np.array([f.max_ts for f in self.files], np.int64),
@@ -81,24 +88,40 @@ class Version:
             )
         return self._sources, self._ranges
 
-    def index_table(self) -> IndexTable | None:
-        """Every file's chunk summaries in one table (built on first use; None if a file is
-        damaged, so that queries touching it raise through the per-file path)."""
-        if self._table is None:
-            sources, _ = self.sources()
-            readers = [r for r in sources if isinstance(r, SegmentReader)]
-            if len(readers) != len(sources):
-                return None
-            rows = np.frombuffer(
-                b"".join(r.summaries.tobytes() for r in readers), CHUNK_SUMMARY_DTYPE
-            )
-            series = np.concatenate(
-                [r.index["series"] for r in readers] or [np.empty(0, np.uint32)]
-            )
-            owner = np.repeat(np.arange(len(readers)), [len(r.index) for r in readers])
-            order = np.lexsort((rows["min_ts"], series))
-            self._table = IndexTable(rows[order], series[order], owner[order], len(readers))
-        return self._table
+    def index_table(self, series: int) -> IndexTable | None:
+        """One series' chunk summaries across every file, in time order (cached per series).
+
+        The first index query of a series on this Version visits each file once
+        (a dict lookup each); later ones are one slice. The cache is bounded by
+        rows (TABLE_CACHE_ROWS, ~150 MB), oldest series evicted first. None if a
+        file is damaged, so queries touching it raise through the per-file path.
+        """
+        with self._table_lock:
+            table = self._tables.get(series)
+            if table is not None:
+                self._tables.move_to_end(series)
+                return table
+        sources, _ = self.sources()
+        if any(isinstance(r, DamagedSegment) for r in sources):
+            return None
+        parts = []
+        owners = []
+        for i, r in enumerate(sources):
+            rows = r.chunk_stats(series, -(2**63), 2**63 - 1)
+            if len(rows):
+                parts.append(rows)
+                owners.append(i)
+        rows = np.frombuffer(b"".join(p.tobytes() for p in parts), CHUNK_SUMMARY_DTYPE)
+        owner = np.repeat(np.array(owners, np.intp), [len(p) for p in parts])
+        order = np.argsort(rows["min_ts"], kind="stable")
+        table = IndexTable(rows[order], owner[order], len(sources))
+        with self._table_lock:
+            self._tables[series] = table
+            self._table_rows += len(rows)
+            while self._table_rows > TABLE_CACHE_ROWS and len(self._tables) > 1:
+                _, old = self._tables.popitem(last=False)
+                self._table_rows -= len(old.rows)
+        return table
 
     def reader(self, number: int) -> SegmentReader:
         r = self._readers[number]

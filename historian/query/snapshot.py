@@ -81,15 +81,14 @@ class IndexParts:
 
 @dataclass(frozen=True)
 class IndexTable:
-    """Every chunk summary of sources ``first .. first + covers``, sorted by (series, min_ts).
+    """One series' chunk summaries in sources ``first .. first + covers``, by min_ts.
 
-    Lets :meth:`Snapshot.index_parts` find a series' rows in thousands of files
-    with one binary search instead of a call per file. Built by the owner of
-    the sources (the engine's Version, once, on first use).
+    Lets :meth:`Snapshot.index_parts` take a series' rows in thousands of files
+    as one array instead of a call per file. Built by the owner of the sources
+    (the engine's Version, per series, on first use).
     """
 
     rows: NDArray[np.void]
-    series: NDArray[np.uint32]
     owner: NDArray[np.intp]
     """Per row, the source's position among the covered ones (0 = ``first``)."""
     covers: int
@@ -105,7 +104,7 @@ class Snapshot:
         sources: Sequence[SeriesSource],
         ranges: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None,
         on_release: Callable[[], None] | None = None,
-        index_table: Callable[[], IndexTable | None] | None = None,
+        index_table: Callable[[int], IndexTable | None] | None = None,
     ) -> None:
         self.sources: tuple[SeriesSource, ...] = tuple(sources)
         self._index_table = index_table
@@ -295,14 +294,13 @@ class Snapshot:
         owners: list[NDArray[np.intp]] = []
         rows: list[NDArray[np.void]] = []
         meeting = self._meeting(start_ns, end_ns)
-        table = self._index_table() if self._index_table is not None else None
+        table = self._index_table(series) if self._index_table is not None else None
         if table is not None:
-            a = int(np.searchsorted(table.series, series, "left"))
-            b = int(np.searchsorted(table.series, series, "right"))
-            sel = table.rows[a:b]
-            keep = (sel["max_ts"] >= start_ns) & (sel["min_ts"] < end_ns)
-            rows.append(sel[keep])
-            owners.append(table.owner[a:b][keep] + table.first)
+            # by min_ts; max_ts is not monotonic (an L0 chunk may overlap an L2 one)
+            b = int(np.searchsorted(table.rows["min_ts"], end_ns, "left"))
+            keep = np.flatnonzero(table.rows["max_ts"][:b] >= start_ns)
+            rows.append(table.rows[keep])
+            owners.append(table.owner[keep] + table.first)
             covered = (meeting >= table.first) & (meeting < table.first + table.covers)
             meeting = meeting[~covered]
         for i in meeting.tolist():

@@ -69,8 +69,19 @@ class SegmentReader:
         self._rows: dict[int, tuple[int, int]] | None = None  # built on first lookup
         self._min_list: list[int] = []
         self._max_list: list[int] = []
-        self.summaries: NDArray[np.void] = summaries_from_index(self.index, records)
-        """CHUNK_SUMMARY_DTYPE, one row per index entry (has_stats False in version 1 files)."""
+        self._records = records
+        self._summaries: NDArray[np.void] | None = None
+
+    @property
+    def summaries(self) -> NDArray[np.void]:
+        """CHUNK_SUMMARY_DTYPE, one row per index entry (has_stats False in version 1 files).
+
+        Built on first use (149 B per chunk): a store opened only to write or to
+        read raw ranges never holds them.
+        """
+        if self._summaries is None:
+            self._summaries = summaries_from_index(self.index, self._records)
+        return self._summaries
 
     @property
     def file_bytes(self) -> int:

@@ -3,6 +3,7 @@ one consistent moment under concurrent flush and compaction, paging exactly once
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 import time
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from historian import FsyncPolicy, Historian, Options, Point
 from historian.query.indexed import interval_summary
+from historian.sstable import SegmentCorruptError
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -236,3 +238,30 @@ def test_paging_returns_every_point_exactly_once(
         with pytest.raises(ValueError, match="does not belong to this query"):
             db.snapshot().read_many(series, a, b + 1, page_token="p1.0.0.00000000")
         db.close()
+
+
+def test_a_damaged_file_fails_only_the_queries_that_touch_it(tmp_path: object) -> None:
+    root = str(tmp_path)
+    db = Historian.open(root, opts())
+    ts = np.arange(2000, dtype=np.int64) * 100 * MS  # 0 .. 200 s: two 100 s buckets
+    db.write_arrays(np.ones(2000), ts, np.arange(2000.0))
+    db.compact()
+    files = sorted(f for f in os.listdir(root) if f.endswith(".tbs"))
+    assert len(files) == 2
+    db.close()
+    with open(os.path.join(root, files[0]), "r+b") as fh:  # the 0 .. 100 s file
+        fh.seek(-3, os.SEEK_END)
+        fh.write(b"XXX")  # footer magic
+    db = Historian.open(root, opts())
+    snap = db.snapshot()
+    assert len(snap.read(1, 100 * S, 200 * S)) == 1000
+    assert snap.at_or_after(1, 100 * S) == Point(100 * S, 1000.0, 0)
+    assert snap.last(1) == Point(1999 * 100 * MS, 1999.0, 0)
+    with pytest.raises(SegmentCorruptError):  # index path: the damaged file is in range
+        interval_summary(snap, 1, np.array([0, 200 * S]))
+    with pytest.raises(SegmentCorruptError):  # the value in force at 100 s is in it
+        interval_summary(snap, 1, np.array([100 * S, 200 * S]))
+    with pytest.raises(SegmentCorruptError):
+        snap.read(1, 50 * S, 60 * S)
+    assert snap.read(1, 150 * S, 160 * S).values.tolist() == [float(i) for i in range(1500, 1600)]
+    db.close()
