@@ -67,9 +67,26 @@ def series_json(s: SeriesSizes) -> dict[str, Any]:
     }
 
 
+def _peer_sizes(rows: list[SeriesSizes], series: list[tuple[str, Any, Any]]) -> None:
+    """Add InfluxDB TSM bytes/point to each row's external sizes (one influxd for all)."""
+    from historian.codec.measure import CodecSize
+    from historian.codec.peers import PeerUnavailableError, influx_tsm_sizes
+
+    keyed = [(str(i), ts, v) for i, (_, ts, v) in enumerate(series)]
+    try:
+        sizes = influx_tsm_sizes(keyed)
+    except PeerUnavailableError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for i, row in enumerate(rows):
+        peer = sizes[str(i)]
+        detail = f"{peer.skipped} non-finite points not stored" if peer.skipped else ""
+        row.external["influxdb"] = CodecSize("influxdb", peer.nbytes, peer.points, detail)
+
+
 @app.command()
 def measure(
-    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files")],
+    files: Annotated[list[Path] | None, typer.Argument(help="CSV or Parquet files")] = None,
     format: Annotated[
         OutputFormat, typer.Option("--format", help="table or json")
     ] = OutputFormat.table,
@@ -77,23 +94,20 @@ def measure(
     chunk_points: Annotated[
         int, typer.Option(help="split series in chunks of N points (0 = one chunk)")
     ] = 0,
+    corpus: Annotated[
+        bool, typer.Option("--corpus", help="measure the compression corpus (no FILEs needed)")
+    ] = False,
+    peers: Annotated[
+        bool,
+        typer.Option("--peers", help="also store every series in a real InfluxDB 1.x (influxd)"),
+    ] = False,
 ) -> None:
     """Encode every numeric column of FILE... with every codec; print bytes/point side by side."""
-    out: list[dict[str, Any]] = []
-    table = Table(title="bytes/point incl. timestamps (ours also incl. quality + 48 B header)")
-    for col in (
-        "file",
-        "series",
-        "points",
-        "bytes",
-        "B/pt",
-        "chosen",
-        "gorilla",
-        "pcodec",
-        "parquet",
-    ):
-        table.add_column(col, justify="left" if col in ("file", "series", "chosen") else "right")
-    for path in files:
+    if not files and not corpus:
+        typer.echo("error: name CSV/Parquet files to measure, or pass --corpus", err=True)
+        raise typer.Exit(2)
+    groups: list[tuple[dict[str, Any], list[tuple[str, Any, Any]]]] = []
+    for path in files or []:
         try:
             fs = read_series_file(path, time_column)
         except SeriesFileError as exc:
@@ -106,23 +120,44 @@ def measure(
             "out_of_order_rows": fs.out_of_order_rows,
             "series": [],
         }
-        for name, (ts, values) in fs.series.items():
-            s = measure_series(name, ts, values, chunk_points=chunk_points)
+        groups.append((entry, [(n, ts, v) for n, (ts, v) in fs.series.items()]))
+    if corpus:
+        cs = load_corpus()
+        entry = {"file": "corpus", "time_column": "", "rows": 0, "out_of_order_rows": 0}
+        groups.append(({**entry, "series": []}, [(c.name, c.ts, c.values) for c in cs]))
+    measured = [
+        [measure_series(n, ts, v, chunk_points=chunk_points) for n, ts, v in items]
+        for _, items in groups
+    ]
+    if peers:
+        _peer_sizes(
+            [s for rows in measured for s in rows], [x for _, items in groups for x in items]
+        )
+    cols = ["file", "series", "points", "bytes", "B/pt", "chosen", "gorilla", "pcodec", "parquet"]
+    cols += ["influxdb"] if peers else []
+    table = Table(title="bytes/point incl. timestamps (ours also incl. quality + 48 B header)")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("file", "series", "chosen") else "right")
+    out: list[dict[str, Any]] = []
+    for (entry, _), rows in zip(groups, measured, strict=True):
+        for s in rows:
             entry["series"].append(series_json(s))
             gorilla = s.codecs.get("gorilla")
-            table.add_row(
-                str(path), name, str(s.points), str(s.chosen.nbytes),
-                _fmt(s.chosen.bytes_per_point),
-                s.chosen.detail.split("+")[1],
+            cells = [
+                entry["file"], s.name, str(s.points), str(s.chosen.nbytes),
+                _fmt(s.chosen.bytes_per_point), s.chosen.detail.split("+")[1],
                 _fmt(gorilla.bytes_per_point if gorilla else None),
                 _fmt(s.external["pcodec"].bytes_per_point),
                 _fmt(s.external["parquet"].bytes_per_point),
-            )  # fmt: skip
+            ]  # fmt: skip
+            if peers:
+                cells.append(_fmt(s.external["influxdb"].bytes_per_point))
+            table.add_row(*cells)
         out.append(entry)
     if format is OutputFormat.json:
         typer.echo(json.dumps({"schema_version": MEASURE_SCHEMA_VERSION, "files": out}, indent=2))
     else:
-        Console(width=160).print(table)
+        Console(width=180).print(table)
 
 
 def _load(corpus_dir: Path) -> list[SeriesSizes]:
