@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -193,6 +194,7 @@ def main() -> None:
         rows = run(work, s3, args)
     finally:
         s3.close()
+        shutil.rmtree(work, ignore_errors=True)
     print("\n| measure | value |\n|---|---|")
     for k, v in rows:
         print(f"| {k} | {v} |")

@@ -96,7 +96,7 @@ def export_now(
     hot_window: str | None = typer.Option(None, "--hot-window", help="e.g. 7d (overrides)"),
     now: str | None = typer.Option(None, "--now", help="ISO time to treat as now (backfills)"),
 ) -> None:
-    """Export every whole day older than the hot window now, then apply retention."""
+    """Export every whole day older than the hot window, merge small parts, apply retention."""
     cfg = _checked(config, endpoint, bucket, prefix)
     try:
         if hot_window:
@@ -115,6 +115,8 @@ def export_now(
             f"({rep.raw_bytes} raw + {rep.rollup_bytes} rollup bytes; {rep.hot_bytes} hot bytes "
             f"freed) in {rep.seconds:.2f} s, {rate:,.0f} points/s"
         )
+        for line in tier.compact_small():
+            typer.echo(line)
         for line in tier.apply_retention(now_ns):
             typer.echo(line)
 

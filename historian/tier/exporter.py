@@ -144,7 +144,7 @@ def _put_verified(store: ObjectStore, key: str, data: bytes) -> ObjectInfo:
     return ObjectInfo(key, len(data), crc32c.crc32c(data))
 
 
-def _check(store: ObjectStore, info: ObjectInfo) -> None:
+def check_object(store: ObjectStore, info: ObjectInfo) -> None:
     size = store.size(info.key)
     if size != info.size:
         raise TierVerifyError(f"{info.key}: {size} bytes in the store, {info.size} written")
@@ -208,7 +208,7 @@ def export_day(
         fs.crash_point("tier.export.after_upload")
         for part, _ in pending:
             for info in part.objects.values():
-                _check(store, info)
+                check_object(store, info)
         fs.crash_point("tier.export.after_verify")
         new = cat
         for part, _ in pending:

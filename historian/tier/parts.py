@@ -44,6 +44,7 @@ __all__ = [
     "encode_raw",
     "encode_rollups",
     "level_ns",
+    "read_raw",
     "rollup_rows",
 ]
 
@@ -101,6 +102,12 @@ def encode_raw(
         **enc,
     )
     return sink.getvalue()
+
+
+def read_raw(data: bytes) -> tuple[NDArray[Any], ...]:
+    """(series, ts, value, quality) of a whole raw part."""
+    t = pq.read_table(io.BytesIO(data))
+    return tuple(t.column(n).to_numpy() for n in ("series", "ts", "value", "quality"))
 
 
 def rollup_rows(

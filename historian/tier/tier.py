@@ -29,6 +29,7 @@ from historian.lsm.engine import Historian
 from historian.query.source import SeriesSource
 
 from .coldcat import ColdCatalogue, ColdPart, read_cold_catalogue, write_cold_catalogue
+from .compact import compact_partitions
 from .config import ROLLUP_LEVELS, TierConfig
 from .exporter import ExportReport, export_day, exportable_days, recover
 from .layout import NS_PER_DAY, date_of, tags_key
@@ -158,6 +159,17 @@ class ColdTier:
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd")
         self.store.put(tags_key(self.config.prefix), sink.getvalue().to_pybytes())
+
+    def compact_small(self, target_bytes: int = 64 * 1024 * 1024) -> list[str]:
+        """Merge each partition's parts while their raw objects total <= ``target_bytes``."""
+        with self._lock:
+            self._catalogue, lines = compact_partitions(
+                self.db, self.store, self.config, self._catalogue, target_bytes
+            )
+            self._rebuild_sources()
+        for line in lines:
+            log.info("tier %s", line)
+        return lines
 
     # -------------------------------------------------------------- retention
     def apply_retention(self, now_ns: int | None = None) -> list[str]:

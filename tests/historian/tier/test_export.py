@@ -56,6 +56,17 @@ def test_late_data_after_export_wins(s3_server: S3Server, s3_bucket: str, store_
     cols2 = db.snapshot().read(1, T0, T0 + 2 * DAY)
     np.testing.assert_array_equal(cols.ts, cols2.ts)
     np.testing.assert_array_equal(cols.values, cols2.values)
+    # small-file compaction: each partition's parts merge into one, the newer part winning
+    by_partition = {(p.tag_prefix, p.day_start) for p in tier.catalogue.parts}
+    assert len(tier.catalogue.parts) > len(by_partition)
+    lines = tier.compact_small()
+    assert lines and len(tier.catalogue.parts) == len(by_partition)
+    cols3 = db.snapshot().read(1, T0, T0 + 2 * DAY)
+    np.testing.assert_array_equal(cols.ts, cols3.ts)
+    np.testing.assert_array_equal(cols.values, cols3.values)
+    listed = {i.key for p in tier.catalogue.parts for i in p.objects.values()}
+    assert {k for k, _ in tier.store.list("store1/") if "/part-" in k} == listed
+    assert tier.verify().ok
     db.close()
 
 
