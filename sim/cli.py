@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -125,7 +126,9 @@ def serve_cmd(
 
 @app.command("replay")
 def replay_cmd(
-    recording: Annotated[Path, typer.Argument(help="CSV or Parquet recording")],
+    recording: Annotated[
+        Path | None, typer.Argument(help="CSV or Parquet recording (or --from-historian)")
+    ] = None,
     speed: Annotated[float, typer.Option(help="recorded seconds per wall second")] = 60.0,
     rebase: Annotated[bool, typer.Option(help="re-base timestamps so playback starts now")] = False,
     catalogue: Annotated[
@@ -133,11 +136,33 @@ def replay_cmd(
     ] = None,
     tick: Annotated[float, typer.Option(help="sim seconds per tick; 0 = recording's step")] = 0.0,
     workdir: Annotated[Path | None, typer.Option(help="logs, ready files")] = None,
+    from_historian: Annotated[
+        str | None, typer.Option(help="historian HTTP API URL to replay a time range from")
+    ] = None,
+    tags: Annotated[str, typer.Option(help="--from-historian: tag glob")] = "*",
+    start: Annotated[str | None, typer.Option(help="--from-historian: range start")] = None,
+    end: Annotated[str | None, typer.Option(help="--from-historian: range end")] = None,
 ) -> None:
-    """Play a recording through OPC UA + Modbus servers at N x speed."""
-    from sim.replay import Recording, RecordingError
+    """Play a recording (or a historian range) through OPC UA + Modbus servers at N x speed."""
+    from sim.replay import Recording, RecordingError, fetch_from_historian
     from sim.servers.launch import ServerStartError, start_servers
 
+    if (recording is None) == (from_historian is None):
+        typer.echo("error: give a RECORDING file or --from-historian URL (one of them)", err=True)
+        raise typer.Exit(2)
+    if from_historian is not None:
+        if start is None or end is None:
+            typer.echo("error: --from-historian needs --start and --end", err=True)
+            raise typer.Exit(2)
+        work = workdir or Path(tempfile.mkdtemp(prefix="twinbench-replay-"))
+        try:
+            recording = fetch_from_historian(
+                from_historian, tags, start, end, work / "historian-range.parquet"
+            )
+        except RecordingError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+    assert recording is not None
     if not recording.is_file():
         typer.echo(
             f"error: recording {recording} does not exist or is not a file; "

@@ -251,3 +251,62 @@ class ReplaySource:
 
     def close(self) -> None:
         self.emitted.close()
+
+
+def fetch_from_historian(
+    url: str, pattern: str, start: str, end: str, dest: Path, *, page: int = 500_000
+) -> Path:
+    """Save the recorded values of the historian's tags matching ``pattern`` in
+    ``[start, end)`` as a long Parquet recording (``timestamp`` ns, ``path``,
+    ``value``, ``quality``: timestamps, values and qualities exactly as stored).
+
+    ``url`` is a running historian's HTTP API (``twinbench historian serve --http``,
+    ``docs/api.md``): tags from ``/api/v1/tags``, values as Arrow pages of
+    ``/recorded``. ``start``/``end`` are the API's times (ISO 8601, ``*-1d``...).
+    """
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    def get(path: str, **query: object) -> tuple[bytes, str | None]:
+        q = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        req = urllib.request.Request(f"{url.rstrip('/')}{path}?{q}")
+        if path.endswith("/recorded"):
+            req.add_header("Accept", "application/vnd.apache.arrow.stream")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as r:
+                return r.read(), r.headers.get("X-Next-Page-Token")
+        except urllib.error.HTTPError as exc:
+            raise RecordingError(f"historian {url}: {exc.code} {exc.read()[:300]!r}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise RecordingError(f"historian {url} is not reachable: {exc}") from None
+
+    tags = [t["name"] for t in json.loads(get("/api/v1/tags", pattern=pattern)[0])["items"]]
+    if not tags:
+        raise RecordingError(f"no historian tag matches {pattern!r}")
+    parts = []
+    for name in tags:
+        token: str | None = None
+        while True:
+            body, token = get(
+                f"/api/v1/tags/{urllib.parse.quote(name)}/recorded",
+                start=start, end=end, max_count=page, page_token=token,
+            )  # fmt: skip
+            t = pa.ipc.open_stream(body).read_all()
+            parts.append(
+                pa.table({
+                    "timestamp": pc.cast(t["timestamp"], pa.timestamp("ns")).cast(pa.int64()),
+                    "path": pa.array([name] * t.num_rows, pa.string()),
+                    "value": t["value"],
+                    "quality": t["quality"],
+                })
+            )  # fmt: skip
+            if not token:
+                break
+    table = pa.concat_tables(parts).sort_by([("timestamp", "ascending"), ("path", "ascending")])
+    if table.num_rows == 0:
+        raise RecordingError(f"the historian holds no values of {pattern!r} in {start} .. {end}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, dest)
+    return dest
