@@ -77,6 +77,7 @@ def build_store(root: str, tags: list[int], days: int) -> float:
     numbers = iter(range(1, 10**9))
     metas: list[FileMeta] = []
     t = time.perf_counter()
+    vals = {sid: values_for(days * DAY, seed=sid) for sid in tags}
     for d0 in range(0, days, 10):
         d1 = min(days, d0 + 10)
         ts = T0 + np.arange(d0 * DAY, d1 * DAY, dtype=np.int64) * S
@@ -84,7 +85,7 @@ def build_store(root: str, tags: list[int], days: int) -> float:
             PointBatch(
                 np.full(len(ts), sid, np.uint32),
                 ts,
-                values_for(days * DAY, seed=sid)[d0 * DAY : d1 * DAY],
+                vals[sid][d0 * DAY : d1 * DAY],
                 np.zeros(len(ts), np.uint16),
                 True,
             )
