@@ -164,11 +164,16 @@ class Historian:
         reader = WalReader(fs, wal_dir, filenames.parse_wal_segment_name)
         replay_bytes = self._opt.recovery_memtable_bytes or self._opt.memtable_bytes
         self._active = Memtable(replay_bytes, state.flushed_seq + 1)
+        flushed_at_open = 0
         for seq, batch in reader.replay(after_seq=state.flushed_seq):
             if self._active.full:
+                # Lazy: full memtables queue for the background flush (it starts once the
+                # store is open); only what exceeds the memory budget is flushed now.
                 self._imm.append(self._active)
                 self._active = Memtable(replay_bytes, seq)
-                self._flush_immutable(delete_wal=False)
+                while self._imm_over_budget():
+                    flushed_at_open += len(self._imm[0])
+                    self._flush_immutable(delete_wal=False)
             self._active.add(seq, batch)
             if len(batch):
                 self._newest_ts = max(self._newest_ts, int(batch.ts.max()))
@@ -184,6 +189,8 @@ class Historian:
             "torn_segment": rep.torn_segment,
             "reason": rep.reason,
             "orphans_deleted": orphans,
+            "flushed_at_open_points": flushed_at_open,
+            "queued_for_flush_points": sum(len(m) for m in self._imm),
             "seconds": time.perf_counter() - started,
         }
         self._wal = WalWriter(
@@ -197,14 +204,21 @@ class Historian:
         )
         self._delete_flushed_wal()
         if self._opt.background:
-            opt = self._opt
-            warm_up_kernels({opt.flush_codec, opt.l1_codec})  # L2 (opt.codec) runs later
             for name, target in (("flush", self._flush_loop), ("compact", self._compact_loop)):
                 t = threading.Thread(target=target, name=f"historian-{name}", daemon=True)
                 t.start()
                 self._threads.append(t)
         else:
-            self._compact(force=False)
+            self._flush_all_immutable()  # compacts too
+
+    def warm_up(self) -> None:
+        """Load the numba kernels of a flush and an L1 compaction now (~1-2 s, GIL held).
+
+        Otherwise the first flush pays it while holding the GIL: a 0.25 s stall of an
+        ingest's event loop measured (benchmarks/bench_ingest_stages.py). A server
+        calls this once after open, before it ingests; short-lived tools need not.
+        """
+        warm_up_kernels({self._opt.flush_codec, self._opt.l1_codec})  # L2 runs much later
 
     # ---------------------------------------------------------------- write
     def write(self, batch: PointBatch) -> int:
@@ -304,6 +318,13 @@ class Historian:
         if len(imm) >= self._opt.max_immutable_memtables:
             return False
         return not imm or sum(m.nbytes for m in imm) < self._opt.immutable_budget
+
+    def _imm_over_budget(self) -> bool:
+        """Is the queue of immutable memtables past its count or byte budget (at open)?"""
+        imm = self._imm
+        return len(imm) > self._opt.max_immutable_memtables or (
+            sum(m.nbytes for m in imm) > self._opt.immutable_budget
+        )
 
     def _switch_memtable(self) -> None:
         if len(self._active) == 0:

@@ -23,15 +23,16 @@ POINTS_PER_MEMTABLE = 1_000
 class GatedSegments(FileSystem):
     """Creating a segment file (.tbs) blocks until ``gate`` is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float = 30.0) -> None:
         super().__init__()
+        self.timeout_s = timeout_s
         self.gate = threading.Event()
         self.waiting = threading.Event()
 
     def create(self, path: str) -> WritableFile:
         if path.endswith(".tbs"):
             self.waiting.set()
-            assert self.gate.wait(30), "test gate never opened"
+            assert self.gate.wait(self.timeout_s), "test gate never opened"
         return super().create(path)
 
 
@@ -88,4 +89,27 @@ def test_backpressure_once_the_budget_is_exhausted(tmp_path: object) -> None:
     finally:
         fs.gate.set()
     db.flush()
+    db.close()
+
+
+def test_recovery_queues_replayed_memtables_for_the_background_flush(tmp_path: object) -> None:
+    big = Options(fsync=FsyncPolicy.always(), memtable_bytes=1 << 30, bucket_ns=10**6 * S)
+    db = Historian.open(str(tmp_path), big)
+    for k in range(3):
+        db.write(batch(k))
+    db.close()  # nothing flushed: the WAL holds three small memtables' worth
+    fs = GatedSegments(timeout_s=5.0)  # an open that flushes fails after 5 s
+    budget = 10 * 22 * POINTS_PER_MEMTABLE
+    db = Historian.open(str(tmp_path), _opts(immutable_budget_bytes=budget), fs)
+    try:
+        rep = db.recovery_report
+        assert rep["flushed_at_open_points"] == 0
+        assert rep["queued_for_flush_points"] == 2 * POINTS_PER_MEMTABLE  # + the active one
+        _, v, _ = db.read(1, 0, 2**62)  # replayed points are read from the queue
+        assert np.array_equal(v, np.repeat(np.arange(3.0), POINTS_PER_MEMTABLE))
+        assert db.stats().flushed_seq == 0
+    finally:
+        fs.gate.set()
+    db.flush()  # the background flush drains the queue; the WAL it covered goes
+    assert db.stats().segment_points == 3 * POINTS_PER_MEMTABLE
     db.close()
