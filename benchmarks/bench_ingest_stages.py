@@ -17,6 +17,11 @@ Run it long enough for the memtable to fill (32 MiB = 1.5 M points, ~30 s at
 histograms are cumulative from the start (no warm-up is cut).
 
     python benchmarks/bench_ingest_stages.py [--seconds 45] [--rate 50] [--series 10000]
+        [--against OTHER_CHECKOUT --repeats 2]
+
+``--against DIR`` runs the server from another checkout (``git archive REV historian |
+tar -x -C DIR``; it needs the stage histograms, i.e. f4fef2f or later) in alternation
+with this tree, so both see the same machine; the table shows them side by side.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,8 +100,14 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run(seconds: float, rate: float, series: int, serve_args: list[str]) -> None:
+async def run(
+    seconds: float, rate: float, series: int, serve_args: list[str], tree: str | None = None
+) -> tuple[list[tuple[str, str, int, float, float, float]], str]:
+    """One run; ``tree``: import the server's ``historian`` from there (another checkout)."""
     work = Path(tempfile.mkdtemp(prefix="bench-stages-"))
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = tree
     try:
         with NatsServer(work / "nats") as srv:
             opts = BusOptions()
@@ -106,7 +118,8 @@ async def run(seconds: float, rate: float, series: int, serve_args: list[str]) -
             proc = subprocess.Popen(
                 [sys.executable, "-m", "historian.server", str(work / "hist"), "--nats", srv.url,
                  "--metrics-port", "0", "--ready-file", str(ready), *serve_args],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+                cwd=tree or None,
             )  # fmt: skip
             try:
                 assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
@@ -154,19 +167,50 @@ async def run(seconds: float, rate: float, series: int, serve_args: list[str]) -
                 await nc.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(
-        f"{rate:g} batches/s x {POINTS_PER_BATCH} points ({rate * POINTS_PER_BATCH / 1e3:g} k "
-        f"points/s) over {series} series for {seconds:g} s; "
-        f"serve {' '.join(serve_args) or '(defaults)'}"
-    )
-    print(f"publisher late (>50 ms behind schedule): {late} of {n} batches")
-    print(f"{'where':>6} {'stage':>16} {'samples':>8} {'p50 ms':>9} {'p99 ms':>9} {'max<= ms':>9}")
-    for where, stage, k, p50, p99, top in stage_table(text):
-        print(f"{where:>6} {stage:>16} {k:>8} {p50:>9.3f} {p99:>9.3f} {top:>9.1f}")
-    print(
-        f"serve process: RSS idle {idle_rss}, RSS at end {st.get('VmRSS', '?')}, "
+    rows = stage_table(text)
+    extra = (
+        f"late {late}/{n}; serve RSS idle {idle_rss}, end {st.get('VmRSS', '?')}, "
         f"peak {st.get('VmHWM', '?')}; CPU {cpu:.1f} s in {seconds:g} s"
     )
+    return rows, extra
+
+
+async def compare(
+    seconds: float,
+    rate: float,
+    series: int,
+    serve_args: list[str],
+    trees: list[str | None],
+    repeats: int,
+) -> None:
+    """Alternate the trees run by run (machine noise hits each), print p50/p99 side by side."""
+    names = [t or "this tree" for t in trees]
+    runs: dict[int, list[dict[tuple[str, str], tuple[int, float, float, float]]]] = {}
+    for r in range(repeats):
+        for i, tree in enumerate(trees):
+            rows, extra = await run(seconds, rate, series, serve_args, tree)
+            runs.setdefault(i, []).append({(w, st): (k, a, b, c) for w, st, k, a, b, c in rows})
+            print(f"  run {r + 1} {names[i]}: {extra}", flush=True)
+    print(
+        f"\n{rate:g} batches/s x {POINTS_PER_BATCH} points ({rate * POINTS_PER_BATCH / 1e3:g} k "
+        f"points/s) over {series} series, {seconds:g} s per run, median of {repeats} run(s); "
+        f"serve {' '.join(serve_args) or '(defaults)'}"
+    )
+    head = "".join(f" | {'p50':>7} {'p99':>7} {'max<=':>7}" for _ in trees)
+    print(f"{'where':>6} {'stage':>16}{head}   (ms)  {' vs '.join(names)}")
+    keys = list(runs[0][0])
+    for key in keys:
+        line = f"{key[0]:>6} {key[1]:>16}"
+        for i in range(len(trees)):
+            vals = [rr[key] for rr in runs[i] if key in rr]
+            if not vals:
+                line += f" | {'-':>7} {'-':>7} {'-':>7}"
+                continue
+            p50 = statistics.median(v[1] for v in vals)
+            p99 = statistics.median(v[2] for v in vals)
+            top = statistics.median(v[3] for v in vals)
+            line += f" | {p50:>7.3f} {p99:>7.3f} {top:>7.1f}"
+        print(line)
 
 
 def main() -> None:
@@ -174,9 +218,14 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=45.0, help="load duration")
     ap.add_argument("--rate", type=float, default=50.0, help="batches per second (1,000 points)")
     ap.add_argument("--series", type=int, default=10_000, help="distinct series in the load")
+    ap.add_argument(
+        "--against", help="another checkout's root: its server runs in alternation with this one"
+    )
+    ap.add_argument("--repeats", type=int, default=1, help="runs per tree")
     ap.add_argument("serve_args", nargs="*", help="extra serve arguments (after --)")
     args = ap.parse_args()
-    asyncio.run(run(args.seconds, args.rate, args.series, args.serve_args))
+    trees: list[str | None] = [args.against, None] if args.against else [None]
+    asyncio.run(compare(args.seconds, args.rate, args.series, args.serve_args, trees, args.repeats))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ no-op, so nothing is duplicated.
 Each fetch round decodes every message, admits each point
 (:mod:`historian.ingest.admission`: accepted-time window, known series), writes
 all accepted points as *one* columnar write (one WAL record, one group commit)
-and then acks. What may leave the stream without being stored, always recorded
+and then acks. Rounds overlap (``pipeline_depth``, default 2): the next round is
+fetched and decoded while this one waits for its fsync, and its append waits for
+this one's append, so stream order (and last-write-wins) is kept while the two
+fsyncs can be shared. What may leave the stream without being stored, always recorded
 in the dead-letter stream first (reason in headers, the points TBWB-encoded):
 
 - a message that fails to decode or whose batch fails validation (whole);
@@ -36,10 +39,11 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import crc32c
 import nats.errors
@@ -69,6 +73,17 @@ class BatchSink(Protocol):
     """What the worker writes into: ``Historian`` satisfies it."""
 
     def write(self, batch: PointBatch) -> int: ...
+
+
+@runtime_checkable
+class SplitWriteSink(BatchSink, Protocol):
+    """A sink whose write splits into an ordered append and a durability wait
+    (``Historian.append`` / ``wait_durable``): overlapping rounds keep stream order
+    and share fsyncs."""
+
+    def append(self, batch: PointBatch) -> int: ...
+
+    def wait_durable(self, seq: int) -> None: ...
 
 
 @dataclass
@@ -137,6 +152,7 @@ class IngestWorker:
         fs: FileSystem | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         checkpoint_interval_s: float = 1.0,
+        pipeline_depth: int = 2,
     ) -> None:
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream()
@@ -149,6 +165,11 @@ class IngestWorker:
         self._fs = fs or FileSystem()
         self._clock_ns = clock_ns
         self._cp_interval_s = checkpoint_interval_s
+        if pipeline_depth < 1:
+            raise ValueError(f"pipeline_depth must be >= 1, got {pipeline_depth}")
+        self._pipeline_depth = pipeline_depth
+        self._appended: asyncio.Future[None] | None = None
+        """Resolved once the latest round's batch is appended (the next may append)."""
         self._cp_saved = -float("inf")
         self._cp_dirty = False
         self._sub: JetStreamContext.PullSubscription | None = None
@@ -200,6 +221,23 @@ class IngestWorker:
             self.latency.record("loop_lag", max(0.0, time.perf_counter() - t0 - LOOP_PROBE_S))
 
     async def _consume(self, stop: asyncio.Event) -> None:
+        inflight: deque[asyncio.Task[float]] = deque()
+        try:
+            await self._consume_rounds(stop, inflight)
+        finally:
+            # every fetched round is written and acked (or nak'd) before the worker stops
+            first_error: BaseException | None = None
+            while inflight:
+                try:
+                    await inflight.popleft()
+                except Exception as exc:
+                    first_error = first_error or exc
+            if first_error is not None:
+                raise first_error
+
+    async def _consume_rounds(
+        self, stop: asyncio.Event, inflight: deque[asyncio.Task[float]]
+    ) -> None:
         empty_with_pending = 0
         last_lag_check = 0.0
         reconnects = self._nc.stats["reconnects"]
@@ -222,11 +260,15 @@ class IngestWorker:
                 self.metrics.resubscribes += 1
                 await asyncio.sleep(0.2)
                 continue
+            backoff = _settle_done(inflight)
             if msgs:
                 empty_with_pending = 0
-                backoff = await self._apply(msgs)
-                if backoff > 0:
-                    await self._pause(backoff, stop)
+                # the next fetch and decode overlap this round's write and fsync wait
+                inflight.append(asyncio.create_task(self._apply(msgs)))
+                backoff = max(backoff, await _settle(inflight, keep=self._pipeline_depth - 1))
+            if backoff > 0:
+                backoff = max(backoff, await _settle(inflight, keep=0))
+                await self._pause(backoff, stop)
             now = time.monotonic()
             if now - last_lag_check > 1.0 or not msgs:
                 last_lag_check = now
@@ -299,10 +341,32 @@ class IngestWorker:
         if len(batch) == 0:
             return
         t0 = time.perf_counter()
-        await asyncio.to_thread(self._sink.write, batch)
+        # Rounds overlap (pipeline_depth), but their appends stay in stream order, so
+        # last-write-wins follows the stream: this append starts after the previous one.
+        loop = asyncio.get_running_loop()
+        prev, mine = self._appended, loop.create_future()
+        self._appended = mine
+        try:
+            if prev is not None:
+                await prev
+            await asyncio.to_thread(self._write_in_order, batch, loop, mine)
+        finally:
+            _resolve(mine)
         took = time.perf_counter() - t0
         self.metrics.write_seconds += took
         self.latency.record("write", took)
+
+    def _write_in_order(
+        self, batch: PointBatch, loop: asyncio.AbstractEventLoop, appended: asyncio.Future[None]
+    ) -> None:
+        """(worker thread) Append, let the next round append, then wait for durability."""
+        sink = self._sink
+        if isinstance(sink, SplitWriteSink):
+            seq = sink.append(batch)
+            loop.call_soon_threadsafe(_resolve, appended)
+            sink.wait_durable(seq)
+        else:
+            sink.write(batch)
 
     async def _apply_one_by_one(self, items: list[_Item]) -> float:
         backoff = 0.0
@@ -446,6 +510,27 @@ class IngestWorker:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
+
+
+def _resolve(f: asyncio.Future[None]) -> None:
+    if not f.done():
+        f.set_result(None)
+
+
+def _settle_done(inflight: deque[asyncio.Task[float]]) -> float:
+    """Collect the rounds that have finished, oldest first; return the longest backoff."""
+    backoff = 0.0
+    while inflight and inflight[0].done():
+        backoff = max(backoff, inflight.popleft().result())
+    return backoff
+
+
+async def _settle(inflight: deque[asyncio.Task[float]], keep: int) -> float:
+    """Wait for the oldest rounds until at most ``keep`` run; return the longest backoff."""
+    backoff = 0.0
+    while len(inflight) > keep:
+        backoff = max(backoff, await inflight.popleft())
+    return backoff
 
 
 def _dead_letter_id(stream: str, msg: Msg, what: str) -> str:

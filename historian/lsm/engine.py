@@ -228,6 +228,21 @@ class Historian:
         applied), :class:`~historian.errors.DiskFullError`, or
         :class:`~historian.errors.OverloadedError` under backpressure.
         """
+        t0 = time.perf_counter()
+        seq = self.append(batch)
+        if len(batch):  # an empty batch waits for nothing (it has no record)
+            self.wait_durable(seq)
+            self.write_latency.record("total", time.perf_counter() - t0)
+        return seq
+
+    def append(self, batch: PointBatch) -> int:
+        """:meth:`write` without the durability wait: logged and applied, not yet durable.
+
+        Call :meth:`wait_durable` with the returned sequence number before
+        acknowledging the batch to anyone. Lets a caller keep its writes in order
+        (the next append after this one returns) while their fsyncs overlap.
+        Readers may see the batch before it is durable.
+        """
         self._check_open()
         opt = self._opt
         lat = self.write_latency
@@ -277,14 +292,16 @@ class Historian:
             if self._active.full and self._imm_has_room():
                 self._switch_memtable()
                 lat.record("memtable_switch", time.perf_counter() - t5)
-        # Outside the lock, so concurrent writers share one fsync (group commit).
-        # Readers may see the batch a moment before its writer is acknowledged.
-        t6 = time.perf_counter()
-        self._wal.wait_durable(seq)
-        t7 = time.perf_counter()
-        lat.record("fsync_wait", t7 - t6)
-        lat.record("total", t7 - t0)
         return seq
+
+    def wait_durable(self, seq: int) -> None:
+        """Return once WAL record ``seq`` is durable under the fsync policy.
+
+        Outside every engine lock, so concurrent writers share one fsync (group commit).
+        """
+        t0 = time.perf_counter()
+        self._wal.wait_durable(seq)
+        self.write_latency.record("fsync_wait", time.perf_counter() - t0)
 
     def write_arrays(
         self,
