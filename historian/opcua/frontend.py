@@ -11,7 +11,9 @@ Current values: every ``refresh_s`` the front end checks the store's write
 sequence (``Historian.last_seq``, a counter) and, when it moved, reads
 every tag's newest point from one snapshot in a worker thread and writes the
 changed ones into the variables, so subscriptions see new values within about
-``refresh_s`` of their ingest. Reading happens off the event loop, which also
+``refresh_s`` of their ingest (longer for a large catalogue: the pause is at least
+twice the last refresh, ~0.1 ms per tag measured, so refreshing takes at most a
+third of the time). Reading happens off the event loop, which also
 carries the ingest workers and asyncua's session watchdog.
 """
 
@@ -22,6 +24,7 @@ import contextlib
 import dataclasses
 import logging
 import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -183,12 +186,16 @@ class OpcUaFrontEnd:
         return len(changed)
 
     async def _refresh_loop(self, db: Historian) -> None:
+        pause = self.refresh_s
         while True:
-            await asyncio.sleep(self.refresh_s)
+            await asyncio.sleep(pause)
+            began = time.monotonic()
             try:
                 await self.refresh(db)
             except Exception:  # a failed refresh must not end the server; the next one retries
                 _log.exception("refreshing the OPC UA current values failed")
+            # a large catalogue under constant ingest: at most a third of the time refreshing
+            pause = max(self.refresh_s, 2 * (time.monotonic() - began))
 
     async def stop(self) -> None:
         if self._task is not None:
