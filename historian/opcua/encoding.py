@@ -119,7 +119,8 @@ def encode_rows(
         vals = (np.nan_to_num(values[has_value]) != 0).astype("u1")
     else:
         vals = np.asarray(np.nan_to_num(values[has_value]) if vid in (6, 7) else values[has_value])
-        vals = vals.astype(_VALUE_FORMAT[vid])
+        with np.errstate(over="ignore"):  # beyond float32's range a Float value is +-inf
+            vals = vals.astype(_VALUE_FORMAT[vid])
     _scatter(buf, withv + 1, vals)
     pos = pos + has_value * (1 + vsize)
     _scatter(buf, pos, status.astype("<u4"))
