@@ -19,6 +19,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -26,15 +27,24 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from harness.legacy.scada_writer import ScadaAggregator
 from historian.bus.options import BusOptions
 from historian.bus.wire import decode_batch
 from historian.model import PointBatch
 
-__all__ = ["LegacyConsumer", "LegacyConsumerStats"]
+__all__ = ["LegacyConsumer", "LegacyConsumerStats", "LegacySink"]
 
 Distort = Callable[[PointBatch], PointBatch]
 """What the legacy side does to a batch before buffering it (seeded discrepancies)."""
+
+
+class LegacySink(Protocol):
+    """Where a legacy consumer puts batches (``ScadaAggregator``, ``PiLegacyArchive``)."""
+
+    def add(self, batch: PointBatch) -> dict[int, int]: ...
+
+    def flush_due(self, *, force: bool = False) -> int: ...
+
+    def written(self, tenant: int, generation: int) -> bool: ...
 
 
 @dataclass
@@ -47,13 +57,13 @@ class LegacyConsumerStats:
 
 
 class LegacyConsumer:
-    """Feed :class:`ScadaAggregator` from a durable pull consumer of its own."""
+    """Feed a legacy sink from a durable pull consumer of its own."""
 
     def __init__(
         self,
         nc: NATS,
         opts: BusOptions,
-        aggregator: ScadaAggregator,
+        aggregator: LegacySink,
         *,
         partition: int = 0,
         durable: str | None = None,
@@ -95,7 +105,7 @@ class LegacyConsumer:
             while not stop.is_set():
                 try:
                     msgs = await sub.fetch(self._opts.fetch_batch, timeout=0.5)
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):  # nats-py raises either
                     msgs = []
                 for msg in msgs:
                     decoded = decode_batch(msg.data)
@@ -112,7 +122,8 @@ class LegacyConsumer:
             await sub.unsubscribe()
 
     async def _flush(self, *, force: bool) -> None:
-        if await asyncio.to_thread(self.aggregator.flush_due, force=force) or force:
+        await asyncio.to_thread(self.aggregator.flush_due, force=force)
+        if self._held:
             still: list[tuple[Msg, dict[int, int]]] = []
             for msg, waits in self._held:
                 if all(self.aggregator.written(t, g) for t, g in waits.items()):

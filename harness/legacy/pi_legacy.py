@@ -61,14 +61,24 @@ class PiLegacyArchive:
         self._raw: dict[int, list[PointBatch]] = defaultdict(list)
         self.received = 0
 
-    def add(self, batch: PointBatch) -> None:
-        """Take a batch in arrival order (compression runs once the feed ends)."""
+    def add(self, batch: PointBatch) -> dict[int, int]:
+        """Take a batch in arrival order (compression runs once the feed ends).
+
+        Returns no buffers to wait for: the archive holds the batch as soon as it has it
+        (the :class:`~harness.legacy.consumer.LegacySink` contract)."""
         for sid in np.unique(batch.series).tolist():
             m = batch.series == sid
             self._raw[sid].append(
                 PointBatch(batch.series[m], batch.ts[m], batch.values[m], batch.quality[m])
             )
         self.received += len(batch)
+        return {}
+
+    def flush_due(self, *, force: bool = False) -> int:
+        return 0
+
+    def written(self, tenant: int, generation: int) -> bool:
+        return True
 
     def archived(self, series: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ts, values, quality) the archive stores for one series, time-ordered."""

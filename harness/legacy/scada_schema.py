@@ -56,6 +56,11 @@ def create_schema(conn: psycopg.Connection) -> None:
         f"CREATE INDEX IF NOT EXISTS {READINGS_TABLE}_tag_time "
         f'ON {READINGS_TABLE} (tag_node_id, "timestamp")'
     )
+    # the rollup refresh selects by time alone: a BRIN index (tiny, append-ordered data) serves it
+    conn.execute(
+        f"CREATE INDEX IF NOT EXISTS {READINGS_TABLE}_time_brin "
+        f'ON {READINGS_TABLE} USING brin ("timestamp")'
+    )
     for table in (HOURLY_TABLE, DAILY_TABLE):
         conn.execute(
             f"""CREATE TABLE IF NOT EXISTS {table} (

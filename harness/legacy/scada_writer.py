@@ -4,9 +4,10 @@ The seed design's aggregator: each tenant (enterprise + site of the tag path)
 has a buffer that is written when it holds ``max_rows`` readings (10,000) or its
 oldest reading waited ``max_age_s`` (5 s), whichever comes first. One write is
 one transaction: create the day partitions it needs, ``COPY ... FROM STDIN`` the
-rows as CSV (built column-wise by Arrow, no Python object per reading), refresh
-the rollup buckets it touched, commit. Write latency (per ``COPY`` transaction)
-and row counts are kept for the report.
+rows as CSV (built column-wise by Arrow, no Python object per reading), commit.
+The rollups are refreshed like a continuous aggregate's refresh policy: every
+``rollup_refresh_s`` for the time range written since the last refresh. Write
+latency (per ``COPY`` transaction) and row counts are kept for the report.
 
 >>> from historian.catalogue import TagCatalogue, TagInfo
 >>> tag = TagInfo(1, "acme.permian.north.pad01.well0001.esp.speed")
@@ -47,6 +48,9 @@ QUALITY_TEXT = ("Good", "Uncertain", "Bad")
 WELL_NAMESPACE = uuid.UUID("6f1c1d52-6a4e-4f8e-9a43-2f3c1f5e0b11")
 MAX_ROWS = 10_000
 MAX_AGE_S = 5.0
+ROLLUP_REFRESH_S = 10.0
+"""How often the rollups are refreshed for the range written since (a refresh policy's
+schedule); every ``flush_due(force=True)`` refreshes too."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class ScadaAggregator:
         *,
         max_rows: int = MAX_ROWS,
         max_age_s: float = MAX_AGE_S,
+        rollup_refresh_s: float = ROLLUP_REFRESH_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tags = tags
@@ -132,6 +137,9 @@ class ScadaAggregator:
         self.rows_written = 0
         self.copies = 0
         self.write_latency_s: list[float] = []
+        self.rollup_refresh_s = rollup_refresh_s
+        self._dirty: tuple[int, int] | None = None  # time range written since the last refresh
+        self._refreshed_at = clock()
 
     @property
     def pending_rows(self) -> int:
@@ -164,6 +172,11 @@ class ScadaAggregator:
                 force or buf.rows >= self.max_rows or now - buf.oldest >= self.max_age_s
             ):
                 written += self._write(buf)
+        if self._dirty is not None and (force or now - self._refreshed_at >= self.rollup_refresh_s):
+            lo, hi = self._dirty
+            with self._conn.transaction():
+                refresh_rollups(self._conn, lo, hi)
+            self._dirty, self._refreshed_at = None, now
         return written
 
     def written(self, tenant: int, generation: int) -> bool:
@@ -182,7 +195,9 @@ class ScadaAggregator:
                 )
                 with cur.copy(sql) as copy:
                     copy.write(readings_csv(self.tags, self.tags.rows_of(batch.series), batch))
-            refresh_rollups(self._conn, lo, hi)
+        self._dirty = (
+            (lo, hi) if self._dirty is None else (min(lo, self._dirty[0]), max(hi, self._dirty[1]))
+        )
         self.write_latency_s.append(time.perf_counter() - t0)
         self.copies += 1
         self.rows_written += len(batch)

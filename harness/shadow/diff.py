@@ -70,13 +70,19 @@ def _silences(
     return [(int(x), int(y)) for x, y, n in zip(a, b, inside, strict=True) if n >= 2]
 
 
-def _extend(spans: list[tuple[int, int]], a: int, b: int, join_ns: int) -> None:
-    """Append ``[a, b]``, joining it to the last span when the gap is under ``join_ns``
-    (a moving signal crosses a stuck value now and then: one stuck stretch, not many)."""
-    if spans and a - spans[-1][1] < join_ns:
-        spans[-1] = (spans[-1][0], b)
-    else:
-        spans.append((a, b))
+def _extend(
+    spans: list[tuple[int, int]], a: int, b: int, held: float, lr_ts: np.ndarray, lr_v: np.ndarray
+) -> None:
+    """Append ``[a, b]`` (the legacy holding ``held``), joined to the last span when the legacy
+    held that same value all the way between them: a moving signal crosses a stuck value now
+    and then, which makes one stuck stretch, not many."""
+    if spans:
+        x, y = spans[-1]
+        between = lr_v[np.searchsorted(lr_ts, y, "left") : np.searchsorted(lr_ts, a, "right")]
+        if len(between) and np.all(between == held):
+            spans[-1] = (x, b)
+            return
+    spans.append((a, b))
 
 
 def diff_tag(
@@ -203,9 +209,9 @@ def diff_tag(
         span = lr_v[lo_i : int(np.searchsorted(lr_ts, b, "left")) + 1]
         t_span = ti_v[s : e + 1]
         if len(span) >= 2 and np.ptp(span) == 0 and np.ptp(t_span) > rev_tol[s]:
-            _extend(stuck_l, a, b, min_run)
+            _extend(stuck_l, a, b, float(span[0]), lr_ts, lr_v)
         elif len(span) >= 2 and np.ptp(t_span) == 0 and np.ptp(span) > rev_tol[s]:
-            _extend(stuck_t, a, b, min_run)
+            stuck_t.append((a, b))
     stuck_l = [(x, y) for x, y in stuck_l if y - x >= min_run]
     stuck_t = [(x, y) for x, y in stuck_t if y - x >= min_run]
     lossy = bool(tag.compdev or tag.excdev)
