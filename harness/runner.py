@@ -183,6 +183,14 @@ class ScenarioRunner:
         return report, path
 
     async def _run_and_write(self) -> tuple[Report, Path]:
+        if self.s.shadow:  # self-contained: its own bus, store and legacy stores
+            from harness.shadow.scenario import run_shadow
+
+            report, files = await run_shadow(self.s, self.work, self.status.say)
+            path = write_run(report, self.reports_root)
+            for name, text in files.items():
+                (path / name).write_text(text)
+            return report, path
         try:
             self.status.say("starting nats-server and the historian ingest process")
             await self.stack.start()

@@ -209,6 +209,9 @@ class Scenario:
     plant: bool = False
     """Also run the plant: simulator servers for ``profile`` and real collectors feeding
     the same bus and historian (the synthetic load still drives scoring)."""
+    shadow: bool = False
+    """A shadow-mode run (``harness.shadow.scenario``): the feed goes to twinbench and to
+    two legacy historians with seeded discrepancies, scored on what the diff finds."""
 
     def __post_init__(self) -> None:
         total = sum(p.duration_s for p in self.load)

@@ -1,7 +1,7 @@
 """Scenario definitions: one module per scenario, each exposing ``SCENARIO``.
 
 >>> sorted(all_scenarios())
-['bursty', 'crash', 'noisy', 'partitioned', 'stress']
+['bursty', 'crash', 'noisy', 'partitioned', 'shadow', 'stress']
 """
 
 from __future__ import annotations
@@ -12,7 +12,14 @@ from harness.scenario import Scenario, ScenarioError
 
 __all__ = ["SCENARIO_MODULES", "UnknownScenarioError", "all_scenarios", "get"]
 
-SCENARIO_MODULES: tuple[str, ...] = ("noisy", "bursty", "partitioned", "crash", "stress")
+SCENARIO_MODULES: tuple[str, ...] = (
+    "noisy",
+    "bursty",
+    "partitioned",
+    "crash",
+    "stress",
+    "shadow",
+)
 
 
 class UnknownScenarioError(ScenarioError, KeyError):

@@ -20,7 +20,7 @@ from harness.scenario import (
 )
 from scenarios import UnknownScenarioError, all_scenarios, get
 
-NAMES = ["noisy", "bursty", "partitioned", "crash", "stress"]
+NAMES = ["noisy", "bursty", "partitioned", "crash", "stress", "shadow"]
 NS = 1_000_000_000
 
 
