@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -104,8 +105,18 @@ class QueryEngine:
         self.db = db
         self.catalogue = catalogue if catalogue is not None else TagCatalogue()
         self.max_points = max_points
-        self.last_chunks_from_index = 0
-        """How many chunks the last plot/summary answered from index rows (for benchmarks)."""
+        # per thread: the HTTP front end calls one engine from several worker threads
+        self._last = threading.local()
+
+    @property
+    def last_chunks_from_index(self) -> int:
+        """How many chunks this thread's last plot/summary answered from index rows."""
+        n: int = getattr(self._last, "chunks_from_index", 0)
+        return n
+
+    @last_chunks_from_index.setter
+    def last_chunks_from_index(self, n: int) -> None:
+        self._last.chunks_from_index = n
 
     # ---------------------------------------------------------------- tags
     def tags(self, pattern: str = "*") -> list[TagInfo]:
