@@ -151,12 +151,18 @@ async def test_at_time_simple_and_interpolated_bounds(client: Client, engine: Qu
                 assert dv.Value.Value == want.values[0], (simple, t)
     (r,) = await history_read(client, at_time([BASE + 10 * NS + NS // 2], True), [node])
     assert r.HistoryData.DataValues[0].Value.Value == 5.25  # linear between 5.0 and 5.5
-    # evenly spaced times (one engine query) equal the one-by-one answers
-    grid = [BASE + k * 30 * NS for k in range(-2, 130)]
-    (r,) = await history_read(client, at_time(grid, False), [node])
-    for dv, t in zip(r.HistoryData.DataValues, grid, strict=True):
-        want = engine.aggregate(FLOW, "Interpolative", t, t + 1, 0)
-        assert dv.StatusCode.value == int(want.status[0]), t
+    # a grid of times (the last near the end of data) and times 1 us apart
+    grid = [BASE + k * 30 * NS for k in range(-2, 130)] + [
+        BASE + 3 * NS + k * 1000 for k in range(3)
+    ]
+    for simple, name in ((True, "StartBound"), (False, "Interpolative")):
+        (r,) = await history_read(client, at_time(grid[:-3], simple), [node])
+        (near,) = await history_read(
+            client, at_time(grid[-3:], simple), [node]
+        )  # 1 us apart (request times are microseconds)
+        for dv, t in zip(r.HistoryData.DataValues + near.HistoryData.DataValues, grid, strict=True):
+            want = engine.aggregate(FLOW, name, t, t + 1, 0)
+            assert dv.StatusCode.value == int(want.status[0]), (name, t)
 
 
 async def test_at_time_holds_a_stepped_tag(client: Client) -> None:
