@@ -212,13 +212,19 @@ class Historian:
             self._flush_all_immutable()  # compacts too
 
     def warm_up(self) -> None:
-        """Load the numba kernels of a flush and an L1 compaction now (~1-2 s, GIL held).
+        """Start loading the numba kernels of a flush and an L1 compaction, on a thread.
 
-        Otherwise the first flush pays it while holding the GIL: a 0.25 s stall of an
-        ingest's event loop measured (benchmarks/bench_ingest_stages.py). A server
-        calls this once after open, before it ingests; short-lived tools need not.
+        The first call of the stats kernel in a process costs 1.5-3 s (numba's
+        initialisation and cache load). llvmlite's ctypes calls release the GIL, so on
+        a thread beside the ingest it barely stalls the event loop; done synchronously
+        at open it delayed the server's READY from 2.5 to 5.7 s (a longer backlog after
+        every restart), and left to the first flush it lands inside the flush. A
+        server calls this once after open; short-lived tools need not.
         """
-        warm_up_kernels({self._opt.flush_codec, self._opt.l1_codec})  # L2 runs much later
+        codecs = {self._opt.flush_codec, self._opt.l1_codec}  # L2 (opt.codec) runs much later
+        threading.Thread(
+            target=warm_up_kernels, args=(codecs,), name="historian-warm-up", daemon=True
+        ).start()
 
     # ---------------------------------------------------------------- write
     def write(self, batch: PointBatch) -> int:

@@ -223,7 +223,7 @@ class HistorianServer:
             retention_ns=cfg.retention_ns,
         )
         self.db = Historian.open(str(cfg.data_dir), self.options, self._fs)
-        self.db.warm_up()  # before the ingest starts: see Historian.warm_up
+        self.db.warm_up()  # numba kernels load on a thread, not in the first flush
         if catalogue is not None and catalogue is not stored:
             catalogue.save(cfg.data_dir, self._fs)
         self._log(
