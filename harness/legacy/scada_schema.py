@@ -102,25 +102,39 @@ def refresh_rollups(conn: psycopg.Connection, lo_ns: int, hi_ns: int) -> None:
     """Recompute the hourly and daily buckets overlapping ``[lo_ns, hi_ns]``.
 
     Like a continuous aggregate's refresh window: delete the touched buckets and
-    insert them again from the readings (event-weighted ``AVG`` of Good values).
+    insert them again, hourly from the readings (event-weighted ``AVG`` of Good
+    values), daily from the hourly rows (a hierarchical aggregate: the reading-
+    weighted mean of hourly averages is exactly the day's ``AVG``, without
+    rescanning a day of readings on every refresh).
     """
-    lo = datetime.fromtimestamp(lo_ns / 1e9, UTC)
-    hi = datetime.fromtimestamp(hi_ns / 1e9, UTC)
-    for table, unit in ((HOURLY_TABLE, "hour"), (DAILY_TABLE, "day")):
+    window = {
+        "lo": datetime.fromtimestamp(lo_ns / 1e9, UTC),
+        "hi": datetime.fromtimestamp(hi_ns / 1e9, UTC),
+    }
+    sources = (
+        (HOURLY_TABLE, "hour", READINGS_TABLE, '"timestamp"',
+         "avg(value), min(value), max(value), count(*)",
+         "quality = 'Good' AND value <> 'NaN'"),
+        (DAILY_TABLE, "day", HOURLY_TABLE, "bucket",
+         "sum(avg_value * readings) / sum(readings), min(min_value), max(max_value), "
+         "sum(readings)",
+         "TRUE"),
+    )  # fmt: skip
+    for table, unit, source, time_col, aggregates, usable in sources:
+        bounds = (
+            f"date_trunc('{unit}', %(lo)s::timestamptz) AND "
+            f"date_trunc('{unit}', %(hi)s::timestamptz) + interval '1 {unit}'"
+        )
         conn.execute(
-            f"DELETE FROM {table} WHERE bucket >= date_trunc('{unit}', %(lo)s::timestamptz) "
-            f"AND bucket < date_trunc('{unit}', %(hi)s::timestamptz) + interval '1 {unit}'",
-            {"lo": lo, "hi": hi},
+            f"DELETE FROM {table} WHERE bucket >= {bounds.replace(' AND ', ' AND bucket < ', 1)}",
+            window,
         )
         conn.execute(
             f"""INSERT INTO {table}
-                SELECT tag_node_id, date_trunc('{unit}', "timestamp") AS bucket,
-                       avg(value), min(value), max(value), count(*)
-                FROM {READINGS_TABLE}
-                WHERE "timestamp" >= date_trunc('{unit}', %(lo)s::timestamptz)
-                  AND "timestamp" < date_trunc('{unit}', %(hi)s::timestamptz)
-                                    + interval '1 {unit}'
-                  AND quality = 'Good' AND value <> 'NaN'
+                SELECT tag_node_id, date_trunc('{unit}', {time_col}) AS bucket, {aggregates}
+                FROM {source}
+                WHERE {time_col} >= {bounds.replace(" AND ", f" AND {time_col} < ", 1)}
+                  AND {usable}
                 GROUP BY 1, 2""",
-            {"lo": lo, "hi": hi},
+            window,
         )

@@ -21,6 +21,7 @@ over to :func:`run_shadow` when ``Scenario.shadow`` is set):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -189,36 +190,17 @@ async def _caught_up(js: Any, stream: str, durable: str, timeout_s: float) -> fl
     raise TimeoutError(f"consumer {durable} did not catch up within {timeout_s:g} s")
 
 
-async def run_shadow(
-    scenario: Scenario, work: Path, say: Callable[[str], None]
-) -> tuple[Report, dict[str, str]]:
-    """Run the scenario; returns the scored report and extra files for the run directory."""
-    seconds = int(scenario.nominal_rate_pts_s * scenario.duration_s / TAGS)
-    catalogue, feed = shadow_feed(TAGS, START_NS, seconds, seed=scenario.seed)
-    names = {t.id: t.name for t in catalogue}
-    injections = injections_for(seconds)
-    report = Report(
-        scenario.name,
-        scenario.profile,
-        scenario.seed,
-        scenario.duration_s,
-        scenario.description,
-        environment=environment(),
-    )
-    opts = BusOptions()
-    say(
-        f"shadow: {TAGS} tags x {seconds / 3600:.1f} h of 1 Hz data ({len(feed):,} points) "
-        f"at {scenario.nominal_rate_pts_s:,.0f} points/s"
-    )
-    nats_srv = NatsServer(work / "nats").start()
-    pg = PostgresServer(work / "postgres", durable=False).start()
-    store = work / "store"
-    db = Historian.open(str(store))
-    catalogue.save(store)
-    aggregator = ScadaAggregator(pg.dsn, ScadaTagMap.from_catalogue(catalogue))
+async def _run_and_diff(
+    scenario: Scenario, say: Callable[[str], None], report: Report, opts: BusOptions,
+    catalogue: Any, feed: PointBatch, seconds: int, injections: list[Injection],
+    nats_srv: NatsServer, pg: PostgresServer, db: Historian, aggregator: ScadaAggregator,
+    store: Path, work: Path,
+) -> tuple[DiffReport, DiffReport, LegacyConsumer, float, float]:  # fmt: skip
+    """Feed the three historians over the bus, then diff both legacies against the store."""
     archive = PiLegacyArchive(catalogue)
     distort: Callable[[PointBatch], PointBatch] = lambda b: apply_injections(b, injections)  # noqa: E731
     nc = await nats.connect(nats_srv.url)
+    running: list[asyncio.Task[None]] = []  # cancelled on a failure, so nothing hangs
     try:
         js = nc.jetstream()
         await ensure_streams(js, opts)
@@ -232,6 +214,7 @@ async def run_shadow(
         stop_scada = asyncio.Event()
         tasks = [asyncio.create_task(worker.run(stop_all)), asyncio.create_task(pi.run(stop_all))]
         scada_task = asyncio.create_task(scada.run(stop_scada))
+        running += [*tasks, scada_task]
         outage: dict[str, float | None] = {"stopped_at": None, "restarted_at": None}
 
         async def progress(frac: float) -> None:
@@ -246,6 +229,7 @@ async def run_shadow(
             ):
                 stop_scada.clear()
                 scada_task = asyncio.create_task(scada.run(stop_scada))
+                running.append(scada_task)
                 outage["restarted_at"] = time.monotonic()
                 say("shadow: SCADA legacy consumer restarted (catching up)")
 
@@ -259,13 +243,22 @@ async def run_shadow(
         stop_scada.set()
         await asyncio.gather(*tasks, scada_task)
         lag_info = await js.consumer_info(opts.stream, "legacy-scada-p0")
+        report.notes.append(
+            f"legacy consumer lag after the run: {int(lag_info.num_pending or 0)} messages pending"
+        )
         say(
             f"shadow: feed of {sent} batches in {feed_s:.1f} s; "
             f"legacy caught up {catch_up:.1f} s after the feed ended"
         )
     finally:
+        running = [
+            t for t in (*locals().get("tasks", []), locals().get("scada_task")) if t is not None
+        ]
+        for t in running:
+            t.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         await nc.close()
-    try:
+    if True:  # the diffs, with the services still up
         end = START_NS + seconds * S
         engine = QueryEngine(db, catalogue)
         _account(report, engine, catalogue, feed, end)
@@ -288,11 +281,58 @@ async def run_shadow(
             legacy_label=str(csv),
             historian_label=str(store),
         )
-    finally:
-        aggregator.close()
-        db.close()
-        pg.close()
-        nats_srv.close()
+    return pg_report, pi_report, scada, feed_s, catch_up
+
+
+async def run_shadow(
+    scenario: Scenario, work: Path, say: Callable[[str], None]
+) -> tuple[Report, dict[str, str]]:
+    """Run the scenario; returns the scored report and extra files for the run directory."""
+    seconds = int(scenario.nominal_rate_pts_s * scenario.duration_s / TAGS)
+    catalogue, feed = shadow_feed(TAGS, START_NS, seconds, seed=scenario.seed)
+    names = {t.id: t.name for t in catalogue}
+    injections = injections_for(seconds)
+    report = Report(
+        scenario.name,
+        scenario.profile,
+        scenario.seed,
+        scenario.duration_s,
+        scenario.description,
+        environment=environment(),
+    )
+    opts = BusOptions()
+    say(
+        f"shadow: {TAGS} tags x {seconds / 3600:.1f} h of 1 Hz data ({len(feed):,} points) "
+        f"at {scenario.nominal_rate_pts_s:,.0f} points/s"
+    )
+    with contextlib.ExitStack() as cleanup:  # every service goes away, also on a failure
+        nats_srv = NatsServer(work / "nats").start()
+        cleanup.callback(nats_srv.close)
+        pg = PostgresServer(work / "postgres", durable=False).start()
+        cleanup.callback(pg.close)
+        store = work / "store"
+        db = Historian.open(str(store))
+        cleanup.callback(db.close)
+        catalogue.save(store)
+        aggregator = ScadaAggregator(pg.dsn, ScadaTagMap.from_catalogue(catalogue))
+        cleanup.callback(aggregator.close)
+        result = await _run_and_diff(
+            scenario,
+            say,
+            report,
+            opts,
+            catalogue,
+            feed,
+            seconds,
+            injections,
+            nats_srv,
+            pg,
+            db,
+            aggregator,
+            store,
+            work,
+        )
+    pg_report, pi_report, scada, feed_s, catch_up = result
     rows: list[dict[str, Any]] = []
     for label, diff in (("postgresql", pg_report), ("pi-csv", pi_report)):
         for row in score_diff(diff, names, injections):
@@ -330,9 +370,6 @@ async def run_shadow(
     )
     report.set_metric("shadow.feed.points", len(feed), "points")
     report.set_metric("shadow.feed.rate_pts_s", len(feed) / feed_s, "points/s")
-    report.notes.append(
-        f"legacy consumer lag after the run: {int(lag_info.num_pending or 0)} messages pending"
-    )
     report.notes.extend(
         f"{r['legacy']}: {r['tag']}: {r['injected']} -> {r['expected']}: {r['outcome']}"
         + (f" ({r['finding']}: {r['detail']})" if r["outcome"] == "false alarm" else "")
