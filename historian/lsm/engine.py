@@ -65,7 +65,9 @@ WRITE_STAGES = (
     "wal_rotate",
 )
 """Stages of :meth:`Historian.write` timed in ``Historian.write_latency`` (``wal_rotate``
-is the WAL's own rotation, inside ``wal_append`` or ``memtable_switch``)."""
+is the WAL's own rotation, inside ``wal_append`` or ``memtable_switch``; ``total`` only
+for :meth:`Historian.write`: the ingest calls ``append`` + ``wait_durable``, and its
+worker times the whole as its ``write`` stage)."""
 
 
 @dataclass(frozen=True)
