@@ -9,6 +9,7 @@ wanted=(
   "mbpoll:mbpoll"
   "/usr/lib/postgresql/*/bin/initdb:postgresql"
   "influxd:influxdb"
+  "promtool:prometheus"
   "/usr/bin/chromium:chromium"
   "npm:npm"
 )

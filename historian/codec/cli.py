@@ -70,18 +70,25 @@ def series_json(s: SeriesSizes) -> dict[str, Any]:
 def _peer_sizes(rows: list[SeriesSizes], series: list[tuple[str, Any, Any]]) -> None:
     """Add InfluxDB TSM bytes/point to each row's external sizes (one influxd for all)."""
     from historian.codec.measure import CodecSize
-    from historian.codec.peers import PeerUnavailableError, influx_tsm_sizes
+    from historian.codec.peers import (
+        PeerUnavailableError,
+        influx_tsm_sizes,
+        prometheus_block_sizes,
+    )
 
     keyed = [(str(i), ts, v) for i, (_, ts, v) in enumerate(series)]
     try:
-        sizes = influx_tsm_sizes(keyed)
+        influx, prom = influx_tsm_sizes(keyed), prometheus_block_sizes(keyed)
     except PeerUnavailableError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     for i, row in enumerate(rows):
-        peer = sizes[str(i)]
+        peer = influx[str(i)]
         detail = f"{peer.skipped} non-finite points not stored" if peer.skipped else ""
         row.external["influxdb"] = CodecSize("influxdb", peer.nbytes, peer.points, detail)
+        peer = prom[str(i)]
+        detail = f"{peer.skipped} timestamps truncated to ms" if peer.skipped else ""
+        row.external["prometheus"] = CodecSize("prometheus", peer.nbytes, peer.points, detail)
 
 
 @app.command()
@@ -99,7 +106,7 @@ def measure(
     ] = False,
     peers: Annotated[
         bool,
-        typer.Option("--peers", help="also store every series in a real InfluxDB 1.x (influxd)"),
+        typer.Option("--peers", help="also store every series in InfluxDB 1.x and Prometheus TSDB"),
     ] = False,
 ) -> None:
     """Encode every numeric column of FILE... with every codec; print bytes/point side by side."""
@@ -134,7 +141,7 @@ def measure(
             [s for rows in measured for s in rows], [x for _, items in groups for x in items]
         )
     cols = ["file", "series", "points", "bytes", "B/pt", "chosen", "gorilla", "pcodec", "parquet"]
-    cols += ["influxdb"] if peers else []
+    cols += ["influxdb", "prometheus"] if peers else []
     table = Table(title="bytes/point incl. timestamps (ours also incl. quality + 48 B header)")
     for col in cols:
         table.add_column(col, justify="left" if col in ("file", "series", "chosen") else "right")
@@ -151,7 +158,7 @@ def measure(
                 _fmt(s.external["parquet"].bytes_per_point),
             ]  # fmt: skip
             if peers:
-                cells.append(_fmt(s.external["influxdb"].bytes_per_point))
+                cells += [_fmt(s.external[p].bytes_per_point) for p in ("influxdb", "prometheus")]
             table.add_row(*cells)
         out.append(entry)
     if format is OutputFormat.json:

@@ -1,4 +1,4 @@
-"""Storage of real peer databases on the same series: InfluxDB 1.x TSM bytes per point.
+"""Storage of real peer databases on the same series: InfluxDB 1.x TSM and Prometheus TSDB.
 
 ``influx_tsm_sizes`` starts the Debian ``influxd`` in a temporary directory
 on loopback ports, writes each series into its own database over the line
@@ -8,6 +8,15 @@ periods set to 1 s), waits until the WAL is empty and the ``.tsm`` files
 stop changing, and counts the bytes of the ``.tsm`` files (data blocks and
 their index; not the series index or the WAL). InfluxDB cannot store NaN or
 infinities: those points are left out and counted.
+
+``prometheus_block_sizes`` writes each series as an OpenMetrics gauge and
+lets Debian's ``promtool tsdb create-blocks-from openmetrics`` build TSDB
+blocks (Prometheus' own backfill: 2 h blocks, XOR chunks of up to 120
+samples), then counts the bytes of every block's ``chunks/`` segments. The
+per-block ``index`` and ``meta.json`` are left out: a running server compacts
+blocks and their indexes, but never re-encodes chunks, which are cut at every
+2 h block boundary (so hourly series keep 2-sample chunks). Prometheus keeps
+millisecond timestamps: finer ones are truncated and counted in ``skipped``.
 """
 
 from __future__ import annotations
@@ -155,3 +164,58 @@ def _settle(root: Path) -> None:
         elif now[1] == 0 and now[0] > 0 and time.monotonic() - since >= STABLE_S:
             return
     raise PeerUnavailableError(f"influxd did not finish compacting within {SETTLE_S:.0f} s")
+
+
+def _openmetrics(ts: NDArray[np.int64], values: NDArray[np.float64]) -> bytes:
+    ms = ts // 1_000_000
+    special = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+    lines = ["# TYPE s gauge"]
+    for t, v in zip(ms.tolist(), values.tolist(), strict=True):
+        text = repr(v)
+        lines.append(f"s {special.get(text, text)} {t // 1000}.{t % 1000:03d}")
+    lines.append("# EOF\n")
+    return "\n".join(lines).encode()
+
+
+def prometheus_block_sizes(
+    series: list[tuple[str, NDArray[np.int64], NDArray[np.float64]]],
+) -> dict[str, PeerSize]:
+    """Bytes of the TSDB blocks promtool builds for each series; raises PeerUnavailableError."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        raise PeerUnavailableError(
+            "promtool not found: install the Debian package prometheus "
+            "(scripts/install-system-deps.sh) or leave out --peers"
+        )
+    root = Path(tempfile.mkdtemp(prefix="twinbench-prom-"))
+    try:
+        out: dict[str, PeerSize] = {}
+        for i, (name, ts, values) in enumerate(series):
+            if ts.size and int(ts[0]) < 0:
+                raise PeerUnavailableError(f"{name}: Prometheus cannot store times before 1970")
+            src, blocks = root / f"s{i}.om", root / f"b{i}"
+            src.write_bytes(_openmetrics(ts, values))
+            done = subprocess.run(
+                [
+                    promtool,
+                    "tsdb",
+                    "create-blocks-from",
+                    "openmetrics",
+                    "-q",
+                    str(src),
+                    str(blocks),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if done.returncode != 0:
+                raise PeerUnavailableError(
+                    f"promtool failed on {name}: {done.stderr.strip()[:300]}"
+                )
+            files = list(blocks.glob("*/chunks/*"))
+            sub_ms = int(np.count_nonzero(ts % 1_000_000))
+            out[name] = PeerSize(sum(f.stat().st_size for f in files), int(ts.size), sub_ms)
+        return out
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
