@@ -1,7 +1,7 @@
 """Per-stage latency histograms, cheap enough for every write.
 
 Recording is one ``bisect`` over 81 fixed, log-spaced bucket bounds (1 us to
-10 s, ten per decade) and two integer/float additions: ~0.3 us per sample,
+100 s, ten per decade) and two integer/float additions: ~0.3 us per sample,
 against a 1,000-point write of ~100 us. No lock: a sample lost to a race
 between two threads incrementing the same bucket is an acceptable error for a
 monitoring histogram (CPython makes each ``+=`` on a list item nearly atomic
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 BUCKET_BOUNDS_S: tuple[float, ...] = tuple(10 ** (k / 10) * 1e-6 for k in range(81))
-"""Upper bounds (seconds) of the buckets; one more bucket holds everything above 10 s."""
+"""Upper bounds (seconds) of the buckets; one more bucket holds everything above 100 s."""
 
 
 class StageLatency:
@@ -42,7 +42,7 @@ class StageLatency:
             self.record(stage, time.perf_counter() - t0)
 
     def counts(self, stage: str) -> list[int]:
-        """Samples per bucket (``len(BUCKET_BOUNDS_S) + 1`` items, the last above 10 s)."""
+        """Samples per bucket (``len(BUCKET_BOUNDS_S) + 1`` items, the last above 100 s)."""
         return list(self._counts[stage])
 
     def total(self, stage: str) -> tuple[int, float]:
