@@ -109,7 +109,19 @@ def render_markdown(report: Report) -> str:
             [f["kind"], f["target"], format_value(f["start_s"]), format_value(f["end_s"])]
             for f in report.faults
         ]
-        lines += _table(["fault", "target", "start s", "end s"], rows)
+        header = ["fault", "target", "start s", "end s"]
+        if any("ack_resumed_s" in f or "skipped" in f for f in report.faults):
+            header += ["acks resumed after s", "queryable resumed after s"]
+            for row, f in zip(rows, report.faults, strict=True):
+                if f.get("skipped"):
+                    row += [f"SKIPPED: {f['skipped']}", ""]
+                else:
+                    row += [
+                        format_value(f.get("ack_resumed_s")),
+                        format_value(f.get("queryable_resumed_s"))
+                        + (f" ({f['resumed_source']})" if f.get("resumed_source") else ""),
+                    ]
+        lines += _table(header, rows)
     lines += ["## All metrics", ""]
     rows = [
         [f"`{k}`", format_value(v), report.units.get(k, "")]

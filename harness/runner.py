@@ -39,6 +39,9 @@ from nats.aio.msg import Msg
 
 from harness.accounting import Ledger
 from harness.driver import drive
+from harness.faults import pause, resume
+from harness.faults.disk import SizedTmpfs, can_mount_tmpfs
+from harness.faults.spool import flip_bytes_in_spool
 from harness.metrics import (
     LatencyHistogram,
     ProcessSampler,
@@ -48,6 +51,7 @@ from harness.metrics import (
     highest_sustained_rate,
 )
 from harness.plant import PlantLoad
+from harness.rejected import Rejected, count_dead_letters
 from harness.report import Report, write_run
 from harness.run_status import RunStatus
 from harness.scenario import FaultEvent, MetricKey, Scenario
@@ -92,6 +96,10 @@ class RunState:
     plant_points: int = 0
     batches_by_phase: dict[int, list[BatchInfo]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    fault_log: list[dict[str, object]] = field(default_factory=list)
+    """Each injected fault: kind, target, start/end (run s), when acks/queryable resumed."""
+    rejected: Rejected = field(default_factory=Rejected)
+    quarantined_spool_files: int = 0
 
 
 class ScenarioRunner:
@@ -115,9 +123,19 @@ class ScenarioRunner:
         kinds = {f.kind for f in scenario.faults}
         self.stack = ScenarioStack(
             self.work,
-            proxy_collector="partition-collector-bus" in kinds,
+            proxy_collector=bool({"partition-collector-bus", "corrupt-spool"} & kinds),
             proxy_historian="partition-bus-historian" in kinds,
         )
+        self.tmpfs: SizedTmpfs | None = None
+        self._skipped_kinds: dict[str, str] = {}
+        if "disk-full-historian" in kinds:
+            ok, why = can_mount_tmpfs()
+            if ok:
+                self.tmpfs = SizedTmpfs(self.work / "historian")
+            else:
+                self._skipped_kinds["disk-full-historian"] = why
+        self._last_ack_mono = 0.0
+        self._last_applied_mono: dict[str, float] = {}
         self.plant: PlantLoad | None = None
         if scenario.plant:
             # CI-sized runs use the small plant: 10 k tags is 10 server + collector
@@ -141,6 +159,8 @@ class ScenarioRunner:
         self._break_event = asyncio.Event()
         self._ramp_stopped_at: int | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._resume_watch: set[asyncio.Task[None]] = set()
+        self._killing_historian = False
         self.nats_errors = 0
         self._batch_points = max(int(p.batch_points) for p in scenario.load)
 
@@ -192,6 +212,15 @@ class ScenarioRunner:
                 (path / name).write_text(text)
             return report, path
         try:
+            for kind, why in self._skipped_kinds.items():
+                self.status.say(f"fault {kind} SKIPPED: {why}")
+                self.state.notes.append(f"fault {kind} was SKIPPED in this run: {why}")
+            if self.tmpfs is not None:
+                self.tmpfs.mount()
+                self.state.notes.append(
+                    f"historian data dir on a {self.tmpfs.size_bytes / 2**30:g} GiB tmpfs "
+                    "(disk-full shrinks it to its use, then grows it back)"
+                )
             self.status.say("starting nats-server and the historian ingest process")
             await self.stack.start()
             if self.plant is not None:
@@ -202,6 +231,8 @@ class ScenarioRunner:
             if self.plant is not None:
                 await asyncio.to_thread(self.plant.stop)
             await self.stack.close()
+            if self.tmpfs is not None:
+                self.tmpfs.unmount()
         return report, write_run(report, self.reports_root)
 
     async def _run_with_stack(self) -> Report:
@@ -293,6 +324,15 @@ class ScenarioRunner:
         stop_fwd.set()
         await asyncio.gather(fwd_task, return_exceptions=True)
         await self._wait_applied(timeout_s=120)
+        if self._resume_watch:  # faults whose recovery is still being timed
+            await asyncio.wait(self._resume_watch, timeout=30)
+        self.state.rejected = await count_dead_letters(nc_obs, self.bus)
+        self.state.quarantined_spool_files = spool.quarantined
+        if spool.quarantined:
+            self.state.notes.append(
+                f"{spool.quarantined} spool file(s) quarantined (spool/quarantine/): their "
+                "points were never acknowledged and count as unacked_missing, not lost"
+            )
         monitor.cancel()
         sampler.stop()
         await nc_pub.close()
@@ -312,6 +352,7 @@ class ScenarioRunner:
 
     def _on_ack(self, mid: str, batch: PointBatch) -> None:
         now = time.time_ns()
+        self._last_ack_mono = time.monotonic()
         self.ledger.mark_acked(mid)
         info = self.state.batches.get(mid)
         if info is not None:
@@ -323,6 +364,7 @@ class ScenarioRunner:
         notice = json.loads(msg.data)
         t = int(notice["t"])
         for source, seq, created, n in notice["b"]:
+            self._last_applied_mono[source] = time.monotonic()
             if source != SOURCE_ID:
                 self.state.plant_hist.record_ns(max(0, t - int(created)))
                 self.state.plant_points += int(n)
@@ -355,19 +397,33 @@ class ScenarioRunner:
         sampler: ProcessSampler,
     ) -> None:
         await self._sleep_until_run_s(f.at_s)
+        if f.kind in self._skipped_kinds:
+            self.state.fault_log.append(self._fault_entry(f, skipped=self._skipped_kinds[f.kind]))
+            return
         self.status.say(f"fault: {f.kind} for {f.duration_s:g} s")
+        started = self._run_s()
         ingest = self.stack.ingest
         assert ingest is not None
-        if f.kind.startswith("partition"):
+        if f.kind.startswith("pause-"):
+            await self._pause_process(f, sampler)
+        elif f.kind == "disk-full-historian":
+            await self._fill_disk(f, sampler)
+        elif f.kind == "corrupt-spool":
+            await self._corrupt_spool(f, spool)
+        elif f.kind.startswith("partition"):
             side = "collector" if f.kind == "partition-collector-bus" else "historian"
             await self.stack.cut(side)
             await self._sleep_until_run_s(f.end_s)
             await self.stack.heal(side)
             self._background.add(asyncio.create_task(self._measure_drain(f.kind, side, spool)))
         elif f.kind == "kill-historian":
+            self._killing_historian = True  # not a crash for the supervisor to restart
             ingest.kill()
             await self._sleep_until_run_s(f.end_s)
-            took = await asyncio.to_thread(ingest.start)
+            try:
+                took = await asyncio.to_thread(ingest.start)
+            finally:
+                self._killing_historian = False
             sampler.set_pid("historian", ingest.pid)
             self.state.recoveries.append((f.kind, took))
         elif f.kind == "kill-nats":
@@ -392,7 +448,110 @@ class ScenarioRunner:
             self.fwd = self._new_forwarder(nc_pub, spool)
             self._background.add(asyncio.create_task(self.fwd.run(stop_fwd)))
             self.state.recoveries.append((f.kind, time.monotonic() - t0))
+        await self._ensure_historian_up(f.kind, sampler)
+        entry = self._fault_entry(f, start_s=started, end_s=self._run_s())
+        self.state.fault_log.append(entry)
+        watch = asyncio.create_task(self._time_resume(f, entry))
+        self._resume_watch.add(watch)
         self.status.say(f"fault over: {f.kind}")
+
+    # ------------------------------------------------- chaos fault kinds
+    def _run_s(self) -> float:
+        return (time.time_ns() - self.state.origin_wall_ns) / NS
+
+    def _fault_entry(
+        self, f: FaultEvent, *, start_s: float = 0.0, end_s: float = 0.0, skipped: str = ""
+    ) -> dict[str, object]:
+        entry: dict[str, object] = {"kind": f.kind, "target": f.target}
+        if skipped:
+            entry.update(start_s=f.at_s, end_s=f.end_s, skipped=skipped)
+        else:
+            entry.update(start_s=start_s, end_s=end_s)
+        return entry
+
+    def _pids_of(self, kind: str) -> list[tuple[str, int]]:
+        """The processes a pause-* fault stops: (sampler name, pid)."""
+        assert self.stack.ingest is not None
+        if kind == "pause-historian":
+            return [("historian", self.stack.ingest.pid)]
+        if kind == "pause-nats":
+            return [("nats-server", self.stack.nats.pid)]
+        if self.plant is None or not self.plant.collectors:
+            return []
+        return [("collector-0", self.plant.collectors[0].process.pid)]
+
+    async def _pause_process(self, f: FaultEvent, sampler: ProcessSampler) -> None:
+        """SIGSTOP, hold, SIGCONT: the process keeps its sockets but answers nothing."""
+        targets = self._pids_of(f.kind)
+        if not targets:
+            self.state.notes.append(f"{f.kind}: no such process in this run (no plant)")
+        for _, pid in targets:
+            pause(pid)
+        try:
+            await self._sleep_until_run_s(f.end_s)
+        finally:
+            for _, pid in targets:
+                with contextlib.suppress(ProcessLookupError):
+                    resume(pid)
+
+    async def _fill_disk(self, f: FaultEvent, sampler: ProcessSampler) -> None:
+        """The historian's data dir full (ENOSPC) for the fault, then room again."""
+        assert self.tmpfs is not None
+        size = await asyncio.to_thread(self.tmpfs.fill)
+        try:
+            await self._sleep_until_run_s(f.end_s)
+        finally:
+            await asyncio.to_thread(self.tmpfs.grow)
+        self.state.notes.append(f"disk-full at {f.at_s:g} s: tmpfs shrunk to {size:,} bytes")
+
+    async def _corrupt_spool(self, f: FaultEvent, spool: DiskSpool) -> None:
+        """Refuse the collector link (batches spool at once), flip bytes in one spool file."""
+        await self.stack.proxies["collector"].set_mode("reset")
+        try:
+            corrupted = None
+            while corrupted is None and self._run_s() < f.end_s:
+                await asyncio.sleep(0.05)
+                if len(spool):
+                    corrupted = flip_bytes_in_spool(spool.directory, seed=self.s.seed)
+            if corrupted is None:
+                self.state.notes.append("corrupt-spool: the spool stayed empty; nothing corrupted")
+            else:
+                self.state.notes.append(f"corrupt-spool: flipped 8 bytes in {corrupted.name}")
+            await self._sleep_until_run_s(f.end_s)
+        finally:
+            await self.stack.heal("collector")
+
+    async def _ensure_historian_up(self, kind: str, sampler: ProcessSampler) -> None:
+        """Act as the supervisor: a historian that exited (as it must when its store is
+        unusable) is restarted; the exit is noted, with its status."""
+        ingest = self.stack.ingest
+        assert ingest is not None
+        if ingest.process.running or self._killing_historian:
+            return
+        code = ingest.process.returncode
+        took = await asyncio.to_thread(ingest.start)
+        sampler.set_pid("historian", ingest.pid)
+        self.state.notes.append(
+            f"after {kind} the historian had exited (status {code}); "
+            f"the supervisor restarted it ({took:.1f} s to READY)"
+        )
+
+    async def _time_resume(self, f: FaultEvent, entry: dict[str, object]) -> None:
+        """Seconds from the fault's end until the affected flow is acked and queryable again:
+        the load generator's acks, and applied notices of the source the fault hit."""
+        t_end = time.monotonic()
+        source = "collector-0" if f.kind.endswith("-collector") else SOURCE_ID
+        ack_s = query_s = None
+        while time.monotonic() - t_end < 120 and (ack_s is None or query_s is None):
+            if ack_s is None and self._last_ack_mono >= t_end:
+                ack_s = self._last_ack_mono - t_end
+            applied = self._last_applied_mono.get(source, 0.0)
+            if query_s is None and applied >= t_end:
+                query_s = applied - t_end
+            await asyncio.sleep(0.02)
+        entry["ack_resumed_s"] = ack_s
+        entry["queryable_resumed_s"] = query_s
+        entry["resumed_source"] = source
 
     async def _measure_drain(self, kind: str, side: str, spool: DiskSpool) -> None:
         """Drain rate = backlog / (caught up - resumed); the resume delay is reported apart.

@@ -52,6 +52,11 @@ FaultKind = Literal[
     "kill-historian",
     "kill-nats",
     "kill-collector",
+    "pause-historian",
+    "pause-nats",
+    "pause-collector",
+    "disk-full-historian",
+    "corrupt-spool",
 ]
 LoadKind = Literal["steady", "poisson", "square-bursts", "poisson-bursts", "ramp"]
 SHORT_TARGET_S = 30.0  # short() aims at about this long a run (CI)
@@ -80,7 +85,11 @@ class FaultEvent:
     """``kind`` starts ``at_s`` into the run and lasts ``duration_s``.
 
     For partitions the link is cut for ``duration_s``; for kills the process is
-    SIGKILLed at ``at_s`` and restarted ``duration_s`` later.
+    SIGKILLed at ``at_s`` and restarted ``duration_s`` later; for pauses it is
+    SIGSTOPped and SIGCONTed ``duration_s`` later; ``disk-full-historian`` fills the
+    historian's data directory (a tmpfs, root only) for ``duration_s``;
+    ``corrupt-spool`` refuses the collector's bus link (so batches spool), flips
+    bytes in one spool file, and restores the link ``duration_s`` later.
     """
 
     at_s: float
@@ -212,6 +221,11 @@ class Scenario:
     shadow: bool = False
     """A shadow-mode run (``harness.shadow.scenario``): the feed goes to twinbench and to
     two legacy historians with seeded discrepancies, scored on what the diff finds."""
+    short_s: float = SHORT_TARGET_S
+    """How long :meth:`short` aims at."""
+    short_faults: tuple[FaultEvent, ...] | None = None
+    """The short copy's faults when scaling the full schedule down would crowd them
+    (chaos: one fault of each kind instead of every round); None = scale ``faults``."""
 
     def __post_init__(self) -> None:
         total = sum(p.duration_s for p in self.load)
@@ -245,9 +259,9 @@ class Scenario:
 
     def short(self) -> Scenario:
         """A scaled-down copy (~30 s) for CI: same shape, phases and faults in the same places."""
-        if self.duration_s <= SHORT_TARGET_S:
+        if self.duration_s <= self.short_s:
             return replace(self, is_short=True)
-        factor = SHORT_TARGET_S / self.duration_s
+        factor = self.short_s / self.duration_s
         load = tuple(p.scaled(factor, max_steps=4) for p in self.load)
         duration = sum(p.duration_s for p in load)
         stretch = duration / self.duration_s  # a phase may not shrink below its floor
@@ -263,6 +277,8 @@ class Scenario:
             )
             for f in self.faults
         )
+        if self.short_faults is not None:
+            faults = self.short_faults
         return replace(
             self,
             name=self.name,

@@ -74,6 +74,16 @@ def _score_plant(run: ScenarioRunner, sizes: CodecSizes, report: Report) -> None
     )
 
 
+def _score_rejected(run: ScenarioRunner, report: Report) -> None:
+    """Dead-lettered messages and points by reason; quarantined spool files."""
+    rej = run.state.rejected
+    for reason, n in sorted(rej.messages.items()):
+        report.set_metric(f"rejected.{reason}.messages", n, "messages")
+        report.set_metric(f"rejected.{reason}.points", rej.points.get(reason, 0), "points")
+    report.set_metric("rejected.total.points", sum(rej.points.values()), "points")
+    report.set_metric("spool.quarantined_files", run.state.quarantined_spool_files, "files")
+
+
 def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     s, st, sched = run.s, run.state, run.schedule
     report = Report(s.name, s.profile, s.seed, s.duration_s, s.description)
@@ -84,8 +94,13 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     for k, name in enumerate(sched.phase_names):
         a, b = sched.phase_bounds_ns[k]
         report.add_phase(name, a / NS, b / NS, sched.phase_rates[k])
-    for f in s.faults:
-        report.add_fault(f.kind, f.target, f.at_s, f.end_s)
+    if st.fault_log:  # as injected, with recovery times
+        for entry in sorted(st.fault_log, key=lambda e: float(str(e["start_s"]))):
+            report.faults.append(dict(entry))
+    else:
+        for f in s.faults:
+            report.add_fault(f.kind, f.target, f.at_s, f.end_s)
+    _score_rejected(run, report)
 
     report.add_latency("publish_to_ack", st.ack_hist)
     report.add_latency("publish_to_queryable", st.queryable_hist)

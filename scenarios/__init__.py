@@ -1,7 +1,7 @@
 """Scenario definitions: one module per scenario, each exposing ``SCENARIO``.
 
 >>> sorted(all_scenarios())
-['bursty', 'crash', 'noisy', 'partitioned', 'shadow', 'stress']
+['bursty', 'chaos', 'crash', 'noisy', 'partitioned', 'shadow', 'stress']
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "crash",
     "stress",
     "shadow",
+    "chaos",
 )
 
 
