@@ -14,7 +14,7 @@ the diff must report for each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -22,7 +22,14 @@ import numpy as np
 from historian.catalogue import TagCatalogue, TagInfo
 from historian.model import PointBatch, Quality
 
-__all__ = ["EXPECTED_REASON", "Injection", "InjectionKind", "apply_injections", "shadow_feed"]
+__all__ = [
+    "EXPECTED_REASON",
+    "Injection",
+    "InjectionKind",
+    "apply_injections",
+    "frozen_values",
+    "shadow_feed",
+]
 
 InjectionKind = Literal["drop", "stuck", "scale", "offset", "quality"]
 EXPECTED_REASON: dict[str, str] = {
@@ -48,6 +55,9 @@ class Injection:
     hi_ns: int = 2**62
     factor: float = 1.0  # scale: legacy = twinbench x factor
     shift_ns: int = 0  # offset: legacy stamps = twinbench's + shift
+    value: float = float("nan")
+    """stuck: the frozen value; NaN = the last value before the window in the batch at hand
+    (give it when batches are distorted one at a time, see :func:`frozen_values`)."""
 
 
 def shadow_feed(
@@ -91,6 +101,19 @@ def shadow_feed(
     return TagCatalogue(tags), batch
 
 
+def frozen_values(injections: list[Injection], feed: PointBatch) -> list[Injection]:
+    """Fix each stuck injection's value to the feed's last reading before its window, so that
+    distorting batch by batch freezes every batch at the same value."""
+    out = []
+    for inj in injections:
+        if inj.kind == "stuck" and np.isnan(inj.value):
+            m = (feed.series == inj.series) & (feed.ts < inj.lo_ns) & np.isfinite(feed.values)
+            if m.any():
+                inj = replace(inj, value=float(feed.values[m][np.argmax(feed.ts[m])]))
+        out.append(inj)
+    return out
+
+
 def apply_injections(batch: PointBatch, injections: list[Injection]) -> PointBatch:
     """The legacy side's copy of ``batch`` with every injection applied."""
     series, ts = batch.series, batch.ts.copy()
@@ -105,7 +128,10 @@ def apply_injections(batch: PointBatch, injections: list[Injection]) -> PointBat
         elif inj.kind == "stuck":
             # the sensor froze at its last value before the window (the first one inside if none)
             before = (series == inj.series) & (batch.ts < inj.lo_ns)
-            frozen = values[before][-1] if before.any() else values[m][0]
+            if not np.isnan(inj.value):
+                frozen = inj.value
+            else:
+                frozen = values[before][-1] if before.any() else values[m][0]
             values[m] = np.where(np.isnan(values[m]), np.nan, frozen)
         elif inj.kind == "scale":
             values[m] *= inj.factor

@@ -29,7 +29,10 @@ _COLUMNS = (
 
 
 def _row(t: TagResult) -> tuple[str, ...]:
-    reasons = "; ".join(f"{r.kind}({r.count})" for r in t.discrepancies) or "-"
+    counts: dict[str, int] = {}
+    for r in t.discrepancies:  # e.g. hourly and daily rollup findings: one entry per kind
+        counts[r.kind] = counts.get(r.kind, 0) + r.count
+    reasons = "; ".join(f"{k}({n})" for k, n in counts.items()) or "-"
     return (
         t.verdict,
         t.tag,

@@ -42,6 +42,7 @@ from harness.shadow.inject import (
     SECONDARY_REASONS,
     Injection,
     apply_injections,
+    frozen_values,
     shadow_feed,
 )
 from harness.shadow.legacy_read import read_pi_csv, read_postgres
@@ -291,7 +292,7 @@ async def run_shadow(
     seconds = int(scenario.nominal_rate_pts_s * scenario.duration_s / TAGS)
     catalogue, feed = shadow_feed(TAGS, START_NS, seconds, seed=scenario.seed)
     names = {t.id: t.name for t in catalogue}
-    injections = injections_for(seconds)
+    injections = frozen_values(injections_for(seconds), feed)
     report = Report(
         scenario.name,
         scenario.profile,

@@ -31,3 +31,7 @@ def test_short_shadow_scenario_detects_every_injection(tmp_path: Path) -> None:
     pg = json.loads((run / "shadow-postgresql.json").read_text())
     assert pg["summary"]["verdicts"]["mismatch"] == 6
     assert pg["summary"]["verdicts"]["match"] == 18
+    for doc in (pg, json.loads((run / "shadow-pi-csv.json").read_text())):
+        stuck = next(t for t in doc["tags"] if t["tag"].endswith(".well0002.esp.tubing_pressure"))
+        # one 20-minute stuck stretch, although the legacy froze it batch by batch
+        assert [r["count"] for r in stuck["reasons"] if r["kind"] == "stuck_in_legacy"] == [1]
