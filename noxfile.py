@@ -69,7 +69,9 @@ def deps_latest(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def soak(session: nox.Session) -> None:
-    """Long crash/soak runs, kept out of the default test run."""
+    """Long crash/soak runs, kept out of the default test run; includes the 10-minute chaos
+    scenario (`TWINBENCH_CHAOS_S=180 nox -s soak -- -k chaos` for another length; run as
+    root, or its disk-full faults are skipped and the report says so)."""
     _system_deps(session)
     _install(session)
     session.run("pytest", "-m", "soak", *session.posargs)
