@@ -34,9 +34,16 @@ from historian.query.chunkstats import chunks_usable_in_intervals, summaries_fro
 from historian.query.columns import QueryColumns
 from historian.query.plot import pixel_edges, plot_values
 from historian.query.snapshot import Snapshot
-from historian.query.summary import Summaries, Weighting
+from historian.query.summary import Summaries, Weighting, summaries_for_edges
 
 __all__ = ["plot_from_index", "summaries_from_index"]
+
+
+def _few(usable: NDArray[np.bool_]) -> bool:
+    """Too few usable rows to pay for reading the others one by one: decode the range in
+    one read instead (measured: 20 days into 1,000 pixels, where no hourly chunk fits a
+    43-minute pixel, took 315 ms chunk by chunk against 123 ms in one read)."""
+    return int(usable.sum()) * 2 < len(usable)
 
 
 def _with_decoded(
@@ -77,6 +84,19 @@ def summaries_from_index(
     usable = chunks_usable_in_intervals(
         rows, edges, stepped=stepped, treat_uncertain_as_bad=treat_uncertain_as_bad
     )
+    if _few(usable):
+        whole = snap.read(series, int(edges[0]), int(edges[-1]))
+        decoded = summaries_for_edges(
+            whole,
+            edges,
+            stepped=stepped,
+            weighting=weighting,
+            before=before,
+            after=after,
+            types=types,
+            treat_uncertain_as_bad=treat_uncertain_as_bad,
+        )
+        return decoded, 0
     rest = _with_decoded(snap, series, parts.rest, rows[~usable])
     result = summaries_from_chunk_stats(
         rows[usable],
@@ -117,6 +137,9 @@ def plot_from_index(
     parts = snap.index_parts(series, start, end)
     rows = parts.stats
     usable = plot_rows_usable(rows, edges)
+    if _few(usable):
+        whole = snap.read(series, start, end)
+        return plot_values(whole, start, end, intervals, before=before, after=after), 0
     rest = _with_decoded(snap, series, parts.rest, rows[~usable])
     use = rows[usable]
     has_values = use["n"] > 0  # all-NaN chunks have no minimum or maximum

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from historian import FsyncPolicy, Historian, Options, Point
-from historian.query.indexed import interval_summary
 from historian.sstable import SegmentCorruptError
+from tests.historian.query.test_snapshot_index import assert_same, index_and_decoded
 
 S = 1_000_000_000
 MS = 1_000_000
@@ -109,29 +109,16 @@ def test_last_write_wins_across_memtable_l0_l1_l2_for_every_method(tmp_path: obj
     # aggregates from the index equal those from every decoded point, and the index was used
     edges = np.arange(0, 61, 10, dtype=np.int64) * S
     for s in (1, 2):
-        fast = interval_summary(snap, s, edges)
-        slow = interval_summary(snap, s, edges, use_index=False)
-        for name in (
-            "count",
-            "n",
-            "min",
-            "max",
-            "mean",
-            "first_ts",
-            "first_value",
-            "last_ts",
-            "last_value",
-            "tw_avg",
-        ):
-            np.testing.assert_allclose(
-                getattr(fast, name), getattr(slow, name), rtol=1e-12, err_msg=name
-            )
+        fast, slow, _ = index_and_decoded(snap, s, edges, "event")
+        assert_same(fast, slow)
+        tw_fast, tw_slow, _ = index_and_decoded(snap, s, edges, "time")
+        assert_same(tw_fast, tw_slow)
         _, vals, quals = ref_cols(ref, s, 0, 10 * S)
         good = [v for v, q in zip(vals, quals, strict=True) if q < 0x8000]
-        assert fast.count[0] == len(vals) and fast.mean[0] == pytest.approx(np.mean(good))
-    assert interval_summary(snap, 1, edges).chunks_from_index == 0  # newer sources overlap it
+        assert fast.count[0] == len(good) and fast.average[0] == pytest.approx(np.mean(good))
+    assert index_and_decoded(snap, 1, edges, "event")[2] == 0  # newer sources overlap it
     whole = np.array([0, 35 * S])
-    assert interval_summary(snap, 2, whole).chunks_from_index == 1  # series 2's L2 chunk
+    assert index_and_decoded(snap, 2, whole, "event")[2] == 1  # series 2's L2 chunk
     db.close()
 
 
@@ -258,9 +245,9 @@ def test_a_damaged_file_fails_only_the_queries_that_touch_it(tmp_path: object) -
     assert snap.at_or_after(1, 100 * S) == Point(100 * S, 1000.0, 0)
     assert snap.last(1) == Point(1999 * 100 * MS, 1999.0, 0)
     with pytest.raises(SegmentCorruptError):  # index path: the damaged file is in range
-        interval_summary(snap, 1, np.array([0, 200 * S]))
+        index_and_decoded(snap, 1, np.array([0, 200 * S]), "time")
     with pytest.raises(SegmentCorruptError):  # the value in force at 100 s is in it
-        interval_summary(snap, 1, np.array([100 * S, 200 * S]))
+        index_and_decoded(snap, 1, np.array([100 * S, 200 * S]), "time")
     with pytest.raises(SegmentCorruptError):
         snap.read(1, 50 * S, 60 * S)
     assert snap.read(1, 150 * S, 160 * S).values.tolist() == [float(i) for i in range(1500, 1600)]
