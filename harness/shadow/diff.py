@@ -214,7 +214,9 @@ def diff_tag(
             stuck_t.append((a, b))
     stuck_l = [(x, y) for x, y in stuck_l if y - x >= min_run]
     stuck_t = [(x, y) for x, y in stuck_t if y - x >= min_run]
-    lossy = bool(tag.compdev or tag.excdev)
+    # a tag with an ExcDev or CompDev (0 included: a state reported on change) is stored by
+    # exception in the legacy: silences up to CompMax are normal there
+    lossy = tag.compdev is not None or tag.excdev is not None
     max_gap = max(10 * period, int(rules.comp_max_s * 1e9) + period if lossy else 0)
     gaps = _silences(lts, ti_ts, max_gap, start_ns, end_ns)
     if gaps:

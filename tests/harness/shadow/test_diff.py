@@ -151,3 +151,44 @@ def test_rules_file_widens_a_tolerance(world: World, tmp_path) -> None:  # type:
         diff_store(world.engine, legacy, START, END, tags=name, rules=RuleSet.load(rules))
     )[name]
     assert loose.verdict == "within_tolerance", loose.reasons
+
+
+def test_stepped_tag_is_compared_with_held_values(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A state tag the legacy scans half a second after twinbench and stores by exception
+    (each change with the value before it, as PI does): stepped, twinbench's at-time values
+    at those instants are the held states (exact); read as linear they would be half-way."""
+    from harness.shadow.rules import Rules
+    from historian import Historian
+    from historian.catalogue import TagCatalogue, TagInfo
+    from historian.query.engine import QueryEngine
+
+    name = "acme.permian.north.pad01.well0000.esp.running"
+    ts = START + np.arange(0, 3600, dtype=np.int64) * 10**9
+    state = ((np.arange(3600) // 300) % 2).astype(np.float64)  # flips every 5 minutes
+    db = Historian.open(str(tmp_path / "store"))
+    try:
+        db.write_arrays(np.full(len(ts), 1), ts, state)
+        k = np.flatnonzero(np.diff(state)) + 1  # first sample of each new state
+        idx = np.unique(np.concatenate([[0], k - 1, k]))
+        legacy = LegacyData(
+            "postgresql", [f"ns=2;s={name}"], ts[idx] + 500_000_000,
+            state[idx], np.zeros(len(idx), np.uint8), np.array([0, len(idx)]),
+        )  # fmt: skip
+        end = START + 3600 * 10**9
+        rules = RuleSet(Rules(skew_s=0.1))
+
+        def diff(**tag_fields: object) -> TagResult:
+            tag = TagInfo(1, name, dtype="bool", **tag_fields)  # type: ignore[arg-type]
+            engine = QueryEngine(db, TagCatalogue([tag]))
+            return diff_store(engine, legacy, START, end, rules=rules).tags[0]
+
+        held = diff(stepped=True, excdev=0.0)  # reported on change: ExcDev 0
+        assert held.verdict == "within_tolerance" and held.exact == held.compared, held.reasons
+        linear = diff(stepped=False, excdev=0.0)
+        # read as linear, the half-second scan phase shows as a constant offset
+        assert linear.verdict == "mismatch" and linear.time_offset_s == 0.5, linear.reasons
+        # without an ExcDev the legacy is taken as lossless: 5 silent minutes are gaps
+        lossless = diff(stepped=True)
+        assert {r.kind for r in lossless.discrepancies} == {"gap_in_legacy"}
+    finally:
+        db.close()
