@@ -86,9 +86,10 @@ def _peer_sizes(rows: list[SeriesSizes], series: list[tuple[str, Any, Any]]) -> 
         peer = influx[str(i)]
         detail = f"{peer.skipped} non-finite points not stored" if peer.skipped else ""
         row.external["influxdb"] = CodecSize("influxdb", peer.nbytes, peer.points, detail)
-        peer = prom[str(i)]
-        detail = f"{peer.skipped} timestamps truncated to ms" if peer.skipped else ""
-        row.external["prometheus"] = CodecSize("prometheus", peer.nbytes, peer.points, detail)
+        if str(i) in prom:  # absent for series before 1970
+            peer = prom[str(i)]
+            detail = f"{peer.skipped} timestamps truncated to ms" if peer.skipped else ""
+            row.external["prometheus"] = CodecSize("prometheus", peer.nbytes, peer.points, detail)
 
 
 @app.command()
@@ -158,7 +159,9 @@ def measure(
                 _fmt(s.external["parquet"].bytes_per_point),
             ]  # fmt: skip
             if peers:
-                cells += [_fmt(s.external[p].bytes_per_point) for p in ("influxdb", "prometheus")]
+                for name in ("influxdb", "prometheus"):
+                    peer_size = s.external.get(name)
+                    cells.append(_fmt(peer_size.bytes_per_point if peer_size else None))
             table.add_row(*cells)
         out.append(entry)
     if format is OutputFormat.json:

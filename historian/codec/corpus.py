@@ -165,10 +165,12 @@ SYNTHETIC: tuple[Callable[[np.random.Generator], Arrays], ...] = (
 )
 
 NAB_FILES = ("machine_temperature_system_failure.csv", "ambient_temperature_system_failure.csv")
+PACKAGE_FILES = ("statsmodels/co2_mauna_loa_weekly.csv",)
+"""Real recordings a Python package ships (each directory has its PROVENANCE.md)."""
 
 
 def load_corpus(corpus_dir: Path = DEFAULT_CORPUS_DIR) -> list[CorpusSeries]:
-    """Every corpus series, in a fixed order: the NAB recordings first."""
+    """Every corpus series, in a fixed order: the real recordings first."""
     out: list[CorpusSeries] = []
     for name in NAB_FILES:
         fs = read_csv(corpus_dir / "nab" / name)
@@ -176,6 +178,10 @@ def load_corpus(corpus_dir: Path = DEFAULT_CORPUS_DIR) -> list[CorpusSeries]:
         out.append(
             CorpusSeries(f"nab/{name.removesuffix('.csv')}", ts, values, _good(ts.size), True)
         )
+    for rel in PACKAGE_FILES:
+        fs = read_csv(corpus_dir / rel)
+        ts, values = fs.series["value"]
+        out.append(CorpusSeries(rel.removesuffix(".csv"), ts, values, _good(ts.size), True))
     for i, make in enumerate(SYNTHETIC):
         ts, values, quality = make(np.random.default_rng(CORPUS_SEED + i))
         out.append(CorpusSeries(f"synthetic/{make.__name__}", ts, values, quality, False))

@@ -22,9 +22,11 @@ def test_corpus_has_the_real_recordings_and_sorted_series() -> None:
     assert {s.name for s in real} == {
         "nab/machine_temperature_system_failure",
         "nab/ambient_temperature_system_failure",
+        "statsmodels/co2_mauna_loa_weekly",
     }
-    assert sum(s.ts.size for s in real) == 22_695 + 7_267
+    assert sum(s.ts.size for s in real) == 22_695 + 7_267 + 2_225
     for s in corpus:
         assert np.all(np.diff(s.ts) >= 0), s.name
     assert (DEFAULT_CORPUS_DIR / "nab" / "PROVENANCE.md").exists()
     assert (DEFAULT_CORPUS_DIR / "nab" / "LICENSE.txt").exists()
+    assert (DEFAULT_CORPUS_DIR / "statsmodels" / "PROVENANCE.md").exists()
