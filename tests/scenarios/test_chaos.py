@@ -114,3 +114,19 @@ def test_chaos_soak(tmp_path: Path) -> None:
     for f in doc["faults"]:
         assert f.get("skipped") or f["queryable_resumed_s"] is not None, f
     assert report.verdict == "pass"
+
+
+def test_report_lists_recovery_and_says_when_a_fault_was_skipped() -> None:
+    from harness.report import Report
+    from harness.report_md import render_markdown
+
+    report = Report("chaos", "normal", 1, 60.0, "d")
+    report.faults = [
+        {"kind": "kill-nats", "target": "nats-server", "start_s": 19.3, "end_s": 20.2,
+         "ack_resumed_s": 0.054, "queryable_resumed_s": 0.062, "resumed_source": "loadgen"},
+        {"kind": "disk-full-historian", "target": "historian data dir", "start_s": 14.9,
+         "end_s": 16.9, "skipped": "not running as root (mounting a tmpfs needs root)"},
+    ]  # fmt: skip
+    md = render_markdown(report)
+    assert "| kill-nats | nats-server | 19.3 | 20.2 | 0.054 | 0.062 (loadgen) |" in md
+    assert "SKIPPED: not running as root" in md
