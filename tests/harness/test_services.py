@@ -132,9 +132,21 @@ async def test_nats_cluster_r3_publish_consume_and_survive_node_kill(
     await _publish_and_pull(nats_cluster.urls, "TRIPLE", replicas=3, count=100)
 
     nc = await nats.connect(servers=nats_cluster.urls, connect_timeout=5)
+    victim = None
     try:
         js = nc.jetstream()
-        leader = (await js.stream_info("TRIPLE")).cluster.leader  # type: ignore[union-attr]
+        # a loaded machine can take more than one API timeout to answer right after
+        # the stream was created: retry until a deadline (a clean-clone CI run hit it)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                info = await js.stream_info("TRIPLE")
+                break
+            except RETRYABLE:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        leader = info.cluster.leader  # type: ignore[union-attr]
         victim = next(n for n in nats_cluster.nodes if n.name == leader)
         victim_pid = victim.pid
         victim.kill()  # the hardest case: the stream's leader dies
@@ -153,7 +165,7 @@ async def test_nats_cluster_r3_publish_consume_and_survive_node_kill(
         assert info.cluster is not None and info.cluster.leader != leader
     finally:
         await nc.close()
-        if not victim.running:
+        if victim is not None and not victim.running:
             victim.restart()  # leave the module fixture whole
     nats_cluster.wait_meta_leader()
 
