@@ -63,9 +63,20 @@ def inspect(directory: str = typer.Argument(..., help="historian data directory"
                 f"{_iso(f.min_ts)} .. {_iso(f.max_ts)}  series {f.series_count}  "
                 f"points {f.points}  bytes {f.file_bytes}  {_bpp(f.file_bytes, f.points)} B/pt"
             )
-    typer.echo(f"total: {total_p} points, {total_b} bytes, {_bpp(total_b, total_p)} B/pt")
+    typer.echo(f"segments: {total_p} points, {total_b} bytes, {_bpp(total_b, total_p)} B/pt")
     wal_bytes = sum(s for _, s in inv.wal_segments)
-    typer.echo(f"WAL: {len(inv.wal_segments)} segments, {wal_bytes} bytes")
+    typer.echo(
+        f"WAL: {len(inv.wal_segments)} segments, {wal_bytes} bytes, "
+        f"{inv.wal_records} records / {inv.wal_points} points not yet flushed"
+    )
+    if inv.wal_problem:
+        typer.echo(f"WAL unreadable past a point ({inv.wal_problem}); run `historian verify`")
+    # WAL points may repeat segment points (last write wins): this is what is stored, not
+    # what a query returns
+    typer.echo(
+        f"total: {total_p + inv.wal_points} points ({total_p} in segments, "
+        f"{inv.wal_points} in the WAL)"
+    )
     for name in inv.orphans:
         typer.echo(f"orphan (deleted at next open): {name}")
 

@@ -19,11 +19,20 @@ from .manifest import FileMeta, ManifestState, read_manifest
 from .quarantine import list_quarantine
 
 
+class NotAStoreError(ValueError):
+    """The directory holds no historian store (no MANIFEST and no wal/)."""
+
+
 @dataclass
 class Inventory:
     state: ManifestState
     wal_segments: list[tuple[str, int]]
     orphans: list[str]
+    wal_points: int = 0
+    """Points in WAL records after ``flushed_seq``: acked, not yet in a segment file."""
+    wal_records: int = 0
+    wal_problem: str = ""
+    """Why the WAL could not be read to its end (``verify`` says more); empty when it could."""
 
     def level(self, level: int) -> list[FileMeta]:
         return sorted((f for f in self.state.files if f.level == level), key=lambda f: f.min_ts)
@@ -33,6 +42,21 @@ def inventory(root: str, fs: FileSystem | None = None) -> Inventory:
     fs = fs or FileSystem()
     if not fs.exists(root):
         raise FileNotFoundError(f"{root} does not exist")
+    is_store = fs.exists(os.path.join(root, filenames.MANIFEST)) or fs.exists(
+        filenames.wal_dir(root)
+    )
+    if not is_store:
+        inner = os.path.join(root, "historian")
+        hint = (
+            f"; the store is probably {inner}"
+            if fs.exists(os.path.join(inner, filenames.MANIFEST))
+            or fs.exists(filenames.wal_dir(inner))
+            else ""
+        )
+        raise NotAStoreError(
+            f"{root} is not a historian store (no {filenames.MANIFEST} and no "
+            f"{filenames.WAL_DIR}/){hint}"
+        )
     state = read_manifest(fs, root) or ManifestState()
     live = {f.number for f in state.files}
     orphans = [
@@ -44,7 +68,16 @@ def inventory(root: str, fs: FileSystem | None = None) -> Inventory:
         (p, fs.size(p))
         for _, p in list_segments(fs, filenames.wal_dir(root), filenames.parse_wal_segment_name)
     ]
-    return Inventory(state, wal, orphans)
+    inv = Inventory(state, wal, orphans)
+    # acked points still only in the WAL (a running server's memtable holds them too)
+    reader = WalReader(fs, filenames.wal_dir(root), filenames.parse_wal_segment_name)
+    try:
+        for _, batch in reader.replay(after_seq=state.flushed_seq):
+            inv.wal_records += 1
+            inv.wal_points += len(batch)
+    except CorruptDataError as exc:
+        inv.wal_problem = str(exc)
+    return inv
 
 
 @dataclass

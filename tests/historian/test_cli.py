@@ -33,6 +33,30 @@ def test_inspect_lists_levels_and_files(tmp_path: object) -> None:
     assert "WAL: 1 segments" in out.output
 
 
+def test_inspect_counts_points_still_in_the_wal(tmp_path: object) -> None:
+    # a `pipeline up` store after a stop: every acked point may still be in the WAL only
+    root = str(tmp_path)
+    db = Historian.open(root, Options(fsync=FsyncPolicy.always()))
+    db.write_arrays(np.arange(1000) % 7, np.arange(1000) * S, np.ones(1000))
+    db.write_arrays([1, 2], [2000 * S, 2001 * S], [2.0, 3.0])
+    db.close()
+    out = CliRunner().invoke(app, ["inspect", root])
+    assert out.exit_code == 0, out.output
+    assert "2 records / 1002 points not yet flushed" in out.output
+    assert "total: 1002 points (0 in segments, 1002 in the WAL)" in out.output
+
+
+def test_inspect_refuses_a_directory_that_is_not_a_store(tmp_path: object) -> None:
+    outer = os.path.join(str(tmp_path), "run")
+    os.makedirs(outer)
+    out = CliRunner().invoke(app, ["inspect", outer])
+    assert out.exit_code == 2
+    assert "is not a historian store" in out.output and "Traceback" not in out.output
+    Historian.open(os.path.join(outer, "historian")).close()  # a run dir with the store inside
+    out = CliRunner().invoke(app, ["inspect", outer])
+    assert out.exit_code == 2 and f"the store is probably {outer}/historian" in out.output
+
+
 def test_verify_ok_then_names_the_corrupt_file(tmp_path: object) -> None:
     root = str(tmp_path)
     db = build(root)
