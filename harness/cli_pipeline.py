@@ -115,8 +115,19 @@ def up(
     ),
 ) -> None:
     """Start the whole pipeline on loopback and show live rates until Ctrl-C."""
-    work = work_dir or Path(tempfile.mkdtemp(prefix="twinbench-pipeline-"))
-    if durability not in ("fsync", "os"):
-        console.print(f"error: --durability must be fsync or os, got {durability!r}")
+    from sim.catalogue_gen import PROFILES
+
+    # validate everything before anything starts or any directory is made
+    if profile not in PROFILES:
+        typer.echo(
+            f"error: --profile must be one of {', '.join(PROFILES)}, not {profile!r}", err=True
+        )
         raise typer.Exit(2)
+    if durability not in ("fsync", "os"):
+        typer.echo(f"error: --durability must be fsync or os, not {durability!r}", err=True)
+        raise typer.Exit(2)
+    if (seconds is not None and not seconds > 0) or not status_every > 0:
+        typer.echo("error: --seconds and --status-every must be positive", err=True)
+        raise typer.Exit(2)
+    work = work_dir or Path(tempfile.mkdtemp(prefix="twinbench-pipeline-"))
     asyncio.run(_up(profile, work, seconds, status_every, durability, nats_sync_interval))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,9 @@ CASES = [
     (["scenario", "run", "noisy", "--duration", "-5"], "--duration must be a positive"),
     (["scenario", "run", "noisy", "--duration", "0"], "--duration must be a positive"),
     (["sim", "replay", "/nonexistent.csv"], "recording /nonexistent.csv does not exist"),
+    (["pipeline", "up", "--profile", "bogus"], "--profile must be one of normal, peak, stress"),
+    (["pipeline", "up", "--durability", "maybe"], "--durability must be fsync or os"),
+    (["pipeline", "up", "--seconds", "-1"], "--seconds and --status-every must be positive"),
 ]
 
 
@@ -32,6 +36,7 @@ def test_usage_error_is_one_line_and_exit_2(argv: list[str], message: str, tmp_p
         text=True,
         timeout=60,
         cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path)},  # a temp work dir would show up here
     )
     assert out.returncode == 2, (out.returncode, out.stderr[-1500:])
     assert "Traceback" not in out.stderr
