@@ -104,8 +104,12 @@ async def _up(
 @app.command("up")
 def up(
     profile: str = typer.Option("normal", help="normal | peak | stress"),
-    work_dir: Path | None = typer.Option(None, help="keep data here (default: a temp dir)"),
-    seconds: float | None = typer.Option(None, help="stop by itself after this long"),
+    work_dir: Path | None = typer.Option(
+        None, "--work-dir", "--base-dir", help="keep data here (default: a temp dir)"
+    ),
+    seconds: float | None = typer.Option(
+        None, "--seconds", "--duration-s", help="stop by itself after this long"
+    ),
     status_every: float = typer.Option(5.0, help="seconds between status lines"),
     durability: str = typer.Option(
         "fsync", help="fsync: ack after the WAL fsync (default) | os: ack once written to the OS"

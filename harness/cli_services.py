@@ -37,7 +37,12 @@ def up(
         Path | None, typer.Option("--config", "-c", help="TOML config (docs/config.md)")
     ] = None,
     base_dir: Annotated[
-        Path | None, typer.Option(help="Directory for logs and data (default: a temp dir)")
+        Path | None,
+        typer.Option(
+            "--base-dir",
+            "--work-dir",
+            help="Directory for logs and data (default: a temp dir)",
+        ),
     ] = None,
     nats_cluster_size: Annotated[
         int | None, typer.Option(help="Embedded NATS nodes: 1 or 3 (overrides the config)")
@@ -45,7 +50,12 @@ def up(
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ...")] = "INFO",
     log_json: Annotated[bool, typer.Option("--log-json/--log-console")] = True,
     duration_s: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C)")
+        float | None,
+        typer.Option(
+            "--duration-s",
+            "--seconds",
+            help="Stop after this many seconds (default: until Ctrl-C)",
+        ),
     ] = None,
 ) -> None:
     """Start every embedded service of the config, print endpoints as JSON, wait for Ctrl-C."""

@@ -54,3 +54,15 @@ def test_replay_of_an_unreadable_recording_is_a_usage_error(tmp_path: Path) -> N
     )  # fmt: skip
     assert out.returncode == 2, out.stderr[-1500:]
     assert "Traceback" not in out.stderr and out.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("group", ["services", "pipeline"])
+def test_services_up_and_pipeline_up_take_the_same_option_names(group: str) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import build_app
+
+    out = CliRunner().invoke(build_app(), [group, "up", "--help"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    for name in ("--work-dir", "--base-dir", "--seconds", "--duration-s"):
+        assert name in out.output, (group, name)
