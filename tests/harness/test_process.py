@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+import harness.services.process as process_module
 from harness.services.process import (
     ManagedProcess,
     ServiceStartError,
@@ -99,7 +100,12 @@ def test_stop_reaps_descendants(tmp_path: Path) -> None:
     )
 
 
-def test_stop_all_stops_every_registered_process_and_restart_appends_log(tmp_path: Path) -> None:
+def test_stop_all_stops_every_registered_process_and_restart_appends_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an empty registry of its own: stop_all must not stop the session's shared services
+    # (a PostgreSQL started by earlier tests was stopped here and the next test failed)
+    monkeypatch.setattr(process_module, "_live", {})
     procs = [
         ManagedProcess(f"p{i}", python("import time; time.sleep(60)"), tmp_path / f"{i}.log")
         for i in range(3)
