@@ -10,11 +10,7 @@ then SIGKILL after a deadline).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -28,6 +24,7 @@ import pytest
 from historian import Historian
 from historian.api.times import parse_time
 from historian.model import PointBatch
+from tests.historian.serve_process import ServeProcess
 
 NS = 1_000_000_000
 BASE = parse_time("2026-11-30T00:00:00Z")
@@ -97,37 +94,20 @@ class Reply:
         return json.loads(self.body)
 
 
-class ApiServer:
+class ApiServer(ServeProcess):
     """One ``twinbench historian serve`` subprocess (see the module docstring)."""
 
     def __init__(self, tmp: Path, *extra: str, seed: bool = True) -> None:
-        self.tmp = tmp
-        self.data = tmp / "data"
-        self.ready = tmp / "ready.json"
-        self.log = tmp / "serve.log"
-        (tmp / "catalogue.toml").write_text(CATALOGUE)
-        if seed:
-            seed_store(self.data)
-        argv = [*SERVE, "--data-dir", str(self.data), "--catalogue", str(tmp / "catalogue.toml")]
-        argv += ["--http", "127.0.0.1:0", "--ready-file", str(self.ready), *extra]
-        env = dict(
-            os.environ, NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", "/tmp/numba-cache")
+        super().__init__(
+            SERVE,
+            tmp,
+            CATALOGUE,
+            seed_store if seed else None,
+            ["--http", "127.0.0.1:0"],
+            extra,
+            60,
         )
-        with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 60
-        while not self.ready.exists():
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"server exited {self.proc.returncode}: {self.log.read_text()}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"no ready file after 60 s: {self.log.read_text()}")
-            time.sleep(0.05)
-        info = json.loads(self.ready.read_text())
-        assert info["pid"] == self.proc.pid
-        self.url: str = info["http"]
+        self.url: str = self.info["http"]
 
     def request(
         self,
@@ -153,16 +133,6 @@ class ApiServer:
     def post_json(self, path: str, doc: Any, headers: Mapping[str, str] | None = None) -> Reply:
         h = {"Content-Type": "application/json", **(headers or {})}
         return self.request("POST", path, json.dumps(doc).encode(), h)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
 
 
 @pytest.fixture(scope="module")

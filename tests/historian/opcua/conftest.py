@@ -15,12 +15,7 @@ Data (``BASE`` = 2026-12-01T00:00:00Z):
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +25,7 @@ import pytest
 
 from historian import Historian
 from historian.model import PointBatch
+from tests.historian.serve_process import ServeProcess
 
 NS = 1_000_000_000
 BASE = 1_796_083_200 * NS  # 2026-12-01T00:00:00Z
@@ -99,47 +95,20 @@ def seed_store(data_dir: Path) -> None:
         db.close()
 
 
-class OpcUaHistorian:
+class OpcUaHistorian(ServeProcess):
     """One ``twinbench historian serve --opcua`` subprocess (see the module docstring)."""
 
     def __init__(self, tmp: Path, *extra: str, seed: bool = True) -> None:
-        self.tmp = tmp
-        self.data = tmp / "data"
-        self.ready = tmp / "ready.json"
-        self.log = tmp / "serve.log"
-        (tmp / "catalogue.toml").write_text(CATALOGUE)
-        if seed:
-            seed_store(self.data)
-        argv = [*SERVE, "--data-dir", str(self.data), "--catalogue", str(tmp / "catalogue.toml")]
-        argv += ["--opcua", "127.0.0.1:0", "--ready-file", str(self.ready), *extra]
-        env = dict(
-            os.environ, NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", "/tmp/numba-cache")
+        super().__init__(
+            SERVE,
+            tmp,
+            CATALOGUE,
+            seed_store if seed else None,
+            ["--opcua", "127.0.0.1:0"],
+            extra,
+            90,
         )
-        with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 90
-        while not self.ready.exists():
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"server exited {self.proc.returncode}: {self.log.read_text()}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"no ready file after 90 s: {self.log.read_text()}")
-            time.sleep(0.05)
-        self.info = json.loads(self.ready.read_text())
-        assert self.info["pid"] == self.proc.pid
         self.url: str = self.info["opcua"]
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
 
 
 @pytest.fixture(scope="package")
