@@ -86,6 +86,34 @@ class IngestExporter:
             "twinbench_ingest_resubscribes_total", "Pull subscriptions re-created", labels,
             registry=r,
         )  # fmt: skip
+        self.lag_seconds = Gauge(
+            "twinbench_ingest_consumer_lag_seconds",
+            "Age (stream time) of the partition's oldest message not yet acked; 0 = caught up",
+            labels, registry=r,
+        )  # fmt: skip
+        self.redelivered = Gauge(
+            "twinbench_ingest_consumer_redelivered_messages",
+            "Messages delivered more than once and not yet acked (num_redelivered)",
+            labels, registry=r,
+        )  # fmt: skip
+        self.consumer_read = Gauge(
+            "twinbench_ingest_consumer_read_timestamp_seconds",
+            "When the consumer's lag was last read from JetStream (stale: bus unreachable)",
+            labels, registry=r,
+        )  # fmt: skip
+        self.stream_bytes = Gauge(
+            "twinbench_jetstream_stream_bytes", "Bytes stored in the stream", ["stream"],
+            registry=r,
+        )  # fmt: skip
+        self.stream_messages = Gauge(
+            "twinbench_jetstream_stream_messages", "Messages stored in the stream", ["stream"],
+            registry=r,
+        )  # fmt: skip
+        self.stream_max_bytes = Gauge(
+            "twinbench_jetstream_stream_max_bytes",
+            "The stream's max_bytes limit (publishes beyond it are refused); 0 = unlimited",
+            ["stream"], registry=r,
+        )  # fmt: skip
         self.last_seq = Gauge(
             "twinbench_ingest_last_stream_seq", "Highest stream sequence applied", labels,
             registry=r,
@@ -137,6 +165,15 @@ class IngestExporter:
             self.backoff.labels(p).set(h.backoff_seconds)
             self.resubscribes.labels(p).set(m.resubscribes)
             self.last_seq.labels(p).set(m.last_stream_seq)
+            if m.consumer is not None:
+                self.lag_seconds.labels(p).set(m.consumer.lag_seconds)
+                self.redelivered.labels(p).set(m.consumer.redelivered)
+                self.consumer_read.labels(p).set(m.consumer.read_at_s)
+            if m.stream is not None:
+                st = m.stream
+                self.stream_bytes.labels(st.stream).set(st.bytes)
+                self.stream_messages.labels(st.stream).set(st.messages)
+                self.stream_max_bytes.labels(st.stream).set(st.max_bytes)
 
     def health(self) -> dict[str, Any]:
         """Read live from the workers (not from the last refresh): a failure shows at once."""

@@ -57,6 +57,7 @@ from historian.bus.stream import consumer_config, ensure_consumer, ensure_stream
 from historian.bus.wire import DecodedBatch, WireFormatError, decode_batch, encode_batch
 from historian.fs import FileSystem
 from historian.ingest.admission import REASONS, Admission, Rejection, admit
+from historian.ingest.buslag import ConsumerReading, StreamReading, read_consumer, read_stream
 from historian.ingest.checkpoint import (
     Checkpoint,
     checkpoint_path,
@@ -100,6 +101,10 @@ class IngestMetrics:
     resubscribes: int = 0
     last_stream_seq: int = 0
     lag_messages: int = 0
+    consumer: ConsumerReading | None = None
+    """The last lag reading of the partition's consumer (:mod:`historian.ingest.buslag`)."""
+    stream: StreamReading | None = None
+    """The last size reading of the stream."""
     write_seconds: float = 0.0
     checkpoint_failures: int = 0
 
@@ -288,10 +293,15 @@ class IngestWorker:
         self.health.backoff_seconds += time.monotonic() - t0
 
     async def _refresh_lag(self) -> None:
+        cfg = consumer_config(self._opts, self._partition)
         with contextlib.suppress(Exception):
-            cfg = consumer_config(self._opts, self._partition)
-            info = await self._js.consumer_info(self._opts.stream, cfg.durable_name or "")
-            self.metrics.lag_messages = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+            reading = await read_consumer(
+                self._js, self._opts.stream, cfg.durable_name or "", cfg.filter_subject or ""
+            )
+            self.metrics.consumer = reading
+            self.metrics.lag_messages = reading.lag_messages
+        with contextlib.suppress(Exception):
+            self.metrics.stream = await read_stream(self._js, self._opts.stream)
 
     # ------------------------------------------------------------- one round
     async def _apply(self, msgs: list[Msg]) -> float:
