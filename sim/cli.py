@@ -105,15 +105,26 @@ def serve_cmd(
     users: Annotated[str, typer.Option(help="opcua users: name:password,...")] = "",
     workdir: Annotated[Path | None, typer.Option(help="logs, ready files")] = None,
     record_emitted: Annotated[bool, typer.Option(help="write emitted-N.arrows")] = False,
+    history_from: Annotated[
+        str | None,
+        typer.Option(help="historian HTTP API URL: OPC UA HistoryRead answers from it"),
+    ] = None,
 ) -> None:
     """Start the plant twin's OPC UA + Modbus server processes; Ctrl-C stops them."""
     from sim.servers.launch import ServerStartError, start_servers
 
+    if history_from is not None and not history_from.startswith(("http://", "https://")):
+        typer.echo(
+            f"error: --history-from {history_from!r} is not a URL; give the historian's HTTP "
+            "API, e.g. http://127.0.0.1:8080 (twinbench historian serve --http)",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         procs = start_servers(
             catalogue, profile.value, speed=speed, seed=seed, tags_per_process=tags_per_process,
             security=security, users=_users(users), workdir=workdir,
-            record_emitted=record_emitted,
+            record_emitted=record_emitted, history_from=history_from,
         )  # fmt: skip
     except ServerStartError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -159,11 +159,14 @@ def start_servers(
     replay: str | Path | None = None,
     rebase: bool = False,
     start_ns: int | None = None,
+    history_from: str | None = None,
     ready_timeout: float = 120.0,
 ) -> list[ServerProcess]:
     """Start server processes for a catalogue (or a generated profile) and wait until ready.
 
-    ``speed`` 0 runs as fast as possible. With ``record_emitted`` each process
+    ``speed`` 0 runs as fast as possible. ``history_from`` (a historian's HTTP API
+    URL) makes the OPC UA variables answer HistoryRead from that historian
+    (:class:`sim.servers.history_http.HistorianHttpHistory`). With ``record_emitted`` each process
     writes what it emitted to ``<workdir>/emitted-<i>.arrows`` (see
     :func:`sim.emitted.read_emitted`). On any failure, every process started so
     far is stopped before the error is raised.
@@ -201,6 +204,8 @@ def start_servers(
         common += ["--replay", str(replay)] + (["--rebase"] if rebase else [])
     if start_ns is not None:
         common += ["--start-ns", str(start_ns)]
+    if history_from is not None:
+        common += ["--history-from", history_from]
     try:
         for k, (a, b) in enumerate(plan_slices(cat, tags_per_process)):
             ready = work / f"ready-{k}.json"

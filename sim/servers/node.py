@@ -172,6 +172,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--security", default="none", help="opcua: none | sign | encrypt | all")
     p.add_argument("--users", default="", help="opcua: user:password,user2:password2")
     p.add_argument("--start-ns", type=int, default=None)
+    p.add_argument(
+        "--history-from", default=None, metavar="URL",
+        help="answer OPC UA HistoryRead from this historian's HTTP API (docs/replay.md)",
+    )  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -189,13 +193,19 @@ async def _serve(args: argparse.Namespace) -> None:
             part, args.seed, tick_s=args.tick, start_ns=args.start_ns, emitted_path=args.emitted
         )
     users = dict(u.split(":", 1) for u in args.users.split(",") if u)
+    opcua_options: dict[str, Any] = {"security": args.security, "users": users}
+    if args.history_from:
+        from sim.servers.history_http import HistorianHttpHistory
+
+        names = {t.id: t.path for t in part.tags}
+        opcua_options["history"] = HistorianHttpHistory(args.history_from, names)
     node = TwinNode(
         source,
         speed=args.speed if args.speed > 0 else None,
         host=args.host,
         modbus_port=None if args.modbus_port < 0 else args.modbus_port,
         opcua_port=None if args.opcua_port < 0 else args.opcua_port,
-        opcua_options={"security": args.security, "users": users},
+        opcua_options=opcua_options,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
