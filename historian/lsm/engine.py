@@ -557,6 +557,11 @@ class Historian:
         """The file system the store writes through (fault injection and crash points)."""
         return self._fs
 
+    @property
+    def bucket_ns(self) -> int:
+        """Width of the time buckets segment files never span (the tier exports whole ones)."""
+        return self._opt.bucket_ns
+
     def add_source_provider(self, provider: Callable[[], Sequence[SeriesSource]]) -> None:
         """Let ``provider`` add read sources OLDER than every segment to each snapshot.
 

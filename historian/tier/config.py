@@ -58,7 +58,11 @@ class TierConfig:
     secret_key: str = "twinbench-secret"
     region: str = "us-east-1"
     hot_window_ns: int = 7 * NS_PER_DAY
-    """Segment data older than (now - this), by whole UTC day, is exported and leaves the SSD."""
+    """Segment data older than (now - this), by whole store bucket, is exported (leaves the SSD)."""
+    export_every_ns: int = 60 * NS_PER_S
+    """How often a running server (``historian serve --tier``) looks for data to export."""
+    compact_parts: int = 8
+    """A running server merges a day's small parts once a partition holds this many."""
     tag_prefix_depth: int = 2
     """Leading dot-separated parts of a tag name that form its ``tag_prefix=`` partition."""
     series_bucket: int = 1000
@@ -80,7 +84,11 @@ class TierConfig:
     def from_mapping(cls, data: dict[str, Any]) -> TierConfig:
         """From a ``[tier]`` table: durations as text (``7d``), unknown keys refused."""
         known = {f.name for f in dataclasses.fields(cls)}
-        aliases = {"hot_window": "hot_window_ns", "raw_retention": "raw_retention_ns"}
+        aliases = {
+            "hot_window": "hot_window_ns",
+            "raw_retention": "raw_retention_ns",
+            "export_every": "export_every_ns",
+        }
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             name = aliases.get(key, key)
@@ -98,7 +106,10 @@ class TierConfig:
                     f"tier.{key}: unknown setting; known: {', '.join(sorted(known))}"
                 )
             if name.endswith("_ns"):
-                value = parse_duration(value)
+                try:
+                    value = parse_duration(value)
+                except TierConfigError as exc:
+                    raise TierConfigError(f"tier.{key}: {exc}") from None
             kwargs[name] = value
         cfg = cls(**kwargs)
         cfg.check()
@@ -130,6 +141,10 @@ class TierConfig:
     def check(self) -> None:
         if self.hot_window_ns < 0:
             raise TierConfigError("tier.hot_window must be >= 0")
+        if self.export_every_ns < NS_PER_S:
+            raise TierConfigError("tier.export_every must be >= 1s")
+        if self.compact_parts < 2:
+            raise TierConfigError("tier.compact_parts must be >= 2")
         if self.row_group_rows < 1024:
             raise TierConfigError("tier.row_group_rows must be >= 1024")
         if not 1 <= self.zstd_level <= 22:

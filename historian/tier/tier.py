@@ -102,9 +102,16 @@ class ColdTier:
 
     # ----------------------------------------------------------------- export
     def export_due(self, now_ns: int | None = None) -> ExportReport:
-        """Export every whole UTC day older than the hot window; return what moved."""
+        """Export every whole store bucket older than the hot window; return what moved.
+
+        Whole buckets (``Historian.bucket_ns``, 1 h by default), not whole days: segment
+        files never span a bucket, so a bucket is the unit that can leave the SSD, and a
+        server with a short hot window exports while it runs. Parts are still keyed by
+        UTC day (``date=``); a day exported in several rounds has several parts, which
+        :meth:`compact_small` merges."""
         now = time.time_ns() if now_ns is None else now_ns
-        cutoff = (now - self.config.hot_window_ns) // NS_PER_DAY * NS_PER_DAY
+        bucket = self.db.bucket_ns
+        cutoff = (now - self.config.hot_window_ns) // bucket * bucket
         report = ExportReport()
         started = time.perf_counter()
         names = self._names()

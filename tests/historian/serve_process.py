@@ -1,8 +1,8 @@
 """One ``twinbench historian serve`` subprocess for front-end tests (HTTP, OPC UA).
 
-Started with a catalogue and a seeded store in a temp dir, found through its ready
-file (waited on with a deadline, failing with the server's log), stopped by PID:
-SIGTERM, then SIGKILL after 20 s.
+Started with a catalogue (or the seeded store's own) and a seeded store in a temp
+dir, found through its ready file (waited on with a deadline, failing with the
+server's log), stopped by PID: SIGTERM, then SIGKILL after 20 s.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class ServeProcess:
         self,
         serve: Sequence[str],
         tmp: Path,
-        catalogue: str,
+        catalogue: str | None,
         seed_store: Callable[[Path], None] | None,
         front_end: Sequence[str],
         extra: Sequence[str],
@@ -32,10 +32,12 @@ class ServeProcess:
         self.data = tmp / "data"
         self.ready = tmp / "ready.json"
         self.log = tmp / "serve.log"
-        (tmp / "catalogue.toml").write_text(catalogue)
         if seed_store is not None:
             seed_store(self.data)
-        argv = [*serve, "--data-dir", str(self.data), "--catalogue", str(tmp / "catalogue.toml")]
+        argv = [*serve, "--data-dir", str(self.data)]
+        if catalogue is not None:  # None: the seeded store's own catalogue
+            (tmp / "catalogue.toml").write_text(catalogue)
+            argv += ["--catalogue", str(tmp / "catalogue.toml")]
         argv += [*front_end, "--ready-file", str(self.ready), *extra]
         env = dict(
             os.environ, NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", "/tmp/numba-cache")
