@@ -21,6 +21,7 @@ COMMAND_GROUPS: tuple[tuple[str, str], ...] = (
     ("scenario", "harness.cli_scenario"),
     ("report", "harness.cli_report"),
     ("shadow", "harness.shadow.cli"),
+    ("security", "harness.security.cli"),
 )
 
 

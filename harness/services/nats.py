@@ -76,7 +76,8 @@ class NatsServer(OwnedDirService):
     JetStream store (`store/`); without one a temp dir is made and removed on
     exit. `sync_interval` sets JetStream's fsync policy (`"always"`, `"1s"`;
     default: the server's 2 minutes, which survives SIGKILL but not power loss).
-    `extra_config` is appended verbatim to the config (accounts, permissions).
+    `extra_config` is appended verbatim to the config (accounts, permissions);
+    `jetstream_config` is put inside the `jetstream { }` block (store encryption).
     `stop()` is a clean shutdown (SIGTERM), `kill()` a crash (SIGKILL);
     `restart()` starts again on the same port with the same store.
     """
@@ -92,6 +93,7 @@ class NatsServer(OwnedDirService):
         routes: tuple[int, ...] = (),
         sync_interval: str | None = DEFAULT_SYNC_INTERVAL,
         extra_config: str = "",
+        jetstream_config: str = "",
         start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
         self._use_dir(base_dir, "twinbench-nats-")
@@ -101,6 +103,7 @@ class NatsServer(OwnedDirService):
         self.routes = routes
         self.sync_interval = sync_interval
         self.extra_config = extra_config
+        self.jetstream_config = jetstream_config
         self.start_timeout_s = start_timeout_s
         self._port: int | None = port
         self._monitor_port: int | None = None
@@ -217,7 +220,9 @@ class NatsServer(OwnedDirService):
             f"http: {LOOPBACK}:{monitor}",
         ]
         sync = f", sync_interval: {self.sync_interval}" if self.sync_interval else ""
-        lines.append(f'jetstream {{ store_dir: "{self.store_dir}"{sync} }}')
+        # jetstream_config goes inside the block (store encryption: cipher + key include)
+        js_extra = f"\n{self.jetstream_config}\n" if self.jetstream_config else " "
+        lines.append(f'jetstream {{ store_dir: "{self.store_dir}"{sync}{js_extra}}}')
         if self.cluster_name is not None:
             if self.route_port is None:
                 raise ServiceError(f"{self.name}: a cluster node needs a route_port")

@@ -1,0 +1,92 @@
+"""``twinbench security``: generate and inspect the bus credentials of a deployment.
+
+twinbench security init DIR [--tenants acme,globex] [--collectors N] [--days VALID] [--mtls]
+twinbench security show DIR
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+from harness.security.deployment import (
+    DeploymentExistsError,
+    InitOptions,
+    init_deployment,
+    shared_partitions,
+)
+from harness.security.manifest import MANIFEST_NAME, ManifestError, SecurityManifest
+
+app = typer.Typer(help="Bus credentials: CA, TLS, NKEY users, accounts.", no_args_is_help=True)
+
+__all__ = ["app"]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., help="Directory to write (must be new or empty)"),
+    tenants: str = typer.Option("acme", help="Comma-separated tenant names (one account each)"),
+    collectors: int = typer.Option(2, help="Collector identities per tenant"),
+    days: float = typer.Option(90.0, help="Validity of certificates and identities, in days"),
+    partitions: int | None = typer.Option(
+        None, help="Batch partitions (default: enough to give each collector its own)"
+    ),
+    mtls: bool = typer.Option(False, "--mtls", help="Require client certificates (verify)"),
+    cipher: str = typer.Option("chachapoly", help="JetStream store cipher: chachapoly or aes"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing deployment in DIR"),
+) -> None:
+    """Write a local CA, server and client certificates, NKEY users, the JetStream
+    store key and a manifest (security.json) into DIR."""
+    names = tuple(t.strip() for t in tenants.split(",") if t.strip())
+    try:
+        options = InitOptions(
+            tenants=names,
+            collectors=collectors,
+            days=days,
+            partitions=partitions,
+            mtls=mtls,
+            cipher=cipher,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if directory.exists() and not directory.is_dir():
+        raise _fail(f"{directory} exists and is not a directory")
+    try:
+        manifest = init_deployment(directory, options, force=force)
+    except DeploymentExistsError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write {directory}: {exc.strerror or exc}") from None
+    typer.echo(
+        f"wrote {len(manifest.identities)} identities for tenants {', '.join(manifest.tenants)} "
+        f"({manifest.bus.partitions} partitions, mtls={'on' if mtls else 'off'}, "
+        f"expires {manifest.identities[0].expires}) to {directory / MANIFEST_NAME}"
+    )
+    for part, users in sorted(shared_partitions(manifest).items()):
+        typer.echo(f"note: partition {part} is shared by {', '.join(users)}")
+
+
+@app.command()
+def show(
+    directory: Path = typer.Argument(..., help="A directory written by `security init`"),
+) -> None:
+    """List each identity: role, account, partition, credential files and expiry."""
+    try:
+        manifest = SecurityManifest.load(directory)
+    except ManifestError as exc:
+        raise _fail(str(exc)) from None
+    now = dt.datetime.now(dt.UTC)
+    for ident in manifest.identities:
+        state = "EXPIRED" if ident.expired(now) else "valid"
+        part = f" p{ident.partition}" if ident.partition is not None else ""
+        typer.echo(
+            f"{ident.name:<24} {ident.role.value:<9} {ident.account:<10}{part:<4} "
+            f"{ident.seed_file:<32} {state} until {ident.expires}"
+        )

@@ -1,0 +1,220 @@
+"""Generate every credential of one secure deployment into a directory.
+
+Layout of DIR (keys and seeds 0600, the directory 0700)::
+
+    security.json            manifest (harness.security.manifest)
+    ca.crt  ca.key           the local CA (keep ca.key offline in a real site)
+    server.crt server.key    nats-server, SANs 127.0.0.1 / localhost / ::1
+    jetstream-key.conf       ``key: "..."`` for JetStream store encryption
+    users/<name>.nk          NKEY seed of each user
+    users/<name>.crt .key    its TLS client certificate (used under mTLS)
+
+Users per tenant ``t``: ``t-collector-<i>`` (i = 1..N), ``t-ingest``,
+``t-reader``, ``t-operator``; in the system account: ``audit``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.security.identities import (
+    SYSTEM_ACCOUNT,
+    Identity,
+    Role,
+    new_user_nkey,
+    validate_name,
+)
+from harness.security.manifest import MANIFEST_NAME, SecurityManifest, TlsFiles
+from harness.security.nats_config import CIPHERS, key_include_text
+from harness.security.permissions import uns_tenant_root
+from harness.security.pki import issue_cert, make_ca, write_private_file
+from historian.bus.options import BusOptions
+from historian.bus.subjects import partition_of
+
+__all__ = [
+    "DeploymentExistsError",
+    "InitOptions",
+    "init_deployment",
+    "pick_partitions",
+    "shared_partitions",
+]
+
+
+class DeploymentExistsError(FileExistsError):
+    """DIR already holds files and ``force`` was not given."""
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    tenants: tuple[str, ...] = ("acme",)
+    collectors: int = 2
+    """Collectors per tenant."""
+    days: float = 90.0
+    """Validity of every certificate and identity."""
+    partitions: int | None = None
+    """Batch partitions; default: the fewest (>= collectors) that give every collector
+    of a tenant a partition of its own (see :func:`pick_partitions`)."""
+    mtls: bool = False
+    cipher: str = "chachapoly"
+    bus: BusOptions = field(default_factory=BusOptions)
+
+    def __post_init__(self) -> None:
+        if not self.tenants:
+            raise ValueError("at least one tenant is needed")
+        for tenant in self.tenants:
+            validate_name("tenant", tenant)
+            if tenant.upper() == SYSTEM_ACCOUNT:
+                raise ValueError(f"tenant name {tenant!r} is reserved for the system account")
+        if len(set(self.tenants)) != len(self.tenants):
+            raise ValueError(f"tenant names repeat: {', '.join(self.tenants)}")
+        if self.collectors < 1:
+            raise ValueError(f"--collectors must be >= 1, got {self.collectors}")
+        if not self.days > 0:
+            raise ValueError(f"--days must be > 0, got {self.days}")
+        if self.partitions is not None and self.partitions < 1:
+            raise ValueError(f"--partitions must be >= 1, got {self.partitions}")
+        if self.cipher not in CIPHERS:
+            raise ValueError(f"cipher {self.cipher!r}: use one of {', '.join(CIPHERS)}")
+
+
+def pick_partitions(tenants: tuple[str, ...], collectors: int) -> int:
+    """Fewest partitions >= ``collectors`` with no two collectors of one tenant on the same
+    one. The subject is the only thing a permission can check, and a collector's subject
+    is ``crc32c(source_id) % partitions``: a shared partition would let collectors write
+    into each other's subject. Falls back to ``collectors`` if none is found below 8x."""
+    for partitions in range(collectors, 8 * collectors + 1):
+        if all(
+            len({partition_of(f"{t}-collector-{i}", partitions) for i in range(1, collectors + 1)})
+            == collectors
+            for t in tenants
+        ):
+            return partitions
+    return collectors
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _prepare_dir(directory: Path, force: bool) -> None:
+    if directory.exists() and any(directory.iterdir()):
+        if not force:
+            raise DeploymentExistsError(
+                f"{directory} is not empty; pass --force to replace its credentials"
+            )
+        if not (directory / MANIFEST_NAME).exists():
+            # --force replaces a deployment, never an arbitrary directory's contents.
+            raise DeploymentExistsError(
+                f"{directory} holds files but no {MANIFEST_NAME}; refusing to clear it"
+            )
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    (directory / "users").mkdir(mode=0o700)
+
+
+def init_deployment(
+    directory: Path,
+    options: InitOptions,
+    *,
+    force: bool = False,
+    now: dt.datetime | None = None,
+) -> SecurityManifest:
+    """Write CA, server and client certificates, NKEYs, the JetStream key and the manifest.
+
+    ``now`` backdates everything (tests make deployments that have already expired).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    _prepare_dir(directory, force)
+    expires = _iso(now + dt.timedelta(days=options.days))
+    partitions = options.partitions or pick_partitions(options.tenants, options.collectors)
+    bus = BusOptions(
+        stream=options.bus.stream,
+        subject_prefix=options.bus.subject_prefix,
+        partitions=partitions,
+        consumer_prefix=options.bus.consumer_prefix,
+        dead_letter_subject=options.bus.dead_letter_subject,
+        uns_prefix=options.bus.uns_prefix,
+    )
+
+    ca = make_ca("twinbench bus CA", days=options.days, now=now)
+    ca.write(directory / "ca.crt", directory / "ca.key")
+    server = issue_cert(ca, "nats-server", days=options.days, server=True, now=now)
+    server.write(directory / "server.crt", directory / "server.key")
+    write_private_file(
+        directory / "jetstream-key.conf", key_include_text(secrets.token_urlsafe(32)).encode()
+    )
+
+    def user(name: str, role: Role, account: str, **extra: object) -> Identity:
+        seed, public = new_user_nkey()
+        write_private_file(directory / "users" / f"{name}.nk", seed + b"\n")
+        cert = issue_cert(ca, name, days=options.days, server=False, now=now)
+        cert.write(directory / "users" / f"{name}.crt", directory / "users" / f"{name}.key")
+        return Identity(
+            name=name,
+            role=role,
+            account=account,
+            public_key=public,
+            seed_file=f"users/{name}.nk",
+            expires=expires,
+            cert_file=f"users/{name}.crt",
+            key_file=f"users/{name}.key",
+            **extra,  # type: ignore[arg-type]
+        )
+
+    identities: list[Identity] = []
+    for tenant in options.tenants:
+        for i in range(1, options.collectors + 1):
+            name = f"{tenant}-collector-{i}"
+            identities.append(
+                user(
+                    name,
+                    Role.COLLECTOR,
+                    tenant,
+                    tenant=tenant,
+                    source_id=name,
+                    partition=partition_of(name, partitions),
+                    uns_root=f"{uns_tenant_root(bus, tenant)}.collector-{i}",
+                )
+            )
+        for role in (Role.INGEST, Role.READER, Role.OPERATOR):
+            identities.append(user(f"{tenant}-{role.value}", role, tenant, tenant=tenant))
+    identities.append(user("audit", Role.AUDIT, SYSTEM_ACCOUNT))
+
+    manifest = SecurityManifest(
+        created=_iso(now),
+        tenants=options.tenants,
+        bus=bus,
+        tls=TlsFiles(
+            ca_cert="ca.crt",
+            ca_expires=_iso(ca.not_after),
+            server_cert="server.crt",
+            server_key="server.key",
+            server_expires=_iso(server.not_after),
+        ),
+        mtls=options.mtls,
+        jetstream_cipher=options.cipher,
+        jetstream_key_file="jetstream-key.conf",
+        identities=tuple(identities),
+    )
+    manifest.save(directory)
+    return manifest
+
+
+def shared_partitions(manifest: SecurityManifest) -> dict[int, list[str]]:
+    """Partitions that more than one collector of a tenant publishes to: those collectors
+    can write into each other's subject (the subject scheme has no finer grain)."""
+    out: dict[int, list[str]] = {}
+    for tenant in manifest.tenants:
+        seen: dict[int, list[str]] = {}
+        for ident in manifest.by_role(Role.COLLECTOR, tenant):
+            assert ident.partition is not None
+            seen.setdefault(ident.partition, []).append(ident.name)
+        for part, names in seen.items():
+            if len(names) > 1:
+                out.setdefault(part, []).extend(names)
+    return out
