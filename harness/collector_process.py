@@ -9,6 +9,8 @@ It lives in ``harness`` because it joins the simulator's catalogue format
 the simulator. Prints ``READY`` once the first poll/subscription is running
 and a JSON status line every ``--status-every`` seconds; SIGTERM stops it
 after flushing what it can, SIGKILL is survived through the spool.
+``--metrics HOST:PORT`` (off by default; port 0 = any free port) serves a Prometheus
+page (``historian.collect.metrics``) and prints ``{"metrics": URL}`` before ``READY``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from nats.aio.client import Client as NATS
 
 from historian.bus.options import BusOptions
 from historian.collect.forwarder import BatchForwarder
+from historian.collect.metrics import CollectorMetrics, parse_listen, serve_metrics
 from historian.collect.modbus import ModbusPoller
 from historian.collect.opcua import OpcUaCollector, OpcUaSecurity
 from historian.collect.spool import DiskSpool
@@ -60,6 +63,13 @@ async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
             args.endpoint, tags, fwd, security=security,
             publishing_interval_ms=args.interval_s * 1000 / 2,
         )  # fmt: skip
+    metrics = None
+    if args.metrics is not None:
+        host, port = parse_listen(args.metrics)
+        exported = CollectorMetrics(args.source_id, source, fwd, spool, lambda: nc.is_connected)
+        metrics = serve_metrics(exported, host, port)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        print(json.dumps({"metrics": f"http://{shown}:{metrics.server_port}/metrics"}), flush=True)
     tasks = [
         asyncio.create_task(connect_until_up(nc, args.nats, stop)),
         asyncio.create_task(fwd.run(stop)),
@@ -84,6 +94,9 @@ async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
     tasks.append(asyncio.create_task(status()))
     await stop.wait()
     await asyncio.gather(*tasks, return_exceptions=True)
+    if metrics is not None:
+        metrics.shutdown()
+        metrics.server_close()
     if nc.is_connected:
         await nc.drain()
 
@@ -124,7 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--username")
     ap.add_argument("--password")
     ap.add_argument("--status-every", type=float, default=1.0)
+    ap.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus /metrics here (port 0 = any free; off by default)",
+    )
     args = ap.parse_args(argv)
+    if args.metrics is not None:
+        try:
+            parse_listen(args.metrics)
+        except ValueError as exc:
+            ap.error(str(exc))
     stop = asyncio.Event()
 
     async def runner() -> None:

@@ -70,6 +70,8 @@ class PollerMetrics:
     sent: int = 0
     reconnects: int = 0
     last_poll_s: float = 0.0
+    last_data_ns: int = 0
+    """When a poll last read at least one block (0: never); stale data shows here."""
 
 
 class ModbusPoller:
@@ -96,6 +98,11 @@ class ModbusPoller:
         self._timeout_s = timeout_s
         self._client: AsyncModbusTcpClient | None = None
         self.metrics = PollerMetrics()
+
+    @property
+    def connected(self) -> bool:
+        """The TCP connection to the device is up (it may still answer nothing useful)."""
+        return self._client is not None and bool(self._client.connected)
 
     async def _connected(self) -> AsyncModbusTcpClient:
         if self._client is not None and self._client.connected:
@@ -124,6 +131,7 @@ class ModbusPoller:
         n = len(self.series)
         values = np.full(n, np.nan)
         quality = np.full(n, Quality.BAD_COMMUNICATION_ERROR, dtype=np.uint16)
+        reads_before = self.metrics.block_reads
         for block in self.plan:
             try:
                 raw = await self._read(client, block)
@@ -144,6 +152,8 @@ class ModbusPoller:
             quality[block.tag_index] = Quality.GOOD
             self.metrics.block_reads += 1
             self.metrics.registers_read += block.count
+        if self.metrics.block_reads > reads_before:
+            self.metrics.last_data_ns = t_ns
         ts = np.full(n, t_ns, dtype=np.int64)
         keep = self.filter.admit(np.arange(n), ts, values, quality)
         batch = PointBatch(self.series[keep], ts[keep], values[keep], quality[keep], False)

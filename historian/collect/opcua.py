@@ -82,6 +82,8 @@ class SubscriberMetrics:
     no_source_ts: int = 0
     """Readings without a source timestamp (server time or collector clock used)."""
     last_error: str = ""
+    last_data_ns: int = 0
+    """When the last data change notification arrived (0: never); keep-alives do not count."""
 
 
 def node_id_for(path: str, namespace: int = 2) -> ua.NodeId:
@@ -146,6 +148,12 @@ class OpcUaCollector:
         self._last_publish = time.monotonic()
         self._client: Client | None = None
 
+    @property
+    def connected(self) -> bool:
+        """A session with its subscription is open (data may still have stopped: see
+        ``metrics.last_data_ns``)."""
+        return self._client is not None
+
     # -- notification path (called from asyncua's publish loop) ---------------
     def _on_publish(self) -> None:
         self._last_publish = time.monotonic()
@@ -186,6 +194,7 @@ class OpcUaCollector:
         self.metrics.no_source_ts += int(no_source_ts.sum())
         keep = self.filter.admit(idx, ts, values, quality)
         self.metrics.notifications += n
+        self.metrics.last_data_ns = now_ns
         if keep.any():
             batch = PointBatch(self.series[idx[keep]], ts[keep], values[keep], quality[keep])
             self.forwarder.add(batch)
