@@ -63,12 +63,18 @@ def register_map_cmd(
         output.write_text(text, encoding="utf-8")
 
 
-def _serve_until_interrupted(procs: list[Any]) -> None:
-    """Block until Ctrl-C / SIGTERM or until a server process dies; then stop all by PID."""
+def _serve_until_interrupted(procs: list[Any], status: Any = None) -> None:
+    """Block until Ctrl-C / SIGTERM or until a server process dies; then stop all by PID.
+
+    ``status`` (a :class:`sim.replay_progress.ProgressMeter` over the processes'
+    progress files) draws a replay's progress line while waiting."""
     import signal
     import time
 
     from sim.servers.launch import stop_servers
+
+    if status is not None:
+        status = _ProgressPrinter(procs, status)
 
     stop = {"now": False}
 
@@ -83,13 +89,57 @@ def _serve_until_interrupted(procs: list[Any]) -> None:
                 for p in dead:
                     typer.echo(f"server {p.index} exited ({p.proc.returncode}):\n{p.log_tail()}")
                 break
+            if status is not None:
+                status.update()
             time.sleep(0.2)
     finally:
+        if status is not None:
+            status.close()
         typer.echo("stopping servers ...")
         codes = stop_servers(procs)
         for s, h in old.items():
             signal.signal(s, h)
         typer.echo(f"stopped (exit codes {codes})")
+
+
+class _ProgressPrinter:
+    """One line redrawn in place on a terminal; a line every 2 s (and at the end) otherwise."""
+
+    def __init__(self, procs: list[Any], meter: Any) -> None:
+        import sys
+
+        self.paths = [p.progress_path for p in procs if p.progress_path is not None]
+        self.meter = meter
+        self.tty = sys.stdout.isatty()
+        self.last_print = 0.0
+        self.finished = False
+        self.line = ""
+
+    def update(self) -> None:
+        import time
+
+        from sim.replay_progress import read_progress
+
+        if self.finished:
+            return
+        docs = read_progress(self.paths)
+        self.line = self.meter.line(docs)
+        done = len(docs) == len(self.paths) and all(d.get("finished") for d in docs)
+        now = time.monotonic()
+        if self.tty:
+            typer.echo("\r" + self.line + "\x1b[K", nl=False)
+        elif done or now - self.last_print >= 2.0:
+            typer.echo(self.line)
+            self.last_print = now
+        if done:
+            self.finished = True
+            if self.tty:
+                typer.echo("")
+            typer.echo("replay finished; serving the last values, Ctrl-C to stop")
+
+    def close(self) -> None:
+        if self.tty and not self.finished and self.line:
+            typer.echo("")
 
 
 @app.command("serve")
@@ -153,6 +203,9 @@ def replay_cmd(
     tags: Annotated[str, typer.Option(help="--from-historian: tag glob")] = "*",
     start: Annotated[str | None, typer.Option(help="--from-historian: range start")] = None,
     end: Annotated[str | None, typer.Option(help="--from-historian: range end")] = None,
+    progress: Annotated[
+        bool, typer.Option(help="draw sim time, measured speed and ETA while replaying")
+    ] = True,
 ) -> None:
     """Play a recording (or a historian range) through OPC UA + Modbus servers at N x speed."""
     from sim.replay import Recording, RecordingError, fetch_from_historian
@@ -193,7 +246,7 @@ def replay_cmd(
         step = tick or recorded.min_step_ns / 1e9
         procs = start_servers(
             catalogue, None, speed=speed, tick_s=step, replay=recording, rebase=rebase,
-            workdir=workdir,
+            workdir=workdir, progress=progress,
         )  # fmt: skip
     except (ServerStartError, RecordingError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -201,7 +254,9 @@ def replay_cmd(
     for p in procs:
         typer.echo(p.describe())
     typer.echo(f"replaying {recording} at {speed}x (one tick = {step:g} s); Ctrl-C to stop")
-    _serve_until_interrupted(procs)
+    from sim.replay_progress import ProgressMeter
+
+    _serve_until_interrupted(procs, ProgressMeter(len(procs)) if progress else None)
 
 
 def _users(spec: str) -> dict[str, str]:

@@ -12,6 +12,15 @@ ranged to the data. Each tick of ``tick_s`` (default: the smallest step in the
 recording) publishes the records whose time falls in it; timestamps are kept as
 recorded or re-based so the first record is "now".
 
+What the servers carry (``docs/replay.md``): a ``float64`` tag's recorded value,
+bit for bit, over OPC UA (Double); Modbus registers hold what their encoding can
+(float32: 24-bit mantissa; int16_scaled: ``scale``). Timestamps are whole
+microseconds, the resolution a source timestamp survives between asyncua servers
+and clients (a Python datetime): finer ones are truncated once, here, so what the
+replay emits is what reaches the wire. A re-based replay starts on a whole
+microsecond. Rows without a value are skipped unless their quality is Bad (a Bad
+reading is replayed as such: Bad status, no value).
+
 >>> import io
 >>> text = "timestamp,value\\n2020-01-01 00:00:00,1.5\\n2020-01-01 00:05:00,2.5\\n"
 >>> rec = Recording.from_csv(io.StringIO(text))
@@ -43,6 +52,7 @@ from sim.tags import Catalogue, ModbusSpec, Tag
 from sim.twin import TickResult
 
 _TIME_COLUMNS = ("timestamp", "time", "ts")
+US = 1_000  # ns per microsecond: the timestamp resolution a replay serves
 
 
 class RecordingError(SimError, ValueError):
@@ -95,7 +105,7 @@ class Recording:
                 columns,
             )
         order = np.lexsort((rec.column, rec.ts))
-        keep = ~np.isnan(rec.values[order])
+        keep = ~np.isnan(rec.values[order]) | ((rec.quality[order] >> 14) >= 2)
         o = order[keep]
         return cls(rec.ts[o], rec.column[o], rec.values[o], rec.quality[o], rec.columns)
 
@@ -139,10 +149,14 @@ def _token(s: str) -> str:
 
 
 def catalogue_for(rec: Recording, name: str, unit: str = "count") -> Catalogue:
-    """One read-only float32 tag per recorded series, ranged to the data (+10 %)."""
+    """One read-only float64 tag per recorded series, ranged to the data (+10 %).
+
+    float64, so OPC UA serves the recorded values exactly; the Modbus registers
+    (float32) hold them to float32 resolution."""
     tags = []
     for k, col in enumerate(rec.columns):
         v = rec.values[rec.column == k]
+        v = v[np.isfinite(v)]
         lo, hi = (float(v.min()), float(v.max())) if len(v) else (0.0, 1.0)
         pad = max((hi - lo) * 0.1, 1.0)
         tags.append(
@@ -153,7 +167,7 @@ def catalogue_for(rec: Recording, name: str, unit: str = "count") -> Catalogue:
                 unit=unit,
                 low=round(lo - pad, 3),
                 high=round(hi + pad, 3),
-                dtype="float32",
+                dtype="float64",
                 modbus=ModbusSpec(table="input", unit_id=1, address=2 * k, encoding="float32"),
                 sample_ms=max(1, rec.min_step_ns // 1_000_000),
             )
@@ -188,9 +202,15 @@ class ReplaySource:
             )
         tag_of = np.array(mapping, dtype=np.int64)[rec.column]
         keep = tag_of >= 0
-        self.ts = rec.ts[keep]
+        recorded_ts = rec.ts[keep]
+        self.ts = recorded_ts // US * US  # what a source timestamp carries (module docstring)
+        self.truncated_timestamps = int(np.count_nonzero(self.ts != recorded_ts))
         self.tag = tag_of[keep]
-        self.values = Representation(self.tags).apply_to(rec.values[keep], self.tag)
+        raw = rec.values[keep]
+        # float64 tags keep the recording's bits (OPC UA Double); others carry what
+        # their encoding holds, as the twin's tags do
+        exact = np.array([t.dtype == "float64" for t in self.tags], dtype=bool)[self.tag]
+        self.values = np.where(exact, raw, Representation(self.tags).apply_to(raw, self.tag))
         self.quality = rec.quality[keep]
         self.tick_s = tick_s if tick_s else rec.min_step_ns / NS
         self.tick_ns = round(self.tick_s * NS)
@@ -198,7 +218,7 @@ class ReplaySource:
         self.shift_ns = 0
         if rebase:
             target = rebase_to_ns if rebase_to_ns is not None else time.time_ns()
-            self.shift_ns = target - first
+            self.shift_ns = target // US * US - first
         self.start_ns = first + self.shift_ns - self.tick_ns  # tick 1 ends at the first record
         self.series = np.array([t.id for t in self.tags], dtype=np.uint32)
         n = len(self.tags)
@@ -220,6 +240,14 @@ class ReplaySource:
     @property
     def finished(self) -> bool:
         return self._cursor >= len(self.ts)
+
+    def progress(self) -> dict[str, int]:
+        """Where the replay is: sim time reached, the recording's span (as served), records."""
+        first = int(self.ts[0]) + self.shift_ns if len(self.ts) else 0
+        last = int(self.ts[-1]) + self.shift_ns if len(self.ts) else 0
+        sim = self.start_ns + self.tick * self.tick_ns
+        return {"sim_ns": min(sim, last), "first_ns": first, "last_ns": last,
+                "records": self._cursor, "total": len(self.ts)}  # fmt: skip
 
     def step(self) -> TickResult:
         self.tick += 1

@@ -41,6 +41,7 @@ class ServerProcess:
     log_file: Path
     emitted_path: Path | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    progress_path: Path | None = None  # a replay's progress JSON (sim.replay_progress)
     _terminated: bool = False
 
     @property
@@ -160,13 +161,18 @@ def start_servers(
     rebase: bool = False,
     start_ns: int | None = None,
     history_from: str | None = None,
+    hold_file: str | Path | None = None,
+    progress: bool = False,
     ready_timeout: float = 120.0,
 ) -> list[ServerProcess]:
     """Start server processes for a catalogue (or a generated profile) and wait until ready.
 
     ``speed`` 0 runs as fast as possible. ``history_from`` (a historian's HTTP API
     URL) makes the OPC UA variables answer HistoryRead from that historian
-    (:class:`sim.servers.history_http.HistorianHttpHistory`). With ``record_emitted`` each process
+    (:class:`sim.servers.history_http.HistorianHttpHistory`). With ``hold_file`` the
+    processes publish their first tick and wait until that file exists (so collectors
+    can subscribe before a replay runs); ``progress`` has a replay write
+    ``<workdir>/progress-<i>.json``. With ``record_emitted`` each process
     writes what it emitted to ``<workdir>/emitted-<i>.arrows`` (see
     :func:`sim.emitted.read_emitted`). On any failure, every process started so
     far is stopped before the error is raised.
@@ -206,6 +212,8 @@ def start_servers(
         common += ["--start-ns", str(start_ns)]
     if history_from is not None:
         common += ["--history-from", history_from]
+    if hold_file is not None:
+        common += ["--hold-file", str(hold_file)]
     try:
         for k, (a, b) in enumerate(plan_slices(cat, tags_per_process)):
             ready = work / f"ready-{k}.json"
@@ -216,10 +224,15 @@ def start_servers(
                     "--stop", str(b), "--ready-file", str(ready)]  # fmt: skip
             if emitted is not None:
                 args += ["--emitted", str(emitted)]
+            progress_path = work / f"progress-{k}.json" if progress else None
+            if progress_path is not None:
+                progress_path.unlink(missing_ok=True)
+                args += ["--progress-file", str(progress_path)]
             with log.open("wb") as fh:
                 proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)  # fmt: skip
-            procs.append(ServerProcess(k, (a, b), proc, ready, log, emitted))
+            procs.append(ServerProcess(k, (a, b), proc, ready, log, emitted,
+                                       progress_path=progress_path))  # fmt: skip
         for p in procs:
             p.wait_ready(ready_timeout)
     except BaseException:

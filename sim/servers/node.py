@@ -48,6 +48,7 @@ class NodeStats:
     ticks: int = 0
     late_ticks: int = 0  # computed after their wall-clock due time + one tick
     max_lag_s: float = 0.0
+    last_lag_s: float = 0.0  # the latest tick's start behind its due time (paced only)
     step_s: float = 0.0  # cumulative model step time (worker thread)
     publish_s: float = 0.0  # cumulative server update time (event loop)
     started: float = field(default_factory=time.monotonic)
@@ -133,6 +134,7 @@ class TwinNode:
             if self.clock.paced and lag > self.clock.tick_s / (self.clock.speed or 1.0):
                 self.stats.late_ticks += 1
             self.stats.max_lag_s = max(self.stats.max_lag_s, lag if self.clock.paced else 0.0)
+            self.stats.last_lag_s = lag if self.clock.paced else 0.0
             await self.tick_once()
             if getattr(self.source, "finished", False):
                 break  # a replay that reached the end of its recording
@@ -169,6 +171,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--emitted", type=Path, default=None, help="Arrow stream of emitted points")
     p.add_argument("--replay", type=Path, default=None, help="recording to replay instead")
     p.add_argument("--rebase", action="store_true", help="replay: re-base timestamps to now")
+    p.add_argument("--hold-file", type=Path, default=None,
+                   help="publish tick 0, then wait for this file to exist")  # fmt: skip
+    p.add_argument("--progress-file", type=Path, default=None,
+                   help="replay: rewrite progress JSON here (sim.replay_progress)")  # fmt: skip
     p.add_argument("--security", default="none", help="opcua: none | sign | encrypt | all")
     p.add_argument("--users", default="", help="opcua: user:password,user2:password2")
     p.add_argument("--start-ns", type=int, default=None)
@@ -214,11 +220,29 @@ async def _serve(args: argparse.Namespace) -> None:
     tmp = args.ready_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(args.ready_file)  # atomic: readers never see half a file
+    if args.hold_file is not None:  # no deadline: SIGTERM ends the wait
+        while not args.hold_file.exists() and not node._stopping.is_set():
+            await asyncio.sleep(0.02)
+        node.clock.reset(0)  # tick 1 is due one period after the go, not after start
+    progress_done = asyncio.Event()
+    progress = None
+    if args.progress_file is not None and hasattr(source, "progress"):
+        from sim.replay_progress import write_progress_until
+
+        progress = asyncio.create_task(
+            write_progress_until(node, args.progress_file, progress_done)
+        )
     try:
         await node.run()
+        progress_done.set()  # the last write says finished
+        if progress is not None:
+            await progress
         if not node._stopping.is_set():  # replay ended: keep serving the last values
             await node._stopping.wait()
     finally:
+        progress_done.set()
+        if progress is not None and not progress.done():
+            progress.cancel()
         await node.stop()
         st = node.stats
         print(json.dumps({"stats": {

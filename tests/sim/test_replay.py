@@ -33,9 +33,35 @@ def test_wide_csv_to_source_keeps_timestamps() -> None:
         assert r.emit.all()
         seen.append((int(r.ts[0]), float(r.values[0])))
     assert [t for t, _ in seen] == [first + k * 300 * 10**9 for k in range(10)]
-    want = [float(np.float32(70 + m * 0.123456789)) for m in range(0, 50, 5)]
-    assert [v for _, v in seen] == want  # float32 as the Modbus register holds it
+    want = [70 + m * 0.123456789 for m in range(0, 50, 5)]
+    assert [v for _, v in seen] == want  # float64 tags: the recorded bits (OPC UA Double)
     assert len(src.emitted.concat()) == 10
+
+
+def test_timestamps_are_whole_microseconds_and_bad_rows_are_kept() -> None:
+    """Sub-microsecond parts are truncated once, in the source (what asyncua's DateTime
+    carries); a Bad row without a value is replayed; a value-less Good row is not."""
+    table = pa.table({
+        "timestamp": pa.array([10**9 + 999, 2 * 10**9 + 1_500, 3 * 10**9, 4 * 10**9], pa.int64()),
+        "path": ["a", "a", "a", "a"], "value": [1.0, None, None, 4.0],
+        "quality": pa.array([0, 0x808C, 0, 0], pa.uint16()),
+    })  # fmt: skip
+    rec = Recording.from_table(table)
+    assert rec.ts.tolist() == [10**9 + 999, 2 * 10**9 + 1_500, 4 * 10**9]  # Good NaN row gone
+    src = ReplaySource(rec, catalogue_for(rec, "us"), tick_s=1.0)
+    assert src.truncated_timestamps == 2
+    stamps = []
+    while not src.finished:
+        r = src.step()
+        if r.emit.any():
+            stamps.append((int(r.ts[0]), int(r.quality[0])))
+    assert stamps == [(10**9, 0), (2 * 10**9 + 1_000, 0x808C), (4 * 10**9, 0)]
+    b = src.emitted.concat()
+    assert b.ts.tolist() == [10**9, 2 * 10**9 + 1_000, 4 * 10**9] and np.isnan(b.values[1])
+    rebased = ReplaySource(
+        rec, catalogue_for(rec, "us"), rebase=True, rebase_to_ns=5 * 10**18 + 789
+    )
+    assert int(rebased.step().ts[0]) == 5 * 10**18  # starts on a whole microsecond
 
 
 def test_rebase_shifts_to_now() -> None:

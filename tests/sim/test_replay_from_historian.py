@@ -48,8 +48,8 @@ def test_fetch_keeps_timestamps_values_and_quality_exactly(
     assert flow["quality"].to_numpy().tolist() == quality.tolist()
     assert set(t["path"].to_pylist()) >= {FLOW, RUNNING}
     rec = Recording.from_file(path)  # the replay reader takes it as a long recording
-    # (it skips value-less rows: the five Bad points with NaN are not replayed)
-    assert FLOW in rec.columns and len(rec.ts) == t.num_rows - int(np.isnan(got).sum())
+    # every row, the five Bad points with NaN too (replayed as Bad, without a value)
+    assert FLOW in rec.columns and len(rec.ts) == t.num_rows
     with pytest.raises(RecordingError, match="no historian tag matches"):
         fetch_from_historian(url, "nothing.*", START, END, tmp_path / "x.parquet")
 
