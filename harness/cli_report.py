@@ -2,6 +2,7 @@
 
 twinbench report show reports/runs/20260101T000000Z-noisy
 twinbench report compare OLD_DIR NEW_DIR [--prefix latency.] [--changed-only]
+twinbench report render reports/runs/20260101T000000Z-noisy   (report.md/.html from its JSON)
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from pathlib import Path
 import typer
 
 from harness.report import Report, ReportError, load_report
-from harness.report_md import format_value, render_markdown
+from harness.report_format import format_value
+from harness.report_md import render_markdown
 
 app = typer.Typer(help="Read and compare scenario reports.", no_args_is_help=True)
 
@@ -89,3 +91,19 @@ def compare(
 ) -> None:
     """Table of metric deltas, B relative to A."""
     typer.echo(compare_table(_load(a), _load(b), prefix=prefix, changed_only=changed_only))
+
+
+@app.command()
+def render(
+    run: Path = typer.Argument(..., help="Run directory or its report.json"),
+) -> None:
+    """Re-render report.md and report.html from report.json (after a renderer change)."""
+    from harness.report_write import render_run_dir
+
+    try:
+        out = render_run_dir(run)
+    except ReportError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for name in ("report.md", "report.html"):
+        typer.echo(f"report: {out / name}")

@@ -2,9 +2,11 @@
 
 The runner fills a :class:`Report` (flat dotted metrics, latency histograms,
 time series, phases, fault windows, accounting), :func:`evaluate` scores it
-against :class:`Threshold` objects, :func:`write_run` writes
-``reports/runs/<UTC timestamp>-<scenario>/{report.json,report.md,report.html}``
-and :func:`exit_code` turns the verdict into the process exit status.
+against :class:`Threshold` objects and :func:`exit_code` turns the verdict into
+the process exit status. This module is the model only: the renderers
+(``harness.report_md``, ``harness.report_html``) read it, and the writer
+(``harness.report_write.write_run``) puts all three files in a run directory,
+so no import runs back from the model to what renders it.
 The JSON layout is documented in ``docs/report-schema.md``.
 
 >>> r = Report(scenario="demo", profile="normal", seed=1, duration_s=10.0)
@@ -21,8 +23,6 @@ import json
 import math
 import operator
 import os
-import platform
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +40,6 @@ __all__ = [
     "evaluate",
     "exit_code",
     "load_report",
-    "write_run",
 ]
 
 SCHEMA = "twinbench.report/1"
@@ -99,6 +98,8 @@ class Report:
     seed: int
     duration_s: float
     description: str = ""
+    # when the load started, ISO 8601 UTC (the runner sets it from its time origin, t = 0 s
+    # of every chart); the default, for reports built by hand, is when the Report was made
     started_utc: str = field(
         default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     )
@@ -205,54 +206,6 @@ def evaluate(report: Report, thresholds: Sequence[Threshold]) -> str:
 def exit_code(report: Report) -> int:
     """0 when every threshold passed (or none were set); 1 when any failed."""
     return 1 if report.verdict == "fail" else 0
-
-
-def environment() -> dict[str, Any]:
-    """Where the run happened: enough to tell two machines (or two commits) apart."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "git_commit": commit,
-    }
-
-
-def write_run(report: Report, root: str | os.PathLike[str] = "reports/runs") -> Path:
-    """Write report.json/.md/.html into a fresh ``<root>/<UTC timestamp>-<scenario>/``."""
-    from harness.report_html import render_html
-    from harness.report_md import render_markdown
-
-    if not report.environment:
-        report.environment = environment()
-    try:  # the directory is named after the run's start
-        started = datetime.strptime(report.started_utc, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        started = datetime.now(UTC)
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    base = Path(root) / f"{stamp}-{report.scenario}"
-    out = base
-    for n in range(1, 100):  # two runs in one second get distinct directories
-        if not out.exists():
-            break
-        out = base.with_name(f"{base.name}-{n}")
-    out.mkdir(parents=True)
-    doc = report.to_json()
-    (out / "report.json").write_text(
-        json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8"
-    )
-    (out / "report.md").write_text(render_markdown(report), encoding="utf-8")
-    (out / "report.html").write_text(render_html(report), encoding="utf-8")
-    return out
 
 
 def load_report(path: str | os.PathLike[str]) -> Report:

@@ -1,12 +1,25 @@
-"""Self-contained HTML report: inline CSS and SVG charts, no scripts, no network references."""
+"""Self-contained HTML report: one file, inline CSS, uPlot charts inline, SVG without scripts.
+
+The time series are interactive uPlot charts (``harness.report_charts``) on one
+shared time axis; each also carries its static SVG inside ``<noscript>``, so a
+reader with scripts off still sees every chart. No network reference anywhere.
+"""
 
 from __future__ import annotations
 
+import re
 from html import escape
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from harness.report_md import format_value
-from harness.svgplot import bar_chart, line_chart, percentile_chart
+from harness.report_charts import interactive_charts, static_chart, time_charts, time_range
+from harness.report_format import (
+    BASELINE_KEY,
+    bytes_per_point_caption,
+    format_value,
+    started_label,
+)
+from harness.svgplot import bar_chart, percentile_chart
 
 if TYPE_CHECKING:
     from harness.report import Report
@@ -14,16 +27,17 @@ if TYPE_CHECKING:
 __all__ = ["render_html"]
 
 _CSS = """
-body{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}
+body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:0.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}
 td:first-child,th:first-child{text-align:left}
 .pass{color:#2a7d2a;font-weight:bold}.fail{color:#c0392b;font-weight:bold}
 .verdict{font-size:1.4em}svg{display:block;margin:0.5em 0 1.5em}
+figure.tchart{margin:0 0 1.5em;min-height:40px}
+.readout{position:sticky;top:0;background:#fffbe6;border:1px solid #e6d9a5;padding:4px 8px;
+font-size:13px;min-height:1.3em;z-index:10}
+.hint,.caption{font-size:13px;color:#555}
 """
-
-# chart order and axis label per time-series group; unknown groups follow, labelled by unit
-_GROUPS = {"throughput": "points/s", "latency": "ms", "lag": "messages", "spool": "batches"}
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -32,32 +46,64 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _code_spans(text: str) -> str:
+    """`name` (the shared captions' Markdown) as <code>name</code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+
+
 def _verdict_cell(passed: bool) -> str:
     return "<span class='pass'>pass</span>" if passed else "<span class='fail'>FAIL</span>"
 
 
-def _time_charts(report: Report) -> list[str]:
-    shaded = [(f["start_s"], f["end_s"], f"{f['kind']} {f['target']}") for f in report.faults]
-    # one chart per (group, unit): CPU % and RSS bytes never share an axis
-    charts: dict[tuple[str, str], list[tuple[str, Any, Any]]] = {}
-    for name, ts in report.timeseries.items():
-        key = (ts["group"], ts.get("unit", "") or _GROUPS.get(ts["group"], ""))
-        charts.setdefault(key, []).append((name, ts["t_s"], ts["values"]))
-    rank = {g: i for i, g in enumerate(_GROUPS)}
-    order = sorted(charts, key=lambda k: (rank.get(k[0], len(rank)), k))
-    out = []
-    for group, unit in order:
-        units_in_group = sum(1 for g, _ in charts if g == group)
-        label = f"{group} ({unit})" if units_in_group > 1 else group
-        title = f"{label}, fault windows shaded" if shaded else label
-        out.append(
-            f"<h3>{escape(label)} over time</h3>"
-            + line_chart(charts[(group, unit)], title=title, y_label=unit, shaded=shaded)
+def _time_section(report: Report, uplot_dist: Path | None) -> list[str]:
+    charts = time_charts(report)
+    if not charts:
+        return []
+    x_range = time_range(report, charts)
+    parts = [
+        "<h2>Over time</h2>",
+        "<p class='hint'>All charts share one time axis (seconds since the start of the load). "
+        "Drag across a chart to zoom all of them, double-click to zoom out; fault windows are "
+        "shaded and named, phases named along the top; the acked line is dashed.</p>",
+        "<p id='readout' class='readout'>hover a chart: time, phase, fault and values</p>",
+    ]
+    for c in charts:
+        parts.append(
+            f"<h3>{escape(c.title)} over time</h3>"
+            f"<figure class='tchart' id='{c.key}' data-title='{escape(c.title)}'>"
+            f"<noscript>{static_chart(c, report, x_range)}</noscript></figure>"
         )
-    return out
+    parts.append(interactive_charts(report, charts, uplot_dist))
+    return parts
 
 
-def render_html(report: Report) -> str:
+def _fault_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    header = ["fault", "target", "start s", "end s"]
+    rows = [
+        [
+            escape(f["kind"]),
+            escape(f["target"]),
+            format_value(f["start_s"]),
+            format_value(f["end_s"]),
+        ]
+        for f in report.faults
+    ]
+    if any("ack_resumed_s" in f or "skipped" in f for f in report.faults):
+        header += ["acks resumed after s", "queryable resumed after s"]
+        for row, f in zip(rows, report.faults, strict=True):
+            if f.get("skipped"):
+                row += [escape(f"SKIPPED: {f['skipped']}"), ""]
+            else:
+                source = f" ({escape(f['resumed_source'])})" if f.get("resumed_source") else ""
+                row += [
+                    format_value(f.get("ack_resumed_s")),
+                    format_value(f.get("queryable_resumed_s")) + source,
+                ]
+    return header, rows
+
+
+def render_html(report: Report, *, uplot_dist: Path | None = None) -> str:
+    """The page; ``uplot_dist`` overrides where uPlot is read from (default: node_modules)."""
     verdict_class = "fail" if report.verdict == "fail" else "pass"
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
@@ -67,7 +113,8 @@ def render_html(report: Report) -> str:
         f"<p class='verdict {verdict_class}'>{escape(report.verdict.upper())}</p>",
         f"<p>{escape(report.description)}</p>",
         f"<p>profile <code>{escape(report.profile)}</code>, seed {report.seed}, "
-        f"duration {report.duration_s:g} s, started {escape(report.started_utc)}</p>",
+        f"duration {report.duration_s:g} s, started "
+        f"<span id='started'>{escape(started_label(report.started_utc))}</span></p>",
     ]
     if report.thresholds:
         rows = [
@@ -85,9 +132,7 @@ def render_html(report: Report) -> str:
             "<h2>Thresholds</h2>",
             _table(["verdict", "threshold", "metric", "value", "limit", "why"], rows),
         ]
-    charts = _time_charts(report)
-    if charts:
-        parts += ["<h2>Over time</h2>", *charts]
+    parts += _time_section(report, uplot_dist)
     if report.latency:
         rows = [
             [escape(n)]
@@ -106,14 +151,16 @@ def render_html(report: Report) -> str:
             ),
         ]
     if report.bytes_per_point:
+        caption = bytes_per_point_caption(report.metrics, report.thresholds)
         parts += [
             "<h2>Bytes per point by tag type</h2>",
             bar_chart(
                 report.bytes_per_point,
                 title="bytes per point",
                 unit="B/point",
-                reference=report.metrics.get("storage.baseline_bytes_per_point"),
+                reference=report.metrics.get(BASELINE_KEY),
             ),
+            f"<p class='caption'>{_code_spans(escape(caption))}</p>" if caption else "",
         ]
     if report.accounting:
         acc = report.accounting
@@ -127,19 +174,14 @@ def render_html(report: Report) -> str:
             f"<p>Stored points the run never produced: {format_value(acc['unexpected'])}</p>"
         )
     if report.faults:
-        rows = [
-            [
-                escape(f["kind"]),
-                escape(f["target"]),
-                format_value(f["start_s"]),
-                format_value(f["end_s"]),
-            ]
-            for f in report.faults
-        ]
-        parts += ["<h2>Faults</h2>", _table(["fault", "target", "start s", "end s"], rows)]
+        header, rows = _fault_rows(report)
+        parts += ["<h2>Faults</h2>", _table(header, rows)]
     rows = [
         [f"<code>{escape(k)}</code>", format_value(v), escape(report.units.get(k, ""))]
         for k, v in sorted(report.metrics.items())
     ]
-    parts += ["<h2>All metrics</h2>", _table(["metric", "value", "unit"], rows), "</body></html>"]
+    parts += ["<h2>All metrics</h2>", _table(["metric", "value", "unit"], rows)]
+    if report.notes:
+        parts += ["<h2>Notes</h2><ul>", *[f"<li>{escape(n)}</li>" for n in report.notes], "</ul>"]
+    parts.append("</body></html>")
     return "\n".join(parts)

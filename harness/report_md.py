@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from harness.report_format import (
+    BASELINE_KEY,
+    bytes_per_point_caption,
+    format_value,
+    round_sig,
+    started_label,
+)
+
 if TYPE_CHECKING:
     from harness.report import Report
 
-__all__ = ["format_value", "render_markdown"]
+__all__ = ["render_markdown"]
 
 _ACCOUNTING_COLUMNS = (
     "produced",
@@ -19,17 +27,6 @@ _ACCOUNTING_COLUMNS = (
     "reordered",
     "changed",
 )
-
-
-def format_value(value: float | None) -> str:
-    """Numbers as people read them: integers with separators, others to 4 significant digits."""
-    if value is None:
-        return "n/a"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    if abs(value) >= 1_000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}" if abs(value) >= 1e-3 else f"{value:.3e}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -48,7 +45,7 @@ def render_markdown(report: Report) -> str:
         f"{report.description}".strip(),
         "",
         f"- profile: `{report.profile}`, seed {report.seed}, duration {report.duration_s:g} s",
-        f"- started: {report.started_utc}",
+        f"- started: {started_label(report.started_utc)}",
     ]
     env = report.environment
     if env:
@@ -102,7 +99,13 @@ def render_markdown(report: Report) -> str:
     if report.bytes_per_point:
         lines += ["## Bytes per point", ""]
         rows = [[k, format_value(v)] for k, v in report.bytes_per_point.items()]
+        baseline = report.metrics.get(BASELINE_KEY)
+        if baseline is not None:
+            rows.append(["*baseline*", round_sig(baseline)])
         lines += _table(["tag type", "bytes/point"], rows)
+        caption = bytes_per_point_caption(report.metrics, report.thresholds)
+        if caption:
+            lines += [caption.replace("dashed line", "baseline"), ""]
     if report.faults:
         lines += ["## Faults", ""]
         rows = [

@@ -52,7 +52,8 @@ from harness.metrics import (
 )
 from harness.plant import PlantLoad
 from harness.rejected import Rejected, count_dead_letters
-from harness.report import Report, write_run
+from harness.report import Report
+from harness.report_write import write_run
 from harness.run_status import RunStatus
 from harness.scenario import FaultEvent, MetricKey, Scenario
 from harness.scenario_stack import ScenarioStack
@@ -267,6 +268,11 @@ class ScenarioRunner:
         sampler.start()
         self.state.origin_wall_ns = time.time_ns() + 200_000_000
         origin_mono = time.monotonic_ns() + 200_000_000
+        # t = 0 s of every chart is the start of the load: the throughput series counted
+        # from the runner's construction and the sampler from its own start, so the charts'
+        # time axes differed by the services' start-up time
+        self.acked_series.origin_ns = self.applied_series.origin_ns = self.state.origin_wall_ns
+        sampler.origin = origin_mono / NS
         monitor = asyncio.create_task(self._monitor(nc_obs, spool, stop_fwd))
         faults = [
             asyncio.create_task(self._fault(f, nc_pub, spool, stop_fwd, sampler))

@@ -16,6 +16,7 @@ import numpy as np
 from harness.accounting import read_back
 from harness.metrics import ProcessSampler, highest_sustained_rate
 from harness.report import Report, evaluate
+from harness.report_format import utc_iso
 from harness.scenario import MetricKey
 from historian import Historian, Options
 from historian.codec import encode_chunk
@@ -87,6 +88,8 @@ def _score_rejected(run: ScenarioRunner, report: Report) -> None:
 def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     s, st, sched = run.s, run.state, run.schedule
     report = Report(s.name, s.profile, s.seed, s.duration_s, s.description)
+    if st.origin_wall_ns:  # the load's start, not the time of scoring (after the load)
+        report.started_utc = utc_iso(st.origin_wall_ns)
     report.notes.extend(st.notes)
     report.notes.append(run.stack.durability_note())  # what an ack meant in this run
     if s.is_short:

@@ -8,12 +8,15 @@ browser, years later.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from html import escape
+
+from harness.report_format import round_sig
 
 __all__ = ["bar_chart", "line_chart", "nice_ticks", "percentile_chart"]
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+FAULT_FILL = "#f4c7c3"
 W, H = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 70, 190, 28, 38
 
@@ -130,6 +133,28 @@ def _finite_pairs(
     return [x for x, _ in keep], [y for _, y in keep]
 
 
+def _fault_windows(frame: _Frame, shaded: Sequence[tuple[float, float, str]]) -> list[str]:
+    """Shaded windows, each labelled with its name, written upwards along its left edge.
+
+    Vertical labels stay legible for faults seconds apart (20 chaos faults in 600 s),
+    where horizontal ones would overprint each other.
+    """
+    out = []
+    for a, b, label in shaded:
+        x = frame.px(a)
+        out.append(
+            f'<rect x="{x:.1f}" y="{TOP}" width="{max(frame.px(b) - x, 1):.1f}" '
+            f'height="{H - TOP - BOTTOM}" fill="{FAULT_FILL}" fill-opacity="0.6">'
+            f"<title>{escape(label)}</title></rect>"
+        )
+        y = TOP + 4
+        out.append(
+            f'<text x="{x + 9:.1f}" y="{y}" font-size="9" text-anchor="end" fill="#a33" '
+            f'class="fault-label" transform="rotate(-90 {x + 9:.1f} {y})">{escape(label)}</text>'
+        )
+    return out
+
+
 def line_chart(
     series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
     *,
@@ -137,37 +162,38 @@ def line_chart(
     x_label: str = "time (s)",
     y_label: str = "",
     shaded: Sequence[tuple[float, float, str]] = (),
+    x_range: tuple[float, float] | None = None,
+    dashed: Collection[str] = (),
 ) -> str:
     """Lines of (name, xs, ys); ``shaded`` (x0, x1, label) windows drawn behind (fault periods).
 
-    Points with a missing (None) or non-finite coordinate are skipped.
+    ``x_range`` fixes the x axis (so every chart of a run shares one time axis);
+    series named in ``dashed`` are drawn dashed and wider, so a line that runs
+    on top of another (acked over queryable) stays visible. Points with a
+    missing (None) or non-finite coordinate are skipped.
     """
     series = [(name, *_finite_pairs(sx, sy)) for name, sx, sy in series]
     xs = [x for _, sx, _ in series for x in sx] + [v for a, b, _ in shaded for v in (a, b)]
     ys = [y for _, _, sy in series for y in sy]
-    frame = _Frame(
-        min(xs, default=0.0),
-        max(xs, default=1.0),
-        min(0.0, *ys) if ys else 0.0,
-        max(ys, default=1.0) * 1.05 or 1.0,
-    )
-    body = [
-        f'<rect x="{frame.px(a):.1f}" y="{TOP}" width="{max(frame.px(b) - frame.px(a), 1):.1f}" '
-        f'height="{H - TOP - BOTTOM}" fill="#f4c7c3" fill-opacity="0.6">'
-        f"<title>{escape(label)}</title></rect>"
-        for a, b, label in shaded
-    ]
+    x0, x1 = x_range if x_range is not None else (min(xs, default=0.0), max(xs, default=1.0))
+    frame = _Frame(x0, x1, min(0.0, *ys) if ys else 0.0, max(ys, default=1.0) * 1.05 or 1.0)
+    body = _fault_windows(frame, shaded)
     body += frame.axes(
         title, x_label, y_label, [(t, _fmt(t)) for t in nice_ticks(frame.x0, frame.x1, 8)]
     )
-    for i, (_name, sx, sy) in enumerate(series):
+    for i, (name, sx, sy) in enumerate(series):
         pts = " ".join(
             f"{frame.px(x):.1f},{frame.py(y):.1f}"
             for x, y in zip(sx, sy, strict=True)
-            if math.isfinite(y)
+            if x0 <= x <= x1
         )
         color = PALETTE[i % len(PALETTE)]
-        body.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{pts}"/>')
+        style = (
+            ' stroke-width="2.5" stroke-dasharray="7,4"'
+            if name in dashed
+            else ' stroke-width="1.5"'
+        )
+        body.append(f'<polyline fill="none" stroke="{color}"{style} points="{pts}"/>')
     body += _legend([n for n, _, _ in series])
     return _svg(body, title)
 
@@ -214,31 +240,62 @@ def percentile_chart(
 
 
 def bar_chart(
-    values: dict[str, float], *, title: str, unit: str, reference: float | None = None
+    values: dict[str, float],
+    *,
+    title: str,
+    unit: str,
+    reference: float | None = None,
+    reference_label: str = "baseline",
 ) -> str:
-    """One bar per label; an optional dashed reference line (e.g. the compression baseline).
+    """One horizontal bar per label, names on the left (long names never overprint);
+    an optional dashed reference line (e.g. the compression baseline), its value rounded.
 
     Unmeasured (None or non-finite) values are left out rather than drawn as garbage.
     """
     values = {k: v for k, v in values.items() if v is not None and math.isfinite(v)}
     if reference is not None and not math.isfinite(reference):
         reference = None
-    top = max([*values.values(), reference or 0.0, 1e-9]) * 1.15
-    frame = _Frame(0.0, float(max(len(values), 1)), 0.0, top)
-    body = frame.axes(title, "", unit, [(i + 0.5, name[:14]) for i, name in enumerate(values)])
-    for i, (name, v) in enumerate(values.items()):
-        x, w = frame.px(i + 0.15), frame.px(i + 0.85) - frame.px(i + 0.15)
-        y = frame.py(v)
+    top = max([*values.values(), reference or 0.0, 1e-9]) * 1.1
+    left, right, top_px, row = 200, 70, 42, 20
+    height = top_px + max(len(values), 1) * row + BOTTOM
+
+    def px(v: float) -> float:
+        return left + v / top * (W - left - right)
+
+    body = [
+        f'<text x="{W / 2:.0f}" y="16" text-anchor="middle" font-size="13" font-weight="bold">'
+        f"{escape(title)}</text>",
+        f'<rect x="{left}" y="{top_px}" width="{W - left - right}" '
+        f'height="{height - top_px - BOTTOM}" fill="none" stroke="#999"/>',
+    ]
+    for t in nice_ticks(0.0, top):
+        x = px(t)
         body.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{frame.py(0) - y:.1f}" '
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top_px}" y2="{height - BOTTOM}" stroke="#eee"/>'
+        )
+        body.append(_text(x, height - BOTTOM + 14, _fmt(t), anchor="middle"))
+    body.append(_text((left + W - right) / 2, height - 6, unit, size=11, anchor="middle"))
+    for i, (name, v) in enumerate(values.items()):
+        y = top_px + i * row + 3
+        body.append(
+            f'<rect x="{left}" y="{y}" width="{px(v) - left:.1f}" height="{row - 6}" '
             f'fill="{PALETTE[0]}"><title>{escape(name)}: {v:g} {escape(unit)}</title></rect>'
         )
-        body.append(_text(x + w / 2, y - 3, f"{v:.3g}", anchor="middle"))
-    if reference is not None:
-        y = frame.py(reference)
         body.append(
-            f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d62728" '
-            'stroke-dasharray="5,4"/>'
+            _text(left - 6, y + row / 2 + 1, name[:34], anchor="end", extra=' class="bar-label"')
         )
-        body.append(_text(W - RIGHT + 6, y + 4, f"baseline {reference:g}", extra=' fill="#d62728"'))
-    return _svg(body, title)
+        body.append(_text(px(v) + 4, y + row / 2 + 1, round_sig(v)))
+    if reference is not None:
+        x = px(reference)
+        body.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top_px - 4}" y2="{height - BOTTOM}" '
+            'stroke="#d62728" stroke-dasharray="5,4"/>'
+        )
+        label = f"{reference_label} {round_sig(reference)}"
+        body.append(_text(x, top_px - 7, label, anchor="middle", extra=' fill="#d62728"'))
+    return (
+        f'<svg width="{W}" height="{height}" viewBox="0 0 {W} {height}" '
+        f'role="img" aria-label="{escape(title)}" font-family="sans-serif">'
+        + "".join(body)
+        + "</svg>"
+    )

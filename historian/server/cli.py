@@ -18,13 +18,16 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import nats.errors
 
 from historian.errors import CatalogueError, HistorianError
 from historian.options import FsyncPolicy
 from historian.server.process import HistorianServer, ServeConfig
+
+if TYPE_CHECKING:
+    from historian.opcua.security import SecureModeConfig
 
 _UNITS_NS = {
     "ms": 10**6,
@@ -109,6 +112,23 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         metavar="NAME=N",
         help="override a HistoryRead limit, e.g. max_values=10000 (docs/opcua.md, Limits)",
     )
+    ap.add_argument(
+        "--opcua-security",
+        choices=("none", "secure"),
+        default="none",
+        help="secure: Basic256Sha256 SignAndEncrypt only, no anonymous, users from "
+        "--opcua-users (docs/opcua.md, Secure mode); default none",
+    )
+    ap.add_argument(
+        "--opcua-users", type=Path, metavar="FILE", help="secure: users TOML with password hashes"
+    )
+    ap.add_argument(
+        "--opcua-cert",
+        type=Path,
+        metavar="FILE",
+        help="secure: server certificate, DER or PEM (default: generated into DIR/opcua-pki)",
+    )
+    ap.add_argument("--opcua-key", type=Path, metavar="FILE", help="secure: its private key (PEM)")
     return ap
 
 
@@ -145,6 +165,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
             opcua_limits = parse_opcua_limits(args.opcua_limit)
         except ValueError as exc:
             ap.error(str(exc))
+    opcua_secure = _check_opcua_security(ap, args)
     try:
         fsync = FsyncPolicy.parse(args.fsync) if args.fsync is not None else None
         past, future = parse_duration(args.accept_past), parse_duration(args.accept_future)
@@ -171,7 +192,31 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         http_limits=http_limits,
         opcua=args.opcua,
         opcua_limits=opcua_limits,
+        opcua_secure=opcua_secure,
     )
+
+
+def _check_opcua_security(
+    ap: argparse.ArgumentParser, args: argparse.Namespace
+) -> SecureModeConfig | None:
+    """Usage errors of --opcua-security/--opcua-users/--opcua-cert/--opcua-key (exit 2)."""
+    files = (args.opcua_users, args.opcua_cert, args.opcua_key)
+    if args.opcua_security == "none":
+        if any(f is not None for f in files):
+            ap.error("--opcua-users/--opcua-cert/--opcua-key need --opcua-security secure")
+        return None
+    from historian.opcua.security import SecureModeConfig, SecurityConfigError
+
+    if args.opcua is None:
+        ap.error("--opcua-security secure needs --opcua HOST:PORT")
+    if args.opcua_users is None:
+        ap.error("--opcua-security secure needs --opcua-users FILE (docs/opcua.md, Secure mode)")
+    cfg = SecureModeConfig(args.opcua_users, args.opcua_cert, args.opcua_key)
+    try:
+        cfg.check()
+    except SecurityConfigError as exc:
+        ap.error(str(exc))
+    return cfg
 
 
 def _check_http(

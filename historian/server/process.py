@@ -52,6 +52,7 @@ from historian.options import (
 
 if TYPE_CHECKING:
     from historian.catalogue import TagCatalogue
+    from historian.opcua.security import SecureModeConfig
 
 EXIT_STORE_UNUSABLE = 3
 Durability = Literal["fsync", "os"]
@@ -97,6 +98,8 @@ class ServeConfig:
     """``HOST:PORT`` of the OPC UA server with HistoryRead (historian.opcua; port 0 = any)."""
     opcua_limits: tuple[tuple[str, int], ...] = ()
     """Overridden ``historian.opcua.service.HistoryLimits`` fields (``--opcua-limit NAME=N``)."""
+    opcua_secure: SecureModeConfig | None = None
+    """OPC UA secure mode (``--opcua-security secure``; historian.opcua.security)."""
     bus: BusOptions = field(default_factory=BusOptions)
 
     @property
@@ -159,13 +162,17 @@ def _http_front_end(
     )
 
 
-def _opcua_front_end(listen: str, limits: tuple[tuple[str, int], ...]) -> FrontEnd:
+def _opcua_front_end(
+    listen: str, limits: tuple[tuple[str, int], ...], secure: SecureModeConfig | None = None
+) -> FrontEnd:
     # imported here: asyncua loads only when --opcua is given
     from historian.opcua.frontend import OpcUaFrontEnd, parse_listen
     from historian.opcua.service import HistoryLimits
 
     host, port = parse_listen(listen)
-    return OpcUaFrontEnd(host, port, limits=replace(HistoryLimits(), **dict(limits)))
+    return OpcUaFrontEnd(
+        host, port, limits=replace(HistoryLimits(), **dict(limits)), secure=secure
+    )
 
 
 Log = Callable[[str], None]
@@ -195,7 +202,9 @@ class HistorianServer:
         if cfg.http is not None:
             self.front_ends.append(_http_front_end(cfg.http, cfg.tokens, cfg.http_limits))
         if cfg.opcua is not None:
-            self.front_ends.append(_opcua_front_end(cfg.opcua, cfg.opcua_limits))
+            self.front_ends.append(
+                _opcua_front_end(cfg.opcua, cfg.opcua_limits, cfg.opcua_secure)
+            )
         self._log = log
         self.db: Historian
         self.options: Options

@@ -11,6 +11,7 @@ MODULES = [
     "harness.schedule",
     "harness.synthetic",
     "harness.report",
+    "harness.report_format",
     "scenarios",
     "harness.scenario",
 ]

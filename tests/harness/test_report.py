@@ -1,4 +1,5 @@
-"""Reports: JSON round trip, self-contained HTML with SVGs, thresholds to exit code, CLI."""
+"""Reports: JSON round trip, self-contained HTML (uPlot inline, SVG fallback), thresholds to
+exit code, CLI, and the readability fixes (labels, one time axis, start time)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,17 @@ from harness.report import (
     evaluate,
     exit_code,
     load_report,
-    write_run,
 )
+from harness.report_charts import find_uplot_dist
+from harness.report_write import write_run
 from harness.synthetic import SyntheticSource
 from historian.model import PointBatch
 
 T0 = 1_767_225_600 * 1_000_000_000
+# report.html inlines uPlot from node_modules (the nox sessions install it)
+needs_uplot = pytest.mark.skipif(
+    find_uplot_dist() is None, reason="needs uPlot (scripts/install-npm-deps.sh)"
+)
 
 
 def _report(p99_scale: float = 1.0, lose: int = 0) -> Report:
@@ -89,6 +95,7 @@ THRESHOLDS = [
 ]
 
 
+@needs_uplot
 def test_passing_report_round_trips_through_json(tmp_path: Path) -> None:
     r = _report()
     assert evaluate(r, THRESHOLDS) == "pass" and exit_code(r) == 0
@@ -108,6 +115,7 @@ def test_passing_report_round_trips_through_json(tmp_path: Path) -> None:
     assert write_run(r, tmp_path) != out  # same second, new directory
 
 
+@needs_uplot
 def test_failing_threshold_gives_a_nonzero_exit_code_and_says_why(tmp_path: Path) -> None:
     r = _report(p99_scale=10.0, lose=3)
     assert evaluate(r, THRESHOLDS) == "fail" and exit_code(r) == 1
@@ -135,19 +143,46 @@ def test_missing_metric_fails_instead_of_passing() -> None:
         Threshold("x", "y", "~", 1)  # type: ignore[arg-type]
 
 
-def test_html_is_self_contained_with_inline_svg_charts(tmp_path: Path) -> None:
+@needs_uplot
+def test_html_is_self_contained_with_uplot_inline_and_svg_fallbacks(tmp_path: Path) -> None:
     r = _report()
     evaluate(r, THRESHOLDS)
     html = (write_run(r, tmp_path) / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>")
     assert html.count("<svg") == 4  # throughput, lag, latency percentiles, bytes/point
+    assert html.count("<noscript><svg") == 2  # the time series: static copies of the charts
     assert "fault windows shaded" in html and 'fill="#f4c7c3"' in html  # the partition window
     assert "baseline 1.47" in html
-    assert not re.search(r"(https?:)?//[a-z0-9]", html, re.I)  # no network references at all
-    assert "<script" not in html and "<link" not in html and "@import" not in html
+    # no network references at all; the one URL is in uPlot's licence banner (a comment)
+    urls = re.findall(r"(?:https?:)?//[a-z0-9][^\"' )]*", html, re.I)
+    assert urls == ["https://github.com/leeoniya/uPlot"], urls
+    assert "<link" not in html and "@import" not in html and " src=" not in html
+    assert "uPlot" in html and html.count("<script") == 3  # uPlot, the data, the drawing
     assert html.count("<polyline") == 1 + 1 + 2  # acked, lag, two latency curves
+    data = json.loads(
+        html.split('<script type="application/json" id="report-data">')[1]
+        .split("</script>")[0]
+        .replace("<\\/", "</")
+    )
+    charts = {c["title"]: c for c in data["charts"]}
+    assert set(charts) == {"throughput", "lag"}
+    tp = charts["throughput"]
+    assert tp["names"] == ["acked"] and len(tp["x"]) == len(tp["ys"][0]) == 30  # columnar
+    assert data["faults"] == [{"name": "partition-bus-historian", "start_s": 10.0, "end_s": 20.0}]
+    assert data["x_range"] == [0.0, 30.0] and data["started_utc"] == r.started_utc
 
 
+def test_html_without_uplot_fails_naming_the_install_script(tmp_path: Path) -> None:
+    from harness.report_html import render_html
+
+    with pytest.raises(ReportError, match=r"scripts/install-npm-deps\.sh"):
+        render_html(_report(), uplot_dist=tmp_path)  # a directory without uPlot in it
+    # a report without time series needs no uPlot at all
+    bare = Report(scenario="x", profile="normal", seed=1, duration_s=1.0)
+    assert "<script" not in render_html(bare, uplot_dist=tmp_path)
+
+
+@needs_uplot
 def test_cpu_and_memory_series_get_separate_charts() -> None:
     from harness.report_html import render_html
 
@@ -167,6 +202,7 @@ def test_load_report_errors_are_specific(tmp_path: Path) -> None:
         load_report(tmp_path)
 
 
+@needs_uplot
 def test_compare_prints_deltas_between_runs(tmp_path: Path) -> None:
     a, b = _report(), _report(p99_scale=2.0, lose=1)
     b.set_metric("only.in.b", 1.0)
@@ -207,6 +243,7 @@ def test_compare_prints_deltas_between_runs(tmp_path: Path) -> None:
     assert missing.exit_code == 2
 
 
+@needs_uplot
 def test_non_finite_values_anywhere_become_null(tmp_path: Path) -> None:
     r = _report()
     r.stress = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 
@@ -53,9 +54,45 @@ def test_percentile_and_bar_charts_are_well_formed() -> None:
     root = _parse(svg)
     bars = [r for r in root.findall("rect") if r.find("title") is not None]
     assert len(bars) == 2 and "baseline 1.47" in svg
-    heights = {r.find("title").text.split(":")[0]: float(r.get("height", 0)) for r in bars}  # type: ignore[union-attr]
-    assert heights["analog"] == pytest.approx(13 * heights["state"], rel=0.02)
+    widths = {r.find("title").text.split(":")[0]: float(r.get("width", 0)) for r in bars}  # type: ignore[union-attr]
+    assert widths["analog"] == pytest.approx(13 * widths["state"], rel=0.02)
     assert not re.search(r"nan", svg, re.I)
+
+
+def test_bar_labels_never_overprint_and_the_baseline_label_is_rounded() -> None:
+    # the names the stress run's plant writes: once vertical bars' labels overlapped
+    names = ["all stored data (engine)", "synthetic (codec)"] + [
+        f"plant {t}" for t in ("tubing_pressure", "casing_pressure", "temperature", "tank_level",
+                               "gas", "oil", "water_cut", "motor_current", "vibration")
+    ]  # fmt: skip
+    svg = bar_chart(
+        {n: 3.0 + i / 3 for i, n in enumerate(names)},
+        title="b",
+        unit="B/point",
+        reference=3.399988296393225,
+    )
+    root = _parse(svg)
+    labels = [t for t in root.findall("text") if t.get("class") == "bar-label"]
+    assert [t.text for t in labels] == names  # whole names, none cut to 14 characters
+    ys = [float(t.get("y", 0)) for t in labels]
+    assert all(b - a >= 14 for a, b in itertools.pairwise(ys))  # one row each, 10 px font
+    bars = [r for r in root.findall("rect") if r.find("title") is not None]
+    assert all(float(r.get("x", 0)) > float(labels[0].get("x", 0)) for r in bars)  # right of it
+    assert "baseline 3.4<" in svg and "3.39998" not in svg
+
+
+def test_line_chart_names_fault_windows_and_keeps_a_given_time_axis() -> None:
+    faults = [(10.0, 12.0, "kill-historian"), (13.0, 14.0, "pause-nats")]
+    a = line_chart([("queryable", [0, 20], [1, 2]), ("acked", [0, 20], [1, 2])], title="a",
+                   shaded=faults, x_range=(0.0, 60.0), dashed={"acked"})  # fmt: skip
+    b = line_chart([("cpu", [5, 58], [1, 2])], title="b", shaded=faults, x_range=(0.0, 60.0))
+    for svg in (a, b):  # the same ticks on both: one time axis
+        ticks = [t.text for t in _parse(svg).findall("text") if t.get("text-anchor") == "middle"]
+        assert {"0", "10", "20", "30", "40", "50", "60"} <= set(ticks)
+    labels = [t.text for t in _parse(a).findall("text") if t.get("class") == "fault-label"]
+    assert labels == ["kill-historian", "pause-nats"]
+    lines = _parse(a).findall("polyline")
+    assert lines[1].get("stroke-dasharray") and not lines[0].get("stroke-dasharray")
 
 
 def test_percentile_chart_goes_logarithmic_over_wide_ranges() -> None:
