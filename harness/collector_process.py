@@ -58,7 +58,7 @@ async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
         host, _, port = args.endpoint.rpartition(":")
         source = ModbusPoller(host, int(port), tags, fwd, poll_interval_s=args.interval_s)
     else:
-        security = OpcUaSecurity(username=args.username, password=args.password)
+        security = opcua_security(args)
         source = OpcUaCollector(
             args.endpoint, tags, fwd, security=security,
             publishing_interval_ms=args.interval_s * 1000 / 2,
@@ -101,6 +101,29 @@ async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
         await nc.drain()
 
 
+def opcua_security(args: argparse.Namespace) -> OpcUaSecurity:
+    """The OPC UA session settings; secure mode gets a client certificate next to the spool."""
+    password = args.password
+    if args.password_file is not None:
+        password = Path(args.password_file).read_text(encoding="utf-8").rstrip("\r\n")
+    if args.opcua_security == "none":
+        return OpcUaSecurity(username=args.username, password=password)
+    cert, key = args.client_cert, args.client_key
+    if cert is None or key is None:
+        from historian.opcua.security import ensure_certificate
+
+        pki = Path(args.spool).resolve().parent / f"{args.source_id}-opcua-pki"
+        pair = ensure_certificate(
+            pki, f"urn:twinbench:collector:{args.source_id}", f"twinbench collector "
+            f"{args.source_id}", name="client",
+        )  # fmt: skip
+        cert, key = pair.certificate, pair.private_key
+    return OpcUaSecurity(
+        mode="SignAndEncrypt", certificate=Path(cert), private_key=Path(key),
+        username=args.username, password=password, policy=args.opcua_policy,
+    )  # fmt: skip
+
+
 async def connect_until_up(nc: NATS, url: str, stop: asyncio.Event) -> None:
     delay = 0.2
     while not stop.is_set():
@@ -135,7 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-points", type=int, default=1000)
     ap.add_argument("--interval-s", type=float, default=1.0)
     ap.add_argument("--username")
-    ap.add_argument("--password")
+    ap.add_argument("--password", help="OPC UA password (visible in ps: prefer --password-file)")
+    ap.add_argument("--password-file", type=Path, help="file whose first line is the password")
+    ap.add_argument(
+        "--opcua-security", choices=["none", "secure"], default="none",
+        help="secure: SignAndEncrypt with a client certificate (generated if not given)",
+    )  # fmt: skip
+    ap.add_argument("--opcua-policy", default="Basic256Sha256", help="secure: security policy")
+    ap.add_argument("--client-cert", type=Path, help="secure: client certificate (DER or PEM)")
+    ap.add_argument("--client-key", type=Path, help="secure: its private key (PEM)")
     ap.add_argument("--status-every", type=float, default=1.0)
     ap.add_argument(
         "--metrics",

@@ -151,8 +151,23 @@ def serve_cmd(
     speed: Annotated[float, typer.Option(help="sim seconds per wall second; 0 = max")] = 1.0,
     seed: Annotated[int, typer.Option(help="twin seed")] = 0,
     tags_per_process: Annotated[int, typer.Option(help="tags per server process")] = 2000,
-    security: Annotated[str, typer.Option(help="opcua: none|sign|encrypt|all")] = "none",
-    users: Annotated[str, typer.Option(help="opcua users: name:password,...")] = "",
+    security: Annotated[
+        str,
+        typer.Option(
+            "--opcua-security",
+            "--security",
+            help="opcua: none|sign|encrypt|all|secure; secure = Basic256Sha256 "
+            "SignAndEncrypt only, users from --opcua-users (docs/opcua.md, Secure mode)",
+        ),
+    ] = "none",
+    users: Annotated[str, typer.Option(help="opcua users: name:password,... (not secure)")] = "",
+    opcua_users: Annotated[
+        Path | None, typer.Option(help="secure: users TOML with password hashes")
+    ] = None,
+    opcua_cert: Annotated[
+        Path | None, typer.Option(help="secure: server certificate (default: generated)")
+    ] = None,
+    opcua_key: Annotated[Path | None, typer.Option(help="secure: its private key (PEM)")] = None,
     workdir: Annotated[Path | None, typer.Option(help="logs, ready files")] = None,
     record_emitted: Annotated[bool, typer.Option(help="write emitted-N.arrows")] = False,
     history_from: Annotated[
@@ -170,12 +185,17 @@ def serve_cmd(
             err=True,
         )
         raise typer.Exit(2)
+    _check_security(security, users, opcua_users, opcua_cert, opcua_key)
     try:
         procs = start_servers(
             catalogue, profile.value, speed=speed, seed=seed, tags_per_process=tags_per_process,
             security=security, users=_users(users), workdir=workdir,
-            record_emitted=record_emitted, history_from=history_from,
+            record_emitted=record_emitted, history_from=history_from, opcua_users=opcua_users,
+            opcua_cert=opcua_cert, opcua_key=opcua_key,
         )  # fmt: skip
+    except ValueError as exc:  # SecurityConfigError: a users file or certificate unusable
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     except ServerStartError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -257,6 +277,26 @@ def replay_cmd(
     from sim.replay_progress import ProgressMeter
 
     _serve_until_interrupted(procs, ProgressMeter(len(procs)) if progress else None)
+
+
+def _check_security(
+    security: str, users: str, opcua_users: Path | None, cert: Path | None, key: Path | None
+) -> None:
+    """Usage errors of the OPC UA security options, before any process starts (exit 2)."""
+    from sim.servers.opcua import SECURITY
+
+    problem = None
+    if security not in SECURITY:
+        problem = f"--opcua-security {security!r}: use one of {', '.join(SECURITY)}"
+    elif security == "secure" and opcua_users is None:
+        problem = "--opcua-security secure needs --opcua-users FILE (docs/opcua.md, Secure mode)"
+    elif security == "secure" and users:
+        problem = "--users (plaintext) is refused in secure mode; use --opcua-users FILE"
+    elif security != "secure" and (opcua_users or cert or key):
+        problem = "--opcua-users/--opcua-cert/--opcua-key need --opcua-security secure"
+    if problem is not None:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2)
 
 
 def _users(spec: str) -> dict[str, str]:

@@ -59,13 +59,19 @@ class OpcUaTag(Protocol):
 
 @dataclass(frozen=True)
 class OpcUaSecurity:
-    """None, or Basic256Sha256 with Sign / SignAndEncrypt, plus optional user/password."""
+    """None, or a policy (Basic256Sha256) with Sign / SignAndEncrypt, plus user/password.
+
+    A secure server (``--opcua-security secure``) needs ``mode="SignAndEncrypt"``, a
+    client certificate and key (``historian.opcua.security.ensure_certificate`` makes
+    one) and a user. The client's ApplicationUri is the certificate's SAN URI.
+    """
 
     mode: str = "None"  # None | Sign | SignAndEncrypt
     certificate: Path | None = None
     private_key: Path | None = None
     username: str | None = None
     password: str | None = None
+    policy: str = "Basic256Sha256"  # an asyncua.crypto.security_policies.SecurityPolicy<name>
 
 
 @dataclass
@@ -205,14 +211,16 @@ class OpcUaCollector:
         client = Client(self.url, timeout=5)
         sec = self.security
         if sec.mode != "None":
-            from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+            from asyncua.crypto import security_policies
+
+            from historian.opcua.security import application_uri_of
 
             if sec.certificate is None or sec.private_key is None:
                 raise ValueError("OPC UA security mode needs a client certificate and private key")
             mode = getattr(ua.MessageSecurityMode, sec.mode)
-            await client.set_security(
-                SecurityPolicyBasic256Sha256, str(sec.certificate), str(sec.private_key), mode=mode
-            )
+            policy = getattr(security_policies, f"SecurityPolicy{sec.policy}")
+            client.application_uri = application_uri_of(sec.certificate) or client.application_uri
+            await client.set_security(policy, str(sec.certificate), str(sec.private_key), mode=mode)
         if sec.username:
             client.set_user(sec.username)
             client.set_password(sec.password or "")

@@ -34,6 +34,7 @@ from historian.catalogue import TagInfo
 from historian.model import status_code_from_quality
 from historian.opcua import address_space
 from historian.opcua.encoding import ns_to_datetime, ua
+from historian.opcua.security import SecureModeConfig, apply_secure_mode, resolve_secure_mode
 from historian.opcua.service import HistorianHistoryManager, HistoryLimits
 from historian.query.engine import QueryEngine
 
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["OpcUaFrontEnd", "parse_limits", "parse_listen"]
 
 PATH = "/twinbench/historian"
+APPLICATION_URI = "urn:twinbench:historian:server"
+PKI_DIR = "opcua-pki"
+"""Under the data directory: the generated server certificate of secure mode."""
 _log = logging.getLogger(__name__)
 
 
@@ -108,8 +112,11 @@ class OpcUaFrontEnd:
         *,
         limits: HistoryLimits | None = None,
         refresh_s: float = 0.25,
+        secure: SecureModeConfig | None = None,
     ) -> None:
         self.host = host
+        self.secure = secure
+        """Secure mode (historian.opcua.security) when given; else the None endpoint only."""
         self.port = port
         self.limits = limits or HistoryLimits()
         self.refresh_s = refresh_s
@@ -137,8 +144,14 @@ class OpcUaFrontEnd:
         await ua_server.init()
         ua_server.set_endpoint(f"opc.tcp://{self.host}:{self.port}{PATH}")
         ua_server.set_server_name("twinbench historian")
-        await ua_server.set_application_uri("urn:twinbench:historian:server")
+        await ua_server.set_application_uri(APPLICATION_URI)
         ua_server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.secure is not None:
+            pki = server.cfg.data_dir / PKI_DIR
+            mode = await asyncio.to_thread(  # RSA key generation: not on the event loop
+                resolve_secure_mode, self.secure, pki, APPLICATION_URI, "twinbench historian"
+            )
+            await apply_secure_mode(ua_server, mode)
         ns = await ua_server.register_namespace(address_space.NAMESPACE)
         nodes = await address_space.build(ua_server, self.tags, ns)
         self._node_ids = [ua.NodeId(t.name, ns) for t in self.tags]
@@ -149,7 +162,10 @@ class OpcUaFrontEnd:
         await self.refresh(db)
         await ua_server.start()
         self._task = asyncio.create_task(self._refresh_loop(db))
-        return {"opcua": self.endpoint}
+        return {
+            "opcua": self.endpoint,
+            "opcua_security": "secure" if self.secure is not None else "none",
+        }
 
     async def refresh(self, db: Historian) -> int:
         """Write the tags whose newest point changed; return how many."""

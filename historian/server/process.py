@@ -170,9 +170,7 @@ def _opcua_front_end(
     from historian.opcua.service import HistoryLimits
 
     host, port = parse_listen(listen)
-    return OpcUaFrontEnd(
-        host, port, limits=replace(HistoryLimits(), **dict(limits)), secure=secure
-    )
+    return OpcUaFrontEnd(host, port, limits=replace(HistoryLimits(), **dict(limits)), secure=secure)
 
 
 Log = Callable[[str], None]
@@ -202,9 +200,7 @@ class HistorianServer:
         if cfg.http is not None:
             self.front_ends.append(_http_front_end(cfg.http, cfg.tokens, cfg.http_limits))
         if cfg.opcua is not None:
-            self.front_ends.append(
-                _opcua_front_end(cfg.opcua, cfg.opcua_limits, cfg.opcua_secure)
-            )
+            self.front_ends.append(_opcua_front_end(cfg.opcua, cfg.opcua_limits, cfg.opcua_secure))
         self._log = log
         self.db: Historian
         self.options: Options

@@ -155,6 +155,9 @@ def start_servers(
     opcua: bool = True,
     security: str = "none",
     users: dict[str, str] | None = None,
+    opcua_users: Path | None = None,
+    opcua_cert: Path | None = None,
+    opcua_key: Path | None = None,
     workdir: str | Path | None = None,
     record_emitted: bool = False,
     replay: str | Path | None = None,
@@ -202,6 +205,8 @@ def start_servers(
         "--tick", str(tick_s), "--host", host, "--security", security,
         "--users", ",".join(f"{u}:{p}" for u, p in (users or {}).items()),
     ]  # fmt: skip
+    if security == "secure":
+        common += _secure_args(work, opcua_users, opcua_cert, opcua_key)
     if not modbus:
         common += ["--modbus-port", "-1"]
     if not opcua:
@@ -239,6 +244,31 @@ def start_servers(
         stop_servers(procs)
         raise
     return procs
+
+
+def _secure_args(work: Path, users: Path | None, cert: Path | None, key: Path | None) -> list[str]:
+    """Check the secure-mode files once and make one certificate all processes share.
+
+    Raises ``historian.opcua.security.SecurityConfigError`` (a ValueError) on bad files.
+    """
+    from historian.opcua.security import (
+        SecureModeConfig,
+        SecurityConfigError,
+        check_certificate_pair,
+        ensure_certificate,
+    )
+    from sim.servers.opcua import APP_URI
+
+    if users is None:
+        raise SecurityConfigError("--opcua-security secure needs --opcua-users FILE")
+    cfg = SecureModeConfig(Path(users), cert, key)
+    cfg.check()
+    if cert is not None and key is not None:
+        pair = check_certificate_pair(cert, key, APP_URI)
+    else:  # generated here, not in each process: one certificate, no race on the files
+        pair = ensure_certificate(work / "opcua-pki", APP_URI, "twinbench plant twin")
+    return ["--opcua-users", str(Path(users).resolve()), "--opcua-cert", str(pair.certificate),
+            "--opcua-key", str(pair.private_key)]  # fmt: skip
 
 
 def stop_servers(procs: list[ServerProcess], grace_s: float = 10.0) -> list[int | None]:

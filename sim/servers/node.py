@@ -175,7 +175,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help="publish tick 0, then wait for this file to exist")  # fmt: skip
     p.add_argument("--progress-file", type=Path, default=None,
                    help="replay: rewrite progress JSON here (sim.replay_progress)")  # fmt: skip
-    p.add_argument("--security", default="none", help="opcua: none | sign | encrypt | all")
+    p.add_argument(
+        "--security", "--opcua-security", default="none",
+        help="opcua: none | sign | encrypt | all | secure (docs/opcua.md, Secure mode)",
+    )  # fmt: skip
+    p.add_argument("--opcua-users", type=Path, help="secure: users TOML with password hashes")
+    p.add_argument("--opcua-cert", type=Path, help="secure: server certificate (DER or PEM)")
+    p.add_argument("--opcua-key", type=Path, help="secure: its private key (PEM)")
+    p.add_argument("--opcua-pki-dir", type=Path, help="secure: where a certificate is generated")
     p.add_argument("--users", default="", help="opcua: user:password,user2:password2")
     p.add_argument("--start-ns", type=int, default=None)
     p.add_argument(
@@ -200,6 +207,16 @@ async def _serve(args: argparse.Namespace) -> None:
         )
     users = dict(u.split(":", 1) for u in args.users.split(",") if u)
     opcua_options: dict[str, Any] = {"security": args.security, "users": users}
+    if args.security == "secure":
+        from historian.opcua.security import SecureModeConfig
+
+        if args.opcua_users is None:
+            raise SystemExit("error: --opcua-security secure needs --opcua-users FILE")
+
+        opcua_options["users"] = None
+        secure = SecureModeConfig(args.opcua_users, args.opcua_cert, args.opcua_key)
+        opcua_options["secure"] = secure
+        opcua_options["pki_dir"] = args.opcua_pki_dir
     if args.history_from:
         from sim.servers.history_http import HistorianHttpHistory
 

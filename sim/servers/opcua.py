@@ -15,7 +15,10 @@ Setpoints (``writable`` tags) accept client writes of any numeric type inside
 
 Security: ``none`` | ``sign`` | ``encrypt`` | ``all`` (Basic256Sha256; a
 self-signed certificate is generated at start into a temp dir). With ``users``
-given, anonymous sessions are refused and user/password is checked.
+given, anonymous sessions are refused and user/password is checked. ``secure``
+is the hardened mode of :mod:`historian.opcua.security` (SignAndEncrypt only,
+users with password hashes from a file, certificate from files or generated into
+``pki_dir``); ``docs/opcua.md``, Secure mode.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from asyncua.server.server import Server
 from asyncua.server.user_managers import UserManager
 
 from historian.model import status_code_from_quality
+from historian.opcua.security import SecureModeConfig, apply_secure_mode, resolve_secure_mode
 from sim.errors import NotWritableError, SetpointOutOfRangeError, UnknownTagError
 from sim.servers.history import HistoryBackend, HistoryStorageAdapter, ns_to_datetime
 from sim.servers.opcua_fast import (
@@ -74,6 +78,7 @@ SECURITY = {
         ua.SecurityPolicyType.Basic256Sha256_Sign,
         ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
     ],
+    "secure": [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt],
 }
 YIELD_EVERY = 500  # writes between yields to the event loop during a tick's update
 _log = logging.getLogger(__name__)
@@ -108,11 +113,17 @@ class OpcUaTwinServer:
         port: int = 0,
         security: str = "none",
         users: dict[str, str] | None = None,
+        secure: SecureModeConfig | None = None,
+        pki_dir: Path | None = None,
         history: HistoryBackend | None = None,
         fast_notifications: bool = True,
     ) -> None:
         if security not in SECURITY:
             raise ValueError(f"security {security!r} must be one of {sorted(SECURITY)}")
+        if (security == "secure") != (secure is not None):
+            raise ValueError("security 'secure' goes with a SecureModeConfig (users file), only")
+        if secure is not None and users:
+            raise ValueError("secure mode takes users from the users file, not plaintext users")
         self.catalogue = catalogue
         self.tags = catalogue.tags
         self.source = source
@@ -120,6 +131,8 @@ class OpcUaTwinServer:
         self.port = port
         self.security = security
         self.users = users or {}
+        self.secure = secure
+        self.pki_dir = pki_dir
         self.history = history
         self.fast_notifications = fast_notifications
         self.server: Server | None = None
@@ -155,7 +168,14 @@ class OpcUaTwinServer:
         server.set_security_policy(SECURITY[self.security])
         if self.users:
             server.set_identity_tokens([ua.UserNameIdentityToken])
-        if self.security != "none":
+        if self.secure is not None:
+            if self.pki_dir is None:
+                self._cert_dir = self.pki_dir = Path(tempfile.mkdtemp(prefix="twinbench-opcua-"))
+            mode = await asyncio.to_thread(  # RSA key generation: not on the event loop
+                resolve_secure_mode, self.secure, self.pki_dir, APP_URI, "twinbench plant twin"
+            )
+            await apply_secure_mode(server, mode)
+        elif self.security != "none":
             await self._certificates(server)
         self.ns = await server.register_namespace(NAMESPACE)
         await self._build(server)

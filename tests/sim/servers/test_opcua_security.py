@@ -88,3 +88,120 @@ async def test_anonymous_refused(secure_node: TwinNode) -> None:
     modes = {e.SecurityMode for e in endpoints}
     assert modes == {ua.MessageSecurityMode.None_, ua.MessageSecurityMode.Sign,
                      ua.MessageSecurityMode.SignAndEncrypt}  # fmt: skip
+
+
+# ---------------------------------------------------------------- secure mode (issue 19)
+# --opcua-security secure: Basic256Sha256 SignAndEncrypt only, users from a file of
+# password hashes (historian.opcua.security), certificate generated into pki_dir.
+
+BASIC256SHA256 = "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+
+
+@pytest.fixture(scope="module")
+def secure_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from historian.opcua.security import hash_password
+
+    d = tmp_path_factory.mktemp("secure")
+    users = d / "users.toml"
+    users.write_text(f'[users.operator]\npassword_hash = "{hash_password("s3cret")}"\n')
+    return users, d / "pki"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def hardened_node(secure_files: tuple[Path, Path]) -> AsyncIterator[TwinNode]:
+    from historian.opcua.security import SecureModeConfig
+
+    twin = PlantTwin(generate_oilfield(2, seed=1), seed=1, start_ns=0)
+    options = {"security": "secure", "secure": SecureModeConfig(secure_files[0]),
+               "pki_dir": secure_files[1]}  # fmt: skip
+    n = TwinNode(twin, speed=None, modbus_port=None, opcua_options=options)
+    await n.start()
+    try:
+        yield n
+    finally:
+        await n.stop()
+
+
+@pytest.fixture(scope="module")
+def hardened_client_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    from historian.opcua.security import ensure_certificate
+
+    pair = ensure_certificate(
+        tmp_path_factory.mktemp("client-pki"), "urn:twinbench:test:client", "test client",
+        name="client",
+    )  # fmt: skip
+    return str(pair.certificate), str(pair.private_key)
+
+
+async def _secure_client(
+    node: TwinNode, cert: tuple[str, str], user: str | None, password: str | None
+) -> Client:
+    c = Client(node.opcua.endpoint, timeout=10)
+    c.application_uri = "urn:twinbench:test:client"
+    await c.set_security(SecurityPolicyBasic256Sha256, cert[0], cert[1],
+                         mode=ua.MessageSecurityMode.SignAndEncrypt)  # fmt: skip
+    if user is not None:
+        c.set_user(user)
+        c.set_password(password or "")
+    return c
+
+
+async def test_secure_mode_offers_only_sign_and_encrypt_with_user_names(
+    hardened_node: TwinNode, secure_files: tuple[Path, Path]
+) -> None:
+    from historian.opcua.security import application_uri_of
+    from sim.servers.opcua import APP_URI
+
+    endpoints = await Client(hardened_node.opcua.endpoint).connect_and_get_server_endpoints()
+    assert endpoints
+    assert {(e.SecurityPolicyUri, e.SecurityMode) for e in endpoints} == {
+        (BASIC256SHA256, ua.MessageSecurityMode.SignAndEncrypt)
+    }
+    tokens = {t.TokenType for e in endpoints for t in e.UserIdentityTokens}
+    assert tokens == {ua.UserTokenType.UserName}  # no anonymous token policy
+    # the generated certificate carries the server's application URI
+    assert application_uri_of(secure_files[1] / "server-cert.der") == APP_URI
+    assert endpoints[0].Server.ApplicationUri == APP_URI
+
+
+async def test_secure_mode_refuses_a_session_without_security(hardened_node: TwinNode) -> None:
+    c = Client(hardened_node.opcua.endpoint, timeout=10)
+    c.set_user("operator")
+    c.set_password("s3cret")  # right credentials, but over the None policy
+    with pytest.raises((ua.UaError, OSError, TimeoutError)):
+        await c.connect()
+    c.disconnect_socket()
+
+
+async def test_secure_mode_refuses_anonymous(
+    hardened_node: TwinNode, hardened_client_cert: tuple[str, str]
+) -> None:
+    c = await _secure_client(hardened_node, hardened_client_cert, None, None)
+    with pytest.raises(ua.UaStatusCodeError) as e:
+        await c.connect()
+    assert e.value.code == ua.StatusCodes.BadIdentityTokenRejected
+    c.disconnect_socket()
+
+
+@pytest.mark.parametrize("user,password", [("operator", "wrong"), ("nobody", "s3cret")])
+async def test_secure_mode_refuses_wrong_credentials(
+    hardened_node: TwinNode, hardened_client_cert: tuple[str, str], user: str, password: str
+) -> None:
+    manager = hardened_node.opcua.server.iserver.user_manager
+    refused = manager.refused
+    c = await _secure_client(hardened_node, hardened_client_cert, user, password)
+    with pytest.raises(ua.UaStatusCodeError) as e:
+        await c.connect()
+    assert e.value.code == ua.StatusCodes.BadUserAccessDenied
+    c.disconnect_socket()
+    assert manager.refused == refused + 1
+
+
+async def test_secure_mode_serves_the_right_user(
+    hardened_node: TwinNode, hardened_client_cert: tuple[str, str]
+) -> None:
+    c = await _secure_client(hardened_node, hardened_client_cert, "operator", "s3cret")
+    async with c:
+        dv = await c.get_node(TP).read_data_value()
+        assert dv.StatusCode.is_good() and isinstance(dv.Value.Value, float)
+    assert hardened_node.opcua.server.iserver.user_manager.accepted >= 1
