@@ -91,9 +91,10 @@ class HttpFrontEnd:
         self._sock: socket.socket | None = None
 
     def _extra_registries(self, server: HistorianServer) -> Iterable[CollectorRegistry]:
+        regs = [*self._tier_registry(server)]
         ingest = server.ingest
         if ingest is None:
-            return []
+            return regs
         from historian.ingest.metrics import IngestExporter
 
         exporter = getattr(self, "_exporter", None)
@@ -102,7 +103,21 @@ class HttpFrontEnd:
             exporter.set_recovery(server.db.recovery_report)
             self._exporter = exporter
         exporter.update(ingest.workers)
-        return [exporter.registry]
+        return [exporter.registry, *regs]
+
+    def _tier_registry(self, server: HistorianServer) -> list[CollectorRegistry]:
+        """The cold tier's figures (historian.tier.metrics) when the server runs ``--tier``."""
+        reg: CollectorRegistry | None = getattr(self, "_tier_reg", None)
+        if reg is None:
+            runner = next((fe for fe in server.front_ends if fe.name == "tier"), None)
+            if runner is None:
+                return []
+            from historian.tier.metrics import TierCollector
+
+            reg = CollectorRegistry()
+            reg.register(TierCollector(runner))  # type: ignore[arg-type]  # a TierFrontEnd
+            self._tier_reg = reg
+        return [reg]
 
     def _ingest_health(self, server: HistorianServer) -> dict[str, dict[str, Any]]:
         if server.ingest is None:
