@@ -34,7 +34,10 @@ def init(
     directory: Path = typer.Argument(..., help="Directory to write (must be new or empty)"),
     tenants: str = typer.Option("acme", help="Comma-separated tenant names (one account each)"),
     collectors: int = typer.Option(2, help="Collector identities per tenant"),
-    days: float = typer.Option(90.0, help="Validity of certificates and identities, in days"),
+    days: float = typer.Option(90.0, help="Validity of user identities and client certs, days"),
+    server_days: float | None = typer.Option(
+        None, help="Validity of the CA and server certificate, days (default: --days)"
+    ),
     partitions: int | None = typer.Option(
         None, help="Batch partitions (default: enough to give each collector its own)"
     ),
@@ -50,6 +53,7 @@ def init(
             tenants=names,
             collectors=collectors,
             days=days,
+            server_days=server_days,
             partitions=partitions,
             mtls=mtls,
             cipher=cipher,

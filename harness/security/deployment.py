@@ -54,7 +54,9 @@ class InitOptions:
     collectors: int = 2
     """Collectors per tenant."""
     days: float = 90.0
-    """Validity of every certificate and identity."""
+    """Validity of every user identity (NKEY) and client certificate."""
+    server_days: float | None = None
+    """Validity of the CA and the server certificate (default: ``days``)."""
     partitions: int | None = None
     """Batch partitions; default: the fewest (>= collectors) that give every collector
     of a tenant a partition of its own (see :func:`pick_partitions`)."""
@@ -75,6 +77,8 @@ class InitOptions:
             raise ValueError(f"--collectors must be >= 1, got {self.collectors}")
         if not self.days > 0:
             raise ValueError(f"--days must be > 0, got {self.days}")
+        if self.server_days is not None and not self.server_days > 0:
+            raise ValueError(f"--server-days must be > 0, got {self.server_days}")
         if self.partitions is not None and self.partitions < 1:
             raise ValueError(f"--partitions must be >= 1, got {self.partitions}")
         if self.cipher not in CIPHERS:
@@ -141,9 +145,10 @@ def init_deployment(
         uns_prefix=options.bus.uns_prefix,
     )
 
-    ca = make_ca("twinbench bus CA", days=options.days, now=now)
+    server_days = options.server_days or options.days
+    ca = make_ca("twinbench bus CA", days=server_days, now=now)
     ca.write(directory / "ca.crt", directory / "ca.key")
-    server = issue_cert(ca, "nats-server", days=options.days, server=True, now=now)
+    server = issue_cert(ca, "nats-server", days=server_days, server=True, now=now)
     server.write(directory / "server.crt", directory / "server.key")
     write_private_file(
         directory / "jetstream-key.conf", key_include_text(secrets.token_urlsafe(32)).encode()

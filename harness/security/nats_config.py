@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.security.identities import SYSTEM_ACCOUNT, Identity
+from harness.security.identities import SYSTEM_ACCOUNT, Identity, new_user_nkey
 from harness.security.permissions import permissions_for
 from historian.bus.options import BusOptions
 
@@ -77,6 +77,17 @@ def _user(identity: Identity, opts: BusOptions) -> str:
     )
 
 
+def _sentinel_user() -> str:
+    # nats-server with no user at all runs without authentication: once every identity
+    # has expired, the server would accept anyone into the global account. A user whose
+    # seed is thrown away at once (no one can sign as it) keeps authentication on.
+    _, public = new_user_nkey()
+    return (
+        f'      {{ nkey: {_q(public)}, permissions: {{ publish: {{ deny: [">"] }}, '
+        f'subscribe: {{ deny: [">"] }} }} }}  # sentinel: keeps authentication required'
+    )
+
+
 def render_accounts(
     identities: Iterable[Identity],
     tenants: Iterable[str],
@@ -101,6 +112,8 @@ def render_accounts(
             lines.append("    jetstream: enabled")
         lines.append("    users: [")
         lines.extend(_user(u, opts) for u in users)
+        if account == SYSTEM_ACCOUNT:
+            lines.append(_sentinel_user())
         lines.append("    ]")
         lines.append("  }")
     lines.append("}")

@@ -32,6 +32,7 @@ __all__ = [
     "CertAndKey",
     "client_ssl_context",
     "issue_cert",
+    "load_cert_and_key",
     "make_ca",
     "write_private_file",
 ]
@@ -66,6 +67,15 @@ class CertAndKey:
         cert_path.write_bytes(self.cert_pem())
         cert_path.chmod(0o644)
         write_private_file(key_path, self.key_pem())
+
+
+def load_cert_and_key(cert_path: Path, key_path: Path) -> CertAndKey:
+    """Read back a pair written by :meth:`CertAndKey.write` (to issue more leaves from the CA)."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{key_path}: not an EC private key")
+    return CertAndKey(cert, key)
 
 
 def write_private_file(path: Path, data: bytes) -> None:
