@@ -9,6 +9,7 @@ twinbench historian ingest --nats URL DIR      # the same as serve DIR --nats UR
 twinbench historian import FILE... --data-dir DIR [--catalogue FILE] [--strict]
 twinbench historian export --data-dir DIR --format long|wide|parquet|pi -o FILE
 twinbench historian tier status|export-now|verify DIR [--config FILE]  # the cold tier
+twinbench historian token-hash < secret      # token_sha256 for the API tokens file
 """
 
 from __future__ import annotations
@@ -180,3 +181,17 @@ def serve_cmd(ctx: typer.Context) -> None:
     from historian.server.cli import main
 
     raise typer.Exit(main(list(ctx.args), prog="twinbench historian serve"))
+
+
+@app.command("token-hash")
+def token_hash_cmd() -> None:
+    """Print the token_sha256 of a bearer secret read from stdin (for the --tokens file)."""
+    import sys
+
+    from historian.api.auth import token_sha256
+
+    secret = sys.stdin.readline().rstrip("\r\n")  # one line: `echo`/`printf` or a terminal
+    if len(secret) < 8:
+        typer.echo("error: give the secret (at least 8 characters) on stdin", err=True)
+        raise typer.Exit(2)
+    typer.echo(token_sha256(secret))

@@ -65,6 +65,7 @@ def find_vendor_dir() -> Path | None:
 
 
 def tag_json(t: TagInfo) -> dict[str, Any]:
+    tenant = {"tenant": t.tenant} if t.tenant else {}  # only where tenants are in use
     return {
         "name": t.name,
         "unit": t.unit,
@@ -73,6 +74,7 @@ def tag_json(t: TagInfo) -> dict[str, Any]:
         "high": t.high,
         "description": t.description,
         "legacy_name": t.legacy_name,
+        **tenant,
     }
 
 
@@ -99,7 +101,13 @@ class Api:
         self.metrics = metrics
 
     def principal(self, request: Request) -> Principal:
-        return self.state.tokens.authenticate(request.headers.get("authorization"))
+        """The request's token (401/429 here), bound to the catalogue for tenant checks."""
+        principal = self.state.tokens.authenticate(request.headers.get("authorization"))
+        engine = self.state.engine
+        if engine is not None:
+            principal = principal.bound(lambda name: engine.catalogue.by_name(name))
+        request.state.principal = principal  # _api_error redacts 404 close matches with it
+        return principal
 
     def params(self, request: Request) -> Params:
         q = request.query_params
@@ -208,6 +216,13 @@ class Api:
         return Response(dumps(openapi.document(self.state.limits)), media_type=JSON)
 
 
+async def _api_error(request: Request, exc: Exception) -> Response:
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal) and isinstance(exc, ApiError):
+        exc = principal.redact(exc)  # never name tags the token may not read
+    return await api_error_handler(request, exc)
+
+
 async def viewer_missing(request: Request) -> Response:
     raise ApiError(
         404, "not_found", "uPlot is not installed: run scripts/install-npm-deps.sh in the checkout"
@@ -253,7 +268,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         exception_handlers={
-            ApiError: api_error_handler,
+            ApiError: _api_error,
             HTTPException: not_found_handler,
             Exception: internal_error_handler,
         },

@@ -12,13 +12,15 @@ status        code                    when
                                       expected: an ISO 8601 time, an interval, ...)
 401           ``unauthorized``        tokens are configured and none (or an unknown one)
                                       was sent
-403           ``forbidden``           the token's scope does not cover the tag
+403           ``forbidden``           the token's scope or tenant does not cover the tag
 404           ``unknown_tag``         no such tag (``close_matches``), or no such route
 406           ``not_acceptable``      the ``Accept`` header asks for a format not served
 413           ``too_large``           the answer or the request body exceeds a limit
                                       (``limit``; see docs/api.md "Limits")
 415           ``unsupported_media``   a write body that is neither JSON nor Arrow
 422           ``invalid_batch``       a write batch the store refuses (validation)
+429           ``rate_limited``        the token is over its rate (``Retry-After`` header,
+                                      ``retry_after_s``)
 503           ``unavailable``         the store is recovering or refuses writes
                                       (``reasons``)
 ============  ======================  =================================================
@@ -73,6 +75,8 @@ def error_response(exc: ApiError, headers: Mapping[str, str] | None = None) -> R
 async def api_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     headers = {"WWW-Authenticate": 'Bearer realm="twinbench"'} if exc.status == 401 else None
+    if exc.status == 429:  # the token bucket says when the next request may go
+        headers = {"Retry-After": str(exc.extra.get("retry_after_s", 1))}
     return error_response(exc, headers)
 
 

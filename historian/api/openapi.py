@@ -47,18 +47,29 @@ def _errors(*codes: int) -> dict[str, Any]:
     why = {
         400: "a parameter is missing or unreadable (the message says what was expected)",
         401: "a token is required or unknown",
-        403: "the token's scope does not cover the tag",
+        403: "the token's scope or tenant does not cover the tag",
         404: "unknown tag (close_matches lists the nearest names)",
         406: "the Accept header names a format not served",
         413: "over a limit (limit says which)",
         415: "unsupported body media type",
         422: "the store refuses the batch",
         503: "the store is recovering or refuses writes",
+        429: "the token is over its rate limit (rate_per_s, burst); retry after Retry-After s",
     }
-    return {
+    if 401 in codes:  # every operation that authenticates also counts the token's rate
+        codes = (*codes, 429)
+    out: dict[str, Any] = {
         str(c): {"description": why[c], "content": {"application/json": {"schema": _ref("Error")}}}
         for c in codes
     }
+    if "429" in out:
+        out["429"]["headers"] = {
+            "Retry-After": {
+                "description": "whole seconds until the token may send again",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+    return out
 
 
 _QUERY_ERRORS = (400, 401, 403, 404, 406, 413, 503)
@@ -146,6 +157,7 @@ def _schemas() -> dict[str, Any]:
                 "high": _NULLABLE_NUMBER,
                 "description": {"type": "string"},
                 "legacy_name": {"type": "string"},
+                "tenant": {"type": "string", "description": "owning tenant (absent: none)"},
             },
         },
         "TagList": {

@@ -93,6 +93,7 @@ def streams_query(
             "ask for JSON or query summaries on their own endpoint",
         )
     results = [_run(engine, i, q, Params(q, limits, now_ns)) for i, q in enumerate(entries)]
+    results = [principal.redact(r) if isinstance(r, ApiError) else r for r in results]
     if arrow:
         return _arrow(results)
     parts = []

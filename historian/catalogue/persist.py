@@ -44,7 +44,8 @@ __all__ = [
 
 CATALOGUE_FILE = "CATALOGUE"
 MAGIC = b"TBCATLG\x00"
-VERSION = 1
+VERSION = 2
+"""Version 2 adds the ``tenant`` key; version 1 (no tenants) is still written and read."""
 HEADER = struct.Struct("<8sIIQ")
 _FIELDS = frozenset(
     {"id", "name", "unit", "low", "high", "stepped", "excdev", "compdev"}
@@ -57,13 +58,18 @@ class CatalogueCorruptError(CorruptDataError):
 
 
 def encode(revision: int, tags: Sequence[TagInfo]) -> bytes:
+    entries = [t.to_dict() for t in tags]
+    version = VERSION if any(t.tenant for t in tags) else 1
+    if version == 1:  # no tenants: the version 1 bytes, readable by builds before tenants
+        for e in entries:
+            del e["tenant"]
     body = json.dumps(
-        {"revision": revision, "tags": [t.to_dict() for t in tags]},
+        {"revision": revision, "tags": entries},
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=False,  # TagInfo already refuses non-finite numbers; never write invalid JSON
     ).encode("utf-8")
-    return HEADER.pack(MAGIC, VERSION, crc32c.crc32c(body), len(body)) + body
+    return HEADER.pack(MAGIC, version, crc32c.crc32c(body), len(body)) + body
 
 
 def decode(data: bytes, path: str) -> tuple[int, list[TagInfo]]:
@@ -73,11 +79,11 @@ def decode(data: bytes, path: str) -> tuple[int, list[TagInfo]]:
     magic, version, crc, length = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise CatalogueCorruptError(f"{path}: bad magic {magic!r}; this is not a catalogue file")
-    if version != VERSION:
+    if version not in (1, VERSION):
         # a newer writer may have added meaning we cannot see: refuse rather than drop it
         raise CatalogueCorruptError(
             f"{path}: catalogue file version {version} is not supported (this build reads "
-            f"{VERSION}); use the twinbench version that wrote the store"
+            f"1 to {VERSION}); use the twinbench version that wrote the store"
         )
     body = data[HEADER.size : HEADER.size + length]
     if len(body) != length or crc32c.crc32c(body) != crc:
@@ -88,15 +94,16 @@ def decode(data: bytes, path: str) -> tuple[int, list[TagInfo]]:
     try:
         obj = json.loads(body)
         revision = int(obj["revision"])
-        tags = [_tag(t) for t in obj["tags"]]
+        fields = _FIELDS | {"tenant"} if version >= 2 else _FIELDS
+        tags = [_tag(t, fields) for t in obj["tags"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise CatalogueCorruptError(f"{path}: malformed catalogue body: {exc}") from exc
     return revision, tags
 
 
-def _tag(obj: dict[str, Any]) -> TagInfo:
-    if set(obj) != _FIELDS:
-        raise ValueError(f"tag entry has fields {sorted(obj)}, expected {sorted(_FIELDS)}")
+def _tag(obj: dict[str, Any], fields: frozenset[str]) -> TagInfo:
+    if not isinstance(obj, dict) or set(obj) != fields:
+        raise ValueError(f"tag entry is not an object of the fields {sorted(fields)}")
     try:
         return TagInfo(**obj)
     except CatalogueError as exc:

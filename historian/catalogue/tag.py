@@ -98,6 +98,8 @@ class TagInfo:
     legacy_name: str = ""
     description: str = ""
     dtype: str = "float64"
+    tenant: str = ""
+    """The tenant owning the tag ("" = none); the HTTP API's token check reads it."""
 
     def __post_init__(self) -> None:
         name = self.name if isinstance(self.name, str) else repr(self.name)
@@ -124,6 +126,8 @@ class TagInfo:
         for fname in ("unit", "legacy_name", "description"):
             if not isinstance(getattr(self, fname), str):
                 raise fail(name, fname, f"{getattr(self, fname)!r} must be a string")
+        if not isinstance(self.tenant, str) or (self.tenant and not _TOKEN.match(self.tenant)):
+            raise fail(name, "tenant", f"{self.tenant!r} must be '' or a name of [A-Za-z0-9_-]")
         if any(c.isspace() for c in self.legacy_name):
             raise fail(name, "legacy_name", f"{self.legacy_name!r} must not contain whitespace")
         for fname in ("low", "high", "excdev", "compdev"):
@@ -145,4 +149,5 @@ class TagInfo:
             "legacy_name": self.legacy_name,
             "description": self.description,
             "dtype": self.dtype,
+            "tenant": self.tenant,
         }

@@ -31,7 +31,7 @@ FORMAT_NAME = "twinbench-catalogue"
 FORMAT_VERSION = 1
 
 _REQUIRED = ("id", "path", "legacy_name", "unit", "low", "high", "dtype")
-_HISTORIAN_KEYS = frozenset(_REQUIRED) | {"description", "stepped", "excdev", "compdev"}
+_HISTORIAN_KEYS = frozenset(_REQUIRED) | {"description", "stepped", "excdev", "compdev", "tenant"}
 # Keys other readers of the same file own; the historian skips them (documented in
 # docs/catalogue-format.md; keep in step with sim/tags.py's Tag fields).
 _SIM_KEYS = frozenset({"sample_ms", "deadband", "writable", "modbus", "sensor"})
@@ -65,10 +65,17 @@ def tags_from_document(doc: dict[str, Any]) -> list[TagInfo]:
     raw = doc.get("tag", [])
     if not isinstance(raw, list):
         raise CatalogueError("'tag' must be an array of tables ([[tag]])")
-    return [_tag(i, t) for i, t in enumerate(raw)]
+    head = doc.get("catalogue", {})
+    if not isinstance(head, dict):
+        raise CatalogueError("'catalogue' must be a table ([catalogue])")
+    # [catalogue] tenant: the default of every tag without its own (HTTP API tenants)
+    tenant = head.get("tenant", "")
+    if not isinstance(tenant, str):
+        raise CatalogueError(f"[catalogue] tenant {tenant!r} must be a string")
+    return [_tag(i, t, tenant) for i, t in enumerate(raw)]
 
 
-def _tag(i: int, d: Any) -> TagInfo:
+def _tag(i: int, d: Any, default_tenant: str = "") -> TagInfo:
     if not isinstance(d, dict):
         raise CatalogueError(f"tag #{i}: each [[tag]] entry must be a table")
     name = str(d.get("path", f"#{i}"))
@@ -109,4 +116,5 @@ def _tag(i: int, d: Any) -> TagInfo:
         legacy_name=d["legacy_name"],
         description=d.get("description", ""),
         dtype=d["dtype"],
+        tenant=d.get("tenant", default_tenant),
     )

@@ -154,9 +154,9 @@ def test_bit_flip_and_truncation_are_detected(tmp_path: Path) -> None:
 
 def test_newer_version_refused(tmp_path: Path) -> None:
     raw = bytearray(_saved(tmp_path))
-    raw[8:12] = (2).to_bytes(4, "little")
+    raw[8:12] = (3).to_bytes(4, "little")  # version 2 (tenants) is known since issue 19
     (tmp_path / CATALOGUE_FILE).write_bytes(raw)
-    with pytest.raises(CatalogueCorruptError, match="version 2 is not supported"):
+    with pytest.raises(CatalogueCorruptError, match="version 3 is not supported"):
         TagCatalogue.load(tmp_path)
     (tmp_path / CATALOGUE_FILE).write_bytes(b"XXXXXXXX" + bytes(raw[8:]))
     with pytest.raises(CatalogueCorruptError, match="bad magic"):
