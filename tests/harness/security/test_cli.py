@@ -1,0 +1,116 @@
+"""``twinbench security init`` / ``show``: the files it writes, their modes, its refusals."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import nkeys
+import pytest
+from cryptography import x509
+from typer.testing import CliRunner
+
+from harness.cli import build_app
+from harness.security.identities import Role
+from harness.security.manifest import SecurityManifest
+
+runner = CliRunner()
+
+
+def init(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(build_app(), ["security", "init", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_init_writes_certificates_nkeys_and_a_manifest(tmp_path: Path) -> None:
+    directory = tmp_path / "sec"
+    code, out, err = init(str(directory), "--tenants", "acme,globex", "--collectors", "3")
+    assert code == 0, err
+    # 2 tenants x (3 collectors + ingest, reader, operator) + audit
+    assert "wrote 13 identities" in out
+
+    manifest = SecurityManifest.load(directory)
+    assert manifest.tenants == ("acme", "globex")
+    doc = json.loads((directory / "security.json").read_text())
+    assert doc["schema"] == "twinbench.security/1"
+    for ident in manifest.identities:
+        seed = (directory / ident.seed_file).read_bytes().strip()
+        assert nkeys.from_seed(bytearray(seed)).public_key.decode() == ident.public_key
+        assert ident.cert_file and ident.key_file
+        for secret in (ident.seed_file, ident.key_file):
+            assert mode(directory / secret) == 0o600, secret
+        assert ident.expires == manifest.identities[0].expires
+    for secret in ("ca.key", "server.key", "jetstream-key.conf"):
+        assert mode(directory / secret) == 0o600, secret
+    assert mode(directory) == 0o700
+
+    server = x509.load_pem_x509_certificate((directory / "server.crt").read_bytes())
+    sans = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in sans.get_values_for_type(x509.DNSName)
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)][:1] == ["127.0.0.1"]
+    ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+    assert server.issuer == ca.subject
+    server.verify_directly_issued_by(ca)
+
+    collectors = manifest.by_role(Role.COLLECTOR, "acme")
+    assert len({c.partition for c in collectors}) == 3, "each collector has its own partition"
+
+    listing = runner.invoke(build_app(), ["security", "show", str(directory)])
+    assert listing.exit_code == 0 and "globex-collector-3" in listing.stdout
+    assert "valid until" in listing.stdout
+
+
+def test_init_refuses_an_existing_deployment_without_force(tmp_path: Path) -> None:
+    directory = tmp_path / "sec"
+    assert init(str(directory))[0] == 0
+    before = (directory / "security.json").read_bytes()
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "security", "init", str(directory)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--force" in lines[0], lines
+    assert (directory / "security.json").read_bytes() == before
+
+    code, _, err = init(str(directory), "--force")
+    assert code == 0, err
+    assert (directory / "security.json").read_bytes() != before  # new keys
+
+
+def test_force_never_clears_a_directory_that_is_not_a_deployment(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    code, _, err = init(str(tmp_path), "--force")
+    assert code == 2 and "no security.json" in err
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tenants", "Acme"], "tenant name 'Acme'"),
+        (["--tenants", "sys"], "reserved for the system account"),
+        (["--tenants", "a,a"], "tenant names repeat"),
+        (["--collectors", "0"], "--collectors must be >= 1"),
+        (["--days", "0"], "--days must be > 0"),
+        (["--cipher", "rot13"], "cipher 'rot13'"),
+    ],
+)
+def test_init_usage_errors_are_one_line_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    code, _, err = init(str(tmp_path / "sec"), *args)
+    assert code == 2 and err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "sec").exists()
+
+
+def test_show_without_a_deployment_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(build_app(), ["security", "show", str(tmp_path)])
+    assert result.exit_code == 2 and "security init" in result.stderr
