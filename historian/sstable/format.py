@@ -10,6 +10,12 @@ All integers little-endian. Every chunk's CRC32C is in its index entry (the
 block checksum); the index and the stats block have their own CRC32C in the
 footer, and the footer has a CRC32C over all of it but the CRC and the magic.
 Version 1 files (no stats block) stay readable; this build writes version 2.
+
+Version 3 is version 2 encrypted (a key configured, :mod:`historian.crypto`): a
+32-byte crypto header (cipher u8 | 7 reserved | key_id 8 | file_id 16) follows the
+8-byte header; every chunk, the index and the stats block are each sealed with
+AES-256-GCM (``nonce 12 | ciphertext | tag 16``); the footer stays in the clear and
+is authenticated as the associated data of the index block (``footer_aad``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,18 @@ from historian.errors import CorruptDataError
 HEADER_MAGIC = b"TBSEG\x00"
 HEADER = struct.Struct("<6sH")
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION_ENCRYPTED = 3
+READABLE_VERSIONS = (1, 2, 3)
+CRYPTO_HEADER = struct.Struct("<BBHI8s16s")
+"""Version 3, right after HEADER: cipher id, 7 reserved bytes, key id, file id."""
+FILE_ID_BYTES = 16
+FLAG_ENCRYPTED = 1
+"""Footer ``flags`` bit of a version-3 file."""
+CHUNK_AAD = struct.Struct("<QQIIqq")
+"""Chunk associated data after the tag and file id: entry number, offset, series, count,
+min_ts, max_ts (the chunk's own index entry, so no block can stand in for another)."""
+FOOTER_AAD = struct.Struct("<QQQqqIHHQQ")
+"""Index/stats associated data after the tag and file id: every footer field but the CRCs."""
 FOOTER_MAGIC = b"TBSEGEND"
 FOOTER = struct.Struct("<QQQqqIIHHI8s")
 FOOTER_CRC_SPAN = 52
@@ -70,9 +87,36 @@ class Footer:
         """Bytes this footer takes at the end of the file."""
         return FOOTER.size if self.version == 1 else FOOTER_V2.size
 
+    @property
+    def encrypted(self) -> bool:
+        return self.version == FORMAT_VERSION_ENCRYPTED
+
+
+def footer_aad(kind: bytes, file_id: bytes, f: Footer) -> bytes:
+    """Associated data of the index (``kind`` b"idx") or stats (b"sta") block of a v3 file."""
+    fields = FOOTER_AAD.pack(
+        f.index_offset,
+        f.index_entries,
+        f.points,
+        f.min_ts,
+        f.max_ts,
+        f.series_count,
+        f.version,
+        f.flags,
+        f.stats_offset,
+        f.stats_entries,
+    )
+    return b"TBSEG-" + kind + file_id + fields
+
+
+def chunk_aad(
+    file_id: bytes, entry: int, offset: int, series: int, count: int, t0: int, t1: int
+) -> bytes:
+    return b"TBSEG-chk" + file_id + CHUNK_AAD.pack(entry, offset, series, count, t0, t1)
+
 
 def pack_footer(f: Footer) -> bytes:
-    """The version-2 footer (this build writes only version 2)."""
+    """The version-2 footer (also that of version 3, the encrypted variant)."""
     import crc32c
 
     head = FOOTER_V2.pack(
@@ -83,7 +127,7 @@ def pack_footer(f: Footer) -> bytes:
         f.max_ts,
         f.series_count,
         f.index_crc,
-        FORMAT_VERSION,
+        f.version,
         f.flags,
         f.stats_offset,
         f.stats_entries,

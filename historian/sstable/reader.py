@@ -11,10 +11,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from historian.codec import decode_chunk
+from historian.crypto.cipher import BLOCK_OVERHEAD, BlockAuthenticationError, BlockCipher
+from historian.crypto.keyfile import require_same_key
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
 from historian.model import Point, PointBatch
-from historian.sstable.format import INDEX_DTYPE, Footer, SegmentCorruptError, unpack_footer
+from historian.sstable.format import (
+    CRYPTO_HEADER,
+    HEADER,
+    INDEX_DTYPE,
+    Footer,
+    SegmentCorruptError,
+    chunk_aad,
+    footer_aad,
+    unpack_footer,
+)
 from historian.sstable.stats import STATS_RECORD_DTYPE, summaries_from_index
 
 Columns = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.uint16]]
@@ -36,26 +47,42 @@ class ChunkProblem:
 
 
 class SegmentReader:
-    """Opens and validates footer + index at construction; chunks are checked when read."""
+    """Opens and validates footer + index at construction; chunks are checked when read.
 
-    def __init__(self, fs: FileSystem, path: str) -> None:
+    An encrypted file (version 3) needs the ``cipher`` of its key, and a plain file is
+    refused when a cipher is given (:func:`~historian.crypto.require_same_key`).
+    Decryption happens at the one block-read seam, :meth:`_chunk` (and at open for the
+    index and stats blocks).
+    """
+
+    def __init__(self, fs: FileSystem, path: str, cipher: BlockCipher | None = None) -> None:
         self.path = path
         self._data = fs.mmap(path)
         self.footer: Footer = unpack_footer(self._data, path)
         f = self.footer
-        end = f.index_offset + f.index_entries * INDEX_DTYPE.itemsize
+        self._cipher = cipher
+        self._file_id = b""
+        file_key_id = None
+        overhead = 0
+        if f.encrypted:
+            _, _, _, _, key, self._file_id = CRYPTO_HEADER.unpack_from(self._data, HEADER.size)
+            file_key_id = bytes(key)
+            overhead = BLOCK_OVERHEAD
+        require_same_key(path, file_key_id, cipher)
+        end = f.index_offset + f.index_entries * INDEX_DTYPE.itemsize + overhead
         stats_end = end
         if f.version >= 2:
             if f.stats_offset != end:
                 raise SegmentCorruptError(
                     f"{path}: stats block at {f.stats_offset}, index ends at {end}"
                 )
-            stats_end = end + f.stats_entries * STATS_RECORD_DTYPE.itemsize
+            stats_end = end + f.stats_entries * STATS_RECORD_DTYPE.itemsize + overhead
         if stats_end != len(self._data) - f.size:
             raise SegmentCorruptError(f"{path}: index end {stats_end} does not meet the footer")
         raw = self._data[f.index_offset : end]
         if crc32c.crc32c(raw) != f.index_crc:
             raise SegmentCorruptError(f"{path}: index checksum mismatch at offset {f.index_offset}")
+        raw = self._open_block(raw, b"idx", f.index_offset)
         self.index = np.frombuffer(raw, dtype=INDEX_DTYPE).copy()
         self._series = self.index["series"]
         records = np.empty(0, STATS_RECORD_DTYPE)
@@ -63,6 +90,7 @@ class SegmentReader:
             raw = self._data[end:stats_end]
             if crc32c.crc32c(raw) != f.stats_crc:
                 raise SegmentCorruptError(f"{path}: stats checksum mismatch at offset {end}")
+            raw = self._open_block(raw, b"sta", end)
             records = np.frombuffer(raw, dtype=STATS_RECORD_DTYPE)
             if int(records["entry"].max()) >= len(self.index):
                 raise SegmentCorruptError(f"{path}: stats record names a chunk past the index")
@@ -71,6 +99,21 @@ class SegmentReader:
         self._max_list: list[int] = []
         self._records = records
         self._summaries: NDArray[np.void] | None = None
+
+    def _open_block(self, raw: memoryview, kind: bytes, offset: int) -> memoryview:
+        """The index or stats block in the clear (decrypted and authenticated when encrypted)."""
+        if self._cipher is None:
+            return raw
+        try:
+            return memoryview(
+                self._cipher.decrypt(raw, footer_aad(kind, self._file_id, self.footer))
+            )
+        except BlockAuthenticationError:
+            what = "index" if kind == b"idx" else "stats"
+            raise SegmentCorruptError(
+                f"{self.path}: {what} block at offset {offset} failed AES-GCM authentication "
+                "(the block or the footer was altered); the file is refused"
+            ) from None
 
     @property
     def summaries(self) -> NDArray[np.void]:
@@ -119,6 +162,8 @@ class SegmentReader:
         e = self.index[i]
         off, length = int(e["offset"]), int(e["length"])
         block = self._data[off : off + length]
+        if self._cipher is not None:
+            return self._decrypt_chunk(i, block)
         if len(block) != length or crc32c.crc32c(block) != int(e["crc"]):
             raise SegmentCorruptError(
                 f"{self.path}: block checksum mismatch in chunk of series {int(e['series'])} "
@@ -126,6 +171,27 @@ class SegmentReader:
             )
         try:
             return decode_chunk(block)
+        except CorruptDataError as exc:
+            raise SegmentCorruptError(f"{self.path}: chunk at offset {off}: {exc}") from exc
+
+    def _decrypt_chunk(self, i: int, block: memoryview) -> Columns:
+        """The GCM tag is the block checksum of an encrypted file (it subsumes the CRC)."""
+        assert self._cipher is not None
+        e = self.index[i]
+        off, series = int(e["offset"]), int(e["series"])
+        aad = chunk_aad(
+            self._file_id, i, off, series, int(e["count"]), int(e["min_ts"]), int(e["max_ts"])
+        )
+        try:
+            plain = self._cipher.decrypt(block, aad)
+        except BlockAuthenticationError:
+            raise SegmentCorruptError(
+                f"{self.path}: chunk of series {series} at offset {off} failed AES-GCM "
+                "authentication (damaged, tampered with, or moved); the file is damaged, "
+                "restore it or run verify"
+            ) from None
+        try:
+            return decode_chunk(plain)
         except CorruptDataError as exc:
             raise SegmentCorruptError(f"{self.path}: chunk at offset {off}: {exc}") from exc
 

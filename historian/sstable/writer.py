@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 
 import crc32c
 import numpy as np
 from numpy.typing import NDArray
 
 from historian.codec import encode_chunk
+from historian.crypto.cipher import BLOCK_OVERHEAD, CIPHER_AES_256_GCM, BlockCipher
 from historian.fs import FileSystem
 from historian.model import PointBatch
 from historian.sstable.format import (
+    CRYPTO_HEADER,
+    FILE_ID_BYTES,
+    FLAG_ENCRYPTED,
     FORMAT_VERSION,
+    FORMAT_VERSION_ENCRYPTED,
     HEADER,
     HEADER_MAGIC,
     INDEX_DTYPE,
     Footer,
+    chunk_aad,
+    footer_aad,
     pack_footer,
 )
 from historian.sstable.stats import (
@@ -61,17 +69,26 @@ class SegmentWriter:
         codec: str | None = None,
         chunk_max_points: int = 4096,
         stats_min_points: int = STATS_MIN_POINTS,
+        cipher: BlockCipher | None = None,
     ) -> None:
+        """With ``cipher``, writes the encrypted variant (version 3, docs/format/segment.md)."""
         self._fs = fs
+        self._cipher = cipher
+        self._file_id = os.urandom(FILE_ID_BYTES) if cipher is not None else b""
         self.path = path
         self._codec = codec
         self._chunk_max = chunk_max_points
         self._stats_min = max(1, stats_min_points)
         self._stats: list[NDArray[np.void]] = []
         self._file = fs.create(path)
-        self._pending: list[bytes] = [HEADER.pack(HEADER_MAGIC, FORMAT_VERSION)]
-        self._pending_bytes = HEADER.size
-        self._offset = HEADER.size
+        header = HEADER.pack(HEADER_MAGIC, FORMAT_VERSION)
+        if cipher is not None:
+            header = HEADER.pack(HEADER_MAGIC, FORMAT_VERSION_ENCRYPTED) + CRYPTO_HEADER.pack(
+                CIPHER_AES_256_GCM, 0, 0, 0, cipher.key_id, self._file_id
+            )
+        self._pending: list[bytes] = [header]
+        self._pending_bytes = len(header)
+        self._offset = len(header)
         self._entries: list[tuple[int, int, int, int, int, int, int]] = []
         self._last_series = -1
         self._points = 0
@@ -108,6 +125,10 @@ class SegmentWriter:
             hi = min(lo + self._chunk_max, len(ts))
             chunk = encode_chunk(ts[lo:hi], values[lo:hi], quality[lo:hi], self._codec)
             t0, t1 = int(ts[lo]), int(ts[hi - 1])
+            if self._cipher is not None:
+                entry = len(self._entries)
+                aad = chunk_aad(self._file_id, entry, self._offset, series, hi - lo, t0, t1)
+                chunk = self._cipher.encrypt(chunk, aad)
             crc = crc32c.crc32c(chunk)
             self._entries.append((series, hi - lo, self._offset, len(chunk), crc, t0, t1))
             self._write(chunk)
@@ -141,15 +162,13 @@ class SegmentWriter:
         index = np.array(self._entries, dtype=INDEX_DTYPE)
         index_bytes = index.tobytes()
         index_offset = self._offset
-        self._write(index_bytes)
         stats = (
             np.frombuffer(b"".join(r.tobytes() for r in self._stats), STATS_RECORD_DTYPE)
             if self._stats
             else np.empty(0, STATS_RECORD_DTYPE)
         )
         stats_bytes = stats.tobytes()
-        stats_offset = self._offset
-        self._write(stats_bytes)
+        overhead = BLOCK_OVERHEAD if self._cipher is not None else 0
         footer = Footer(
             index_offset=index_offset,
             index_entries=len(index),
@@ -157,11 +176,24 @@ class SegmentWriter:
             min_ts=self._min_ts if self._points else 0,
             max_ts=self._max_ts if self._points else 0,
             series_count=self._series,
-            index_crc=crc32c.crc32c(index_bytes),
-            stats_offset=stats_offset,
+            index_crc=0,
+            stats_offset=index_offset + len(index_bytes) + overhead,
             stats_entries=len(stats),
-            stats_crc=crc32c.crc32c(stats_bytes),
         )
+        if self._cipher is not None:
+            footer = replace(footer, version=FORMAT_VERSION_ENCRYPTED, flags=FLAG_ENCRYPTED)
+            # the footer is the AAD of both blocks: it stays readable but cannot be altered
+            index_bytes = self._cipher.encrypt(
+                index_bytes, footer_aad(b"idx", self._file_id, footer)
+            )
+            stats_bytes = self._cipher.encrypt(
+                stats_bytes, footer_aad(b"sta", self._file_id, footer)
+            )
+        footer = replace(
+            footer, index_crc=crc32c.crc32c(index_bytes), stats_crc=crc32c.crc32c(stats_bytes)
+        )
+        self._write(index_bytes)
+        self._write(stats_bytes)
         self._write(pack_footer(footer))
         try:
             if self._pending:

@@ -9,6 +9,15 @@ A segment file is a 16-byte header followed by records::
 
 All integers little-endian. ``length`` counts payload bytes only.
 
+Encrypted segments (a key configured, :mod:`historian.crypto`) have a 48-byte
+version-2 header ``magic | version 2 | first_seq u64 | cipher u8 | 0 u8 | 0 u16 |
+0 u32 | key_id 8 | file_id 16`` and seal every record's body with AES-256-GCM::
+
+    payload = type u8 | seq u64 | count u32 | nonce 12 | ciphertext(columns) | tag 16
+    aad     = "TBWAL-rec" | file_id | first_seq u64 | type u8 | seq u64 | count u32
+
+The CRC32C still covers the whole payload, so torn tails read as before.
+
 >>> import numpy as np
 >>> from historian.model import PointBatch
 >>> rec = encode_record(7, PointBatch.from_arrays([1, 2], [10, 20], [0.5, 1.5]))
@@ -26,12 +35,17 @@ import crc32c
 import numpy as np
 from numpy.typing import NDArray
 
+from historian.crypto.cipher import BLOCK_OVERHEAD, CIPHER_AES_256_GCM, BlockCipher
 from historian.errors import CorruptDataError
 from historian.model import PointBatch
 
 MAGIC = b"TBWAL\x00"
 VERSION = 1
 FILE_HEADER = struct.Struct("<6sHQ")
+VERSION_ENCRYPTED = 2
+ENCRYPTED_HEADER = struct.Struct("<6sHQBBHI8s16s")
+"""Version 2 (encrypted): FILE_HEADER's fields, cipher id, 7 reserved bytes, key id, file id."""
+FILE_ID_BYTES = 16
 RECORD_HEADER = struct.Struct("<II")
 PAYLOAD_PREFIX = struct.Struct("<BQI")
 RECORD_TYPE_BATCH = 1
@@ -80,8 +94,69 @@ class WalCorruptError(CorruptDataError):
         self.damage = damage
 
 
+@dataclass(frozen=True)
+class WalHeader:
+    first_seq: int
+    size: int
+    key_id: bytes | None = None
+    """Key id of an encrypted segment (None: not encrypted)."""
+    file_id: bytes = b""
+
+
+@dataclass(frozen=True)
+class RecordCrypto:
+    """Seals the records of one encrypted segment: the AAD binds file id, first seq, prefix."""
+
+    cipher: BlockCipher
+    file_id: bytes
+    first_seq: int
+
+    def aad(self, prefix: bytes | memoryview) -> bytes:
+        return b"".join(
+            (b"TBWAL-rec", self.file_id, self.first_seq.to_bytes(8, "little"), bytes(prefix))
+        )
+
+    def open(self, payload: memoryview) -> memoryview:
+        """Verify and decrypt an encrypted payload: the plain payload (prefix + columns).
+
+        Raises :class:`~historian.crypto.BlockAuthenticationError` when the tag fails.
+        """
+        prefix = payload[: PAYLOAD_PREFIX.size]
+        body = self.cipher.decrypt(payload[PAYLOAD_PREFIX.size :], self.aad(prefix))
+        return memoryview(bytes(prefix) + body)
+
+
 def encode_header(first_seq: int) -> bytes:
     return FILE_HEADER.pack(MAGIC, VERSION, first_seq)
+
+
+def encode_encrypted_header(first_seq: int, key_id: bytes, file_id: bytes) -> bytes:
+    return ENCRYPTED_HEADER.pack(
+        MAGIC, VERSION_ENCRYPTED, first_seq, CIPHER_AES_256_GCM, 0, 0, 0, key_id, file_id
+    )
+
+
+def header_size(data: bytes | memoryview) -> int:
+    """Bytes the header of this segment takes (by its version field when present)."""
+    if len(data) >= 8 and int.from_bytes(data[6:8], "little") == VERSION_ENCRYPTED:
+        return ENCRYPTED_HEADER.size
+    return FILE_HEADER.size
+
+
+def decode_header_info(data: bytes | memoryview) -> WalHeader:
+    """Either header version; raises WalCorruptError on a bad one."""
+    if header_size(data) == FILE_HEADER.size:
+        return WalHeader(decode_header(data), FILE_HEADER.size)
+    if len(data) < ENCRYPTED_HEADER.size:
+        raise WalCorruptError(
+            f"encrypted WAL header is {len(data)} bytes, need {ENCRYPTED_HEADER.size}"
+        )
+    magic, _, first_seq, cipher, *_, key_id, file_id = ENCRYPTED_HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise WalCorruptError(f"bad WAL magic {bytes(magic)!r}; not a twinbench WAL segment")
+    if cipher != CIPHER_AES_256_GCM:
+        raise WalCorruptError(f"unknown WAL cipher id {cipher} (this build knows 1, AES-256-GCM)")
+    return WalHeader(int(first_seq), ENCRYPTED_HEADER.size, bytes(key_id), bytes(file_id))
 
 
 def decode_header(data: bytes | memoryview) -> int:
@@ -98,7 +173,7 @@ def decode_header(data: bytes | memoryview) -> int:
     return int(first_seq)
 
 
-def encode_record(seq: int, batch: PointBatch) -> bytes:
+def encode_record(seq: int, batch: PointBatch, crypto: RecordCrypto | None = None) -> bytes:
     """One framed record: columns are copied once, straight from the numpy buffers."""
     n = len(batch)
     prefix = PAYLOAD_PREFIX.pack(RECORD_TYPE_BATCH, seq, n)
@@ -108,6 +183,8 @@ def encode_record(seq: int, batch: PointBatch) -> bytes:
         np.ascontiguousarray(batch.values).data.cast("B"),
         np.ascontiguousarray(batch.quality).data.cast("B"),
     )
+    if crypto is not None:
+        return _frame(prefix + crypto.cipher.encrypt(b"".join(cols), crypto.aad(prefix)))
     crc = crc32c.crc32c(prefix)
     for c in cols:
         crc = crc32c.crc32c(c, crc)
@@ -115,10 +192,16 @@ def encode_record(seq: int, batch: PointBatch) -> bytes:
     return b"".join((RECORD_HEADER.pack(length, crc), prefix, *cols))
 
 
-def encode_seal(last_seq: int) -> bytes:
+def encode_seal(last_seq: int, crypto: RecordCrypto | None = None) -> bytes:
     """The clean-close marker record (type 2, count 0)."""
     prefix = PAYLOAD_PREFIX.pack(RECORD_TYPE_SEAL, last_seq, 0)
+    if crypto is not None:
+        return _frame(prefix + crypto.cipher.encrypt(b"", crypto.aad(prefix)))
     return RECORD_HEADER.pack(len(prefix), crc32c.crc32c(prefix)) + prefix
+
+
+def _frame(payload: bytes) -> bytes:
+    return RECORD_HEADER.pack(len(payload), crc32c.crc32c(payload)) + payload
 
 
 def record_type(data: memoryview, pos: int) -> int:
@@ -157,8 +240,13 @@ def record_seq(data: memoryview, pos: int) -> int:
     return int.from_bytes(data[pos + 9 : pos + 17], "little")
 
 
-def check_record(data: memoryview, pos: int) -> str:
-    """'' when the framed record at ``pos`` is intact (length, checksum, layout), else why not."""
+def check_record(data: memoryview, pos: int, overhead: int = 0) -> str:
+    """'' when the framed record at ``pos`` is intact (length, checksum, layout), else why not.
+
+    ``overhead``: bytes each payload has beyond the plain layout (BLOCK_OVERHEAD when
+    encrypted). The GCM tag is checked by the reader, apart: a record with an intact
+    checksum and a failing tag is tampering, never a torn write.
+    """
     if len(data) - pos < RECORD_HEADER.size:
         return f"torn record header ({len(data) - pos} bytes)"
     length, crc = RECORD_HEADER.unpack_from(data, pos)
@@ -171,7 +259,7 @@ def check_record(data: memoryview, pos: int) -> str:
     if not checksum_ok(payload, crc):
         return "record checksum mismatch"
     rtype, _, n = PAYLOAD_PREFIX.unpack_from(payload)
-    if not _layout_ok(rtype, n, length):
+    if not _layout_ok(rtype, n, length - overhead):
         return f"record type {rtype} / count {n} do not match its length {length}"
     return ""
 
@@ -182,10 +270,15 @@ def _layout_ok(rtype: int, n: int, length: int) -> bool:
     return rtype == RECORD_TYPE_BATCH and length == PAYLOAD_PREFIX.size + n * BYTES_PER_POINT
 
 
+def record_overhead(header: WalHeader) -> int:
+    """Payload bytes beyond the plain layout in this segment (the GCM nonce and tag)."""
+    return 0 if header.key_id is None else BLOCK_OVERHEAD
+
+
 _SCAN_WINDOW = 1 << 20
 
 
-def find_next_frame(data: memoryview, start: int) -> int | None:
+def find_next_frame(data: memoryview, start: int, overhead: int = 0) -> int | None:
     """Offset of the first intact record at or after ``start``, or None.
 
     Tells a torn tail (nothing valid after the damage) from mid-log
@@ -207,11 +300,11 @@ def find_next_frame(data: memoryview, start: int) -> int | None:
             continue
         length = _u32(buf, cand)
         count = _u32(buf, cand + 17)
-        ok = (length == PAYLOAD_PREFIX.size + count * BYTES_PER_POINT) & (
+        ok = (length == PAYLOAD_PREFIX.size + overhead + count * BYTES_PER_POINT) & (
             cand + RECORD_HEADER.size + length <= len(buf)
         )
         for pos in cand[ok].tolist():
-            if not check_record(data, int(pos)):
+            if not check_record(data, int(pos), overhead):
                 return int(pos)
     return None
 

@@ -17,6 +17,12 @@ Rules (docs/format/wal.md, "Recovery rules"):
 ``replay(..., salvage=True)`` (used by ``twinbench historian repair``) never
 raises for damage: it skips to the next valid frame and lists each skipped
 region in ``report.damage``.
+
+Encrypted segments (a ``cipher`` given): each segment's key id must be the
+cipher's, and an unencrypted segment is refused (both raise
+:class:`~historian.crypto.EncryptionKeyError`, salvage or not). A record whose
+framing and CRC are intact but whose GCM tag fails is corruption wherever it is,
+the newest segment's tail included: a torn append cannot produce it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from historian.crypto.cipher import BlockAuthenticationError, BlockCipher
+from historian.crypto.keyfile import require_same_key
 from historian.fs import FileSystem
 from historian.model import PointBatch
 from historian.wal.format import (
@@ -33,12 +41,15 @@ from historian.wal.format import (
     FILE_HEADER,
     PAYLOAD_PREFIX,
     RECORD_TYPE_SEAL,
+    RecordCrypto,
     WalCorruptError,
     WalDamage,
     check_record,
-    decode_header,
+    decode_header_info,
     decode_payload,
     find_next_frame,
+    header_size,
+    record_overhead,
     record_seq,
     record_size,
     record_type,
@@ -62,6 +73,8 @@ class ReplayReport:
     reason: str = ""
     damage: list[WalDamage] = field(default_factory=list)
     """Regions skipped by a salvage replay (empty after a strict replay)."""
+    header_length: int = FILE_HEADER.size
+    """Header bytes of ``torn_segment`` (48 when encrypted): no record survived at or below."""
 
 
 def list_segments(fs: FileSystem, directory: str, parse: ParseSegmentName) -> list[tuple[int, str]]:
@@ -85,10 +98,17 @@ def unflushed_segments(segments: list[tuple[int, str]], after_seq: int) -> list[
 
 
 class WalReader:
-    def __init__(self, fs: FileSystem, directory: str, parse: ParseSegmentName) -> None:
+    def __init__(
+        self,
+        fs: FileSystem,
+        directory: str,
+        parse: ParseSegmentName,
+        cipher: BlockCipher | None = None,
+    ) -> None:
         self._fs = fs
         self._dir = directory
         self._parse = parse
+        self._cipher = cipher
         self.report = ReplayReport()
 
     def replay(self, after_seq: int = 0, salvage: bool = False) -> Iterator[tuple[int, PointBatch]]:
@@ -146,12 +166,13 @@ class WalReader:
                 )
             if i == 0 or first > expected:
                 expected = first
-            if is_last and (len(data) < FILE_HEADER.size or not any(data)):
+            if is_last and (len(data) < header_size(data) or not any(data)):
                 # created but its header never reached the disk: a crash at creation
                 self._torn(path, 0, len(data), f"segment header torn ({len(data)} bytes)")
                 return
             try:
-                header_first = decode_header(data)
+                header = decode_header_info(data)
+                header_first = header.first_seq
             except WalCorruptError as exc:
                 self._damage(
                     WalDamage(path, 0, len(data), first, _last(next_first), str(exc), 0), salvage
@@ -173,13 +194,36 @@ class WalReader:
                 )
                 expected = next_first or first
                 continue
-            pos = FILE_HEADER.size
+            require_same_key(path, header.key_id, self._cipher)
+            crypto = None
+            if self._cipher is not None:
+                crypto = RecordCrypto(self._cipher, header.file_id, header.first_seq)
+            overhead = record_overhead(header)
+            self.report.header_length = header.size
+            pos = header.size
             sealed = False
             while pos < len(data):
-                problem = check_record(data, pos)
+                problem = check_record(data, pos, overhead)
                 if not problem:
                     seq = record_seq(data, pos)
                     size = record_size(data, pos)
+                    plain: memoryview | None = None
+                    if crypto is not None:
+                        try:
+                            plain = crypto.open(data[pos + 8 : pos + size])
+                        except BlockAuthenticationError:
+                            reason = (
+                                "record failed AES-GCM authentication (tampered, or moved from "
+                                "another file or position; its checksum is intact, so not a "
+                                "torn write)"
+                            )
+                            after = pos + size if pos + size < len(data) else 0
+                            lost = WalDamage(path, pos, size, expected, expected, reason, after)
+                            self._damage(lost, salvage)
+                            if seq == expected:
+                                expected += 1
+                            pos += size
+                            continue
                     if record_type(data, pos) == RECORD_TYPE_SEAL:
                         if seq == expected - 1 and not sealed:
                             sealed = True  # clean close: all before it was fsynced
@@ -193,14 +237,14 @@ class WalReader:
                         self._damage(WalDamage(path, pos, 0, seq, seq, reason, 0), salvage)
                         sealed = False
                     if seq == expected:
-                        payload = data[pos + 8 : pos + size]
+                        payload = data[pos + 8 : pos + size] if plain is None else plain
                         pos += size
                         expected = seq + 1
                         self.report.records += 1
                         self.report.last_seq = seq
                         if seq > after_seq:
                             self.report.points += (
-                                size - 8 - PAYLOAD_PREFIX.size
+                                len(payload) - PAYLOAD_PREFIX.size
                             ) // BYTES_PER_POINT
                             yield seq, payload
                         continue
@@ -213,7 +257,7 @@ class WalReader:
                     self._damage(WalDamage(path, pos, size, seq, seq, reason, 0), salvage)
                     pos += size
                     continue
-                nxt = find_next_frame(data, pos + 1)
+                nxt = find_next_frame(data, pos + 1, overhead)
                 if nxt is None and is_last and not sealed:
                     self._torn(path, pos, len(data), problem)
                     return
@@ -261,7 +305,7 @@ def discard_torn_tail(fs: FileSystem, report: ReplayReport) -> None:
     path = report.torn_segment
     if path is None:
         return
-    if report.valid_length <= FILE_HEADER.size:
+    if report.valid_length <= report.header_length:
         fs.remove(path)  # no record survived: the writer recreates the segment
     else:
         fs.truncate(path, report.valid_length)

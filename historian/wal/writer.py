@@ -18,11 +18,19 @@ import threading
 import time
 from collections.abc import Callable
 
+from historian.crypto.cipher import BlockCipher
 from historian.errors import DiskFullError, HistorianError
 from historian.fs import FileSystem, WritableFile
 from historian.model import PointBatch
 from historian.options import FsyncPolicy
-from historian.wal.format import encode_header, encode_record, encode_seal
+from historian.wal.format import (
+    FILE_ID_BYTES,
+    RecordCrypto,
+    encode_encrypted_header,
+    encode_header,
+    encode_record,
+    encode_seal,
+)
 
 SegmentName = Callable[[int], str]
 """first sequence number -> file name of the WAL segment that starts there."""
@@ -44,8 +52,12 @@ class WalWriter:
         segment_bytes: int,
         next_seq: int,
         on_rotate: Callable[[float], None] | None = None,
+        cipher: BlockCipher | None = None,
     ) -> None:
         self._fs = fs
+        self._cipher = cipher
+        """Encrypts every record when given (docs/format/wal.md, "Encrypted segments")."""
+        self._crypto: RecordCrypto | None = None
         self._on_rotate = on_rotate
         """Told how long each rotation took (seconds), e.g. for a latency histogram."""
         self._dir = directory
@@ -69,8 +81,13 @@ class WalWriter:
     def _new_segment(self, first_seq: int) -> WritableFile:
         path = os.path.join(self._dir, self._segment_name(first_seq))
         f = self._fs.create(path)
+        crypto = None
+        header = encode_header(first_seq)
+        if self._cipher is not None:
+            crypto = RecordCrypto(self._cipher, os.urandom(FILE_ID_BYTES), first_seq)
+            header = encode_encrypted_header(first_seq, self._cipher.key_id, crypto.file_id)
         try:
-            f.append(encode_header(first_seq))
+            f.append(header)
             f.sync()
             self._fs.sync_dir(self._dir)
         except BaseException:
@@ -78,6 +95,7 @@ class WalWriter:
             self._fs.remove(path)
             raise
         self._current_first = first_seq
+        self._crypto = crypto  # callers hold _lock or are the constructor
         return f
 
     @property
@@ -96,7 +114,7 @@ class WalWriter:
         with self._lock:
             self._check_usable()
             record_seq = self.last_seq + 1
-            record = encode_record(record_seq, batch)
+            record = encode_record(record_seq, batch, self._crypto)
             start = self._file.size
             try:
                 self._file.append(record)
@@ -198,7 +216,7 @@ class WalWriter:
         with self._sync_lock, self._lock:
             start = self._file.size
             try:
-                self._file.append(encode_seal(self.last_seq))
+                self._file.append(encode_seal(self.last_seq, self._crypto))
             except OSError:
                 self._roll_back(start)  # unsealed: read with the torn-tail rule, as after a crash
             try:
