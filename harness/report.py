@@ -98,11 +98,13 @@ class Report:
     seed: int
     duration_s: float
     description: str = ""
-    # when the load started, ISO 8601 UTC (the runner sets it from its time origin, t = 0 s
-    # of every chart); the default, for reports built by hand, is when the Report was made
+    # ISO 8601 UTC. The runner sets it to the load's start (t = 0 s of every chart) and
+    # started_is_load_start; otherwise (reports built by hand, and every report written
+    # before the runner did this) it is when the Report was made
     started_utc: str = field(
         default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     )
+    started_is_load_start: bool = False
     metrics: dict[str, float | None] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     latency: dict[str, dict[str, Any]] = field(default_factory=dict)

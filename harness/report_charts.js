@@ -11,7 +11,7 @@
 (function () {
   const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
   const data = JSON.parse(document.getElementById("report-data").textContent);
-  const started = Date.parse(data.started_utc);
+  const started = data.started_utc ? Date.parse(data.started_utc) : NaN;  // null: t = 0 unknown
   const sync = uPlot.sync("twinbench-report");
   const plots = [];
   let syncing = false;
@@ -52,7 +52,7 @@
       ctx.fillStyle = "rgba(232, 120, 110, 0.30)";
       ctx.fillRect(a, top, Math.max(b - a, px), height);
       ctx.save();  // the fault's name, upwards along the window's left edge
-      ctx.translate(a + 10 * px, top + 16 * px);
+      ctx.translate(a + 10 * px, top + 20 * px);
       ctx.rotate(-Math.PI / 2);
       ctx.fillStyle = "#a33"; ctx.textAlign = "right";
       ctx.fillText(f.name, 0, 0);
@@ -107,7 +107,7 @@
       scales: {x: {time: false}},
       series,
       axes: [
-        {label: `time since the start of the load (s), started ${data.started_utc}`},
+        {label: "time since the start of the load (s)" + (data.started_utc ? `, started ${data.started_utc}` : "")},
         {label: c.unit, size: 60, values: (u, ticks) => ticks.map(si)},
       ],
       cursor: {sync: {key: sync.key, setSeries: true}, drag: {x: true, y: false}},

@@ -130,7 +130,8 @@ def chart_payload(report: Report, charts: list[TimeChart]) -> dict[str, Any]:
     """What the page's script draws: columnar arrays per chart (x once, one array per series)."""
     x0, x1 = time_range(report, charts)
     return {
-        "started_utc": report.started_utc,
+        # the read-out gives absolute times only when t = 0 is known to be the load's start
+        "started_utc": report.started_utc if report.started_is_load_start else None,
         "x_range": [x0, x1],
         "faults": [{"name": n, "start_s": a, "end_s": b} for a, b, n in fault_windows(report)],
         "phases": [

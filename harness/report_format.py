@@ -55,20 +55,29 @@ def utc_iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def started_label(started_utc: str) -> str:
-    """The run's start as both renderings print it: ISO 8601 UTC, and what it is the start of."""
-    return f"{started_utc} (UTC, the start of the load: t = 0 s on the charts)"
+def started_label(started_utc: str, *, is_load_start: bool) -> str:
+    """The run's start as both renderings print it: ISO 8601 UTC, and what it is the start of.
+
+    Reports written before the runner recorded the load's start hold the time the report
+    was made (after the load); they say so rather than pass it off as the start.
+    """
+    if is_load_start:
+        return f"{started_utc} (UTC, the start of the load: t = 0 s on the charts)"
+    return f"{started_utc} (UTC, when the report was made, after the load)"
 
 
 def bytes_per_point_caption(
-    metrics: Mapping[str, float | None], thresholds: Sequence[Mapping[str, Any]]
+    metrics: Mapping[str, float | None],
+    thresholds: Sequence[Mapping[str, Any]],
+    *,
+    baseline_is: str = "The dashed line",
 ) -> str:
     """What the bytes/point baseline is and what it judges, so a tag type standing above the
-    line next to a PASS verdict is not a puzzle."""
+    line next to a PASS verdict is not a puzzle. ``baseline_is`` names how it is drawn."""
     base = metrics.get(BASELINE_KEY)
     if base is None:
         return ""
-    text = f"The dashed line is the compression baseline, {round_sig(base)} B/point"
+    text = f"{baseline_is} is the compression baseline, {round_sig(base)} B/point"
     judged = next((t for t in thresholds if t.get("limit") == BASELINE_KEY), None)
     if judged is not None:
         verdict = "pass" if judged["passed"] else "FAIL"
@@ -80,8 +89,8 @@ def bytes_per_point_caption(
     tags, points = metrics.get("plant.tags_with_data"), metrics.get("plant.points_stored")
     if tags and points:
         text += (
-            f". The plant bars are per tag type, over {format_value(round(points / tags))} "
-            "points per tag in this run: a short series costs more bytes per point, "
-            "so they stand above the line in a short run"
+            f". The plant rows are per tag type, over {format_value(round(points / tags))} "
+            "points per tag in this run: a series of few points costs more bytes per point "
+            "than the long synthetic series, so plant tag types can stand above the baseline"
         )
     return text + "."

@@ -105,6 +105,7 @@ def _fault_rows(report: Report) -> tuple[list[str], list[list[str]]]:
 def render_html(report: Report, *, uplot_dist: Path | None = None) -> str:
     """The page; ``uplot_dist`` overrides where uPlot is read from (default: node_modules)."""
     verdict_class = "fail" if report.verdict == "fail" else "pass"
+    started = started_label(report.started_utc, is_load_start=report.started_is_load_start)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>twinbench {escape(report.scenario)}: {escape(report.verdict)}</title>",
@@ -114,7 +115,7 @@ def render_html(report: Report, *, uplot_dist: Path | None = None) -> str:
         f"<p>{escape(report.description)}</p>",
         f"<p>profile <code>{escape(report.profile)}</code>, seed {report.seed}, "
         f"duration {report.duration_s:g} s, started "
-        f"<span id='started'>{escape(started_label(report.started_utc))}</span></p>",
+        f"<span id='started'>{escape(started)}</span></p>",
     ]
     if report.thresholds:
         rows = [

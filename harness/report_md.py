@@ -39,13 +39,14 @@ def render_markdown(report: Report) -> str:
     verdict = {"pass": "PASS", "fail": "FAIL", "unscored": "UNSCORED (no thresholds)"}[
         report.verdict
     ]
+    started = started_label(report.started_utc, is_load_start=report.started_is_load_start)
     lines = [
         f"# twinbench report: {report.scenario}: {verdict}",
         "",
         f"{report.description}".strip(),
         "",
         f"- profile: `{report.profile}`, seed {report.seed}, duration {report.duration_s:g} s",
-        f"- started: {started_label(report.started_utc)}",
+        f"- started: {started}",
     ]
     env = report.environment
     if env:
@@ -103,9 +104,11 @@ def render_markdown(report: Report) -> str:
         if baseline is not None:
             rows.append(["*baseline*", round_sig(baseline)])
         lines += _table(["tag type", "bytes/point"], rows)
-        caption = bytes_per_point_caption(report.metrics, report.thresholds)
+        caption = bytes_per_point_caption(
+            report.metrics, report.thresholds, baseline_is="The *baseline* row"
+        )
         if caption:
-            lines += [caption.replace("dashed line", "baseline"), ""]
+            lines += [caption, ""]
     if report.faults:
         lines += ["## Faults", ""]
         rows = [
@@ -125,6 +128,27 @@ def render_markdown(report: Report) -> str:
                         + (f" ({f['resumed_source']})" if f.get("resumed_source") else ""),
                     ]
         lines += _table(header, rows)
+    failovers = [f for f in report.faults if "election_gap_s" in f]
+    if failovers:  # harness.faults.cluster: what each JetStream node failover cost
+        lines += ["## Failover (JetStream cluster)", ""]
+        rows = [
+            [
+                f"{f['signal']} {f['role']} {f['victim']}",
+                format_value(f["start_s"]),
+                f"{f['leader_before']} -> {f['leader_after']}",
+                format_value(f["election_gap_s"]),
+                format_value(f["max_ack_stall_s"]),
+                format_value(f["node_restart_s"]),
+            ]
+            for f in failovers
+        ]
+        header = ["node down", "at s", "stream leader", "gap s", "max ack stall s", "restart s"]
+        lines += _table(header, rows)
+        lines.append(
+            "gap: from the strike to the first ack of a batch sent after it; max ack stall: "
+            "the longest publish->ack of a batch sent during the fault (+ settle)."
+        )
+        lines.append("")
     lines += ["## All metrics", ""]
     rows = [
         [f"`{k}`", format_value(v), report.units.get(k, "")]

@@ -90,6 +90,7 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     report = Report(s.name, s.profile, s.seed, s.duration_s, s.description)
     if st.origin_wall_ns:  # the load's start, not the time of scoring (after the load)
         report.started_utc = utc_iso(st.origin_wall_ns)
+        report.started_is_load_start = True
     report.notes.extend(st.notes)
     report.notes.append(run.stack.durability_note())  # what an ack meant in this run
     if s.is_short:

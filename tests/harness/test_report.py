@@ -169,7 +169,40 @@ def test_html_is_self_contained_with_uplot_inline_and_svg_fallbacks(tmp_path: Pa
     tp = charts["throughput"]
     assert tp["names"] == ["acked"] and len(tp["x"]) == len(tp["ys"][0]) == 30  # columnar
     assert data["faults"] == [{"name": "partition-bus-historian", "start_s": 10.0, "end_s": 20.0}]
-    assert data["x_range"] == [0.0, 30.0] and data["started_utc"] == r.started_utc
+    assert data["x_range"] == [0.0, 30.0]
+    assert data["started_utc"] is None  # built by hand: t = 0 is not known to be the load start
+
+
+def test_started_time_says_whether_it_is_the_start_of_the_load(tmp_path: Path) -> None:
+    from harness.report_md import render_markdown
+
+    r = _report()
+    assert f"- started: {r.started_utc} (UTC, when the report was made, after the load)" in (
+        render_markdown(r)
+    )
+    r.started_is_load_start = True  # what the runner sets, with the load's start time
+    md = render_markdown(r)
+    assert f"- started: {r.started_utc} (UTC, the start of the load: t = 0 s on the charts)" in md
+    old = r.to_json()
+    del old["started_is_load_start"]  # a report written before the field existed
+    assert Report.from_json(old).started_is_load_start is False
+
+
+def test_bytes_per_point_says_what_the_baseline_judges() -> None:
+    from harness.report_md import render_markdown
+
+    r = _report()
+    r.set_metric("plant.tags_with_data", 10, "tags")
+    r.set_metric("plant.points_stored", 1_520, "points")
+    evaluate(r, THRESHOLDS)
+    md = render_markdown(r)
+    assert "| *baseline* | 1.47 |" in md
+    assert (
+        "The *baseline* row is the compression baseline, 1.47 B/point; the threshold "
+        "'bytes/point vs baseline' compares `storage.bytes_per_point` (1.4 B/point) with it "
+        "(pass): it judges the store as a whole, not each tag type. The plant rows are per tag "
+        "type, over 152 points per tag in this run"
+    ) in md
 
 
 def test_html_without_uplot_fails_naming_the_install_script(tmp_path: Path) -> None:
@@ -254,7 +287,11 @@ def test_non_finite_values_anywhere_become_null(tmp_path: Path) -> None:
     r.add_series(TimeSeries("gap", "x", [0.0, 1.0, 2.0], [1.0, float("nan"), 3.0]), group="lag")
     out = write_run(r, tmp_path)
     doc = json.loads((out / "report.json").read_text())
-    assert "nan" not in (out / "report.html").read_text().lower()
+    html = (out / "report.html").read_text()
+    outside_scripts = re.sub(r"<script.*?</script>", "", html, flags=re.S)
+    assert "nan" not in outside_scripts.lower()  # tables and SVGs
+    data = html.split('id="report-data">')[1].split("</script>")[0]
+    assert "nan" not in data.lower() and "null" in data  # the chart data: the gap is a null
     assert doc["stress"]["steps"][0]["p99_ms"] is None and doc["bytes_per_point"]["broken"] is None
     assert doc["timeseries"]["gap"]["values"] == [1.0, None, 3.0]
     from harness.report_html import render_html
