@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from historian.crypto.cipher import BlockCipher
 from historian.errors import (
     ClosedError,
     DiskFullError,
@@ -108,6 +109,11 @@ class Historian:
         self._root = root
         self._opt = options
         self._fs = fs
+        self._cipher: BlockCipher | None = None
+        if options.encryption_key_file is not None:  # a bad key file: refused before any I/O
+            from historian.crypto.keyfile import load_cipher
+
+            self._cipher = load_cipher(options.encryption_key_file)
         self._closed = False
         self._state_lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -156,14 +162,15 @@ class Historian:
             if (number is not None and number not in live) or filenames.is_engine_tmp(name):
                 fs.remove(os.path.join(root, name))
                 orphans += 1
-        self._version = Version(state, fs, root)
+        self._version = Version(state, fs, root, cipher=self._cipher)
         self._next_number = state.next_file_number
         self._imm: list[Memtable] = []
         started = time.perf_counter()
         wal_dir = filenames.wal_dir(root)
         # Check the whole WAL before changing anything: a corrupt one is refused untouched.
-        WalReader(fs, wal_dir, filenames.parse_wal_segment_name).check(state.flushed_seq)
-        reader = WalReader(fs, wal_dir, filenames.parse_wal_segment_name)
+        parse = filenames.parse_wal_segment_name
+        WalReader(fs, wal_dir, parse, self._cipher).check(state.flushed_seq)
+        reader = WalReader(fs, wal_dir, parse, self._cipher)
         replay_bytes = self._opt.recovery_memtable_bytes or self._opt.memtable_bytes
         self._active = Memtable(replay_bytes, state.flushed_seq + 1)
         flushed_at_open = 0
@@ -203,6 +210,7 @@ class Historian:
             self._opt.wal_segment_bytes,
             next_seq,
             on_rotate=lambda s: self.write_latency.record("wal_rotate", s),
+            cipher=self._cipher,
         )
         self._delete_flushed_wal()
         if self._opt.background:
@@ -382,7 +390,7 @@ class Historian:
                 add=add, remove=remove, flushed_seq=flushed_seq, next_file_number=self._next_number
             )
             write_manifest(self._fs, self._root, state)
-            version = Version(state, self._fs, self._root, self._version)
+            version = Version(state, self._fs, self._root, self._version, self._cipher)
             with self._state_lock:
                 self._version = version
 
@@ -399,6 +407,7 @@ class Historian:
             self._opt.flush_codec,
             self._opt.chunk_max_points,
             "flush.after_segment",
+            cipher=self._cipher,
         )
         self._edit(add=tuple(metas), flushed_seq=mem.last_seq)
         self._fs.crash_point("flush.after_manifest")
@@ -501,6 +510,7 @@ class Historian:
                 codec,
                 self._opt.chunk_max_points,
                 "compaction.after_segment",
+                cipher=self._cipher,
             )
         except CorruptInputError as exc:
             # retrying cannot fix bad bytes: set the file aside, salvage it, merge again
@@ -517,7 +527,8 @@ class Historian:
     def _quarantine(self, exc: CorruptInputError) -> FileMeta | None:
         """Copy the damaged input to quarantine/, replace it by its intact chunks."""
         meta = next(f for f in self._version.files if f.number == exc.number)
-        fixed, record = quarantine_segment(self._fs, self._root, meta, str(exc.__cause__ or exc))
+        why = str(exc.__cause__ or exc)
+        fixed, record = quarantine_segment(self._fs, self._root, meta, why, self._cipher)
         with self._manifest_lock:
             state = self._version.state.apply(
                 add=(fixed,) if fixed else (),
@@ -525,7 +536,8 @@ class Historian:
                 next_file_number=self._next_number,
             )
             write_manifest(self._fs, self._root, state)
-            version = Version(state, self._fs, self._root)  # reopen all: file N was replaced
+            # reopen all: file N was replaced
+            version = Version(state, self._fs, self._root, cipher=self._cipher)
             with self._state_lock:
                 self._version = version
         if fixed is None:
@@ -561,6 +573,16 @@ class Historian:
     def bucket_ns(self) -> int:
         """Width of the time buckets segment files never span (the tier exports whole ones)."""
         return self._opt.bucket_ns
+
+    def oldest_in_memory_ns(self) -> int | None:
+        """The oldest timestamp not yet in a segment file (memtables), None when empty.
+
+        The cold tier exports segment files only; a server with a short hot window
+        flushes when this is older than its cutoff, so old data does not wait for
+        the memtable to fill."""
+        with self._write_lock:
+            mems = [*self._imm, self._active]
+        return min((m.min_ts for m in mems if len(m)), default=None)
 
     def add_source_provider(self, provider: Callable[[], Sequence[SeriesSource]]) -> None:
         """Let ``provider`` add read sources OLDER than every segment to each snapshot.

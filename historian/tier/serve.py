@@ -103,7 +103,7 @@ class TierFrontEnd:
         assert self.tier is not None
         self.rounds += 1
         try:
-            report = self.tier.export_due()
+            report = self.tier.export_due(flush=True)
             self.tier.apply_retention()
             if self._partition_crowded():
                 self.tier.compact_small()

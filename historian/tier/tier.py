@@ -101,17 +101,22 @@ class ColdTier:
         return self._sources
 
     # ----------------------------------------------------------------- export
-    def export_due(self, now_ns: int | None = None) -> ExportReport:
+    def export_due(self, now_ns: int | None = None, *, flush: bool = False) -> ExportReport:
         """Export every whole store bucket older than the hot window; return what moved.
 
         Whole buckets (``Historian.bucket_ns``, 1 h by default), not whole days: segment
         files never span a bucket, so a bucket is the unit that can leave the SSD, and a
-        server with a short hot window exports while it runs. Parts are still keyed by
+        server with a short hot window exports while it runs (``flush``: first flush
+        the memtables when they hold data older than the cutoff). Parts are still keyed by
         UTC day (``date=``); a day exported in several rounds has several parts, which
         :meth:`compact_small` merges."""
         now = time.time_ns() if now_ns is None else now_ns
         bucket = self.db.bucket_ns
         cutoff = (now - self.config.hot_window_ns) // bucket * bucket
+        if flush:
+            oldest = self.db.oldest_in_memory_ns()
+            if oldest is not None and oldest < cutoff:
+                self.db.flush()  # only segment files are exported
         report = ExportReport()
         started = time.perf_counter()
         names = self._names()
