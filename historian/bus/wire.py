@@ -143,6 +143,23 @@ def encode_batch(
     return bytes(buf)
 
 
+def _check_canonical(
+    mv: memoryview, flags: int, src_len: int, n: int, sequence: int, head_len: int, end: int
+) -> None:
+    """What the layout fixes but a checksum alone cannot: a sealed message from a buggy
+    or hostile sender must still be the one encoding of its points (fuzzing found
+    non-zero padding accepted)."""
+    if flags & ~FLAG_SORTED:
+        raise WireFormatError(f"unknown flag bits {flags:#04x}; this build knows only bit 0")
+    if src_len == 0:
+        raise WireFormatError("empty source id; a collector must name itself (1..255 bytes)")
+    if sequence < 0:
+        raise WireFormatError(f"sequence {sequence} is negative; sequences start at 0")
+    pads = (mv[HEADER_SIZE + src_len : head_len], mv[head_len + n * BYTES_PER_POINT : end])
+    if any(any(p) for p in pads):
+        raise WireFormatError("non-zero padding bytes; the padding must be zero")
+
+
 def decode_batch(
     message: bytes | bytearray | memoryview, *, max_points: int = DEFAULT_MAX_POINTS
 ) -> DecodedBatch:
@@ -175,6 +192,7 @@ def decode_batch(
         raise ChecksumMismatchError(
             f"checksum mismatch: stored {stored_crc:#010x}, computed {actual:#010x}"
         )
+    _check_canonical(mv, flags, src_len, n, sequence, head_len, end)
     try:
         source_id = bytes(mv[HEADER_SIZE : HEADER_SIZE + src_len]).decode()
     except UnicodeDecodeError as exc:
