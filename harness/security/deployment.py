@@ -10,7 +10,8 @@ Layout of DIR (keys and seeds 0600, the directory 0700)::
     users/<name>.crt .key    its TLS client certificate (used under mTLS)
 
 Users per tenant ``t``: ``t-collector-<i>`` (i = 1..N), ``t-ingest``,
-``t-reader``, ``t-operator``; in the system account: ``audit``.
+``t-reader``, ``t-operator``; in the system account: ``audit``; in the audit
+account: ``audit-writer``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.security.identities import (
+    AUDIT_ACCOUNT,
+    RESERVED_TENANTS,
     SYSTEM_ACCOUNT,
     Identity,
     Role,
@@ -69,8 +72,10 @@ class InitOptions:
             raise ValueError("at least one tenant is needed")
         for tenant in self.tenants:
             validate_name("tenant", tenant)
-            if tenant.upper() == SYSTEM_ACCOUNT:
-                raise ValueError(f"tenant name {tenant!r} is reserved for the system account")
+            if tenant in RESERVED_TENANTS:
+                raise ValueError(
+                    f"tenant name {tenant!r} is reserved for the system and audit accounts"
+                )
         if len(set(self.tenants)) != len(self.tenants):
             raise ValueError(f"tenant names repeat: {', '.join(self.tenants)}")
         if self.collectors < 1:
@@ -189,6 +194,7 @@ def init_deployment(
         for role in (Role.INGEST, Role.READER, Role.OPERATOR):
             identities.append(user(f"{tenant}-{role.value}", role, tenant, tenant=tenant))
     identities.append(user("audit", Role.AUDIT, SYSTEM_ACCOUNT))
+    identities.append(user("audit-writer", Role.AUDIT_WRITER, AUDIT_ACCOUNT))
 
     manifest = SecurityManifest(
         created=_iso(now),

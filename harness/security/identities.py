@@ -30,6 +30,8 @@ from typing import Any
 import nkeys
 
 __all__ = [
+    "AUDIT_ACCOUNT",
+    "RESERVED_TENANTS",
     "SYSTEM_ACCOUNT",
     "Identity",
     "Role",
@@ -41,6 +43,10 @@ __all__ = [
 
 SYSTEM_ACCOUNT = "SYS"
 """The nats-server system account: server events and advisories, no JetStream."""
+AUDIT_ACCOUNT = "AUDIT"
+"""Holds the audit stream (the system account may not use JetStream)."""
+RESERVED_TENANTS = ("sys", "audit")
+"""Tenant names that would be confused with the system or audit account or its users."""
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -56,6 +62,8 @@ class Role(StrEnum):
     """Stream administration in its tenant's account (the whole JetStream API)."""
     AUDIT = "audit"
     """System-account listener for connect/disconnect and auth-error advisories."""
+    AUDIT_WRITER = "audit-writer"
+    """Appends audit records to the audit stream (append only: no purge, no delete)."""
 
 
 def validate_name(kind: str, name: str) -> str:

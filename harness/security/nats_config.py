@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.security.identities import SYSTEM_ACCOUNT, Identity, new_user_nkey
+from harness.security.identities import AUDIT_ACCOUNT, SYSTEM_ACCOUNT, Identity, new_user_nkey
 from harness.security.permissions import permissions_for
 from historian.bus.options import BusOptions
 
@@ -97,7 +97,7 @@ def render_accounts(
 ) -> str:
     """``system_account`` + ``accounts {}``: every tenant account gets JetStream and its
     users; expired identities are skipped (they are refused from now on)."""
-    by_account: dict[str, list[Identity]] = {SYSTEM_ACCOUNT: []}
+    by_account: dict[str, list[Identity]] = {SYSTEM_ACCOUNT: [], AUDIT_ACCOUNT: []}
     for tenant in tenants:
         by_account[tenant] = []
     for ident in identities:

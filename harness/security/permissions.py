@@ -29,7 +29,18 @@ from harness.security.identities import Identity, Role
 from historian.bus.options import BusOptions
 from historian.ingest.service import APPLIED_PREFIX
 
-__all__ = ["AUDIT_SUBJECTS", "SubjectPermissions", "permissions_for", "uns_tenant_root"]
+__all__ = [
+    "AUDIT_STREAM",
+    "AUDIT_SUBJECTS",
+    "AUDIT_SUBJECT_PREFIX",
+    "SubjectPermissions",
+    "permissions_for",
+    "uns_tenant_root",
+]
+
+AUDIT_STREAM = "AUDIT"
+AUDIT_SUBJECT_PREFIX = "tb.audit"
+"""Audit records go to ``tb.audit.<kind>`` in the audit account's ``AUDIT`` stream."""
 
 AUDIT_SUBJECTS = (
     "$SYS.ACCOUNT.*.CONNECT",
@@ -92,4 +103,15 @@ def permissions_for(identity: Identity, opts: BusOptions) -> SubjectPermissions:
         )
     if identity.role is Role.AUDIT:
         return SubjectPermissions(publish=(), subscribe=(*AUDIT_SUBJECTS, inbox))
+    if identity.role is Role.AUDIT_WRITER:
+        api = "$JS.API.STREAM"
+        return SubjectPermissions(
+            publish=(
+                f"{AUDIT_SUBJECT_PREFIX}.>",
+                f"{api}.CREATE.{AUDIT_STREAM}",
+                f"{api}.INFO.{AUDIT_STREAM}",
+                f"{api}.MSG.GET.{AUDIT_STREAM}",
+            ),
+            subscribe=(inbox,),
+        )
     raise AssertionError(f"unhandled role {identity.role}")

@@ -33,8 +33,8 @@ def test_init_writes_certificates_nkeys_and_a_manifest(tmp_path: Path) -> None:
     directory = tmp_path / "sec"
     code, out, err = init(str(directory), "--tenants", "acme,globex", "--collectors", "3")
     assert code == 0, err
-    # 2 tenants x (3 collectors + ingest, reader, operator) + audit
-    assert "wrote 13 identities" in out
+    # 2 tenants x (3 collectors + ingest, reader, operator) + audit + audit-writer
+    assert "wrote 14 identities" in out
 
     manifest = SecurityManifest.load(directory)
     assert manifest.tenants == ("acme", "globex")
@@ -96,7 +96,7 @@ def test_force_never_clears_a_directory_that_is_not_a_deployment(tmp_path: Path)
     ("args", "message"),
     [
         (["--tenants", "Acme"], "tenant name 'Acme'"),
-        (["--tenants", "sys"], "reserved for the system account"),
+        (["--tenants", "sys"], "reserved for the system and audit accounts"),
         (["--tenants", "a,a"], "tenant names repeat"),
         (["--collectors", "0"], "--collectors must be >= 1"),
         (["--days", "0"], "--days must be > 0"),
