@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 from harness.security.identities import Identity, Role
 from historian.bus.options import BusOptions
-from historian.ingest.service import APPLIED_PREFIX
 
 __all__ = [
     "AUDIT_STREAM",
@@ -37,6 +36,10 @@ __all__ = [
     "permissions_for",
     "uns_tenant_root",
 ]
+
+APPLIED_PREFIX = "tb.applied"
+"""``historian.ingest.service.APPLIED_PREFIX`` (ingest's applied notices), repeated here
+because importing the ingest service costs ~1.5 s per CLI call; a test keeps them equal."""
 
 AUDIT_STREAM = "AUDIT"
 AUDIT_SUBJECT_PREFIX = "tb.audit"

@@ -71,8 +71,11 @@ def test_init_refuses_an_existing_deployment_without_force(tmp_path: Path) -> No
     directory = tmp_path / "sec"
     assert init(str(directory))[0] == 0
     before = (directory / "security.json").read_bytes()
+    # a real process (exit code and stderr as a shell sees them); only this command
+    # group is imported, the whole `twinbench` app takes seconds to import on 2 cores
+    run_group = "from harness.security.cli import app; app(prog_name='twinbench security')"
     out = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "security", "init", str(directory)],
+        [sys.executable, "-c", run_group, "init", str(directory)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 2, out.stderr
@@ -114,3 +117,10 @@ def test_init_usage_errors_are_one_line_exit_2(
 def test_show_without_a_deployment_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(build_app(), ["security", "show", str(tmp_path)])
     assert result.exit_code == 2 and "security init" in result.stderr
+
+
+def test_permissions_use_the_ingests_applied_notice_prefix() -> None:
+    from harness.security import permissions
+    from historian.ingest import service
+
+    assert permissions.APPLIED_PREFIX == service.APPLIED_PREFIX
