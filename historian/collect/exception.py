@@ -79,7 +79,8 @@ class ExceptionFilter:
         nan_changed = nan_now != np.isnan(last_v)
         with np.errstate(invalid="ignore"):
             diff = np.abs(values - last_v)
-            moved = np.where(db > 0, diff > db, (values != last_v) | (db < 0)) & ~nan_now
+            moved = np.where(db > 0, diff > db, values != last_v) & ~nan_now
+        moved |= db < 0  # every reading, repeated Bad (NaN) ones too
         stale = (ts - np.where(first, 0, last_ts)) >= self.max_interval_ns
         keep: NDArray[np.bool_] = (
             first | (quality != self._last_quality[idx]) | nan_changed | moved | stale
