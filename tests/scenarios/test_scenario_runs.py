@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -62,10 +64,20 @@ def test_impossible_threshold_fails_the_run(tmp_path: Path) -> None:
             Threshold("impossible latency", MetricKey.P99_QUERYABLE_NOMINAL, "<", 1e-6, "ms"),
         ),
     )
+    before = time.time()
     report, path = asyncio.run(ScenarioRunner(scenario, reports_root=tmp_path).run())
+    after = time.time()
     assert report.verdict == "fail"
     assert exit_code(report) == 1
     assert "FAIL" in (path / "report.md").read_text()
+    # t = 0 s of the report is the load's start (it was the end of the load for started_utc,
+    # and the runner's construction, before the services started, for the throughput series)
+    started = datetime.strptime(report.started_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert report.started_is_load_start
+    assert before - 1 <= started.timestamp() <= after - scenario.duration_s
+    acked = report.timeseries["acked"]
+    first_acks_s = next(t for t, v in zip(acked["t_s"], acked["values"], strict=True) if v)
+    assert first_acks_s <= 1.0, acked["t_s"][:5]
 
 
 def test_unknown_scenario_names_the_known_ones() -> None:
