@@ -1,8 +1,8 @@
 """How services use a generated deployment: server config text and per-role connect kwargs.
 
->>> # cfg = SecureNatsConfig.load(Path("sec"))
->>> # server = NatsServer(base, **cfg.server_kwargs()).start()
->>> # nc = await nats.connect(server.url, **cfg.connect_kwargs("acme-collector-1"))
+    cfg = SecureNatsConfig.load(Path("sec"))
+    server = NatsServer(base, **cfg.server_kwargs(base)).start()
+    nc = await nats.connect(server.url, **cfg.connect_kwargs("acme-collector-1"))
 
 Plain mode stays the default everywhere: nothing here is used unless a caller
 loads a deployment directory.

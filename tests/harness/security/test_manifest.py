@@ -1,0 +1,51 @@
+"""The manifest round-trips, refuses what it does not understand; docstring examples hold."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.security.deployment import InitOptions, init_deployment
+from harness.security.manifest import ManifestError, SecurityManifest
+
+
+def test_manifest_round_trips_and_names_no_secret(tmp_path: Path) -> None:
+    written = init_deployment(tmp_path / "d", InitOptions(tenants=("acme", "globex")))
+    loaded = SecurityManifest.load(tmp_path / "d")
+    assert loaded == written
+    text = (tmp_path / "d" / "security.json").read_text()
+    for ident in loaded.identities:
+        seed = (tmp_path / "d" / ident.seed_file).read_text().strip()
+        assert seed not in text  # seeds live only in their 0600 files
+    assert "key:" not in text
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.update(schema="twinbench.security/0"), "schema"),
+        (lambda d: d["identities"][0].update(colour="red"), "unknown fields"),
+        (lambda d: d["identities"][0].update(role="janitor"), "malformed"),
+        (lambda d: d.pop("tls"), "malformed"),
+    ],
+)
+def test_manifest_refuses_other_schemas_and_unknown_fields(
+    tmp_path: Path, mutate, message: str
+) -> None:
+    init_deployment(tmp_path / "d", InitOptions(collectors=1))
+    path = tmp_path / "d" / "security.json"
+    doc = json.loads(path.read_text())
+    mutate(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ManifestError, match=message):
+        SecurityManifest.load(tmp_path / "d")
+
+
+@pytest.mark.parametrize("name", ["harness.security.pki", "harness.security.identities"])
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
