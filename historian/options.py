@@ -128,6 +128,10 @@ class Options:
     """Codec for L1 files: merged runs are longer, pco compresses them fast and well."""
     background: bool = True
     """Run flush and compaction on background threads (False: inline, for tests)."""
+    encryption_key_file: str | None = None
+    """Key file (:mod:`historian.crypto.keyfile`): encrypt every WAL record and segment block
+    with AES-256-GCM. None (the default) writes the plain formats; a store is either wholly
+    encrypted or not, and opening it with the wrong key or none is refused."""
 
     @property
     def immutable_budget(self) -> int:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 
 from historian.codec.chunk import encode_chunk
+from historian.crypto.cipher import BlockCipher
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
 from historian.model import PointBatch
@@ -80,6 +81,7 @@ def write_segments(
     codec: str | None,
     chunk_max_points: int,
     crash_point: str,
+    cipher: BlockCipher | None = None,
 ) -> list[FileMeta]:
     """Write groups of sorted, deduplicated points as one file per bucket; all or nothing.
 
@@ -95,7 +97,7 @@ def write_segments(
                     path = os.path.join(root, filenames.segment_name(number))
                     writers[bucket_start] = (
                         number,
-                        SegmentWriter(fs, path, codec, chunk_max_points),
+                        SegmentWriter(fs, path, codec, chunk_max_points, cipher=cipher),
                     )
                 writers[bucket_start][1].add_batch(part)
         metas = []

@@ -22,6 +22,7 @@ import os
 import time
 from dataclasses import dataclass, replace
 
+from historian.crypto.cipher import BlockCipher
 from historian.fs import FileSystem
 
 from . import filenames
@@ -52,7 +53,7 @@ class Quarantined:
 
 
 def quarantine_segment(
-    fs: FileSystem, root: str, meta: FileMeta, reason: str
+    fs: FileSystem, root: str, meta: FileMeta, reason: str, cipher: BlockCipher | None = None
 ) -> tuple[FileMeta | None, Quarantined]:
     """Copy ``meta``'s file aside and salvage it in place; the caller edits the manifest.
 
@@ -70,7 +71,7 @@ def quarantine_segment(
         k += 1
     fs.write_atomic(copy, fs.read_bytes(src))
     tmp = src + ".salvage" + filenames.TMP_SUFFIX  # a leftover is deleted at the next open
-    info, _ = salvage_segment(fs, src, tmp, meta.points)
+    info, _ = salvage_segment(fs, src, tmp, meta.points, cipher)
     new_meta = None
     if info is not None:
         fs.rename(tmp, src)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from historian.crypto.cipher import BlockCipher
 from historian.errors import CorruptDataError, HistorianError
 from historian.fs import FileSystem
 from historian.model import PointBatch
@@ -87,8 +88,13 @@ def looks_like_store(fs: FileSystem, root: str) -> bool:
     )
 
 
-def repair(source: str, output: str, fs: FileSystem | None = None) -> RepairReport:
-    """Copy everything readable from ``source`` into the new directory ``output``."""
+def repair(
+    source: str, output: str, fs: FileSystem | None = None, cipher: BlockCipher | None = None
+) -> RepairReport:
+    """Copy everything readable from ``source`` into the new directory ``output``.
+
+    An encrypted store needs its ``cipher``; the output is encrypted with the same key.
+    """
     fs = fs or FileSystem()
     source, output = os.path.abspath(source), os.path.abspath(output)
     if not os.path.isdir(source) or not looks_like_store(fs, source):
@@ -99,9 +105,9 @@ def repair(source: str, output: str, fs: FileSystem | None = None) -> RepairRepo
         raise RepairUsageError(f"{output} already exists; name a new directory for --output")
     _refuse_if_open(fs, source)
     report = RepairReport(source, output)
-    state = _read_state(fs, source, report)
+    state = _read_state(fs, source, report, cipher)
     fs.makedirs(filenames.wal_dir(output))
-    kept = [m for f in state.files if (m := _carry_segment(fs, source, output, f, report))]
+    kept = [m for f in state.files if (m := _carry_segment(fs, source, output, f, report, cipher))]
     fs.sync_dir(output)
     numbers = [f.number for f in kept] + [state.next_file_number - 1]
     write_manifest(
@@ -111,7 +117,7 @@ def repair(source: str, output: str, fs: FileSystem | None = None) -> RepairRepo
             next_file_number=max(numbers) + 1, flushed_seq=state.flushed_seq, files=tuple(kept)
         ),
     )
-    _carry_wal(fs, source, output, state.flushed_seq, report)
+    _carry_wal(fs, source, output, state.flushed_seq, report, cipher)
     live = {f.number for f in state.files}
     for name in fs.listdir(source):
         number = filenames.parse_segment_name(name)
@@ -131,7 +137,9 @@ def _refuse_if_open(fs: FileSystem, source: str) -> None:
     fs.unlock(fd)
 
 
-def _read_state(fs: FileSystem, source: str, report: RepairReport) -> ManifestState:
+def _read_state(
+    fs: FileSystem, source: str, report: RepairReport, cipher: BlockCipher | None = None
+) -> ManifestState:
     try:
         state = read_manifest(fs, source)
     except CorruptDataError as exc:
@@ -143,18 +151,20 @@ def _read_state(fs: FileSystem, source: str, report: RepairReport) -> ManifestSt
             "order and the whole WAL is replayed over it; where one (series, timestamp) was "
             "written more than once, an older value may now win"
         )
-        return _state_from_files(fs, source)
+        return _state_from_files(fs, source, cipher)
     return state or ManifestState()
 
 
-def _state_from_files(fs: FileSystem, source: str) -> ManifestState:
+def _state_from_files(
+    fs: FileSystem, source: str, cipher: BlockCipher | None = None
+) -> ManifestState:
     files = []
     for name in fs.listdir(source):
         number = filenames.parse_segment_name(name)
         if number is None:
             continue
         try:
-            r = SegmentReader(fs, os.path.join(source, name))
+            r = SegmentReader(fs, os.path.join(source, name), cipher)
         except CorruptDataError:
             files.append(FileMeta(number, 0, 0, 0, 0, 0, 0, 0))  # dropped (and listed) later
             continue
@@ -169,7 +179,12 @@ def _state_from_files(fs: FileSystem, source: str) -> ManifestState:
 
 
 def _carry_segment(
-    fs: FileSystem, source: str, output: str, f: FileMeta, report: RepairReport
+    fs: FileSystem,
+    source: str,
+    output: str,
+    f: FileMeta,
+    report: RepairReport,
+    cipher: BlockCipher | None = None,
 ) -> FileMeta | None:
     name = filenames.segment_name(f.number)
     src, dst = os.path.join(source, name), os.path.join(output, name)
@@ -177,7 +192,7 @@ def _carry_segment(
         report.dropped.append(Dropped(src, 0, "whole segment", f.points, "listed but missing"))
         return None
     try:
-        reader = SegmentReader(fs, src)
+        reader = SegmentReader(fs, src, cipher)
         sound = not reader.verify() and reader.points == f.points
     except CorruptDataError:
         sound = False
@@ -191,7 +206,7 @@ def _carry_segment(
         report.segments_copied += 1
         report.segment_points += f.points
         return f
-    info, dropped = salvage_segment(fs, src, dst, f.points)
+    info, dropped = salvage_segment(fs, src, dst, f.points, cipher)
     report.dropped.extend(dropped)
     if info is None:
         return None
@@ -208,7 +223,7 @@ def _carry_segment(
 
 
 def salvage_segment(
-    fs: FileSystem, src: str, dst: str, listed_points: int
+    fs: FileSystem, src: str, dst: str, listed_points: int, cipher: BlockCipher | None = None
 ) -> tuple[SegmentInfo | None, list[Dropped]]:
     """Write the intact chunks of segment ``src`` into a new segment ``dst``.
 
@@ -216,7 +231,7 @@ def salvage_segment(
     index unreadable, or every chunk damaged); the list names what was lost.
     """
     try:
-        reader = SegmentReader(fs, src)
+        reader = SegmentReader(fs, src, cipher)
     except CorruptDataError as exc:
         return None, [Dropped(src, 0, "whole segment", listed_points, str(exc))]
     bad = {p.offset: p for p in reader.verify()}
@@ -230,7 +245,7 @@ def salvage_segment(
             dropped.append(Dropped(src, off, what, int(e["count"]), bad[off].reason))
     if len(bad) == len(index):
         return None, dropped
-    writer = SegmentWriter(fs, dst)
+    writer = SegmentWriter(fs, dst, cipher=cipher)
     try:
         for series in np.unique(index["series"]).tolist():
             parts = [
@@ -253,9 +268,14 @@ def salvage_segment(
 
 
 def _carry_wal(
-    fs: FileSystem, source: str, output: str, flushed_seq: int, report: RepairReport
+    fs: FileSystem,
+    source: str,
+    output: str,
+    flushed_seq: int,
+    report: RepairReport,
+    cipher: BlockCipher | None = None,
 ) -> None:
-    reader = WalReader(fs, filenames.wal_dir(source), filenames.parse_wal_segment_name)
+    reader = WalReader(fs, filenames.wal_dir(source), filenames.parse_wal_segment_name, cipher)
     writer = WalWriter(
         fs,
         filenames.wal_dir(output),
@@ -263,6 +283,7 @@ def _carry_wal(
         FsyncPolicy.never(),
         64 << 20,
         flushed_seq + 1,
+        cipher=cipher,
     )
     try:
         batch: PointBatch

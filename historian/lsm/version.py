@@ -15,6 +15,7 @@ from collections import OrderedDict
 import numpy as np
 from numpy.typing import NDArray
 
+from historian.crypto.cipher import BlockCipher
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
 from historian.model import Point
@@ -38,11 +39,13 @@ def precedence_key(f: FileMeta) -> tuple[int, int]:
     return (-f.level, f.number)
 
 
-def open_reader(fs: FileSystem, root: str, number: int) -> SegmentReader | CorruptDataError:
+def open_reader(
+    fs: FileSystem, root: str, number: int, cipher: BlockCipher | None = None
+) -> SegmentReader | CorruptDataError:
     """Open a segment; a damaged one becomes its error, raised by reads that touch it."""
     path = os.path.join(root, filenames.segment_name(number))
     try:
-        return SegmentReader(fs, path)
+        return SegmentReader(fs, path, cipher)
     except CorruptDataError as exc:
         return exc
 
@@ -60,12 +63,13 @@ class Version:
         fs: FileSystem,
         root: str,
         previous: Version | None = None,
+        cipher: BlockCipher | None = None,
     ) -> None:
         self.state = state
         self.files: tuple[FileMeta, ...] = tuple(sorted(state.files, key=precedence_key))
         old = previous._readers if previous is not None else {}
         self._readers: dict[int, SegmentReader | CorruptDataError] = {
-            f.number: old[f.number] if f.number in old else open_reader(fs, root, f.number)
+            f.number: old[f.number] if f.number in old else open_reader(fs, root, f.number, cipher)
             for f in self.files
         }
 
