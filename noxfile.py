@@ -73,6 +73,7 @@ def soak(session: nox.Session) -> None:
     scenario (`TWINBENCH_CHAOS_S=180 nox -s soak -- -k chaos` for another length; run as
     root, or its disk-full faults are skipped and the report says so)."""
     _system_deps(session)
+    _npm_deps(session)  # report.html inlines uPlot
     _install(session)
     session.run("pytest", "-m", "soak", *session.posargs)
 
@@ -122,6 +123,7 @@ def compression(session: nox.Session) -> None:
 def scenario_stress(session: nox.Session) -> None:
     """The main job: the stress scenario over the embedded stack, ending in a scored report."""
     _system_deps(session)
+    _npm_deps(session)  # report.html inlines uPlot
     _install(session)
     session.run("twinbench", "scenario", "run", "stress", *session.posargs)
 
@@ -130,5 +132,6 @@ def scenario_stress(session: nox.Session) -> None:
 def scenarios(session: nox.Session) -> None:
     """Every scenario, briefly."""
     _system_deps(session)
+    _npm_deps(session)  # report.html inlines uPlot
     _install(session)
     session.run("twinbench", "scenario", "run-all", "--short", *session.posargs)

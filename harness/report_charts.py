@@ -32,6 +32,7 @@ __all__ = [
     "chart_payload",
     "find_uplot_dist",
     "interactive_charts",
+    "require_uplot_dist",
     "static_chart",
     "time_charts",
     "time_range",
@@ -170,18 +171,28 @@ def _inline_script(text: str) -> str:
     return text.replace("</", "<\\/")
 
 
+def require_uplot_dist(uplot_dist: Path | None = None) -> Path:
+    """uPlot's ``dist`` directory, or a ReportError that says how to install it.
+
+    The runner calls this before it starts anything: a missing uPlot must not
+    surface only after a long run, when the report is written.
+    """
+    dist = uplot_dist if uplot_dist is not None else find_uplot_dist()
+    if dist is None or not (dist / "uPlot.iife.min.js").is_file():
+        raise ReportError(
+            "report.html inlines uPlot from node_modules/uplot/dist, which is not installed: "
+            "run scripts/install-npm-deps.sh (then `twinbench report render RUN_DIR` re-renders "
+            "a run whose report.json and report.md are written already)"
+        )
+    return dist
+
+
 def interactive_charts(
     report: Report, charts: list[TimeChart], uplot_dist: Path | None = None
 ) -> str:
     """uPlot's CSS and JS, the chart data and the drawing script, all inline."""
-    dist = uplot_dist if uplot_dist is not None else find_uplot_dist()
-    js_path = dist / "uPlot.iife.min.js" if dist is not None else None
-    if dist is None or js_path is None or not js_path.is_file():
-        raise ReportError(
-            "report.html inlines uPlot from node_modules/uplot/dist, which is not installed: "
-            "run scripts/install-npm-deps.sh, then `twinbench report render RUN_DIR` "
-            "(report.json and report.md are written already)"
-        )
+    dist = require_uplot_dist(uplot_dist)
+    js_path = dist / "uPlot.iife.min.js"
     css = (dist / "uPlot.min.css").read_text(encoding="utf-8")
     data = json.dumps(chart_payload(report, charts), separators=(",", ":"), allow_nan=False)
     return "".join(

@@ -53,6 +53,7 @@ from harness.metrics import (
 from harness.plant import PlantLoad
 from harness.rejected import Rejected, count_dead_letters
 from harness.report import Report
+from harness.report_charts import require_uplot_dist
 from harness.report_write import write_run
 from harness.run_status import RunStatus
 from harness.scenario import FaultEvent, MetricKey, Scenario
@@ -116,6 +117,7 @@ class ScenarioRunner:
         self.s = scenario
         self.reports_root = reports_root
         self._own_work = work_dir is None
+        require_uplot_dist()  # report.html inlines uPlot: say so now, not after the load
         self.work = work_dir or Path(tempfile.mkdtemp(prefix=f"twinbench-{scenario.name}-"))
         self.keep_data = keep_data
         self.schedule = scenario.schedule()

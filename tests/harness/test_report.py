@@ -24,7 +24,7 @@ from harness.report import (
     exit_code,
     load_report,
 )
-from harness.report_charts import find_uplot_dist
+from harness.report_charts import find_uplot_dist, require_uplot_dist
 from harness.report_write import write_run
 from harness.synthetic import SyntheticSource
 from historian.model import PointBatch
@@ -210,6 +210,8 @@ def test_html_without_uplot_fails_naming_the_install_script(tmp_path: Path) -> N
 
     with pytest.raises(ReportError, match=r"scripts/install-npm-deps\.sh"):
         render_html(_report(), uplot_dist=tmp_path)  # a directory without uPlot in it
+    with pytest.raises(ReportError, match=r"scripts/install-npm-deps\.sh"):
+        require_uplot_dist(tmp_path)  # what the runner checks before it starts anything
     # a report without time series needs no uPlot at all
     bare = Report(scenario="x", profile="normal", seed=1, duration_s=1.0)
     assert "<script" not in render_html(bare, uplot_dist=tmp_path)
