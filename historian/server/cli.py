@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import nats.errors
 
+from historian.crypto.keyfile import EncryptionKeyError
 from historian.errors import CatalogueError, HistorianError
 from historian.options import FsyncPolicy
 from historian.server.process import HistorianServer, ServeConfig
@@ -87,6 +88,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     ap.add_argument("--accept-past", default="10y", help="oldest accepted point (default 10y)")
     ap.add_argument("--accept-future", default="1d", help="newest accepted point (default 1d)")
     ap.add_argument("--retention", default="none", help="delete data older than this (wall clock)")
+    ap.add_argument(
+        "--encryption-key",
+        type=Path,
+        metavar="FILE",
+        help="encrypt the WAL and segment files at rest with this key file (64 hex digits, "
+        "mode 0600; make one with `python -m historian.crypto keygen FILE`)",
+    )
     ap.add_argument("--ready-file", type=Path, help='write {"pid": ...} JSON here once serving')
     ap.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz on 127.0.0.1")
     ap.add_argument(
@@ -150,6 +158,13 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         ap.error(f"--partition {bad[0]} is outside 0..{args.partitions - 1}")
     if args.catalogue is not None and not args.catalogue.is_file():
         ap.error(f"--catalogue {args.catalogue}: no such file")
+    if args.encryption_key is not None:
+        from historian.crypto.keyfile import KeyFileError, load_key
+
+        try:
+            load_key(args.encryption_key)  # missing, unreadable, malformed or too open: exit 2
+        except KeyFileError as exc:
+            ap.error(f"--encryption-key: {exc}")
     http_limits: tuple[tuple[str, int], ...] = ()
     if args.http is not None or args.tokens is not None or args.http_limit:
         http_limits = _check_http(ap, args.http, args.tokens, args.http_limit)
@@ -185,6 +200,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         accept_past_ns=past,
         accept_future_ns=future,
         retention_ns=retention,
+        encryption_key=args.encryption_key,
         ready_file=args.ready_file,
         metrics_port=args.metrics_port,
         http=args.http,
@@ -253,6 +269,9 @@ def main(argv: list[str] | None = None, prog: str = "twinbench historian serve")
     try:
         return asyncio.run(run())
     except CatalogueError as exc:  # the --catalogue file is malformed or conflicts: a usage error
+        print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    except EncryptionKeyError as exc:  # the store needs another key, or none: a usage error
         print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
         return 2
     except (HistorianError, OSError, nats.errors.Error) as exc:

@@ -85,6 +85,8 @@ class ServeConfig:
     accept_past_ns: int | None = ACCEPT_PAST_DEFAULT_NS
     accept_future_ns: int | None = ACCEPT_FUTURE_DEFAULT_NS
     retention_ns: int | None = None
+    encryption_key: Path | None = None
+    """Key file: the store's WAL and segments are encrypted at rest (historian.crypto)."""
     ready_file: Path | None = None
     metrics_port: int | None = None
     """Serve ``/metrics`` and ``/healthz`` on 127.0.0.1 (0 = any free port)."""
@@ -226,6 +228,7 @@ class HistorianServer:
             past_window_ns=cfg.accept_past_ns,
             future_window_ns=cfg.accept_future_ns,
             retention_ns=cfg.retention_ns,
+            encryption_key_file=str(cfg.encryption_key) if cfg.encryption_key else None,
         )
         self.db = Historian.open(str(cfg.data_dir), self.options, self._fs)
         self.db.warm_up()  # numba kernels load on a thread, not in the first flush
