@@ -260,3 +260,54 @@ async def test_the_right_user_reads_and_history_reads(viewer: Client) -> None:
     (r,) = await history_read(viewer, raw(BASE + 10 * NS, BASE + 20 * NS), [node])
     assert r.StatusCode.is_good()
     assert [dv.Value.Value for dv in r.HistoryData.DataValues] == values[10:20].tolist()
+
+
+# ---------------------------------------------------------------- node-opcua interop
+
+
+@pytest.mark.slow
+def test_node_opcua_reads_over_a_secure_session(
+    secure_historian: OpcUaHistorian, tmp_path: Path
+) -> None:
+    """An independent stack: Basic256Sha256 SignAndEncrypt + user name, Read and HistoryRead."""
+    import json
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.historian.opcua.test_node_opcua import INSTALL, _iso
+
+    if not INSTALL.exists():
+        pytest.skip("node-opcua install script missing")
+    import shutil
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not installed")
+    try:
+        out = subprocess.run([str(INSTALL)], capture_output=True, text=True, timeout=240,
+                             check=True)  # fmt: skip
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"node-opcua-client could not be installed: {exc}")
+    node_modules = out.stdout.strip().splitlines()[-1]
+    uri = "urn:twinbench:test:node-opcua"
+    pair = ensure_certificate(tmp_path / "pki", uri, "node-opcua test", name="client")
+    pem = tmp_path / "client-cert.pem"  # node-opcua reads PEM certificates
+    pem.write_bytes(
+        x509.load_der_x509_certificate(pair.certificate.read_bytes()).public_bytes(
+            serialization.Encoding.PEM
+        )
+    )
+    script = Path(__file__).with_name("node_opcua_secure.cjs")
+    r = subprocess.run(
+        ["node", str(script), secure_historian.url, str(pem), str(pair.private_key), uri,
+         "viewer", "r3ad", FLOW, _iso(BASE + 10 * NS), _iso(BASE + 20 * NS)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "NODE_PATH": node_modules},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    seen = json.loads(line[len("RESULT ") :])
+    _, values, _ = flow_columns()
+    assert seen["anonymous"] != "accepted"
+    assert seen["status"] == 0 and seen["value"] == values[-1]
+    assert seen["history_status"] == 0 and seen["history"] == values[10:20].tolist()
