@@ -42,12 +42,13 @@ def _run_one(
     reports: Path,
     keep_data: bool,
     work_dir: Path | None = None,
+    cluster: int | None = None,
 ) -> int:
     from harness.report import exit_code
     from harness.report_md import render_markdown
     from harness.runner import ScenarioRunner
 
-    scenario = _scenario_or_exit(name, short=short)
+    scenario = _with_cluster(_scenario_or_exit(name, short=short), cluster)
     if seed is not None:
         scenario = dataclasses.replace(scenario, seed=seed)
     if duration is not None:
@@ -87,6 +88,18 @@ def _scenario_or_exit(name: str, *, short: bool):  # type: ignore[no-untyped-def
         raise _usage_error(f"{exc} (twinbench scenario list shows them)") from None
 
 
+def _with_cluster(scenario, cluster: int | None):  # type: ignore[no-untyped-def]
+    """The scenario on ``--cluster N`` JetStream nodes (None: as the scenario declares)."""
+    from harness.scenario import ScenarioError
+
+    if cluster is None:
+        return scenario
+    try:
+        return dataclasses.replace(scenario, cluster=cluster)
+    except ScenarioError as exc:
+        raise _usage_error(f"--cluster {cluster}: {exc}") from None
+
+
 def _rescaled(scenario, factor: float):  # type: ignore[no-untyped-def]
     """Stretch/shrink every phase and fault by ``factor`` (``--duration``)."""
     load = tuple(dataclasses.replace(p, duration_s=p.duration_s * factor) for p in scenario.load)
@@ -116,13 +129,19 @@ def run(
     work_dir: Path | None = typer.Option(
         None, help="store, logs and spool go here and are kept (default: a printed temp dir)"
     ),
+    cluster: int | None = typer.Option(
+        None,
+        "--cluster",
+        help="JetStream nodes: 1 (one nats-server) or 3 (a cluster, stream at R3); "
+        "default: what the scenario declares (1, failover: 3)",
+    ),
 ) -> None:
     """Run one scenario; exit code 1 when any threshold fails, 2 on a usage error."""
     if duration is not None and not duration > 0:
         raise _usage_error(f"--duration must be a positive number of seconds, not {duration:g}")
     if seed is not None and seed < 0:
         raise _usage_error(f"--seed must be >= 0, not {seed}")
-    _scenario_or_exit(name, short=short)  # validate before anything starts
+    _with_cluster(_scenario_or_exit(name, short=short), cluster)  # validate before starting
     raise typer.Exit(
         _run_one(
             name,
@@ -132,6 +151,7 @@ def run(
             reports=reports,
             keep_data=keep_data,
             work_dir=work_dir,
+            cluster=cluster,
         )
     )
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from nats.aio.client import Client as NATS
 
+from historian.bus.cluster import server_list
 from historian.bus.options import BusOptions
 from historian.collect.forwarder import BatchForwarder
 from historian.collect.metrics import CollectorMetrics, parse_listen, serve_metrics
@@ -46,13 +47,16 @@ async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
     cat = load_catalogue(args.catalogue)
     lo, hi = _slice(args.slice, len(cat))
     tags = cat.tags[lo:hi]
-    opts = BusOptions(partitions=args.partitions)
+    opts = BusOptions(partitions=args.partitions, replicas=args.replicas)
     # Not connected yet is fine: the forwarder spools until the bus is reachable, so a
     # collector started while NATS is down loses nothing (nats-py itself gives up on a
     # failed *first* connect, hence the loop in connect_until_up).
     nc = NATS()
     spool = DiskSpool(Path(args.spool), max_bytes=args.spool_max_bytes)
-    fwd = BatchForwarder(nc, opts, args.source_id, spool, batch_points=args.batch_points)
+    # create_stream: a collector started before the historian still gets its stream
+    fwd = BatchForwarder(
+        nc, opts, args.source_id, spool, batch_points=args.batch_points, create_stream=True
+    )
     source: ModbusPoller | OpcUaCollector
     if args.protocol == "modbus":
         host, _, port = args.endpoint.rpartition(":")
@@ -129,7 +133,7 @@ async def connect_until_up(nc: NATS, url: str, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             await nc.connect(
-                url, max_reconnect_attempts=-1, connect_timeout=2, error_cb=_quiet,
+                server_list(url), max_reconnect_attempts=-1, connect_timeout=2, error_cb=_quiet,
                 reconnect_time_wait=0.2,  # type: ignore[arg-type]  # typed int, takes seconds
             )  # fmt: skip
             return
@@ -150,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slice", help="tag positions start:stop")
     ap.add_argument("--protocol", choices=["modbus", "opcua"], required=True)
     ap.add_argument("--endpoint", required=True, help="HOST:PORT (Modbus) or opc.tcp:// URL")
-    ap.add_argument("--nats", required=True)
+    ap.add_argument("--nats", required=True, help="nats://HOST:PORT; a cluster's, comma-separated")
+    ap.add_argument("--replicas", type=int, default=1, help="replicas if it creates the stream")
     ap.add_argument("--spool", required=True)
     ap.add_argument("--spool-max-bytes", type=int, default=1024**3)
     ap.add_argument("--source-id", required=True)

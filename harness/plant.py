@@ -50,8 +50,9 @@ class PlantLoad:
         self.collectors: list[CollectorProc] = []
         self.catalogue_path = work / "sim" / f"catalogue-{profile}.toml"
 
-    def start(self, nats_url: str) -> None:
-        """Start servers (blocking until ready) and their collectors."""
+    def start(self, nats_url: str, *, replicas: int = 1) -> None:
+        """Start servers (blocking until ready) and their collectors (``nats_url``: one
+        URL, or a cluster's comma-separated; ``replicas``: of the stream if they create it)."""
         cat = generate_profile(self.profile, self.seed)
         if self.fault_mix is not None:
             cat = apply_fault_mix(cat, self.fault_mix, self.seed)
@@ -72,7 +73,7 @@ class PlantLoad:
                 "--slice", f"{srv.tag_range[0]}:{srv.tag_range[1]}",
                 "--protocol", protocol, "--endpoint", endpoint, "--nats", nats_url,
                 "--spool", str(self.work / f"spool-collector-{srv.index}"),
-                "--source-id", f"collector-{srv.index}",
+                "--source-id", f"collector-{srv.index}", "--replicas", str(replicas),
             ]  # fmt: skip
             log = self.work / "logs" / f"collector-{srv.index}.log"
             self.collectors.append(

@@ -119,6 +119,7 @@
     plots.push(u);
   }
 
+  document.getElementById("chart-help").hidden = false;
   try {
     for (const c of data.charts) make(c, document.getElementById(c.id));
     window.addEventListener("resize", () => {

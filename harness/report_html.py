@@ -62,10 +62,12 @@ def _time_section(report: Report, uplot_dist: Path | None) -> list[str]:
     x_range = time_range(report, charts)
     parts = [
         "<h2>Over time</h2>",
-        "<p class='hint'>All charts share one time axis (seconds since the start of the load). "
-        "Drag across a chart to zoom all of them, double-click to zoom out; fault windows are "
-        "shaded and named, phases named along the top; the acked line is dashed.</p>",
-        "<p id='readout' class='readout'>hover a chart: time, phase, fault and values</p>",
+        # the hint and the read-out are about the interactive charts: shown by their script
+        "<div id='chart-help' hidden><p class='hint'>All charts share one time axis (seconds "
+        "since the start of the load). Drag across a chart to zoom all of them, double-click "
+        "to zoom out; fault windows are shaded and named, phases named along the top; the "
+        "acked line is dashed.</p>"
+        "<p id='readout' class='readout'>hover a chart: time, phase, fault and values</p></div>",
     ]
     for c in charts:
         parts.append(

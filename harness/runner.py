@@ -40,6 +40,7 @@ from nats.aio.msg import Msg
 from harness.accounting import Ledger
 from harness.driver import drive
 from harness.faults import pause, resume
+from harness.faults.cluster import FailoverRecord
 from harness.faults.disk import SizedTmpfs, can_mount_tmpfs
 from harness.faults.spool import flip_bytes_in_spool
 from harness.metrics import (
@@ -59,6 +60,7 @@ from harness.run_status import RunStatus
 from harness.scenario import FaultEvent, MetricKey, Scenario
 from harness.scenario_stack import ScenarioStack
 from harness.synthetic import SyntheticSource
+from historian.bus.cluster import ELECTION_ERRORS, server_list
 from historian.bus.options import BusOptions
 from historian.collect.forwarder import BatchForwarder
 from historian.collect.spool import DiskSpool
@@ -102,6 +104,8 @@ class RunState:
     """Each injected fault: kind, target, start/end (run s), when acks/queryable resumed."""
     rejected: Rejected = field(default_factory=Rejected)
     quarantined_spool_files: int = 0
+    failovers: list[tuple[dict[str, object], FailoverRecord]] = field(default_factory=list)
+    """Each failover fault: its fault-log entry and what was struck (scored afterwards)."""
 
 
 class ScenarioRunner:
@@ -128,6 +132,7 @@ class ScenarioRunner:
             self.work,
             proxy_collector=bool({"partition-collector-bus", "corrupt-spool"} & kinds),
             proxy_historian="partition-bus-historian" in kinds,
+            cluster_size=scenario.cluster,
         )
         self.tmpfs: SizedTmpfs | None = None
         self._skipped_kinds: dict[str, str] = {}
@@ -147,7 +152,12 @@ class ScenarioRunner:
             self.plant = PlantLoad(
                 self.work / "plant", profile, scenario.seed, fault_mix=scenario.sensor_fault_mix
             )
-        self.bus = BusOptions(ack_timeout_s=2.0, publish_attempts=3, publish_window=256)
+        self.bus = BusOptions(
+            ack_timeout_s=2.0,
+            publish_attempts=3,
+            publish_window=256,
+            replicas=self.stack.bus.replicas,
+        )
         self.series = np.arange(SYNTHETIC_ID_BASE, SYNTHETIC_ID_BASE + N_SERIES, dtype=np.uint32)
         self.source = SyntheticSource(self.series, scenario.seed, start_ns=time.time_ns())
         self.ledger = Ledger(expected_values=self.source.expected_values)
@@ -228,7 +238,9 @@ class ScenarioRunner:
             await self.stack.start()
             if self.plant is not None:
                 self.status.say(f"starting the {self.plant.profile} plant: servers + collectors")
-                await asyncio.to_thread(self.plant.start, self.stack.url_for("collector"))
+                await asyncio.to_thread(
+                    self.plant.start, self.stack.url_for("collector"), replicas=self.bus.replicas
+                )
             report = await self._run_with_stack()
         finally:
             if self.plant is not None:
@@ -241,13 +253,13 @@ class ScenarioRunner:
     async def _run_with_stack(self) -> Report:
         assert self.stack.ingest is not None
         self._nc_obs = nc_obs = await nats.connect(
-            self.stack.nats.url,
+            self.stack.nats_urls,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
             error_cb=self._nats_error,
         )
         nc_pub = await nats.connect(
-            self.stack.url_for("collector"),
+            server_list(self.stack.url_for("collector")),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
             error_cb=self._nats_error,
@@ -260,7 +272,7 @@ class ScenarioRunner:
         stop_fwd = asyncio.Event()
         fwd_task = asyncio.create_task(self.fwd.run(stop_fwd))
         pids = {
-            "nats-server": self.stack.nats.pid,
+            **self.stack.nats_pids(),
             "historian": self.stack.ingest.pid,
             "runner": os.getpid(),
         }
@@ -351,7 +363,13 @@ class ScenarioRunner:
 
     def _new_forwarder(self, nc: NATS, spool: DiskSpool) -> BatchForwarder:
         return BatchForwarder(
-            nc, self.bus, SOURCE_ID, spool, batch_points=self._batch_points, on_ack=self._on_ack
+            nc,
+            self.bus,
+            SOURCE_ID,
+            spool,
+            batch_points=self._batch_points,
+            on_ack=self._on_ack,
+            create_stream=self.stack.cluster is not None,  # retried through elections
         )
 
     # ------------------------------------------------------------ callbacks
@@ -412,6 +430,7 @@ class ScenarioRunner:
         started = self._run_s()
         ingest = self.stack.ingest
         assert ingest is not None
+        failover: FailoverRecord | None = None
         if f.kind.startswith("pause-"):
             await self._pause_process(f, sampler)
         elif f.kind == "disk-full-historian":
@@ -446,6 +465,8 @@ class ScenarioRunner:
             self.state.recoveries.append((f.kind, time.monotonic() - t0))
         elif f.kind == "kill-collector":
             self.fwd.abort()
+        elif f.kind == "failover":
+            failover = await self._failover(f, sampler)
             if self.plant is not None:
                 self.plant.kill_collector(0)
             await self._sleep_until_run_s(f.end_s)
@@ -460,11 +481,26 @@ class ScenarioRunner:
         entry = self._fault_entry(f, start_s=started, end_s=self._run_s())
         self.state.fault_log.append(entry)
         watch = asyncio.create_task(self._time_resume(f, entry))
+        if failover is not None:
+            entry.update(failover.as_entry())
+            self.state.failovers.append((entry, failover))
         self._resume_watch.add(watch)
         self.status.say(f"fault over: {f.kind}")
 
     # ------------------------------------------------- chaos fault kinds
     def _run_s(self) -> float:
+    async def _failover(self, f: FaultEvent, sampler: ProcessSampler) -> FailoverRecord:
+        """Take a cluster node down (the stream leader, found when the fault starts, or a
+        follower), hold it down for the fault, restart it (harness.faults.cluster)."""
+        failover = self.stack.failover
+        assert failover is not None  # Scenario refuses a failover fault without a cluster
+        record = await failover.strike(f.target or "leader")
+        self.status.say(f"failover: {record.signal} {record.role} {record.victim}")
+        await self._sleep_until_run_s(f.end_s)
+        pid = await failover.revive(record)
+        sampler.set_pid(self.stack.sampler_name(record.victim), pid)
+        return record
+
         return (time.time_ns() - self.state.origin_wall_ns) / NS
 
     def _fault_entry(
@@ -680,7 +716,11 @@ class ScenarioRunner:
         js = self._nc_obs.jetstream()
         while time.monotonic() < deadline:
             if all(i.applied_ns for i in self.state.batches.values() if i.acked_ns):
-                info = await js.consumer_info(self.bus.stream, self.bus.consumer_name(0))
+                try:
+                    info = await js.consumer_info(self.bus.stream, self.bus.consumer_name(0))
+                except ELECTION_ERRORS:  # a cluster still electing after a failover
+                    await asyncio.sleep(0.1)
+                    continue
                 if not info.num_pending and not info.num_ack_pending:
                     return
             await asyncio.sleep(0.1)

@@ -57,6 +57,7 @@ FaultKind = Literal[
     "pause-collector",
     "disk-full-historian",
     "corrupt-spool",
+    "failover",
 ]
 LoadKind = Literal["steady", "poisson", "square-bursts", "poisson-bursts", "ramp"]
 SHORT_TARGET_S = 30.0  # short() aims at about this long a run (CI)
@@ -89,7 +90,9 @@ class FaultEvent:
     SIGSTOPped and SIGCONTed ``duration_s`` later; ``disk-full-historian`` fills the
     historian's data directory (a tmpfs, root only) for ``duration_s``;
     ``corrupt-spool`` refuses the collector's bus link (so batches spool), flips
-    bytes in one spool file, and restores the link ``duration_s`` later.
+    bytes in one spool file, and restores the link ``duration_s`` later;
+    ``failover`` (a cluster run) takes one JetStream node down for ``duration_s``,
+    ``target`` ``leader`` / ``leader-stop`` / ``follower`` (:mod:`harness.faults.cluster`).
     """
 
     at_s: float
@@ -231,6 +234,13 @@ class Scenario:
         total = sum(p.duration_s for p in self.load)
         if not self.load or not math.isclose(total, self.duration_s, rel_tol=1e-6, abs_tol=1e-6):
             raise ScenarioError(
+    cluster: int = 1
+    """JetStream nodes: 1 (a single nats-server) or 3 (a cluster, the stream at R3);
+    ``twinbench scenario run NAME --cluster 3`` overrides it."""
+    tier_hot_window_s: float | None = None
+    """Run the historian with the cold tier on an embedded S3 server (``historian serve
+    --tier``) and this hot window, so export, rollups and retention happen during the
+    run and the report shows hot and cold bytes per point; None = no tier."""
                 f"scenario {self.name!r}: load phases last {total:g} s "
                 f"but duration_s is {self.duration_s:g} s"
             )
@@ -253,6 +263,15 @@ class Scenario:
                 f"unknown profile {self.profile!r}; known: {', '.join(get_args(Profile))}"
             )
 
+        if self.cluster not in (1, 3):
+            raise ScenarioError(
+                f"scenario {self.name!r}: cluster must be 1 or 3 nodes, not {self.cluster}"
+            )
+        if self.cluster < 3 and any(f.kind == "failover" for f in self.faults):
+            raise ScenarioError(
+                f"scenario {self.name!r}: the failover fault needs a 3-node cluster "
+                "(--cluster 3)"
+            )
     def schedule(self) -> Schedule:
         """The whole run's open-model schedule; each phase gets its own seed from the run's."""
         return concat([p.schedule(self.seed * 1_000 + i) for i, p in enumerate(self.load)])

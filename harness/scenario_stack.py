@@ -23,9 +23,14 @@ import sys
 import time
 from pathlib import Path
 
+import nats
+
 from harness.faults import FaultProxy
-from harness.services import ManagedProcess, NatsServer
+from harness.faults.cluster import ClusterFailover, ProxyGroup
+from harness.services import ManagedProcess, NatsCluster, NatsServer
 from harness.services.nats import DEFAULT_SYNC_INTERVAL, describe_sync_interval
+from historian.bus.cluster import create_stream_if_missing
+from historian.bus.options import BusOptions
 
 READY_LINE = "READY\n"
 DEFAULT_DURABILITY = "fsync"
@@ -42,6 +47,7 @@ class IngestProcess:
         *,
         durability: str = DEFAULT_DURABILITY,
         notify_url: str,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.nats_url = nats_url
@@ -59,6 +65,7 @@ class IngestProcess:
         ]
         if notify_url != nats_url:
             argv += ["--notify-nats", notify_url]
+        argv += extra_args or []
         self.process = ManagedProcess("historian-serve", argv, log_path, grace_s=30.0)
         self.restarts = 0
 
@@ -91,12 +98,24 @@ class ScenarioStack:
         proxy_historian: bool,
         durability: str = DEFAULT_DURABILITY,
         nats_sync_interval: str | None = DEFAULT_SYNC_INTERVAL,
+        cluster_size: int = 1,
     ) -> None:
         self.work_dir = work_dir
         self.durability = durability
-        self.nats = NatsServer(work_dir / "nats", sync_interval=nats_sync_interval)
+        # cluster: nodes[0] stands in for "the" server of the single-node faults (kill-nats,
+        # pause-nats); the failover fault picks its victim by role (harness.faults.cluster)
+        self.cluster: NatsCluster | None = None
+        self.failover: ClusterFailover | None = None
+        if cluster_size > 1:
+            self.cluster = NatsCluster(
+                work_dir / "nats", size=cluster_size, sync_interval=nats_sync_interval
+            )
+            self.nats = self.cluster.nodes[0]
+        else:
+            self.nats = NatsServer(work_dir / "nats", sync_interval=nats_sync_interval)
+        self.bus = BusOptions(replicas=min(cluster_size, 3))
         self._want_proxy = {"collector": proxy_collector, "historian": proxy_historian}
-        self.proxies: dict[str, FaultProxy] = {}
+        self.proxies: dict[str, FaultProxy | ProxyGroup] = {}
         self.ingest: IngestProcess | None = None
 
     def durability_note(self) -> str:
@@ -106,22 +125,63 @@ class ScenarioStack:
             "os": "historian acks once written to the OS, fsync every 5 ms "
             "(survives SIGKILL, not power loss)",
         }.get(self.durability, self.durability)
-        return (
+        note = (
             f"durability: {self.durability} ({ack}); nats-server sync_interval: "
             f"{describe_sync_interval(self.nats.sync_interval)}"
         )
+        if self.cluster is not None:
+            note += (
+                f"; JetStream on a {len(self.cluster.nodes)}-node cluster, stream "
+                f"R{self.bus.replicas} (an ack = stored on a quorum of replicas; "
+                "docs/scaling.md, R3 placement)"
+            )
+        return note
+
+    @property
+    def nats_urls(self) -> list[str]:
+        """Every node's direct URL (one on a single node)."""
+        return self.cluster.urls if self.cluster is not None else [self.nats.url]
+
+    def nats_pids(self) -> dict[str, int]:
+        """Sampler names -> PIDs: ``nats-server`` (nodes[0]), then ``nats-n1``, ..."""
+        if self.cluster is None:
+            return {"nats-server": self.nats.pid}
+        out = {"nats-server": self.nats.pid}
+        out.update({f"nats-{n.name}": n.pid for n in self.cluster.nodes[1:] if n.running})
+        return out
+
+    def sampler_name(self, node: str) -> str:
+        """The :meth:`nats_pids` name of cluster node ``node``."""
+        return "nats-server" if node == self.nats.name else f"nats-{node}"
 
     async def start(self) -> None:
-        self.nats.start()
+        extra: list[str] = []
+        if self.cluster is not None:
+            await asyncio.to_thread(self.cluster.start)
+            # the stack creates the R3 stream (so its placement is the deployment's, not
+            # whichever client comes first); the historian gets --replicas to match
+            nc = await nats.connect(servers=self.cluster.urls, max_reconnect_attempts=-1)
+            try:
+                await create_stream_if_missing(nc.jetstream(), self.bus)
+            finally:
+                await nc.close()
+            self.failover = ClusterFailover(self.cluster, self.bus.stream)
+            extra += ["--replicas", str(self.bus.replicas)]
+        else:
+            self.nats.start()
         for name, wanted in self._want_proxy.items():
-            if wanted:
+            if wanted and self.cluster is not None:
+                ports = [n.port for n in self.cluster.nodes]
+                self.proxies[name] = await ProxyGroup.start_for(ports)
+            elif wanted:
                 self.proxies[name] = await FaultProxy("127.0.0.1", self.nats.port).start()
         self.ingest = IngestProcess(
             self.work_dir / "historian",
             self.url_for("historian"),
             self.work_dir / "logs" / "historian.log",
             durability=self.durability,
-            notify_url=self.nats.url,
+            notify_url=",".join(self.nats_urls),
+            extra_args=extra,
         )
         # in a thread: the proxies run on this event loop and must keep forwarding
         await asyncio.to_thread(self.ingest.start)
@@ -129,7 +189,9 @@ class ScenarioStack:
     def url_for(self, side: str) -> str:
         """The NATS URL a component on ``side`` (collector | historian) should dial."""
         proxy = self.proxies.get(side)
-        return f"nats://{proxy.address}" if proxy is not None else self.nats.url
+        if proxy is None:
+            return ",".join(self.nats_urls)
+        return ",".join(f"nats://{a}" for a in proxy.address.split(","))
 
     async def cut(self, side: str) -> None:
         await self.proxies[side].set_mode("blackhole")
@@ -144,4 +206,9 @@ class ScenarioStack:
             await asyncio.to_thread(self.ingest.stop)
         for proxy in self.proxies.values():
             await proxy.stop()
-        self.nats.close()
+        if self.failover is not None:
+            await self.failover.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        else:
+            self.nats.close()

@@ -1,7 +1,7 @@
 """Scenario definitions: one module per scenario, each exposing ``SCENARIO``.
 
 >>> sorted(all_scenarios())
-['bursty', 'chaos', 'crash', 'noisy', 'partitioned', 'shadow', 'stress']
+['bursty', 'chaos', 'crash', 'failover', 'noisy', 'partitioned', 'shadow', 'stress']
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "stress",
     "shadow",
     "chaos",
+    "failover",
 )
 
 

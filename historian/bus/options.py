@@ -36,6 +36,10 @@ class BusOptions:
     publish_attempts: int = 6
     retry_backoff_s: float = 0.05
     retry_backoff_max_s: float = 2.0
+    election_window_s: float = 20.0
+    """How long one publish keeps retrying "no responders" beyond ``publish_attempts``: on a
+    cluster the stream may be electing a leader, and a follower waits 4-9 s (nats-server's
+    fixed Raft election timeout) before it even campaigns for the one that died."""
     consumer_prefix: str = "historian"
     fetch_batch: int = 64
     fetch_timeout_s: float = 0.5

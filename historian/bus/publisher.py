@@ -4,7 +4,9 @@ Why a window of our own on top of nats-py's ``publish_async``: nats-py's ack
 futures never time out, so one lost ack would hold a window slot forever (the
 "silent stall" in the field notes). Here every publish has a deadline; on a
 timeout or "no responders" it is re-sent with the *same* ``Nats-Msg-Id``, so
-the stream's duplicate window turns retries into exactly-once storage.
+the stream's duplicate window turns retries into exactly-once storage. "No
+responders" (no stream leader: a cluster electing one) is retried for
+``election_window_s`` on top of ``publish_attempts``.
 
 :meth:`BatchPublisher.publish` returns as soon as the batch is in flight and
 blocks only while ``publish_window`` batches await their acks: that wait is the
@@ -39,6 +41,9 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
     nats.errors.StaleConnectionError,
     nats.js.errors.ServiceUnavailableError,
     nats.js.errors.TooManyStalledMsgsError,
+    # a 503 status on an async publish: no stream leader answers (an R3 stream electing
+    # one after its leader died, or the stream not created yet)
+    nats.js.errors.NoStreamResponseError,
 )
 
 
@@ -136,8 +141,12 @@ class BatchPublisher:
         last: BaseException | None = None
         headers = {"Nats-Msg-Id": msg_id}
         started = time.perf_counter()
-        for attempt in range(opts.publish_attempts):
-            if attempt:
+        tries = counted = 0  # counted: the tries that use up ``publish_attempts``
+        electing_since: float | None = None  # this batch's first "no responders"
+        while counted < opts.publish_attempts:
+            tries += 1
+            counted += 1
+            if tries > 1:
                 self.metrics.retries += 1
                 if on_retry is not None:
                     on_retry()
@@ -156,6 +165,11 @@ class BatchPublisher:
                 if fut is not None and not fut.done():
                     fut.cancel()  # frees nats-py's own window slot
                 last = exc
+                if isinstance(exc, nats.js.errors.NoStreamResponseError):
+                    # no stream leader: maybe an election; retry it for election_window_s
+                    electing_since = electing_since or time.monotonic()
+                    if time.monotonic() - electing_since < opts.election_window_s:
+                        counted -= 1
                 continue
             except nats.js.errors.APIError as exc:
                 # e.g. "maximum bytes exceeded" on a full stream: retrying soon may succeed
@@ -169,6 +183,6 @@ class BatchPublisher:
             return int(ack.seq)
         raise PublishFailedError(
             f"batch {msg_id} was not acknowledged on {self._subject!r} after "
-            f"{opts.publish_attempts} attempts (last error: {type(last).__name__}: {last}); "
+            f"{tries} attempts (last error: {type(last).__name__}: {last}); "
             "is nats-server reachable and the stream created?"
         )

@@ -22,6 +22,14 @@ already handed to the bus is re-sent after it, under a re-send id
 ``<source>/<sequence>~<n>`` (the stream's duplicate window would drop the old id).
 A re-send is an idempotent rewrite of the same points; ``on_ack`` fires once.
 
+With ``create_stream`` the forwarder also creates the stream when it is missing
+(:func:`historian.bus.cluster.create_stream_if_missing`: retried through leader
+elections, never updating an existing stream), so a collector can start before
+the historian. A publish that meets an election ("no responders", a timeout,
+503) is retried by :class:`~historian.bus.publisher.BatchPublisher` under the
+same ``Nats-Msg-Id`` (the stream's duplicate window keeps it exactly-once), and
+spooled when its attempts run out: never dropped.
+
 Sequences are ``max(time.time_ns(), last + 1)`` seeded from the spool's high
 water mark, so they keep growing across collector restarts without a separate
 state file (clocks stepping back by more than the restart gap would break this;
@@ -35,11 +43,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NATS
 
+from historian.bus.cluster import create_stream_if_missing
 from historian.bus.options import BusOptions
 from historian.bus.publisher import BatchPublisher
 from historian.bus.subjects import partition_of
@@ -108,8 +117,14 @@ class BatchForwarder:
         batch_points: int = 1000,
         linger_s: float = 0.1,
         on_ack: AckCallback | None = None,
+        create_stream: bool = False,
     ) -> None:
         self._nc = nc
+        self._create_stream = create_stream
+        self.stream_ready = asyncio.Event()
+        """Set once the stream is known to exist (at once unless ``create_stream``)."""
+        if not create_stream:
+            self.stream_ready.set()
         self._opts = opts
         self.source_id = source_id
         self.spool = spool
@@ -128,6 +143,7 @@ class BatchForwarder:
         self._live: dict[int, _Live] = {}
         self._fence: int | None = None  # lowest live sequence with a failed attempt
         self._resent_after_ack: set[int] = set()  # re-sends of batches on_ack already saw
+        self._tasks: set[asyncio.Task[None]] = set()
         self.metrics = ForwarderMetrics()
 
     # -- public API --------------------------------------------------------------
@@ -141,6 +157,8 @@ class BatchForwarder:
 
     async def run(self, stop: asyncio.Event) -> None:
         drain = asyncio.create_task(drain_loop(self))
+        if self._create_stream:
+            self._background(self._ensure_stream(stop))
         try:
             while not stop.is_set():
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -150,7 +168,8 @@ class BatchForwarder:
             await self._cut_and_send()
             await self.publisher.drain(timeout=self._opts.ack_timeout_s)
         finally:
-            drain.cancel()
+            for task in (drain, *self._tasks):
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drain
 
@@ -219,6 +238,30 @@ class BatchForwarder:
         self._live.clear()
         for task in list(self.publisher._tasks):
             task.cancel()
+
+    def _background(self, coro: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _ensure_stream(self, stop: asyncio.Event) -> None:
+        """Create the stream if it is missing, retrying through elections and outages.
+
+        Batches published meanwhile fail with "no responders" and spool; the drain
+        sends them once the stream exists. Never updates an existing stream.
+        """
+        delay = self._opts.retry_backoff_s
+        while not stop.is_set() and not self._aborted:
+            if self._nc.is_connected:
+                try:
+                    await create_stream_if_missing(self._nc.jetstream(), self._opts, timeout_s=10)
+                    self.stream_ready.set()
+                    return
+                except Exception as exc:  # an election outlasting the call, or refused
+                    log.warning("creating stream %s: %r; retrying", self._opts.stream, exc)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, self._opts.retry_backoff_max_s)
 
     @property
     def settling(self) -> bool:

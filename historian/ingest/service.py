@@ -21,6 +21,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client as NATS
 
+from historian.bus.cluster import server_list
 from historian.bus.options import BusOptions
 from historian.bus.wire import DecodedBatch
 from historian.fs import FileSystem
@@ -65,7 +66,7 @@ class IngestHost:
 
     async def start(self) -> None:
         self._nc = nc = await nats.connect(
-            self._url,
+            server_list(self._url),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
             connect_timeout=2,
@@ -76,7 +77,7 @@ class IngestHost:
         self._nc_notify = nc
         if self._notify_url is not None and self._notify_url != self._url:
             self._nc_notify = await nats.connect(
-                self._notify_url,
+                server_list(self._notify_url),
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.2,
                 error_cb=_quiet_error,

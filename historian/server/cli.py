@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import nats.errors
 
+from historian.bus.options import BusOptions
 from historian.crypto.keyfile import EncryptionKeyError
 from historian.errors import CatalogueError, HistorianError
 from historian.options import FsyncPolicy
@@ -71,7 +72,17 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     ap.add_argument("directory", nargs="?", type=Path, help="historian data directory")
     ap.add_argument("--data-dir", type=Path, help="the same as DIRECTORY")
-    ap.add_argument("--nats", help="nats://host:port: consume the batch stream into the store")
+    ap.add_argument(
+        "--nats",
+        help="nats://host:port: consume the batch stream into the store; on a cluster, "
+        "every node comma-separated",
+    )
+    ap.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="JetStream replicas of the stream it creates: 1, or 3 on a 3-node cluster (R3)",
+    )
     ap.add_argument("--partition", type=int, action="append", help="partition(s) to consume")
     ap.add_argument("--partitions", type=int, default=1, help="total partitions of the stream")
     ap.add_argument("--stream", default=ServeConfig.stream, help="JetStream stream name")
@@ -163,6 +174,8 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
 
         try:
             load_key(args.encryption_key)  # missing, unreadable, malformed or too open: exit 2
+    if not 1 <= args.replicas <= 5:
+        ap.error(f"--replicas must be 1..5 (JetStream's limit), got {args.replicas}")
         except KeyFileError as exc:
             ap.error(f"--encryption-key: {exc}")
     http_limits: tuple[tuple[str, int], ...] = ()
@@ -229,6 +242,7 @@ def _check_opcua_security(
         ap.error("--opcua-security secure needs --opcua-users FILE (docs/opcua.md, Secure mode)")
     cfg = SecureModeConfig(args.opcua_users, args.opcua_cert, args.opcua_key)
     try:
+        bus=BusOptions(replicas=args.replicas),
         cfg.check()
     except SecurityConfigError as exc:
         ap.error(str(exc))
