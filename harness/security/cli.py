@@ -1,7 +1,8 @@
 """``twinbench security``: generate and inspect the bus credentials of a deployment.
 
 twinbench security init DIR [--tenants acme,globex] [--collectors N] [--days VALID] [--mtls]
-twinbench security show DIR
+twinbench security show DIR [--permissions]
+twinbench security rotate DIR [--user NAME ...] [--jetstream-key] [--forget-previous-key]
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from harness.security.deployment import (
     shared_partitions,
 )
 from harness.security.manifest import MANIFEST_NAME, ManifestError, SecurityManifest
+from harness.security.permissions import permissions_table
+from harness.security.rotation import (
+    forget_previous_jetstream_key,
+    rotate_jetstream_key,
+    rotate_user,
+)
 
 app = typer.Typer(help="Bus credentials: CA, TLS, NKEY users, accounts.", no_args_is_help=True)
 
@@ -80,12 +87,18 @@ def init(
 @app.command()
 def show(
     directory: Path = typer.Argument(..., help="A directory written by `security init`"),
+    permissions: bool = typer.Option(
+        False, "--permissions", help="Print the subject allow-lists as a Markdown table"
+    ),
 ) -> None:
     """List each identity: role, account, partition, credential files and expiry."""
     try:
         manifest = SecurityManifest.load(directory)
     except ManifestError as exc:
         raise _fail(str(exc)) from None
+    if permissions:
+        typer.echo(permissions_table(manifest.identities, manifest.bus))
+        return
     now = dt.datetime.now(dt.UTC)
     for ident in manifest.identities:
         state = "EXPIRED" if ident.expired(now) else "valid"
@@ -94,3 +107,32 @@ def show(
             f"{ident.name:<24} {ident.role.value:<9} {ident.account:<10}{part:<4} "
             f"{ident.seed_file:<32} {state} until {ident.expires}"
         )
+
+
+@app.command()
+def rotate(
+    directory: Path = typer.Argument(..., help="A directory written by `security init`"),
+    user: list[str] = typer.Option([], "--user", help="Rotate this user's NKEY and cert"),
+    jetstream_key: bool = typer.Option(
+        False, "--jetstream-key", help="New store key; the old one kept as prev_encryption_key"
+    ),
+    forget_previous: bool = typer.Option(
+        False, "--forget-previous-key", help="Drop prev_encryption_key (after a restart)"
+    ),
+    days: float = typer.Option(90.0, help="Validity of the rotated users, in days"),
+) -> None:
+    """Rotate credentials in DIR; then re-render the server config and restart nats-server."""
+    if not (user or jetstream_key or forget_previous):
+        raise _fail("nothing to rotate: give --user NAME, --jetstream-key or --forget-previous-key")
+    try:
+        for name in user:
+            ident = rotate_user(directory, name, days=days).identity(name)
+            typer.echo(f"rotated {name}: new key {ident.public_key}, expires {ident.expires}")
+        if jetstream_key:
+            rotate_jetstream_key(directory)
+            typer.echo("rotated the JetStream store key (restart nats-server)")
+        if forget_previous:
+            forget_previous_jetstream_key(directory)
+            typer.echo("dropped the previous JetStream store key")
+    except (ManifestError, ValueError) as exc:
+        raise _fail(str(exc)) from None

@@ -23,6 +23,7 @@ tenant's account; a user cannot name another account's subjects at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.security.identities import Identity, Role
@@ -34,6 +35,7 @@ __all__ = [
     "AUDIT_SUBJECT_PREFIX",
     "SubjectPermissions",
     "permissions_for",
+    "permissions_table",
     "uns_tenant_root",
 ]
 
@@ -118,3 +120,18 @@ def permissions_for(identity: Identity, opts: BusOptions) -> SubjectPermissions:
             subscribe=(inbox,),
         )
     raise AssertionError(f"unhandled role {identity.role}")
+
+
+def permissions_table(identities: Iterable[Identity], opts: BusOptions) -> str:
+    """Markdown table of every identity's allow-lists (``security show --permissions``,
+    and the table in docs/security.md, which a test keeps equal to this)."""
+    rows = [
+        "| user | role | account | may publish to | may subscribe to |",
+        "|---|---|---|---|---|",
+    ]
+    for ident in identities:
+        perms = permissions_for(ident, opts)
+        pub = "<br>".join(f"`{s}`" for s in perms.publish) or "nothing"
+        sub = "<br>".join(f"`{s}`" for s in perms.subscribe) or "nothing"
+        rows.append(f"| {ident.name} | {ident.role.value} | {ident.account} | {pub} | {sub} |")
+    return "\n".join(rows)

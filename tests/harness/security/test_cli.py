@@ -124,3 +124,17 @@ def test_permissions_use_the_ingests_applied_notice_prefix() -> None:
     from historian.ingest import service
 
     assert permissions.APPLIED_PREFIX == service.APPLIED_PREFIX
+
+
+def test_rotate_command_changes_the_users_key_and_refuses_unknown_users(tmp_path: Path) -> None:
+    directory = tmp_path / "sec"
+    assert init(str(directory), "--collectors", "1")[0] == 0
+    before = SecurityManifest.load(directory).identity("acme-collector-1").public_key
+    app = build_app()
+    ok = runner.invoke(app, ["security", "rotate", str(directory), "--user", "acme-collector-1"])
+    assert ok.exit_code == 0, ok.stderr
+    assert SecurityManifest.load(directory).identity("acme-collector-1").public_key != before
+    bad = runner.invoke(app, ["security", "rotate", str(directory), "--user", "nobody"])
+    assert bad.exit_code == 2 and "no identity 'nobody'" in bad.stderr
+    none = runner.invoke(app, ["security", "rotate", str(directory)])
+    assert none.exit_code == 2 and "nothing to rotate" in none.stderr
