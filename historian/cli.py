@@ -15,9 +15,11 @@ twinbench historian token-hash < secret      # token_sha256 for the API tokens f
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 
+from historian.crypto.keyfile import EncryptionKeyError
 from historian.io.commands import export_cmd, import_cmd
 from historian.lsm.inspect import inventory, verify
 from historian.lsm.version import LEVELS
@@ -30,6 +32,24 @@ app.command("import")(import_cmd)  # historian/io/commands.py
 app.command("export")(export_cmd)
 app.add_typer(tier_app, name="tier")  # historian/tier/cli.py: status, export-now, verify
 
+if TYPE_CHECKING:
+    from historian.crypto.cipher import BlockCipher
+
+KEY_HELP = "key file of an encrypted store (historian serve --encryption-key)"
+
+
+def _cipher(key_file: str | None) -> BlockCipher | None:
+    """The store's cipher, or None; a bad key file is a usage error (one line, exit 2)."""
+    if key_file is None:
+        return None
+    from historian.crypto.keyfile import load_cipher
+
+    try:
+        return load_cipher(key_file)
+    except EncryptionKeyError as exc:
+        typer.echo(f"error: --encryption-key: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
 
 def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -40,10 +60,13 @@ def _bpp(nbytes: int, points: int) -> str:
 
 
 @app.command()
-def inspect(directory: str = typer.Argument(..., help="historian data directory")) -> None:
+def inspect(
+    directory: str = typer.Argument(..., help="historian data directory"),
+    encryption_key: str | None = typer.Option(None, "--encryption-key", help=KEY_HELP),
+) -> None:
     """Print levels, files, time ranges, series counts and bytes/point."""
     try:
-        inv = inventory(directory)
+        inv = inventory(directory, cipher=_cipher(encryption_key))
     except (OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -83,9 +106,16 @@ def inspect(directory: str = typer.Argument(..., help="historian data directory"
 
 
 @app.command("verify")
-def verify_cmd(directory: str = typer.Argument(..., help="historian data directory")) -> None:
+def verify_cmd(
+    directory: str = typer.Argument(..., help="historian data directory"),
+    encryption_key: str | None = typer.Option(None, "--encryption-key", help=KEY_HELP),
+) -> None:
     """Check every checksum (manifest, segment blocks, index, footer, WAL); exit 1 on corruption."""
-    report = verify(directory)
+    try:
+        report = verify(directory, cipher=_cipher(encryption_key))
+    except EncryptionKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     for w in report.warnings:
         typer.echo(f"warning: {w}")
     for p in report.problems:
@@ -103,13 +133,16 @@ def verify_cmd(directory: str = typer.Argument(..., help="historian data directo
 def repair_cmd(
     directory: str = typer.Argument(..., help="damaged historian data directory (only read)"),
     output: str = typer.Option(..., "--output", help="new directory for the salvaged store"),
+    encryption_key: str | None = typer.Option(
+        None, "--encryption-key", help=KEY_HELP + "; the output is encrypted with it too"
+    ),
 ) -> None:
     """Salvage everything readable into a new directory; print exactly what was dropped."""
     from historian.lsm.repair import RepairUsageError, repair
 
     try:
-        rep = repair(directory, output)
-    except RepairUsageError as exc:
+        rep = repair(directory, output, cipher=_cipher(encryption_key))
+    except (RepairUsageError, EncryptionKeyError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     for d in rep.dropped:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from historian.crypto.cipher import BlockCipher
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
 from historian.sstable import SegmentReader
@@ -38,7 +39,10 @@ class Inventory:
         return sorted((f for f in self.state.files if f.level == level), key=lambda f: f.min_ts)
 
 
-def inventory(root: str, fs: FileSystem | None = None) -> Inventory:
+def inventory(
+    root: str, fs: FileSystem | None = None, cipher: BlockCipher | None = None
+) -> Inventory:
+    """What the directory holds; an encrypted store needs its ``cipher`` (to count WAL points)."""
     fs = fs or FileSystem()
     if not fs.exists(root):
         raise FileNotFoundError(f"{root} does not exist")
@@ -70,7 +74,7 @@ def inventory(root: str, fs: FileSystem | None = None) -> Inventory:
     ]
     inv = Inventory(state, wal, orphans)
     # acked points still only in the WAL (a running server's memtable holds them too)
-    reader = WalReader(fs, filenames.wal_dir(root), filenames.parse_wal_segment_name)
+    reader = WalReader(fs, filenames.wal_dir(root), filenames.parse_wal_segment_name, cipher)
     try:
         for _, batch in reader.replay(after_seq=state.flushed_seq):
             inv.wal_records += 1
@@ -93,8 +97,14 @@ class VerifyReport:
         return not self.problems
 
 
-def verify(root: str, fs: FileSystem | None = None) -> VerifyReport:
-    """Check the manifest, every segment block and every WAL record checksum."""
+def verify(
+    root: str, fs: FileSystem | None = None, cipher: BlockCipher | None = None
+) -> VerifyReport:
+    """Check the manifest, every segment block and every WAL record checksum.
+
+    An encrypted store needs its ``cipher`` (every GCM tag is checked too); without it, or
+    with another key, :class:`~historian.crypto.EncryptionKeyError` is raised.
+    """
     fs = fs or FileSystem()
     report = VerifyReport()
     try:
@@ -112,7 +122,7 @@ def verify(root: str, fs: FileSystem | None = None) -> VerifyReport:
             report.problems.append(f"{path}: listed in MANIFEST but missing")
             continue
         try:
-            reader = SegmentReader(fs, path)
+            reader = SegmentReader(fs, path, cipher)
         except CorruptDataError as exc:
             report.problems.append(str(exc))
             continue
@@ -124,7 +134,7 @@ def verify(root: str, fs: FileSystem | None = None) -> VerifyReport:
             )
     # The same checks as recovery (from flushed_seq: older segments are garbage awaiting
     # deletion), but in salvage mode so that every damaged region is listed, not just the first.
-    wal = WalReader(fs, filenames.wal_dir(root), filenames.parse_wal_segment_name)
+    wal = WalReader(fs, filenames.wal_dir(root), filenames.parse_wal_segment_name, cipher)
     for _ in wal.replay(after_seq=state.flushed_seq, salvage=True):
         pass
     for d in wal.report.damage:

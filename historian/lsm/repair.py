@@ -23,12 +23,14 @@ report says so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from historian.crypto.cipher import BlockCipher
+from historian.crypto.keyfile import require_same_key
 from historian.errors import CorruptDataError, HistorianError
 from historian.fs import FileSystem
 from historian.model import PointBatch
@@ -36,6 +38,7 @@ from historian.options import FsyncPolicy
 from historian.sstable import SegmentReader, SegmentWriter
 from historian.sstable.writer import SegmentInfo
 from historian.wal import WalReader, WalWriter, list_segments
+from historian.wal.format import ENCRYPTED_HEADER, decode_header_info
 
 from . import filenames
 from .manifest import FileMeta, ManifestState, read_manifest, write_manifest
@@ -104,6 +107,7 @@ def repair(
     if fs.exists(output):
         raise RepairUsageError(f"{output} already exists; name a new directory for --output")
     _refuse_if_open(fs, source)
+    _refuse_other_key(fs, source, cipher)  # before ``output`` exists: nothing to clean up
     report = RepairReport(source, output)
     state = _read_state(fs, source, report, cipher)
     fs.makedirs(filenames.wal_dir(output))
@@ -135,6 +139,23 @@ def _refuse_if_open(fs: FileSystem, source: str) -> None:
     except HistorianError as exc:
         raise RepairUsageError(f"{exc}; stop the process before repairing") from exc
     fs.unlock(fd)
+
+
+def _refuse_other_key(fs: FileSystem, source: str, cipher: BlockCipher | None) -> None:
+    """Raise EncryptionKeyError when a segment or WAL file needs another key (or none)."""
+    wal = filenames.wal_dir(source)
+    for path in [os.path.join(wal, n) for n in fs.listdir(wal)] if fs.exists(wal) else []:
+        if filenames.parse_wal_segment_name(os.path.basename(path)) is None:
+            continue
+        try:
+            header = decode_header_info(fs.read_bytes(path)[: ENCRYPTED_HEADER.size])
+        except CorruptDataError:
+            continue  # damaged: the salvage replay reports it
+        require_same_key(path, header.key_id, cipher)
+    for name in fs.listdir(source):
+        if filenames.parse_segment_name(name) is not None:
+            with contextlib.suppress(CorruptDataError):  # damaged: reported per file later
+                SegmentReader(fs, os.path.join(source, name), cipher)
 
 
 def _read_state(
