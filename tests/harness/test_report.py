@@ -300,3 +300,16 @@ def test_non_finite_values_anywhere_become_null(tmp_path: Path) -> None:
 
     # re-renders from the JSON alone; "gap" (unit x) gets its own lag chart
     assert render_html(load_report(out)).count("<svg") == 5
+
+
+@needs_uplot
+def test_report_render_rewrites_md_and_html_from_the_json(tmp_path: Path) -> None:
+    out = write_run(_report(), tmp_path)
+    (out / "report.html").unlink()
+    (out / "report.md").write_text("stale")
+    result = CliRunner().invoke(build_app(), ["report", "render", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "# twinbench report: partitioned" in (out / "report.md").read_text()
+    assert 'id="report-data"' in (out / "report.html").read_text()
+    missing = CliRunner().invoke(build_app(), ["report", "render", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no such report" in missing.output
