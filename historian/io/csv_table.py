@@ -10,6 +10,7 @@ wrong number of fields is located with a second, single-threaded streaming parse
 
 from __future__ import annotations
 
+import codecs
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,7 +61,12 @@ class CsvBatches:
             invalid.append(row.actual_columns)
             return "skip"
 
-        reader = _open(self.path, self.columns, on_invalid, threads=True)
+        try:  # open_csv parses the first block already: its errors are the file's too
+            reader = _open(self.path, self.columns, on_invalid, threads=True)
+        except pa.ArrowInvalid as exc:
+            raise InputFormatError(
+                self.path, 0, 0, f"cannot parse as CSV: {_one_line(exc)}"
+            ) from None
         done = 0
         try:
             for batch in reader:
@@ -69,11 +75,48 @@ class CsvBatches:
                 yield done, batch
                 done += batch.num_rows
         except pa.ArrowInvalid as exc:
-            raise InputFormatError(self.path, 0, 0, f"cannot parse as CSV: {exc}") from None
+            raise InputFormatError(
+                self.path, 0, 0, f"cannot parse as CSV: {_one_line(exc)}"
+            ) from None
         finally:
             reader.close()
         if invalid:
             raise _locate_width_error(self.path, self.columns)
+
+
+def _one_line(exc: Exception) -> str:
+    # pyarrow quotes the offending row, which may hold a quoted line break
+    return str(exc).replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _check_utf8(path: str) -> None:
+    """Refuse a file that is not UTF-8 before pyarrow sees it (pyarrow's invalid-row
+    callback dies decoding such a row, printing a traceback; found by fuzzing). Cheap:
+    ``isascii`` runs at memory speed, only non-ASCII blocks are decoded."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(_BLOCK):
+            if not (block.isascii() and not decoder.getstate()[0]):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    _not_utf8(path, offset + exc.start)
+            offset += len(block)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        _not_utf8(path, offset - len(decoder.getstate()[0]))
+
+
+def _not_utf8(path: str, at: int) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(at)
+    start = head.rfind(b"\n") + 1
+    line, column = head.count(b"\n") + 1, head[start:].count(b",") + 1
+    raise InputFormatError(
+        path, line, column, f"byte {at} is not UTF-8 text; save the file as UTF-8"
+    )
 
 
 def _open(
@@ -108,11 +151,17 @@ def read_header(path: str) -> list[str]:
     if not first.strip():
         raise InputFormatError(path, 1, 1, "the first line must be the header")
     try:
+        first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputFormatError(
+            path, 1, 1, f"the header is not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        ) from None
+    try:
         table = pacsv.read_csv(
             pa.py_buffer(first), read_options=pacsv.ReadOptions(use_threads=False)
         )
     except pa.ArrowInvalid as exc:
-        raise InputFormatError(path, 1, 1, f"not a CSV header line: {exc}") from None
+        raise InputFormatError(path, 1, 1, f"not a CSV header line: {_one_line(exc)}") from None
     return list(table.schema.names)
 
 
@@ -125,6 +174,7 @@ def read_csv_batches(path: str, expected: list[str] | None = None) -> CsvBatches
         raise InputFormatError(
             path, 1, 1, f"header is {','.join(header)!r}, expected {','.join(expected)!r}"
         )
+    _check_utf8(path)
     return CsvBatches(path, header)
 
 
