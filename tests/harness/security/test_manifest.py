@@ -49,3 +49,13 @@ def test_manifest_refuses_other_schemas_and_unknown_fields(
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_permissions_table_in_the_docs_is_the_one_the_code_renders(tmp_path: Path) -> None:
+    from harness.security.permissions import permissions_table
+
+    manifest = init_deployment(tmp_path / "d", InitOptions())  # the CLI's defaults
+    doc = (Path(__file__).parents[3] / "docs" / "security.md").read_text()
+    start, end = "<!-- permissions-table:start -->\n", "\n<!-- permissions-table:end -->"
+    documented = doc.split(start, 1)[1].split(end, 1)[0]
+    assert documented == permissions_table(manifest.identities, manifest.bus)
