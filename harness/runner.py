@@ -463,10 +463,10 @@ class ScenarioRunner:
             while self.fwd.metrics.batches_acked == acked_before and time.monotonic() - t0 < 60:
                 await asyncio.sleep(0.05)  # recovered = publishes are acknowledged again
             self.state.recoveries.append((f.kind, time.monotonic() - t0))
-        elif f.kind == "kill-collector":
-            self.fwd.abort()
         elif f.kind == "failover":
             failover = await self._failover(f, sampler)
+        elif f.kind == "kill-collector":
+            self.fwd.abort()
             if self.plant is not None:
                 self.plant.kill_collector(0)
             await self._sleep_until_run_s(f.end_s)
@@ -487,8 +487,6 @@ class ScenarioRunner:
         self._resume_watch.add(watch)
         self.status.say(f"fault over: {f.kind}")
 
-    # ------------------------------------------------- chaos fault kinds
-    def _run_s(self) -> float:
     async def _failover(self, f: FaultEvent, sampler: ProcessSampler) -> FailoverRecord:
         """Take a cluster node down (the stream leader, found when the fault starts, or a
         follower), hold it down for the fault, restart it (harness.faults.cluster)."""
@@ -501,6 +499,8 @@ class ScenarioRunner:
         sampler.set_pid(self.stack.sampler_name(record.victim), pid)
         return record
 
+    # ------------------------------------------------- chaos fault kinds
+    def _run_s(self) -> float:
         return (time.time_ns() - self.state.origin_wall_ns) / NS
 
     def _fault_entry(

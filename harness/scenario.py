@@ -229,11 +229,6 @@ class Scenario:
     short_faults: tuple[FaultEvent, ...] | None = None
     """The short copy's faults when scaling the full schedule down would crowd them
     (chaos: one fault of each kind instead of every round); None = scale ``faults``."""
-
-    def __post_init__(self) -> None:
-        total = sum(p.duration_s for p in self.load)
-        if not self.load or not math.isclose(total, self.duration_s, rel_tol=1e-6, abs_tol=1e-6):
-            raise ScenarioError(
     cluster: int = 1
     """JetStream nodes: 1 (a single nats-server) or 3 (a cluster, the stream at R3);
     ``twinbench scenario run NAME --cluster 3`` overrides it."""
@@ -241,6 +236,11 @@ class Scenario:
     """Run the historian with the cold tier on an embedded S3 server (``historian serve
     --tier``) and this hot window, so export, rollups and retention happen during the
     run and the report shows hot and cold bytes per point; None = no tier."""
+
+    def __post_init__(self) -> None:
+        total = sum(p.duration_s for p in self.load)
+        if not self.load or not math.isclose(total, self.duration_s, rel_tol=1e-6, abs_tol=1e-6):
+            raise ScenarioError(
                 f"scenario {self.name!r}: load phases last {total:g} s "
                 f"but duration_s is {self.duration_s:g} s"
             )
@@ -258,20 +258,19 @@ class Scenario:
                     f"for {f.duration_s:g} s "
                     f"ends after the run ({self.duration_s:g} s)"
                 )
-        if self.profile not in get_args(Profile):
-            raise ScenarioError(
-                f"unknown profile {self.profile!r}; known: {', '.join(get_args(Profile))}"
-            )
-
         if self.cluster not in (1, 3):
             raise ScenarioError(
                 f"scenario {self.name!r}: cluster must be 1 or 3 nodes, not {self.cluster}"
             )
         if self.cluster < 3 and any(f.kind == "failover" for f in self.faults):
             raise ScenarioError(
-                f"scenario {self.name!r}: the failover fault needs a 3-node cluster "
-                "(--cluster 3)"
+                f"scenario {self.name!r}: the failover fault needs a 3-node cluster (--cluster 3)"
             )
+        if self.profile not in get_args(Profile):
+            raise ScenarioError(
+                f"unknown profile {self.profile!r}; known: {', '.join(get_args(Profile))}"
+            )
+
     def schedule(self) -> Schedule:
         """The whole run's open-model schedule; each phase gets its own seed from the run's."""
         return concat([p.schedule(self.seed * 1_000 + i) for i, p in enumerate(self.load)])

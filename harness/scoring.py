@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.accounting import read_back
-from harness.metrics import ProcessSampler, highest_sustained_rate
 from harness.faults.cluster import score_failovers
+from harness.metrics import ProcessSampler, highest_sustained_rate
 from harness.report import Report, evaluate
 from harness.report_format import utc_iso
 from harness.scenario import MetricKey
@@ -99,6 +99,20 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     for k, name in enumerate(sched.phase_names):
         a, b = sched.phase_bounds_ns[k]
         report.add_phase(name, a / NS, b / NS, sched.phase_rates[k])
+    if run.stack.cluster is not None:
+        report.set_metric("cluster.nodes", len(run.stack.cluster.nodes), "nodes")
+        report.set_metric("cluster.replicas", run.bus.replicas, "replicas")
+    if st.failovers:  # fills their fault-log entries: election gap, max ack stall
+        from harness.runner import SETTLE_S
+
+        costs = score_failovers(
+            st.failovers,
+            ((i.intended_wall_ns, i.acked_ns) for i in st.batches.values()),
+            origin_wall_ns=st.origin_wall_ns,
+            settle_s=SETTLE_S,
+        )
+        for key, (value, unit) in costs.items():
+            report.set_metric(key, value, unit)
     if st.fault_log:  # as injected, with recovery times
         for entry in sorted(st.fault_log, key=lambda e: float(str(e["start_s"]))):
             report.faults.append(dict(entry))
@@ -138,20 +152,6 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
             report.set_metric(f"recovery.{kind}_s", took, "s")
     for kind, rate in st.drains:
         report.set_metric(f"drain.{kind}_pts_s", rate, "points/s")
-    if run.stack.cluster is not None:
-        report.set_metric("cluster.nodes", len(run.stack.cluster.nodes), "nodes")
-        report.set_metric("cluster.replicas", run.bus.replicas, "replicas")
-    if st.failovers:  # fills their fault-log entries: election gap, max ack stall
-        from harness.runner import SETTLE_S
-
-        costs = score_failovers(
-            st.failovers,
-            ((i.intended_wall_ns, i.acked_ns) for i in st.batches.values()),
-            origin_wall_ns=st.origin_wall_ns,
-            settle_s=SETTLE_S,
-        )
-        for key, (value, unit) in costs.items():
-            report.set_metric(key, value, unit)
     for kind, delay in st.resume_delays:
         report.set_metric(f"drain.{kind}_resume_s", delay, "s")
     if st.drains:

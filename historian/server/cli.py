@@ -163,6 +163,8 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         ap.error("the historian data directory is required (DIRECTORY or --data-dir)")
     if args.partitions < 1:
         ap.error(f"--partitions must be >= 1, got {args.partitions}")
+    if not 1 <= args.replicas <= 5:
+        ap.error(f"--replicas must be 1..5 (JetStream's limit), got {args.replicas}")
     parts = tuple(args.partition or range(args.partitions))
     bad = [p for p in parts if not 0 <= p < args.partitions]
     if bad:
@@ -174,8 +176,6 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
 
         try:
             load_key(args.encryption_key)  # missing, unreadable, malformed or too open: exit 2
-    if not 1 <= args.replicas <= 5:
-        ap.error(f"--replicas must be 1..5 (JetStream's limit), got {args.replicas}")
         except KeyFileError as exc:
             ap.error(f"--encryption-key: {exc}")
     http_limits: tuple[tuple[str, int], ...] = ()
@@ -221,6 +221,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         http_limits=http_limits,
         opcua=args.opcua,
         opcua_limits=opcua_limits,
+        bus=BusOptions(replicas=args.replicas),
         opcua_secure=opcua_secure,
     )
 
@@ -242,7 +243,6 @@ def _check_opcua_security(
         ap.error("--opcua-security secure needs --opcua-users FILE (docs/opcua.md, Secure mode)")
     cfg = SecureModeConfig(args.opcua_users, args.opcua_cert, args.opcua_key)
     try:
-        bus=BusOptions(replicas=args.replicas),
         cfg.check()
     except SecurityConfigError as exc:
         ap.error(str(exc))
