@@ -3,9 +3,10 @@
 The stream's leader is SIGKILLed while batches flow. Every batch the forwarder
 acknowledged must be in the stream, no ``Nats-Msg-Id`` may be stored twice (retries
 reuse the id, so the duplicate window makes them exactly-once), no batch may be
-refused, and publishing must resume once the survivors have elected a new leader. A publish that meets the
-election gets "no responders" (a 503 status): it must be retried in place, not
-counted as a failed publish (it was, before ``NoStreamResponseError`` was retryable).
+refused, and publishing must resume once the survivors have elected a new leader.
+A publish that meets the election gets "no responders" (a 503 status): it must be
+retried in place, not counted as a failed publish (it was, before
+``NoStreamResponseError`` was retryable and retried for ``election_window_s``).
 """
 
 from __future__ import annotations
