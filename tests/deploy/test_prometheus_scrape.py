@@ -53,7 +53,7 @@ def rule_metrics() -> set[str]:
     return set(re.findall(r"\btwinbench_[a-z_]+\b", RULES.read_text()))
 
 
-def test_copy_of_rules(dest: Path) -> Path:
+def rules_copy(dest: Path) -> Path:
     doc = yaml.safe_load(RULES.read_text())
     for group in doc["groups"]:
         for rule in group["rules"]:
@@ -64,13 +64,10 @@ def test_copy_of_rules(dest: Path) -> Path:
     return out
 
 
-test_copy_of_rules.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
-
-
 def scrape_config(dest: Path, historian: str, collector: str) -> Path:
     cfg = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(test_copy_of_rules(dest))],
+        "rule_files": [str(rules_copy(dest))],
         "scrape_configs": [
             {"job_name": "twinbench-historian", "static_configs": [{"targets": [historian]}]},
             {"job_name": "twinbench-collector", "static_configs": [{"targets": [collector]}]},
@@ -102,6 +99,15 @@ async def pause_consumer(url: str, seconds: float) -> None:
         )
     finally:
         await nc.close()
+
+
+def lag_alerts(prom: PrometheusServer, state: str | None = None) -> list[dict[str, Any]]:
+    """The consumer-lag alerts Prometheus has (pending or firing), optionally of one state."""
+    return [
+        a
+        for a in prom.alerts()
+        if a["labels"]["alertname"] == LAG_ALERT and state in (None, a["state"])
+    ]
 
 
 async def resume_consumer(url: str) -> None:
@@ -137,9 +143,7 @@ def test_prometheus_scrapes_the_stack_and_a_real_lag_fires_its_alert(
         prom = PrometheusServer(tmp_path / "prom", config).start()
 
         # 1. both targets up, every series the rules need exists, nothing fires
-        wait_until(
-            lambda: len(prom.query("up == 1")) == 2, 30, "both targets scraped and up"
-        )  # fmt: skip
+        wait_until(lambda: len(prom.query("up == 1")) == 2, 30, "both targets scraped and up")
         wanted = {m for m in rule_metrics() if not TIER_ONLY.match(m)}
         deadline = time.monotonic() + 30
         while absent := [m for m in sorted(wanted) if not prom.query(m)]:
@@ -153,14 +157,7 @@ def test_prometheus_scrapes_the_stack_and_a_real_lag_fires_its_alert(
         # 2. pause the historian's consumer while the collector keeps publishing
         asyncio.run(pause_consumer(nats_server.url, 120))
         paused_at = time.monotonic()
-        firing = wait_until(
-            lambda: [
-                a for a in prom.alerts()
-                if a["labels"]["alertname"] == LAG_ALERT and a["state"] == "firing"
-            ],  # fmt: skip
-            40,
-            f"{LAG_ALERT} to fire",
-        )
+        firing = wait_until(lambda: lag_alerts(prom, "firing"), 40, f"{LAG_ALERT} to fire")
         waited = time.monotonic() - paused_at
         assert firing[0]["labels"]["partition"] == "0"
         assert float(firing[0]["value"]) > 10
@@ -170,11 +167,7 @@ def test_prometheus_scrapes_the_stack_and_a_real_lag_fires_its_alert(
 
         # 3. resume: the backlog drains, the lag falls under the threshold, the alert clears
         asyncio.run(resume_consumer(nats_server.url))
-        wait_until(
-            lambda: not [a for a in prom.alerts() if a["labels"]["alertname"] == LAG_ALERT],
-            30,
-            f"{LAG_ALERT} to clear after the resume",
-        )
+        wait_until(lambda: not lag_alerts(prom), 30, f"{LAG_ALERT} to clear after the resume")
         print(f"lag alert fired {waited:.1f} s after the pause; test {time.monotonic() - t0:.1f} s")
     finally:
         if prom is not None:
