@@ -176,6 +176,13 @@ def render_html(report: Report, *, uplot_dist: Path | None = None) -> str:
         parts.append(
             f"<p>Stored points the run never produced: {format_value(acc['unexpected'])}</p>"
         )
+    if report.stress:
+        rows = [
+            [escape(k), escape(v) if isinstance(v, str) else format_value(v)]
+            for k, v in report.stress.items()
+            if not isinstance(v, list)
+        ]
+        parts += ["<h2>Stress</h2>", _table(["", "value"], rows)]
     if report.faults:
         header, rows = _fault_rows(report)
         parts += ["<h2>Faults</h2>", _table(header, rows)]
