@@ -1,8 +1,9 @@
 """``twinbench pipeline up``: plant servers -> collectors -> nats-server -> historian, live.
 
 Starts everything on loopback in a work directory, prints the endpoints, then a
-status line every few seconds (points stored per second, consumer lag, per-process
-CPU) until Ctrl-C, when it stops every process it started, by PID.
+status line every few seconds (points per second that became queryable, per
+collector, the queryable lag in seconds, the consumer lag; harness/pipeline_status.py)
+until Ctrl-C, when it stops every process it started, by PID.
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ async def _up(
     nats_sync_interval: str | None,
 ) -> None:
     import nats
+    from nats.aio.msg import Msg
 
+    from harness.pipeline_status import PipelineStatus
     from harness.plant import PlantLoad
     from harness.scenario_stack import ScenarioStack
     from historian.bus.options import BusOptions
+    from historian.ingest.service import APPLIED_PREFIX
 
     stack = ScenarioStack(
         work,
@@ -73,25 +77,28 @@ async def _up(
         nc = await nats.connect(stack.nats.url)
         js = nc.jetstream()
         opts = BusOptions()
+        status = PipelineStatus()
+
+        async def on_notice(msg: Msg) -> None:
+            status.add_message(msg.data)
+
+        await nc.subscribe(f"{APPLIED_PREFIX}.>", cb=on_notice)
         started = time.monotonic()
-        last_stored = 0
-        last_t = started
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), status_every)
             if seconds is not None and time.monotonic() - started >= seconds:
                 break
-            info = await js.consumer_info(opts.stream, opts.consumer_name(0))
-            stream = await js.stream_info(opts.stream)
-            stored = int(stream.state.messages)
-            now = time.monotonic()
+            lag: int | None = None
+            with contextlib.suppress(Exception):  # the consumer appears with the first fetch
+                info = await js.consumer_info(opts.stream, opts.consumer_name(0))
+                lag = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
             console.print(
-                f"[{time.strftime('%H:%M:%S')}] {now - started:6.0f} s | "
-                f"{(stored - last_stored) / (now - last_t):8.1f} batches/s into the stream | "
-                f"consumer lag {info.num_pending} | acked {info.delivered.stream_seq}",
+                f"[{time.strftime('%H:%M:%S')}] {time.monotonic() - started:6.0f} s | "
+                + status.line(lag),
                 highlight=False,
             )
-            last_stored, last_t = stored, now
+        console.print(f"{status.total_points:,} points queryable in total")
         await nc.close()
     finally:
         console.print("stopping plant, collectors, historian and nats-server")
