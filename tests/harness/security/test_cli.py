@@ -138,3 +138,9 @@ def test_rotate_command_changes_the_users_key_and_refuses_unknown_users(tmp_path
     assert bad.exit_code == 2 and "no identity 'nobody'" in bad.stderr
     none = runner.invoke(app, ["security", "rotate", str(directory)])
     assert none.exit_code == 2 and "nothing to rotate" in none.stderr
+
+
+def test_init_notes_collectors_that_share_a_partition(tmp_path: Path) -> None:
+    code, out, err = init(str(tmp_path / "sec"), "--collectors", "2", "--partitions", "1")
+    assert code == 0, err
+    assert "note: partition 0 is shared by acme-collector-1, acme-collector-2" in out

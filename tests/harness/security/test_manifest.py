@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import doctest
 import importlib
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.security.deployment import InitOptions, init_deployment
+from harness.security.identities import Identity, Role, new_user_nkey
 from harness.security.manifest import ManifestError, SecurityManifest
 
 
@@ -59,3 +63,33 @@ def test_permissions_table_in_the_docs_is_the_one_the_code_renders(tmp_path: Pat
     start, end = "<!-- permissions-table:start -->\n", "\n<!-- permissions-table:end -->"
     documented = doc.split(start, 1)[1].split(end, 1)[0]
     assert documented == permissions_table(manifest.identities, manifest.bus)
+
+
+_names = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
+
+
+@st.composite
+def identities(draw: st.DrawFn) -> Identity:
+    name = draw(_names)
+    return Identity(
+        name=name,
+        role=draw(st.sampled_from(list(Role))),
+        account=draw(_names),
+        public_key=new_user_nkey()[1],
+        seed_file=f"users/{name}.nk",
+        expires=draw(st.datetimes(timezones=st.just(dt.UTC))).isoformat(timespec="seconds"),
+        tenant=draw(st.none() | _names),
+        source_id=draw(st.none() | _names),
+        partition=draw(st.none() | st.integers(0, 1023)),
+        uns_root=draw(st.none() | _names),
+        cert_file=draw(st.none() | st.just(f"users/{name}.crt")),
+        key_file=draw(st.none() | st.just(f"users/{name}.key")),
+    )
+
+
+@given(identities())
+@settings(max_examples=100, deadline=None)
+def test_identity_json_round_trips(ident: Identity) -> None:
+    doc = json.loads(json.dumps(ident.to_json()))
+    assert Identity.from_json(doc) == ident
+    assert None not in doc.values()  # absent fields are left out, not written as null
