@@ -96,7 +96,8 @@ def decode(data: bytes, path: str) -> tuple[int, list[TagInfo]]:
         revision = int(obj["revision"])
         fields = _FIELDS | {"tenant"} if version >= 2 else _FIELDS
         tags = [_tag(t, fields) for t in obj["tags"]]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+        # Overflow: int(Infinity); Recursion: deeply nested JSON (both found by fuzzing)
         raise CatalogueCorruptError(f"{path}: malformed catalogue body: {exc}") from exc
     return revision, tags
 

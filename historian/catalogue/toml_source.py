@@ -46,6 +46,8 @@ def read_toml_tags(path: str | Path) -> list[TagInfo]:
             doc = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogueError(f"{p}: not valid TOML: {exc}; fix the file and retry") from exc
+    except UnicodeDecodeError as exc:  # tomllib decodes the bytes itself (found by fuzzing)
+        raise CatalogueError(f"{p}: byte {exc.start} is not UTF-8; save the file as UTF-8") from exc
     except OSError as exc:
         raise CatalogueError(f"{p}: cannot read catalogue: {exc.strerror or exc}") from exc
     return tags_from_document(doc)
