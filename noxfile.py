@@ -46,6 +46,18 @@ def _install(session: nox.Session, extras: str = "test", *, locked: bool = True)
 
 
 PYTEST_DEFAULT = ["-m", "not soak", "-p", "no:cacheprovider", "--durations=15"]
+DOCTESTS = [
+    "--doctest-modules",
+    "-p",
+    "no:cacheprovider",
+    # the locust file patches the interpreter for gevent when imported
+    "--ignore=harness/locustfile.py",
+    "historian",
+    "harness",
+    "sim",
+    "scenarios",
+]
+"""The examples in the docstrings (``>>>``) are run too, so they stay true."""
 
 
 @nox.session(python=PYTHON)
@@ -55,6 +67,8 @@ def tests(session: nox.Session) -> None:
     _npm_deps(session)
     _install(session)
     session.run("pytest", *(session.posargs or PYTEST_DEFAULT))
+    if not session.posargs:
+        session.run("pytest", *DOCTESTS)
 
 
 @nox.session(python=PYTHON, name="deps-latest")

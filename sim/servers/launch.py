@@ -1,8 +1,10 @@
 """Start and stop server processes for a catalogue: the harness's API to the plant twin.
 
->>> # procs = start_servers("normal.toml", speed=10)      # doctest: +SKIP
->>> # procs[0].modbus_port, procs[0].opcua_endpoint        # doctest: +SKIP
->>> # stop_servers(procs)                                  # doctest: +SKIP
+::
+
+    procs = start_servers("normal.toml", speed=10)
+    procs[0].modbus_port, procs[0].opcua_endpoint
+    stop_servers(procs)
 
 Each process (``python -m sim.servers.node``) serves whole Modbus unit ids, at
 most ``tags_per_process`` tags where a unit fits, on its own ports (chosen by the
