@@ -16,7 +16,7 @@ from __future__ import annotations
 from harness.report import Threshold
 from harness.scenario import FaultEvent, LoadPhase, Scenario, default_thresholds
 
-NOMINAL = 20_000.0
+NOMINAL = 10_000.0
 GAP_LIMIT_S = 5.0
 LEADER_CRASH_GAP_LIMIT_S = 15.0  # 9 s worst Raft timeout + heartbeat + vote + retry backoff
 
@@ -58,11 +58,11 @@ SCENARIO = Scenario(
             "s",
         ),
     ),
-    short_s=30.0,
+    short_s=26.0,
     # the short copy spaces the faults by hand: a SIGKILLed leader needs up to ~10 s
     short_faults=(
-        FaultEvent(8.0, 1.5, "failover", "follower"),
-        FaultEvent(11.0, 2.0, "failover", "leader"),
-        FaultEvent(23.0, 1.5, "failover", "leader-stop"),
+        FaultEvent(6.0, 1.0, "failover", "follower"),
+        FaultEvent(10.0, 2.0, "failover", "leader"),
+        FaultEvent(21.0, 1.0, "failover", "leader-stop"),
     ),
 )

@@ -10,9 +10,11 @@ how it goes down:
 | ``follower``    | a node that is not the stream leader    | SIGKILL by PID         |
 
 The leader is asked for, not assumed: ``stream_info().cluster.leader`` right
-before the strike. After ``duration_s`` the node restarts on its own port and
-store and the fault waits until it is healthy and the cluster agrees on a meta
-leader again (the restart time is recorded).
+before the strike. A strike waits until the node of an earlier failover is back
+(two nodes down at once is a lost quorum, not a failover). After ``duration_s``
+the node restarts on its own port and store and the fault waits until it is
+healthy and the cluster agrees on a meta leader again (the restart time is
+recorded).
 
 What it costs the publisher is measured afterwards from the run's own batch
 records (:func:`measure_failover`): the **election gap**, from the strike to the
@@ -87,6 +89,10 @@ class ClusterFailover:
         self.cluster = cluster
         self.stream = stream
         self._nc: NATS | None = None
+        # set while every node is up: a strike waits for the last revive, so two failovers
+        # never overlap into a lost quorum (that is another fault than a failover)
+        self._whole = asyncio.Event()
+        self._whole.set()
 
     async def _js_leader(self) -> str:
         """The stream leader's node name, retried while the cluster elects one."""
@@ -113,6 +119,8 @@ class ClusterFailover:
         """Take the node ``target`` names down now (see the module table)."""
         if target not in FAILOVER_TARGETS:
             raise ValueError(f"failover target {target!r}; known: {', '.join(FAILOVER_TARGETS)}")
+        await asyncio.wait_for(self._whole.wait(), LEADER_LOOKUP_S * 2)
+        self._whole.clear()
         leader = await self._js_leader()
         if target == "follower":
             victim = next(n for n in self.cluster.nodes if n.name != leader and n.running)
@@ -140,6 +148,7 @@ class ClusterFailover:
         await asyncio.to_thread(self.cluster.wait_meta_leader)
         record.node_restart_s = time.monotonic() - t0
         record.leader_after = await self._js_leader()
+        self._whole.set()
         return node.pid
 
     async def close(self) -> None:
