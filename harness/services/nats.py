@@ -107,6 +107,7 @@ class NatsServer(OwnedDirService):
         self.start_timeout_s = start_timeout_s
         self._port: int | None = port
         self._monitor_port: int | None = None
+        self._launch_ports: tuple[int | None, int | None] = (port, None)
         self._process: ManagedProcess | None = None
 
     # -- paths and endpoints -------------------------------------------------
@@ -159,6 +160,7 @@ class NatsServer(OwnedDirService):
         if self.running:
             raise ServiceError(f"{self.name}: already running as PID {self.pid}")
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        self._launch_ports = (self._port, self._monitor_port)
         self.config_path.write_text(self._config_text())
         self._process = ManagedProcess(
             self.name,
@@ -203,6 +205,33 @@ class NatsServer(OwnedDirService):
         self.wait_ready(timeout_s)
         return self
 
+    def reload(self, timeout_s: float = 10.0) -> None:
+        """Rewrite the config from the current settings (e.g. a changed `extra_config`
+        with new users) and SIGHUP: nats-server reloads users and permissions in place;
+        connections of users still configured stay, the others are dropped. Waits for
+        its "Reloaded" log line; raises if it refused (it then keeps the old config)."""
+        if self._process is None or not self.running:
+            raise ServiceError(f"{self.name}: not running")
+        done, failed = b"Reloaded server configuration", b"Failed to reload"
+
+        def count(marker: bytes) -> int:
+            return self.log_path.read_bytes().count(marker)
+
+        before = count(done), count(failed)
+        # the ports the process started with: nats-server refuses a reload that changes
+        # one, even from -1 to the port it picked
+        self.config_path.write_text(self._config_text(self._launch_ports))
+        self._process.send_signal(signal.SIGHUP)
+
+        deadline = time.monotonic() + timeout_s
+        while count(done) == before[0]:
+            if count(failed) > before[1] or time.monotonic() > deadline:
+                # the server keeps running with its previous config
+                raise ServiceError(
+                    f"{self.name}: config not reloaded:\n{log_tail(self.log_path, 5)}"
+                )
+            time.sleep(0.02)
+
     def jsz(self) -> dict[str, Any]:
         """The monitoring /jsz document (JetStream state of this node)."""
         doc = http_get_json(f"{self.monitor_url}/jsz")
@@ -210,10 +239,11 @@ class NatsServer(OwnedDirService):
             raise ServiceError(f"{self.name}: unexpected /jsz reply {doc!r}")
         return doc
 
-    def _config_text(self) -> str:
+    def _config_text(self, ports: tuple[int | None, int | None] | None = None) -> str:
         # Pinned after the first start so a restart keeps its endpoints.
-        port = -1 if self._port is None else self._port
-        monitor = -1 if self._monitor_port is None else self._monitor_port
+        client_port, monitor_port = ports or (self._port, self._monitor_port)
+        port = -1 if client_port is None else client_port
+        monitor = -1 if monitor_port is None else monitor_port
         lines = [
             f'server_name: "{self.name}"',
             f"listen: {LOOPBACK}:{port}",

@@ -3,6 +3,8 @@ accepted; a rotated store key still reads what the old key wrote."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -86,4 +88,39 @@ async def test_rotated_store_key_still_reads_messages_written_under_the_old_one(
         server.restart()  # the new key alone opens the store now
         nc = await nats.connect(server.url, **cfg.connect_kwargs("acme-operator"))
         assert (await nc.jetstream().get_msg(opts.stream, ack.seq)).data == b"old key"
+        await nc.close()
+
+
+async def test_rotated_user_takes_effect_on_a_reload_without_a_restart(
+    fresh: Path, tmp_path: Path
+) -> None:
+    name = "acme-collector-1"
+    server, cfg = serve(fresh, tmp_path / "nats")
+    with server:
+        pid = server.pid
+        old_seed = tmp_path / "old.nk"
+        shutil.copy(fresh / "users" / f"{name}.nk", old_seed)  # rotation overwrites the file
+        old = {**cfg.connect_kwargs(name), "nkeys_seed": str(old_seed)}
+        await (await nats.connect(server.url, allow_reconnect=False, **old)).close()
+        old_session = await nats.connect(server.url, allow_reconnect=False, **old)
+        other = await nats.connect(server.url, **cfg.connect_kwargs("acme-operator"))
+
+        rotate_user(fresh, name, days=30)
+        rotated = SecureNatsConfig.load(fresh)
+        server.extra_config = rotated.extra_config()
+        server.reload()
+
+        assert server.pid == pid and other.is_connected  # reloaded in place
+        # nats-server re-checks every connection on reload and drops those whose key
+        # is gone: the session opened with the old seed ends without a restart
+        deadline = asyncio.get_running_loop().time() + 10
+        while not old_session.is_closed:
+            assert asyncio.get_running_loop().time() < deadline, "old session still open"
+            with contextlib.suppress(Exception):
+                await old_session.flush(timeout=0.1)
+            await asyncio.sleep(0.02)
+        await other.close()
+        exc = await refused(server.url, **old)
+        assert "authorization violation" in str(exc).lower()
+        nc = await nats.connect(server.url, allow_reconnect=False, **rotated.connect_kwargs(name))
         await nc.close()
