@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from historian.crypto.cipher import BlockCipher
+from historian.crypto.cipher import BLOCK_OVERHEAD, BlockCipher
 from historian.crypto.keyfile import require_same_key
 from historian.errors import CorruptDataError, HistorianError
 from historian.fs import FileSystem
@@ -317,8 +317,9 @@ def _carry_wal(
     for d in reader.report.damage:
         records = None if d.last_seq is None else d.last_seq - d.first_seq + 1
         points = None
-        if records and d.length and (d.length - 21 * records) % 22 == 0:
-            points = (d.length - 21 * records) // 22  # whole records: 21 B framing + 22 B/point
+        framing = 21 + (BLOCK_OVERHEAD if cipher is not None else 0)  # + GCM nonce and tag
+        if records and d.length and (d.length - framing * records) % 22 == 0:
+            points = (d.length - framing * records) // 22  # whole records: framing + 22 B/point
         report.dropped.append(Dropped(d.path, d.offset, d.seq_range, points, d.reason))
     rep = reader.report
     if rep.torn_segment is not None:

@@ -76,6 +76,7 @@ def test_repair_keeps_the_output_encrypted_and_drops_only_the_tampered_record(
     out_dir = tmp_path / "out"
     code, out = run("repair", str(root), "--output", str(out_dir), "--encryption-key", str(key))
     assert code == 0 and "dropped:" in out and "AES-GCM" in out, out
+    assert "seq 2..2, 2 points" in out, out  # the record of series 4, counted right
     db = Historian.open(str(out_dir), Options(encryption_key_file=str(key)))
     try:
         assert db.read(3, 0, 2**62)[1].tolist() == [MARKER] * 500
