@@ -134,3 +134,24 @@ def test_keygen_command(tmp_path: Path) -> None:
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)  # type: ignore[arg-type]
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_one_cipher_shared_by_threads() -> None:
+    """The engine's writer, flush, compaction and reader threads share one BlockCipher."""
+    import threading
+
+    c = BlockCipher(KEY)
+    bad: list[int] = []
+
+    def work(seed: int) -> None:
+        for i in range(400):
+            plain, aad = os.urandom(seed * 100 + i), seed.to_bytes(4, "little")
+            if c.decrypt(c.encrypt(plain, aad), aad) != plain:
+                bad.append(i)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads) and bad == []
