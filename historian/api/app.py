@@ -185,6 +185,7 @@ class Api:
 
     async def write(self, request: Request) -> Response:
         principal = self.principal(request)
+        principal.require_scope("write", "write")  # even an empty batch
         engine = self.state.require_writable()
         ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
         if ctype not in (JSON, ARROW_MEDIA_TYPE):

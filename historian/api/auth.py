@@ -152,10 +152,18 @@ class Principal:
                 403, "forbidden", f"token {self.name!r} may not {verb} tag {tag!r}; {why}"
             )
 
+    def require_scope(self, scope: str, what: str) -> None:
+        """403 unless the token has ``scope`` at all (before any body is read)."""
+        if scope not in self.scopes:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"token {self.name!r} may not {what}; its scopes are {sorted(self.scopes)}",
+            )
+
     def require_admin(self, what: str) -> None:
         """403 unless the token has the ``admin`` scope (for administration endpoints)."""
-        if "admin" not in self.scopes:
-            raise ApiError(403, "forbidden", f"token {self.name!r} needs the admin scope to {what}")
+        self.require_scope("admin", what)
 
     def redact(self, exc: ApiError) -> ApiError:
         """``exc`` without the close matches (names) of tags this principal may not read."""

@@ -204,6 +204,9 @@ def test_read_only_and_other_tenant_writes_are_403(srv: TenantServer) -> None:
             "message"
         ]
     )
+    empty = {"tag": [], "timestamp": [], "value": []}  # no tag to check: the scope still is
+    assert srv.as_("a-reader", "POST", "/api/v1/write", empty).status == 403
+    assert srv.as_("a-writer", "POST", "/api/v1/write", empty).json()["written"] == 0
     ok = srv.as_("a-writer", "POST", "/api/v1/write", write_doc(RUNNING))
     assert ok.status == 200 and ok.json()["written"] == 1, ok.body
 
@@ -325,3 +328,39 @@ def test_docs_tenant_example_runs(tmp_path: Path) -> None:
         assert expected and got == expected, (p.stdout, expected)
     finally:
         assert server.stop() == 0, server.log.read_text()
+
+
+def test_fuzz_with_a_tenant_token_no_server_errors(srv: TenantServer) -> None:
+    """The schemathesis run of test_fuzz.py, as tenant B's read-only token: every
+    operation's tenant paths (403 for tenant A's tags, redacted 404s, 403 writes)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    from .test_fuzz import CHECKS, widened
+
+    doc = srv.get("/api/v1/openapi.json").json()
+    schema = schemathesis.openapi.from_dict(widened(doc))
+    auth = {"Authorization": f"Bearer {SECRETS['b-reader']}"}
+    seen: dict[str, set[int]] = {}
+    for op in [r.ok() for r in schema.get_all_operations()]:
+        codes = seen.setdefault(op.label, set())
+
+        @given(op.as_strategy())
+        @settings(
+            max_examples=6,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def fuzz(case: Any) -> None:
+            r = case.call_and_validate(base_url=srv.url, headers=auth, checks=CHECKS)
+            codes.add(r.status_code)  # noqa: B023 - bound for this operation's run
+            if r.status_code == 404 and b"unknown_tag" in r.content:
+                assert FLOW.encode() not in r.content and RUNNING.encode() not in r.content
+
+        fuzz()
+    assert len(seen) == 10, seen
+    assert sum(403 in c for c in seen.values()) >= 5, seen  # tenant A's tags were asked
+    assert sum(200 in c for c in seen.values()) >= 5, seen  # and tenant B's answered
+    assert 200 not in seen["POST /api/v1/write"], seen  # a read-only token never writes
