@@ -65,7 +65,7 @@ async def run_collector(args: argparse.Namespace, stop: asyncio.Event) -> None:
         security = opcua_security(args)
         source = OpcUaCollector(
             args.endpoint, tags, fwd, security=security,
-            publishing_interval_ms=args.interval_s * 1000 / 2,
+            publishing_interval_ms=args.interval_s * 1000 / 2, queue_size=args.queue_size,
         )  # fmt: skip
     metrics = None
     if args.metrics is not None:
@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--partitions", type=int, default=1)
     ap.add_argument("--batch-points", type=int, default=1000)
     ap.add_argument("--interval-s", type=float, default=1.0)
+    ap.add_argument("--queue-size", type=int, default=10, help="opcua: values queued per item")
     ap.add_argument("--username")
     ap.add_argument("--password", help="OPC UA password (visible in ps: prefer --password-file)")
     ap.add_argument("--password-file", type=Path, help="file whose first line is the password")

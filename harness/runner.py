@@ -216,10 +216,13 @@ class ScenarioRunner:
         return report, path
 
     async def _run_and_write(self) -> tuple[Report, Path]:
-        if self.s.shadow:  # self-contained: its own bus, store and legacy stores
-            from harness.shadow.scenario import run_shadow
+        if self.s.shadow or self.s.replay:  # self-contained: their own services
+            if self.s.replay:
+                from harness.replay_scenario import run_replay as run_own
+            else:
+                from harness.shadow.scenario import run_shadow as run_own
 
-            report, files = await run_shadow(self.s, self.work, self.status.say)
+            report, files = await run_own(self.s, self.work, self.status.say)
             path = write_run(report, self.reports_root)
             for name, text in files.items():
                 (path / name).write_text(text)

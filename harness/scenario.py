@@ -224,6 +224,10 @@ class Scenario:
     shadow: bool = False
     """A shadow-mode run (``harness.shadow.scenario``): the feed goes to twinbench and to
     two legacy historians with seeded discrepancies, scored on what the diff finds."""
+    replay: str | None = None
+    """A recording (path from the repository root) replayed through servers, a real
+    collector, the bus and the historian at the speed that fits ``duration_s``
+    (``harness.replay_scenario``), scored on lag, drain and loss against the recording."""
     short_s: float = SHORT_TARGET_S
     """How long :meth:`short` aims at."""
     short_faults: tuple[FaultEvent, ...] | None = None

@@ -1,7 +1,7 @@
 """Scenario definitions: one module per scenario, each exposing ``SCENARIO``.
 
 >>> sorted(all_scenarios())
-['bursty', 'chaos', 'crash', 'failover', 'noisy', 'partitioned', 'shadow', 'stress']
+['bursty', 'chaos', 'crash', 'failover', 'noisy', 'partitioned', 'replay', 'shadow', 'stress']
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "shadow",
     "chaos",
     "failover",
+    "replay",
 )
 
 

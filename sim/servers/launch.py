@@ -164,6 +164,7 @@ def start_servers(
     record_emitted: bool = False,
     replay: str | Path | None = None,
     rebase: bool = False,
+    rebase_to_ns: int | None = None,
     start_ns: int | None = None,
     history_from: str | None = None,
     hold_file: str | Path | None = None,
@@ -215,6 +216,8 @@ def start_servers(
         common += ["--opcua-port", "-1"]
     if replay is not None:
         common += ["--replay", str(replay)] + (["--rebase"] if rebase else [])
+        if rebase_to_ns is not None:  # the first record at this time (a fast replay that
+            common += ["--rebase-to-ns", str(rebase_to_ns)]  # should end in the past)
     if start_ns is not None:
         common += ["--start-ns", str(start_ns)]
     if history_from is not None:

@@ -171,6 +171,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--emitted", type=Path, default=None, help="Arrow stream of emitted points")
     p.add_argument("--replay", type=Path, default=None, help="recording to replay instead")
     p.add_argument("--rebase", action="store_true", help="replay: re-base timestamps to now")
+    p.add_argument("--rebase-to-ns", type=int, default=None,
+                   help="replay: re-base so the first record is at this time")  # fmt: skip
     p.add_argument("--hold-file", type=Path, default=None,
                    help="publish tick 0, then wait for this file to exist")  # fmt: skip
     p.add_argument("--progress-file", type=Path, default=None,
@@ -200,7 +202,10 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.replay is not None:
         from sim.replay import ReplaySource
 
-        source = ReplaySource.from_file(args.replay, part, rebase=args.rebase, tick_s=args.tick)
+        source = ReplaySource.from_file(
+            args.replay, part, rebase=args.rebase or args.rebase_to_ns is not None,
+            rebase_to_ns=args.rebase_to_ns, tick_s=args.tick,
+        )  # fmt: skip
     else:
         source = PlantTwin(
             part, args.seed, tick_s=args.tick, start_ns=args.start_ns, emitted_path=args.emitted
