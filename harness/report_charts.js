@@ -15,6 +15,7 @@
   const sync = uPlot.sync("twinbench-report");
   const plots = [];
   let syncing = false;
+  let hovered = null;  // the chart under the mouse: the synced others follow its cursor
 
   function si(v) {
     if (v == null) return "–";
@@ -65,7 +66,7 @@
 
   function readout(u) {
     const i = u.cursor.idx;
-    if (i == null || u.cursor.left < 0) return;
+    if (u !== hovered || i == null || u.cursor.left < 0) return;
     const t = u.posToVal(u.cursor.left, "x");
     const parts = [`t = ${t.toFixed(1)} s`, utc(t)];
     const phase = at(data.phases, t)[0];
@@ -115,6 +116,7 @@
       hooks: {drawClear: [drawWindows], setCursor: [readout], setScale: [shareX]},
     };
     const u = new uPlot(opts, [x, ...ys], el);
+    u.over.addEventListener("mouseenter", () => { hovered = u; });
     el.dataset.series = String(c.names.length);
     plots.push(u);
   }

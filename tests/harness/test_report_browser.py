@@ -125,12 +125,26 @@ def test_report_charts_draw_zoom_together_and_read_out(tmp_path: Path) -> None:
             value = legend.locator(".u-value").inner_text()
             assert value not in ("", "–") and any(ch.isdigit() for ch in value), value
 
+            # the read-out follows the chart under the mouse; the others' cursors follow it
+            other = page.locator(f"#{charts[1].key} .u-over")
+            other_box: Any = other.bounding_box()
+            other.hover(position={"x": other_box["width"] * 0.6, "y": other_box["height"] / 2})
+            page.wait_for_function(
+                f"document.querySelector('#readout').textContent.includes({charts[1].title!r})"
+            )
+            at = page.evaluate(
+                "() => reportCharts.map((u) => u.cursor.left >= 0 ? u.posToVal(u.cursor.left, 'x')"
+                " : null)"
+            )
+            assert None not in at and max(at) - min(at) < 0.01 * span, at  # cursor.sync
+
             zoomed_shot = tmp_path / "report-zoomed.png"
             page.screenshot(path=str(zoomed_shot), full_page=False)
             print(f"report screenshot after the zoom: {zoomed_shot}")
 
             # a double-click zooms every chart back out to the run's full range
-            page.mouse.dblclick(box["x"] + box["width"] * 0.3, y)
+            first = page.locator(f"#{charts[0].key} .u-over")  # scrolled away from: locate again
+            first.dblclick(position={"x": box["width"] * 0.3, "y": box["height"] / 2})
             page.wait_for_function(f"() => reportCharts[0].scales.x.max >= {full[0][1]}")
             assert page.evaluate(X_SCALES) == full
             assert errors == [] and refused == []
