@@ -48,13 +48,16 @@ class SecureNatsConfig:
             verify_clients=self.manifest.mtls if mtls is None else mtls,
         )
 
-    def extra_config(self, *, now: dt.datetime | None = None, mtls: bool | None = None) -> str:
-        """TLS block and accounts; identities expired at ``now`` are left out."""
+    def extra_config(
+        self, *, now: dt.datetime | None = None, mtls: bool | None = None, tls: bool = True
+    ) -> str:
+        """TLS block and accounts; identities expired at ``now`` are left out.
+        ``tls=False`` (measurements only: what TLS costs) leaves the TLS block out."""
         return render_server_config(
             self.manifest.identities,
             self.manifest.tenants,
             self.manifest.bus,
-            self.server_tls(mtls=mtls),
+            self.server_tls(mtls=mtls) if tls else None,
             now=now,
         )
 
@@ -69,13 +72,20 @@ class SecureNatsConfig:
         )
 
     def server_kwargs(
-        self, server_dir: Path, *, now: dt.datetime | None = None, mtls: bool | None = None
+        self,
+        server_dir: Path,
+        *,
+        now: dt.datetime | None = None,
+        mtls: bool | None = None,
+        tls: bool = True,
+        encrypt_store: bool = True,
     ) -> dict[str, str]:
         """``extra_config`` and ``jetstream_config`` for a :class:`NatsServer` whose
-        ``base_dir`` is ``server_dir``."""
+        ``base_dir`` is ``server_dir``. ``tls``/``encrypt_store`` off are for measuring
+        what each costs (benchmarks/bench_secure_bus.py), not for deployments."""
         return {
-            "extra_config": self.extra_config(now=now, mtls=mtls),
-            "jetstream_config": self.jetstream_config(server_dir),
+            "extra_config": self.extra_config(now=now, mtls=mtls, tls=tls),
+            "jetstream_config": self.jetstream_config(server_dir) if encrypt_store else "",
         }
 
     # -- client side ---------------------------------------------------------
@@ -86,13 +96,18 @@ class SecureNatsConfig:
             return client_ssl_context(ca)
         return client_ssl_context(ca, self.path(identity.cert_file), self.path(identity.key_file))
 
-    def connect_kwargs(self, name: str) -> dict[str, Any]:
+    def connect_kwargs(
+        self, name: str, *, mtls: bool | None = None, tls: bool = True
+    ) -> dict[str, Any]:
         """Keyword arguments for ``nats.connect`` as user ``name``: its NKEY seed file,
-        a TLS context (with its client certificate when the deployment is mTLS) and
-        its own reply-inbox prefix (the only inboxes it may subscribe to)."""
+        a TLS context (with its client certificate when the deployment, or ``mtls``,
+        says mTLS) and its own reply-inbox prefix (the only inboxes it may subscribe to)."""
         identity = self.manifest.identity(name)
-        return {
+        with_cert = self.manifest.mtls if mtls is None else mtls
+        kwargs: dict[str, Any] = {
             "nkeys_seed": str(self.path(identity.seed_file)),
-            "tls": self.tls_context(identity if self.manifest.mtls else None),
             "inbox_prefix": identity.inbox_prefix,
         }
+        if tls:
+            kwargs["tls"] = self.tls_context(identity if with_cert else None)
+        return kwargs
