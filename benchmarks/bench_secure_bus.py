@@ -41,9 +41,10 @@ from historian.bus.stream import ensure_consumer, ensure_streams
 from historian.bus.wire import encode_batch
 
 PER_BATCH = 1_000
-MODES = ("plain", "auth", "auth+cipher", "auth+tls", "secure", "secure+mtls")
+MODES = ("plain", "auth", "auth+cipher", "auth+tls", "secure", "secure+mtls", "secure-aes")
 """auth: NKEY users + permissions + accounts only; +cipher: store encryption; +tls: TLS;
-secure: all three (what `security init` deploys); secure+mtls: with client certificates."""
+secure: all three (what `security init` deploys); secure+mtls: with client certificates;
+secure-aes: `security init --cipher aes` (AES-GCM instead of ChaCha20-Poly1305)."""
 
 
 def payloads(points: int) -> list[bytes]:
@@ -61,12 +62,14 @@ def connect_args(cfg: SecureNatsConfig | None, name: str, mode: str) -> dict[str
 
 
 def _tls(mode: str) -> bool:
-    return mode in ("auth+tls", "secure", "secure+mtls")
+    return mode in ("auth+tls", "secure", "secure+mtls", "secure-aes")
 
 
 async def one_round(
     mode: str, deployment: Path, work: Path, batches: list[bytes]
 ) -> tuple[float, float, float, float]:
+    if mode == "secure-aes":
+        deployment = deployment.with_name(deployment.name + "-aes")
     cfg = None if mode == "plain" else SecureNatsConfig.load(deployment)
     server_dir = work / f"{mode.replace('+', '-')}-{time.monotonic_ns()}"
     kwargs: dict[str, Any] = {}
@@ -75,7 +78,7 @@ async def one_round(
             server_dir,
             mtls=mode == "secure+mtls",
             tls=_tls(mode),
-            encrypt_store=mode in ("auth+cipher", "secure", "secure+mtls"),
+            encrypt_store=mode in ("auth+cipher", "secure", "secure+mtls", "secure-aes"),
         )
     with NatsServer(server_dir, **kwargs) as server:
         opts = cfg.manifest.bus if cfg is not None else BusOptions()
@@ -121,6 +124,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-secure-bus-"))
     deployment = work / "sec"
     init_deployment(deployment, InitOptions(tenants=("acme",), collectors=1))
+    aes = InitOptions(tenants=("acme",), collectors=1, cipher="aes")
+    init_deployment(deployment.with_name(deployment.name + "-aes"), aes)
     batches = payloads(args.points)
     results: dict[str, list[tuple[float, float, float, float]]] = {m: [] for m in MODES}
     for _ in range(args.rounds):
