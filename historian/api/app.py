@@ -104,7 +104,7 @@ class Api:
         """The request's token (401/429 here), bound to the catalogue for tenant checks."""
         principal = self.state.tokens.authenticate(request.headers.get("authorization"))
         engine = self.state.engine
-        if engine is not None:
+        if engine is not None and principal.tenant is not None:
             principal = principal.bound(lambda name: engine.catalogue.by_name(name))
         request.state.principal = principal  # _api_error redacts 404 close matches with it
         return principal
