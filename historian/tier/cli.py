@@ -18,6 +18,7 @@ import typer
 
 from historian.errors import HistorianError
 from historian.lsm.engine import Historian
+from historian.options import Options
 
 from .config import TierConfig, TierConfigError, parse_duration
 from .tier import ColdTier
@@ -30,6 +31,11 @@ ConfigOpt = typer.Option(None, "--config", help="TOML file with a [tier] table")
 EndpointOpt = typer.Option(None, "--endpoint", help="S3 endpoint URL (overrides the config)")
 BucketOpt = typer.Option(None, "--bucket", help="bucket (overrides the config)")
 PrefixOpt = typer.Option(None, "--prefix", help="key prefix (overrides the config)")
+KeyOpt = typer.Option(
+    None,
+    "--encryption-key",
+    help="key file of an encrypted store (historian serve --encryption-key)",
+)
 
 
 def _config(
@@ -47,9 +53,9 @@ def _config(
 
 
 @contextmanager
-def _tier(directory: str, cfg: TierConfig) -> Iterator[ColdTier]:
+def _tier(directory: str, cfg: TierConfig, key: str | None) -> Iterator[ColdTier]:
     try:
-        db = Historian.open(directory)
+        db = Historian.open(directory, Options(encryption_key_file=key))
     except (HistorianError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -79,10 +85,11 @@ def status(
     endpoint: str | None = EndpointOpt,
     bucket: str | None = BucketOpt,
     prefix: str | None = PrefixOpt,
+    encryption_key: str | None = KeyOpt,
 ) -> None:
     """Cold parts, bytes per kind, bytes/point hot and cold, retention log, export lag (JSON)."""
     cfg = _checked(config, endpoint, bucket, prefix)
-    with _tier(directory, cfg) as tier:
+    with _tier(directory, cfg, encryption_key) as tier:
         typer.echo(json.dumps(tier.stats(), indent=2, default=str))
 
 
@@ -95,8 +102,9 @@ def export_now(
     prefix: str | None = PrefixOpt,
     hot_window: str | None = typer.Option(None, "--hot-window", help="e.g. 7d (overrides)"),
     now: str | None = typer.Option(None, "--now", help="ISO time to treat as now (backfills)"),
+    encryption_key: str | None = KeyOpt,
 ) -> None:
-    """Export every whole day older than the hot window, merge small parts, apply retention."""
+    """Export every whole bucket older than the hot window, merge small parts, apply retention."""
     cfg = _checked(config, endpoint, bucket, prefix)
     try:
         if hot_window:
@@ -105,7 +113,7 @@ def export_now(
     except (TierConfigError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    with _tier(directory, cfg) as tier:
+    with _tier(directory, cfg, encryption_key) as tier:
         rep = tier.export_due(now_ns)
         for line in rep.recovered:
             typer.echo(f"recovered: {line}")
@@ -128,10 +136,11 @@ def verify_cmd(
     endpoint: str | None = EndpointOpt,
     bucket: str | None = BucketOpt,
     prefix: str | None = PrefixOpt,
+    encryption_key: str | None = KeyOpt,
 ) -> None:
     """Re-read every cold object: size, checksum and row count against the catalogue."""
     cfg = _checked(config, endpoint, bucket, prefix)
-    with _tier(directory, cfg) as tier:
+    with _tier(directory, cfg, encryption_key) as tier:
         rep = tier.verify()
     for p in rep.problems:
         typer.echo(f"CORRUPT: {p}")
