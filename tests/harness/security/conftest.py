@@ -129,3 +129,13 @@ async def refused(url: str, **kwargs: Any) -> Exception:
         return exc
     await nc.close()
     raise AssertionError(f"connection with {sorted(kwargs)} was accepted")
+
+
+async def wait_log(server: NatsServer, text: str, timeout_s: float = 10.0) -> None:
+    """Until nats-server's log holds ``text``: it logs a refusal about when the client sees
+    it, not necessarily before, so a log check right after the refusal could race."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while text not in server.log_path.read_text(errors="replace"):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{text!r} not in {server.log_path} within {timeout_s}s")
+        await asyncio.sleep(0.02)

@@ -20,8 +20,7 @@ from harness.security.deployment import InitOptions, init_deployment
 from harness.security.identities import new_user_nkey
 from harness.security.pki import client_ssl_context, issue_cert, load_cert_and_key, make_ca
 from harness.services import NatsServer
-from harness.services.process import log_tail
-from tests.harness.security.conftest import refused, start_server
+from tests.harness.security.conftest import refused, start_server, wait_log
 
 pytestmark = [pytest.mark.service]
 
@@ -31,10 +30,11 @@ def assert_authorization_violation(exc: Exception) -> None:
     assert "authorization violation" in str(exc).lower(), repr(exc)
 
 
-def write_seed(path: Path) -> Path:
-    seed, _ = new_user_nkey()
+def write_seed(path: Path) -> str:
+    """A fresh NKEY seed no deployment knows; returns its public key."""
+    seed, public = new_user_nkey()
     path.write_bytes(seed)
-    return path
+    return public
 
 
 async def test_client_without_credentials_is_refused(
@@ -47,10 +47,11 @@ async def test_client_without_credentials_is_refused(
 async def test_client_with_an_unknown_nkey_is_refused(
     deployment: SecureNatsConfig, secure_server: NatsServer, tmp_path: Path
 ) -> None:
-    seed = write_seed(tmp_path / "stranger.nk")
-    exc = await refused(secure_server.url, tls=deployment.tls_context(), nkeys_seed=str(seed))
+    public = write_seed(tmp_path / "stranger.nk")
+    seed = str(tmp_path / "stranger.nk")
+    exc = await refused(secure_server.url, tls=deployment.tls_context(), nkeys_seed=seed)
     assert_authorization_violation(exc)
-    assert "authentication error" in log_tail(secure_server.log_path, 20)
+    await wait_log(secure_server, f'authentication error - Nkey "{public}"')
 
 
 async def test_plaintext_client_is_refused(secure_server: NatsServer) -> None:
@@ -124,7 +125,7 @@ async def test_mtls_refuses_a_client_without_a_certificate(
         nkeys_seed=_seed(deployment, "acme-collector-1"),
     )
     assert isinstance(exc, OSError), repr(exc)
-    assert "client didn't provide a certificate" in log_tail(mtls_server.log_path, 20)
+    await wait_log(mtls_server, "client didn't provide a certificate")
 
 
 async def test_mtls_refuses_a_certificate_from_another_ca(
@@ -138,7 +139,7 @@ async def test_mtls_refuses_a_certificate_from_another_ca(
     # the right NKEY does not help: the TLS handshake fails before authentication
     exc = await refused(mtls_server.url, tls=ctx, nkeys_seed=_seed(deployment, "acme-collector-1"))
     assert isinstance(exc, OSError), repr(exc)
-    assert "certificate signed by unknown authority" in log_tail(mtls_server.log_path, 20)
+    await wait_log(mtls_server, "certificate signed by unknown authority")
 
 
 async def test_mtls_refuses_an_expired_client_certificate(
@@ -154,4 +155,4 @@ async def test_mtls_refuses_an_expired_client_certificate(
     ctx = client_ssl_context(ca_dir / "ca.crt", tmp_path / "stale.crt", tmp_path / "stale.key")
     exc = await refused(mtls_server.url, tls=ctx, nkeys_seed=_seed(deployment, "acme-collector-1"))
     assert isinstance(exc, OSError), repr(exc)
-    assert "expired" in log_tail(mtls_server.log_path, 20)
+    await wait_log(mtls_server, "expired")
