@@ -76,7 +76,7 @@ class Recorded:
     def texts(self) -> list[str]:
         return [str(e) for e in self.errors]
 
-    async def wait_for(self, needle: str, timeout_s: float = 5.0) -> str:
+    async def wait_for(self, needle: str, timeout_s: float = 10.0) -> str:
         """The first error containing ``needle``, lowercased (nats-py lowercases the
         server's -ERR text: subjects come back as ``$js.api...``)."""
         needle = needle.lower()
