@@ -82,7 +82,7 @@ def permissions_for(identity: Identity, opts: BusOptions) -> SubjectPermissions:
             subscribe=(inbox,),
         )
     if identity.role is Role.INGEST:
-        publish = [f"$JS.API.STREAM.INFO.{stream}"]
+        publish = [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.INFO.{stream}_DLQ"]
         for consumer in _consumers(opts):
             publish += [
                 f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",

@@ -179,3 +179,24 @@ async def test_allowed_path_collector_publishes_a_batch_and_ingest_fetches_and_a
         dlq = await js.publish(opts.dead_letter_subject, b"rejected batch", timeout=5)
         assert dlq.stream == f"{opts.stream}_DLQ"
         assert errors.errors == []
+
+
+async def test_ingest_cannot_change_the_stream_or_create_consumers(
+    deployment: SecureNatsConfig, connect
+) -> None:
+    # Why the ingest worker needs a "provisioned, bind only" mode before it can run as
+    # this user: its _subscribe calls ensure_streams (update_stream) and ensure_consumer.
+    from historian.bus.stream import consumer_config, stream_config
+
+    opts = deployment.manifest.bus
+    async with connect("acme-ingest") as (nc, errors):
+        js = nc.jetstream(timeout=DENY_TIMEOUT_S)
+        assert (await js.stream_info(f"{opts.stream}_DLQ")).config.name == f"{opts.stream}_DLQ"
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.update_stream(stream_config(opts))
+        await errors.wait_for(f'"$JS.API.STREAM.UPDATE.{opts.stream}"')
+        cfg = consumer_config(opts, 0)
+        cfg.durable_name = "rogue"
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.add_consumer(opts.stream, cfg)
+        await errors.wait_for("$JS.API.CONSUMER.")
