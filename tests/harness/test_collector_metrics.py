@@ -64,24 +64,30 @@ def metrics_url(log: Path, timeout_s: float) -> str:
     raise AssertionError(f"no metrics line in {log}: {log.read_text()}")
 
 
-def start_node(tmp_path: Path, tags: int = 50) -> tuple[ManagedProcess, Path, str]:
+def start_node(
+    tmp_path: Path, tags: int = 50, protocol: str = "modbus"
+) -> tuple[ManagedProcess, Path, str]:
+    """A simulator node serving ``protocol`` only; returns it, its catalogue, its endpoint."""
     cat = tmp_path / "cat.toml"
     dump_catalogue(generate_profile("normal", 0).slice(0, tags), cat)
     ready = tmp_path / "node.ready"
+    off = "--opcua-port" if protocol == "modbus" else "--modbus-port"
     node = ManagedProcess(
         "node",
-        [sys.executable, "-m", "sim.servers.node", "--catalogue", cat, "--opcua-port", "-1",
+        [sys.executable, "-m", "sim.servers.node", "--catalogue", cat, off, "-1",
          "--ready-file", ready, "--tick", "0.25"],
         tmp_path / "node.log",
     )  # fmt: skip
     node.start()
     node.wait_ready(lambda: ready.exists() and bool(ready.read_text()), 120, "ready")
-    return node, cat, json.loads(ready.read_text())["modbus"]
+    return node, cat, json.loads(ready.read_text())[protocol]
 
 
-def collector_argv(cat: Path, modbus: str, nats_url: str, spool: Path) -> list[str | Path]:
+def collector_argv(
+    cat: Path, endpoint: str, nats_url: str, spool: Path, protocol: str = "modbus"
+) -> list[str | Path]:
     return [sys.executable, "-m", "harness.collector_process", "--catalogue", cat,
-            "--protocol", "modbus", "--endpoint", modbus, "--interval-s", "0.25",
+            "--protocol", protocol, "--endpoint", endpoint, "--interval-s", "0.25",
             "--nats", nats_url, "--spool", spool, "--source-id", "collector-m",
             "--batch-points", "50", "--metrics", "127.0.0.1:0"]  # fmt: skip
 
@@ -142,6 +148,37 @@ def test_metrics_follow_the_data_and_the_bus(tmp_path: Path) -> None:
         )
         assert down["twinbench_collector_spool_files"] > 0
         assert down["twinbench_collector_source_connected"] == 1  # the device is still there
+    finally:
+        collector.stop()
+        node.stop()
+        srv.close()
+
+
+def test_opcua_collector_reports_its_data(tmp_path: Path) -> None:
+    """OPC UA: data change notifications count as read, the session as connected."""
+    node, cat, endpoint = start_node(tmp_path, protocol="opcua")
+    srv = NatsServer(tmp_path / "nats")
+    srv.start()
+    asyncio.run(create_stream(srv.url))
+    log = tmp_path / "collector.log"
+    argv = collector_argv(cat, endpoint, srv.url, tmp_path / "spool", protocol="opcua")
+    collector = ManagedProcess("collector", argv, log)
+    try:
+        collector.start()
+        collector.wait_for_log("READY\n", 60)
+        url = metrics_url(log, 30)
+        up = wait_for(
+            url,
+            lambda s: (
+                s["twinbench_collector_points_published_total"] > 0
+                and s["twinbench_collector_source_connected"] == 1
+            ),
+            60,
+            "OPC UA data published",
+        )
+        assert up["twinbench_collector_points_read_total"] > 0
+        assert abs(up["twinbench_collector_last_data_timestamp_seconds"] - time.time()) < 10
+        assert up["twinbench_collector_source_errors_total"] == 0
     finally:
         collector.stop()
         node.stop()
