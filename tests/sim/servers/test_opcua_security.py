@@ -205,3 +205,32 @@ async def test_secure_mode_serves_the_right_user(
         dv = await c.get_node(TP).read_data_value()
         assert dv.StatusCode.is_good() and isinstance(dv.Value.Value, float)
     assert hardened_node.opcua.server.iserver.user_manager.accepted >= 1
+
+
+@pytest.mark.parametrize(
+    "args,says",
+    [
+        (["--opcua-security", "secure"], "needs --opcua-users FILE"),
+        (["--security", "secure", "--users", "a:b", "--opcua-users", "U"], "plaintext) is refused"),
+        (["--opcua-users", "U"], "need --opcua-security secure"),
+        (["--opcua-security", "bogus"], "use one of none, sign, encrypt, all, secure"),
+        (
+            ["--opcua-security", "secure", "--opcua-users", "PLAIN"],
+            "plaintext passwords are refused",
+        ),
+    ],
+)
+async def test_sim_serve_security_usage_errors_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+    """One line on stderr, exit 2, and no server process started (PLAIN is checked first)."""
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[users.op]\npassword = "x"\n')
+    argv = ["serve", "--workdir", str(tmp_path / "w"),
+            *(str(plain) if a in ("U", "PLAIN") else a for a in args)]  # fmt: skip
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert says in result.output and len(result.output.strip().splitlines()) == 1
+    assert not list((tmp_path / "w").glob("ready-*.json"))
