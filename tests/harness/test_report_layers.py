@@ -7,6 +7,7 @@ they imported the model: a cycle (issue 21). Every import counts, lazy and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 from tests.test_layering import imports_of, modules
@@ -23,6 +24,7 @@ REPORT_MODULES = {
 }
 
 
+@functools.cache  # parsing every module takes seconds; both tests read the same graph
 def _graph() -> dict[str, set[str]]:
     """Module -> the project modules it imports (``from a.b import c`` counts as ``a.b``)."""
     paths = dict(modules())
@@ -62,7 +64,7 @@ def test_no_import_cycle_runs_through_the_report_modules() -> None:
 
 
 def test_the_model_imports_no_renderer() -> None:
-    graph = _graph()
+    graph = _graph()  # read only
     renderers = {"harness.report_md", "harness.report_html", "harness.report_write"}
     assert not graph["harness.report"] & renderers
     assert "harness.report_write" in graph["harness.runner"]  # the runner writes through it
