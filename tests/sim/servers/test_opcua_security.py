@@ -220,7 +220,9 @@ async def test_secure_mode_serves_the_right_user(
         ),
     ],
 )
-async def test_sim_serve_security_usage_errors_exit_2(tmp_path: Path, args: list[str], says: str) -> None:
+async def test_sim_serve_security_usage_errors_exit_2(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
     """One line on stderr, exit 2, and no server process started (PLAIN is checked first)."""
     from typer.testing import CliRunner
 
