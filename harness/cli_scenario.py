@@ -43,8 +43,9 @@ def _run_one(
     keep_data: bool,
     work_dir: Path | None = None,
     cluster: int | None = None,
+    tier_hot_window: float | None = None,
 ) -> int:
-    from harness.report import exit_code
+    from harness.report import ReportError, exit_code
     from harness.report_md import render_markdown
     from harness.runner import ScenarioRunner
 
@@ -54,17 +55,22 @@ def _run_one(
     if duration is not None:
         factor = duration / scenario.duration_s
         scenario = _rescaled(scenario, factor)
+    if tier_hot_window is not None:
+        scenario = dataclasses.replace(scenario, tier_hot_window_s=tier_hot_window)
     console.print(f"[bold]scenario {scenario.name}[/]: {scenario.description}")
     console.print(
         f"  {scenario.duration_s:g} s of load, seed {scenario.seed}; reports under {reports}"
     )
-    runner = ScenarioRunner(
-        scenario,
-        reports_root=reports,
-        work_dir=work_dir,
-        keep_data=keep_data,
-        status=lambda line: console.print(line, highlight=False),
-    )
+    try:
+        runner = ScenarioRunner(
+            scenario,
+            reports_root=reports,
+            work_dir=work_dir,
+            keep_data=keep_data,
+            status=lambda line: console.print(line, highlight=False),
+        )
+    except ReportError as exc:  # e.g. uPlot not installed: nothing has started yet
+        raise _usage_error(str(exc)) from None
     report, path = asyncio.run(runner.run())
     print(render_markdown(report))
     for name in ("report.md", "report.html", "report.json"):
@@ -135,12 +141,20 @@ def run(
         help="JetStream nodes: 1 (one nats-server) or 3 (a cluster, stream at R3); "
         "default: what the scenario declares (1, failover: 3)",
     ),
+    tier_hot_window: float | None = typer.Option(
+        None,
+        "--tier-hot-window",
+        help="seconds: run the historian with the cold tier on an embedded S3 server and "
+        "this hot window (export, rollups, compaction during the run; docs/config.md)",
+    ),
 ) -> None:
     """Run one scenario; exit code 1 when any threshold fails, 2 on a usage error."""
     if duration is not None and not duration > 0:
         raise _usage_error(f"--duration must be a positive number of seconds, not {duration:g}")
     if seed is not None and seed < 0:
         raise _usage_error(f"--seed must be >= 0, not {seed}")
+    if tier_hot_window is not None and not tier_hot_window >= 2:
+        raise _usage_error(f"--tier-hot-window must be >= 2 seconds, not {tier_hot_window:g}")
     _with_cluster(_scenario_or_exit(name, short=short), cluster)  # validate before starting
     raise typer.Exit(
         _run_one(
@@ -152,6 +166,7 @@ def run(
             keep_data=keep_data,
             work_dir=work_dir,
             cluster=cluster,
+            tier_hot_window=tier_hot_window,
         )
     )
 

@@ -132,6 +132,7 @@ class ScenarioRunner:
             self.work,
             proxy_collector=bool({"partition-collector-bus", "corrupt-spool"} & kinds),
             proxy_historian="partition-bus-historian" in kinds,
+            tier_hot_window_s=scenario.tier_hot_window_s,
             cluster_size=scenario.cluster,
         )
         self.tmpfs: SizedTmpfs | None = None

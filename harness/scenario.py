@@ -79,6 +79,7 @@ class MetricKey:
     CRASH_RECOVERY_S = "recovery.crash_s"
     DRAIN_OVER_NOMINAL = "drain.rate_over_nominal"
     STRESS_SUSTAINED = "stress.highest_sustained_pts_s"
+    TIER_COLD_POINTS = "tier.cold_points"
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,10 @@ class LoadPhase:
         )
 
 
+MIN_TIER_HOT_WINDOW_S = 10.0
+"""A shorter hot window exports buckets of a couple of seconds: many tiny parts."""
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A named, reproducible run: the load, the faults and what counts as passing."""
@@ -301,8 +306,10 @@ class Scenario:
         )
         if self.short_faults is not None:
             faults = self.short_faults
+        hot = self.tier_hot_window_s
         return replace(
             self,
+            tier_hot_window_s=None if hot is None else max(hot * stretch, MIN_TIER_HOT_WINDOW_S),
             name=self.name,
             duration_s=duration,
             warmup_s=load[0].duration_s if self.warmup_s else 0.0,

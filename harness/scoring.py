@@ -9,6 +9,7 @@ its threshold (a check that did not run never reads as a pass).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from harness.accounting import read_back
 from harness.faults.cluster import score_failovers
 from harness.metrics import ProcessSampler, highest_sustained_rate
-from harness.report import Report, evaluate
+from harness.report import Report, Threshold, evaluate
 from harness.report_format import utc_iso
 from harness.scenario import MetricKey
 from historian import Historian, Options
@@ -84,6 +85,44 @@ def _score_rejected(run: ScenarioRunner, report: Report) -> None:
         report.set_metric(f"rejected.{reason}.points", rej.points.get(reason, 0), "points")
     report.set_metric("rejected.total.points", sum(rej.points.values()), "points")
     report.set_metric("spool.quarantined_files", run.state.quarantined_spool_files, "files")
+
+
+TIER_TOOK_DATA = Threshold(
+    "the cold tier took data", MetricKey.TIER_COLD_POINTS, ">", 0.0, "points"
+)
+"""Added to a run's thresholds when it runs with the tier (``--tier-hot-window``)."""
+
+
+def _score_tier(run: ScenarioRunner, db: Historian, report: Report) -> None:
+    """Attach the cold tier for the read-back; report hot/cold bytes per point and lag.
+
+    Figures come from the server's last ``tier-status.json`` (what it exported while
+    it ran) and the tier's own catalogue (what is cold now).
+    """
+    from historian.tier import ColdTier
+    from historian.tier.serve import read_status
+
+    assert run.stack.tier is not None
+    tier = ColdTier.attach(db, run.stack.tier.config())
+    status = read_status(Path(db.directory)) or {}
+    stats = tier.stats()
+    report.set_metric(MetricKey.TIER_COLD_POINTS, stats["cold_points"], "points")
+    report.set_metric("tier.parts", stats["parts"], "parts")
+    report.set_metric("tier.export_rounds", status.get("rounds", 0), "rounds")
+    report.set_metric("tier.export_failures", status.get("failures", 0), "rounds")
+    report.set_metric("tier.export_lag_s", status.get("export_lag_s", 0.0), "s")
+    if stats["cold_points"]:
+        report.set_metric("tier.cold_bytes_per_point", stats["cold_bytes_per_point"], "B/point")
+        report.set_metric("tier.rollup_overhead_pct", 100 * stats["rollup_overhead"], "%")
+        report.bytes_per_point["cold tier (Parquet, raw)"] = stats["cold_bytes_per_point"]
+    if status.get("export_seconds_total"):
+        rate = status["exported_points_total"] / status["export_seconds_total"]
+        report.set_metric("tier.export_pts_s", rate, "points/s")
+    report.notes.append(
+        f"cold tier: {stats['parts']} part(s), {stats['cold_points']:,} points exported to "
+        f"embedded S3 during the run (hot window {run.stack.tier.hot_window_s:g} s); the "
+        "read-back reads hot and cold through one snapshot"
+    )
 
 
 def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
@@ -175,6 +214,8 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     t0 = time.monotonic()
     db = Historian.open(str(data_dir), Options())
     try:
+        if run.stack.tier is not None:  # exported points are read back from S3, like queries
+            _score_tier(run, db, report)
         t1 = time.monotonic()
         stored = read_back(db, run.series.tolist(), 0, 2**62)
         t2 = time.monotonic()
@@ -208,5 +249,8 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
         report.set_metric("storage.bytes_on_disk", stats.bytes_on_disk, "bytes")
     finally:
         db.close()
-    evaluate(report, s.thresholds)
+    thresholds = s.thresholds
+    if run.stack.tier is not None:
+        thresholds = (*thresholds, TIER_TOOK_DATA)
+    evaluate(report, thresholds)
     return report

@@ -148,6 +148,17 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="secure: server certificate, DER or PEM (default: generated into DIR/opcua-pki)",
     )
     ap.add_argument("--opcua-key", type=Path, metavar="FILE", help="secure: its private key (PEM)")
+    ap.add_argument(
+        "--tier",
+        type=Path,
+        metavar="FILE",
+        help="export to the cold tier while serving: TOML with [s3]/[tier] (docs/config.md)",
+    )
+    ap.add_argument(
+        "--bucket",
+        help="advanced: segment bucket width, e.g. 1h (default) or 1m for a short --tier "
+        "hot window; the tier exports whole buckets",
+    )
     return ap
 
 
@@ -198,8 +209,18 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         fsync = FsyncPolicy.parse(args.fsync) if args.fsync is not None else None
         past, future = parse_duration(args.accept_past), parse_duration(args.accept_future)
         retention = parse_duration(args.retention)
+        bucket = parse_duration(args.bucket) if args.bucket is not None else None
     except ValueError as exc:
         ap.error(str(exc))
+    if args.bucket is not None and not bucket:
+        ap.error(f"--bucket {args.bucket}: give a positive width such as 1h or 1m")
+    if args.tier is not None:
+        from historian.tier.config import TierConfig, TierConfigError
+
+        try:
+            TierConfig.load(args.tier)
+        except TierConfigError as exc:
+            ap.error(f"--tier: {exc}")
     return ServeConfig(
         data_dir=data_dir,
         nats_url=args.nats,
@@ -223,6 +244,8 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         opcua_limits=opcua_limits,
         bus=BusOptions(replicas=args.replicas),
         opcua_secure=opcua_secure,
+        tier=args.tier,
+        bucket_ns=bucket,
     )
 
 

@@ -102,6 +102,10 @@ class ServeConfig:
     """Overridden ``historian.opcua.service.HistoryLimits`` fields (``--opcua-limit NAME=N``)."""
     opcua_secure: SecureModeConfig | None = None
     """OPC UA secure mode (``--opcua-security secure``; historian.opcua.security)."""
+    tier: Path | None = None
+    """TOML with the cold tier's ``[s3]``/``[tier]`` tables: export while serving."""
+    bucket_ns: int | None = None
+    """Segment bucket width (``Options.bucket_ns``; None: the engine's 1 h)."""
     bus: BusOptions = field(default_factory=BusOptions)
 
     @property
@@ -175,6 +179,14 @@ def _opcua_front_end(
     return OpcUaFrontEnd(host, port, limits=replace(HistoryLimits(), **dict(limits)), secure=secure)
 
 
+def _tier_front_end(path: Path, log: Callable[[str], None]) -> FrontEnd:
+    # imported here: pyarrow and boto3 load only when --tier is given
+    from historian.tier.config import TierConfig
+    from historian.tier.serve import TierFrontEnd
+
+    return TierFrontEnd(TierConfig.load(path), log)
+
+
 Log = Callable[[str], None]
 
 
@@ -203,6 +215,8 @@ class HistorianServer:
             self.front_ends.append(_http_front_end(cfg.http, cfg.tokens, cfg.http_limits))
         if cfg.opcua is not None:
             self.front_ends.append(_opcua_front_end(cfg.opcua, cfg.opcua_limits, cfg.opcua_secure))
+        if cfg.tier is not None:
+            self.front_ends.append(_tier_front_end(cfg.tier, log))
         self._log = log
         self.db: Historian
         self.options: Options
@@ -230,6 +244,8 @@ class HistorianServer:
             retention_ns=cfg.retention_ns,
             encryption_key_file=str(cfg.encryption_key) if cfg.encryption_key else None,
         )
+        if cfg.bucket_ns is not None:
+            self.options = replace(self.options, bucket_ns=cfg.bucket_ns)
         self.db = Historian.open(str(cfg.data_dir), self.options, self._fs)
         self.db.warm_up()  # numba kernels load on a thread, not in the first flush
         if catalogue is not None and catalogue is not stored:
