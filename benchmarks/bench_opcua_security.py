@@ -108,8 +108,8 @@ async def main(quick: bool) -> dict[str, Any]:
         servers = {"plain": (plain, None), "secure": (secure, pair)}
         for rep in range(reps):  # alternate (order too), so load drift hits both alike
             for name in ("plain", "secure") if rep % 2 == 0 else ("secure", "plain"):
-                srv, p = servers[name]
-                connect[name].append(await _connect_s(srv, p))
+                srv, client_pair = servers[name]
+                connect[name].append(await _connect_s(srv, client_pair))
                 read[name].append(await _read_rate(sessions[name], srv.node_ids, requests))
         for c in sessions.values():
             await c.disconnect()
