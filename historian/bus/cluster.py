@@ -66,9 +66,10 @@ def server_list(urls: str | list[str]) -> list[str]:
 def _is_election_error(exc: BaseException) -> bool:
     if isinstance(exc, ELECTION_ERRORS):
         return True
-    # 10008 "JetStream system temporarily unavailable", 10074 "insufficient resources"
-    # (a replica not caught up yet) come back as plain APIErrors with these codes
-    return isinstance(exc, nats.js.errors.APIError) and exc.err_code in (10008, 10074)
+    # 10008 "JetStream system temporarily unavailable", 10023 "insufficient resources"
+    # (fewer peers up than replicas, e.g. a node still restarting) are plain APIErrors;
+    # 10074 "replicas > 1 not supported in non-clustered mode" is a config error, not these
+    return isinstance(exc, nats.js.errors.APIError) and exc.err_code in (10008, 10023)
 
 
 async def _create_one(js: JetStreamContext, name: str, create: StreamConfig) -> StreamInfo:
@@ -107,6 +108,6 @@ async def create_stream_if_missing(
 
 
 async def stream_leader(js: JetStreamContext, stream: str) -> str | None:
-    """The server name of ``stream``'s current leader (None: single node, or electing)."""
+    """The server name of ``stream``'s leader (a single node leads alone; None: electing)."""
     info = await js.stream_info(stream)
     return info.cluster.leader if info.cluster is not None else None
