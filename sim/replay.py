@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -118,11 +119,27 @@ class Recording:
             raise RecordingError(f"cannot parse CSV recording: {exc}") from exc
 
     @classmethod
-    def from_file(cls, path: str | Path) -> Recording:
+    def from_file(cls, path: str | Path, keep: Callable[[str], bool] | None = None) -> Recording:
+        """``keep`` (a series name -> bool) reads only those series of a Parquet recording:
+        a server process of 2,000 tags reads its slice of a 10,000-series file."""
         p = Path(path)
-        if p.suffix.lower() in (".parquet", ".pq"):
+        if p.suffix.lower() not in (".parquet", ".pq"):
+            return cls.from_csv(p)
+        if keep is None:
             return cls.from_table(pq.read_table(p))
-        return cls.from_csv(p)
+        names = pq.read_schema(p).names
+        key = "path" if "path" in names else ("tag" if "tag" in names else None)
+        if key is None:  # wide: one column per series
+            wanted = [c for c in names if c in _TIME_COLUMNS or keep(c)]
+            if len(wanted) > sum(c in _TIME_COLUMNS for c in names):
+                return cls.from_table(pq.read_table(p, columns=wanted))
+            return cls.from_table(pq.read_table(p))  # nothing matches: say so, with every name
+        table = pq.read_table(p)
+        series = pc.unique(table[key]).to_pylist()
+        chosen = [s for s in series if keep(str(s))]
+        if chosen:
+            table = table.filter(pc.is_in(table[key], value_set=pa.array(chosen)))
+        return cls.from_table(table)
 
     @property
     def min_step_ns(self) -> int:
@@ -233,8 +250,16 @@ class ReplaySource:
     def from_file(
         cls, path: str | Path, catalogue: Catalogue | None = None, **kw: object
     ) -> ReplaySource:
-        rec = Recording.from_file(path)
-        cat = catalogue if catalogue is not None else catalogue_for(rec, Path(path).stem)
+        if catalogue is None:
+            rec = Recording.from_file(path)
+            cat = catalogue_for(rec, Path(path).stem)
+        else:
+            paths, tokens = (
+                {t.path for t in catalogue.tags},
+                {t.sensor_name for t in catalogue.tags},
+            )
+            rec = Recording.from_file(path, lambda c: c in paths or _token(c) in tokens)
+            cat = catalogue
         return cls(rec, cat, **kw)  # type: ignore[arg-type]
 
     @property

@@ -115,3 +115,22 @@ async def test_nab_replay_through_modbus() -> None:
         await node.stop()
     rec = Recording.from_file(NAB)
     assert got == [float(np.float32(v)) for v in rec.values[:20]]
+
+
+def test_a_slice_reads_only_its_series_of_a_parquet_recording(tmp_path: Path) -> None:
+    cat = generate_oilfield(1)
+    paths = [t.path for t in cat.tags[:3]]
+    wide = pa.table({"ts": pa.array([10**9, 2 * 10**9], pa.int64()),
+                     **{p: [1.0 + k, 2.0 + k] for k, p in enumerate(paths)}})  # fmt: skip
+    pq.write_table(wide, tmp_path / "wide.parquet")
+    rec = Recording.from_file(tmp_path / "wide.parquet", lambda c: c == paths[1])
+    assert rec.columns == [paths[1]] and rec.values.tolist() == [2.0, 3.0]
+    long = pa.table({"ts": pa.array([1, 1, 2], pa.int64()), "path": [paths[0], paths[2], paths[2]],
+                     "value": [1.0, 2.0, 3.0]})  # fmt: skip
+    pq.write_table(long, tmp_path / "long.parquet")
+    rec = Recording.from_file(tmp_path / "long.parquet", lambda c: c == paths[2])
+    assert rec.columns == [paths[2]] and rec.values.tolist() == [2.0, 3.0]
+    # a process's slice of the catalogue: ReplaySource reads what its tags name
+    src = ReplaySource.from_file(tmp_path / "wide.parquet", cat.slice(1, 2))
+    assert src.tag.tolist() == [0, 0] and src.values.tolist() == [2.0, 3.0]
+    assert len(Recording.from_file(tmp_path / "wide.parquet", lambda c: False).columns) == 3
