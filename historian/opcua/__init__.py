@@ -2,8 +2,9 @@
 
 See ``docs/opcua.md``: the address space (:mod:`.address_space`), HistoryRead
 (:mod:`.service`, :mod:`.raw`, :mod:`.processed`), continuation points
-(:mod:`.continuation`), wire encoding (:mod:`.encoding`) and the front end that
-plugs it into the server process (:mod:`.frontend`). Needs the ``server`` extra
+(:mod:`.continuation`), wire encoding (:mod:`.encoding`), the front end that
+plugs it into the server process (:mod:`.frontend`) and secure mode, shared with
+the plant servers (:mod:`.security`). Needs the ``server`` extra
 (asyncua).
 """
 

@@ -5,7 +5,10 @@ start it builds the address space from the server's catalogue
 (:mod:`historian.opcua.address_space`), installs the HistoryRead service
 (:class:`~historian.opcua.service.HistorianHistoryManager`) in place of
 asyncua's, and serves at ``opc.tcp://HOST:PORT/twinbench/historian`` (port 0
-picks a free port; the ready file's ``"opcua"`` key holds the URL).
+picks a free port; the ready file's ``"opcua"`` key holds the URL). With
+``secure`` (``--opcua-security secure``) it serves only Basic256Sha256
+SignAndEncrypt to users of a password-hash file (:mod:`historian.opcua.security`;
+the certificate is generated into ``DIR/opcua-pki`` unless given).
 
 Current values: every ``refresh_s`` the front end checks the store's write
 sequence (``Historian.last_seq``, a counter) and, when it moved, reads
