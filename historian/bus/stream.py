@@ -41,9 +41,12 @@ def stream_config(opts: BusOptions) -> StreamConfig:
 async def ensure_stream(js: JetStreamContext, opts: BusOptions) -> StreamInfo:
     cfg = stream_config(opts)
     try:
-        await js.stream_info(opts.stream)
+        info = await js.stream_info(opts.stream)
     except NotFoundError:
         return await js.add_stream(cfg)
+    # sources belong to the deployment (edge leaf nodes, historian.bus.edge): an update
+    # without them would unhook every site
+    cfg.sources = info.config.sources
     return await js.update_stream(cfg)
 
 
