@@ -76,6 +76,7 @@ class _Applied:
         self.points = 0
         self.seen: set[tuple[str, int]] = set()
         self.latency = LatencyHistogram()
+        self.history: list[tuple[float, int]] = []  # (monotonic arrival, points so far)
 
     async def on_msg(self, msg: Any) -> None:
         notice = json.loads(msg.data)
@@ -85,6 +86,19 @@ class _Applied:
             self.seen.add((source, seq))
             self.points += int(points)
             self.latency.record_ns(max(int(notice["t"]) - int(created_ns), 0))
+        self.history.append((time.monotonic(), self.points))
+
+    def drain(self, healed_at: float, target: int) -> tuple[float, float] | None:
+        """(seconds from the heal to the first applied point, seconds from the heal until
+        ``target`` points were applied), timed by the notices' arrival. The drain is
+        timed from the heal, reconnect included: a backlog often lands in one ingest
+        round, and one round has no duration of its own."""
+        after = [(t, n) for t, n in self.history if t >= healed_at]
+        first = next((t for t, _ in after), None)
+        done = next((t for t, n in after if n >= target), None)
+        if first is None or done is None:
+            return None
+        return first - healed_at, done - healed_at
 
 
 def _progress(server: ServerProcess) -> dict[str, Any]:
@@ -142,7 +156,7 @@ async def _play(
     cut = healed = False
     fault = scenario.faults[0] if scenario.faults else None
     target = 0  # records emitted at the heal: the backlog to drain
-    at_heal = resumed = drained = 0.0
+    at_heal = 0.0
     applied_at_heal = 0
     expected = int(served[-1])
     deadline = t0 + scenario.duration_s * 3 + 120
@@ -163,13 +177,11 @@ async def _play(
             target, applied_at_heal = records, applied.points
             report.add_fault(fault.kind, fault.target, fault.at_s, t)
             say(f"replay: healed at {t:.1f} s, backlog {records - applied.points:,} points")
-        if healed and not resumed and applied.points > applied_at_heal:
-            resumed = time.monotonic()
-        if healed and resumed and not drained and applied.points >= target:
-            drained = time.monotonic()
-            m["drain_points"] = target - applied_at_heal
-            m["drain_s"] = drained - resumed
-            m["resume_s"] = resumed - at_heal
+        if healed and "drain_s" not in m and applied.points >= target:
+            timed = applied.drain(at_heal, target)  # to the notice, not the sampling period
+            if timed is not None:
+                m["drain_points"] = target - applied_at_heal
+                m["resume_s"], m["drain_s"] = timed
         if doc.get("finished") and "replay_wall_s" not in m:
             m["replay_wall_s"] = float(doc["wall_s"])
             m["finished_at"] = time.monotonic()

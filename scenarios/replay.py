@@ -44,10 +44,10 @@ SCENARIO = Scenario(
     thresholds=(
         *default_thresholds(latency=False),  # lost / duplicated / changed against the recording
         Threshold(
-            "drain after partition at >= 3x the replay's rate",
+            "drain after partition at >= 1.5x the replay's rate, reconnect included",
             MetricKey.DRAIN_OVER_NOMINAL,
             ">=",
-            3.0,
+            1.5,
             "x",
         ),
         Threshold(
