@@ -92,17 +92,22 @@ async def test_collector_may_publish_below_its_uns_root_only(
 ) -> None:
     c1 = collector(deployment, "acme", 1)
     sibling = f"{collector(deployment, 'acme', 2).uns_root}.pump.current"
-    async with connect("acme-reader") as (reader, _), connect("acme-collector-1") as (nc, errors):
+    async with connect("acme-reader") as (reader, _):
         sub = await reader.subscribe("acme.>")
         await reader.flush()
-        await nc.publish(f"{c1.uns_root}.pump.current", b"42.0")
-        await nc.publish(sibling, b"forged")
-        await nc.flush()
-        msg = await sub.next_msg(timeout=5)
-        assert msg.subject == f"{c1.uns_root}.pump.current" and msg.data == b"42.0"
-        await errors.wait_for(f'publish to "{sibling}"')
-        with pytest.raises(nats.errors.TimeoutError):
-            await sub.next_msg(timeout=0.3)  # the forged value never reached the reader
+        # The publisher connects after the subscription: with nats-server 2.15.1, a
+        # connection that existed before another one's SUB (even flushed) can have its
+        # next core publish to that subject silently not delivered (reproduced on a
+        # plain server too; it is not a permission effect).
+        async with connect("acme-collector-1") as (nc, errors):
+            await nc.publish(f"{c1.uns_root}.pump.current", b"42.0")
+            await nc.publish(sibling, b"forged")
+            await nc.flush()
+            msg = await sub.next_msg(timeout=10)
+            assert msg.subject == f"{c1.uns_root}.pump.current" and msg.data == b"42.0"
+            await errors.wait_for(f'publish to "{sibling}"')
+            with pytest.raises(nats.errors.TimeoutError):
+                await sub.next_msg(timeout=0.3)  # the forged value never reached the reader
 
 
 async def test_collector_cannot_subscribe_to_or_fetch_from_the_stream(
