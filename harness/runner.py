@@ -39,6 +39,7 @@ from nats.aio.msg import Msg
 
 from harness.accounting import Ledger
 from harness.driver import drive
+from harness.edge_drain import measure_uplink_drain
 from harness.faults import pause, resume
 from harness.faults.cluster import FailoverRecord
 from harness.faults.disk import SizedTmpfs, can_mount_tmpfs
@@ -134,6 +135,7 @@ class ScenarioRunner:
             proxy_historian="partition-bus-historian" in kinds,
             tier_hot_window_s=scenario.tier_hot_window_s,
             cluster_size=scenario.cluster,
+            edge=scenario.edge,
         )
         self.tmpfs: SizedTmpfs | None = None
         self._skipped_kinds: dict[str, str] = {}
@@ -432,9 +434,9 @@ class ScenarioRunner:
             return
         self.status.say(f"fault: {f.kind} for {f.duration_s:g} s")
         started = self._run_s()
+        failover: FailoverRecord | None = None
         ingest = self.stack.ingest
         assert ingest is not None
-        failover: FailoverRecord | None = None
         if f.kind.startswith("pause-"):
             await self._pause_process(f, sampler)
         elif f.kind == "disk-full-historian":
@@ -442,7 +444,9 @@ class ScenarioRunner:
         elif f.kind == "corrupt-spool":
             await self._corrupt_spool(f, spool)
         elif f.kind.startswith("partition"):
-            side = "collector" if f.kind == "partition-collector-bus" else "historian"
+            side = {"partition-collector-bus": "collector", "partition-leaf-hub": "uplink"}.get(
+                f.kind, "historian"
+            )
             await self.stack.cut(side)
             await self._sleep_until_run_s(f.end_s)
             await self.stack.heal(side)
@@ -483,11 +487,11 @@ class ScenarioRunner:
             self.state.recoveries.append((f.kind, time.monotonic() - t0))
         await self._ensure_historian_up(f.kind, sampler)
         entry = self._fault_entry(f, start_s=started, end_s=self._run_s())
-        self.state.fault_log.append(entry)
-        watch = asyncio.create_task(self._time_resume(f, entry))
         if failover is not None:
             entry.update(failover.as_entry())
             self.state.failovers.append((entry, failover))
+        self.state.fault_log.append(entry)
+        watch = asyncio.create_task(self._time_resume(f, entry))
         self._resume_watch.add(watch)
         self.status.say(f"fault over: {f.kind}")
 
@@ -609,6 +613,14 @@ class ScenarioRunner:
         of their acks. Historian side: the consumer's undelivered messages
         (``num_pending``); it resumes when that number first falls.
         """
+        if side == "uplink":  # the leaf acked everything: the backlog is the unapplied batches
+            drained = await measure_uplink_drain(lambda: list(self.state.batches.values()))
+            if drained is None:
+                self.state.notes.append(f"{kind}: no backlog to drain was observed after the heal")
+                return
+            self.state.drains.append((kind, drained.rate_pts_s))
+            self.state.resume_delays.append((kind, drained.resume_s))
+            return
         t_heal = time.monotonic()
         now = time.time_ns()
         resumed = done = 0.0

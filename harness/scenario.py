@@ -49,6 +49,7 @@ Profile = Literal["normal", "peak", "stress"]
 FaultKind = Literal[
     "partition-collector-bus",
     "partition-bus-historian",
+    "partition-leaf-hub",
     "kill-historian",
     "kill-nats",
     "kill-collector",
@@ -93,7 +94,8 @@ class FaultEvent:
     ``corrupt-spool`` refuses the collector's bus link (so batches spool), flips
     bytes in one spool file, and restores the link ``duration_s`` later;
     ``failover`` (a cluster run) takes one JetStream node down for ``duration_s``,
-    ``target`` ``leader`` / ``leader-stop`` / ``follower`` (:mod:`harness.faults.cluster`).
+    ``target`` ``leader`` / ``leader-stop`` / ``follower`` (:mod:`harness.faults.cluster`);
+    ``partition-leaf-hub`` (an edge run) cuts the edge leaf's uplink to the hub.
     """
 
     at_s: float
@@ -241,6 +243,10 @@ class Scenario:
     cluster: int = 1
     """JetStream nodes: 1 (a single nats-server) or 3 (a cluster, the stream at R3);
     ``twinbench scenario run NAME --cluster 3`` overrides it."""
+    edge: bool = False
+    """Collectors publish to an edge leaf nats-server (its own JetStream domain and
+    stream) that the hub's stream sources over a leafnode link
+    (:class:`harness.services.edge.EdgeBus`); the historian consumes the hub."""
     tier_hot_window_s: float | None = None
     """Run the historian with the cold tier on an embedded S3 server (``historian serve
     --tier``) and this hot window, so export, rollups and retention happen during the
@@ -274,6 +280,14 @@ class Scenario:
         if self.cluster < 3 and any(f.kind == "failover" for f in self.faults):
             raise ScenarioError(
                 f"scenario {self.name!r}: the failover fault needs a 3-node cluster (--cluster 3)"
+            )
+        if self.edge and self.cluster != 1:
+            raise ScenarioError(
+                f"scenario {self.name!r}: an edge run has a single-node hub (no --cluster 3)"
+            )
+        if not self.edge and any(f.kind == "partition-leaf-hub" for f in self.faults):
+            raise ScenarioError(
+                f"scenario {self.name!r}: the partition-leaf-hub fault needs an edge run"
             )
         if self.profile not in get_args(Profile):
             raise ScenarioError(

@@ -28,6 +28,7 @@ import nats
 from harness.faults import FaultProxy
 from harness.faults.cluster import ClusterFailover, ProxyGroup
 from harness.services import ManagedProcess, NatsCluster, NatsServer, S3Server
+from harness.services.edge import EdgeBus
 from harness.services.nats import DEFAULT_SYNC_INTERVAL, describe_sync_interval
 from historian.bus.cluster import create_stream_if_missing
 from historian.bus.options import BusOptions
@@ -146,6 +147,7 @@ class ScenarioStack:
         nats_sync_interval: str | None = DEFAULT_SYNC_INTERVAL,
         tier_hot_window_s: float | None = None,
         cluster_size: int = 1,
+        edge: bool = False,
     ) -> None:
         self.work_dir = work_dir
         self.tier = ColdTierService(work_dir, tier_hot_window_s) if tier_hot_window_s else None
@@ -162,6 +164,12 @@ class ScenarioStack:
         else:
             self.nats = NatsServer(work_dir / "nats", sync_interval=nats_sync_interval)
         self.bus = BusOptions(replicas=min(cluster_size, 3))
+        # edge: collectors dial a leaf in its own JetStream domain, the hub sources it;
+        # self.nats is the hub (the historian's server, and "the" server of kill-nats)
+        self.edge: EdgeBus | None = None
+        if edge:
+            self.edge = EdgeBus(work_dir / "nats", bus=self.bus, sync_interval=nats_sync_interval)
+            self.nats = self.edge.hub
         self._want_proxy = {"collector": proxy_collector, "historian": proxy_historian}
         self.proxies: dict[str, FaultProxy | ProxyGroup] = {}
         self.ingest: IngestProcess | None = None
@@ -183,6 +191,12 @@ class ScenarioStack:
                 f"R{self.bus.replicas} (an ack = stored on a quorum of replicas; "
                 "docs/scaling.md, R3 placement)"
             )
+        if self.edge is not None:
+            note += (
+                f"; edge: collectors publish to a leaf nats-server (JetStream domain "
+                f"{self.edge.domain!r}, acks from its own stream), the hub's stream sources it "
+                "over a leafnode link (docs/scaling.md, Edge leaf nodes)"
+            )
         return note
 
     @property
@@ -193,10 +207,15 @@ class ScenarioStack:
     def nats_pids(self) -> dict[str, int]:
         """Sampler names -> PIDs: ``nats-server`` (nodes[0]), then ``nats-n1``, ..."""
         if self.cluster is None:
-            return {"nats-server": self.nats.pid}
+            return {"nats-server": self.nats.pid, **self._leaf_pids()}
         out = {"nats-server": self.nats.pid}
         out.update({f"nats-{n.name}": n.pid for n in self.cluster.nodes[1:] if n.running})
         return out
+
+    def _leaf_pids(self) -> dict[str, int]:
+        if self.edge is None or not self.edge.leaf.running:
+            return {}
+        return {"nats-leaf": self.edge.leaf.pid}
 
     def sampler_name(self, node: str) -> str:
         """The :meth:`nats_pids` name of cluster node ``node``."""
@@ -217,6 +236,8 @@ class ScenarioStack:
                 await nc.close()
             self.failover = ClusterFailover(self.cluster, self.bus.stream)
             extra += ["--replicas", str(self.bus.replicas)]
+        elif self.edge is not None:
+            await self.edge.start_async()
         else:
             self.nats.start()
         for name, wanted in self._want_proxy.items():
@@ -224,7 +245,9 @@ class ScenarioStack:
                 ports = [n.port for n in self.cluster.nodes]
                 self.proxies[name] = await ProxyGroup.start_for(ports)
             elif wanted:
-                self.proxies[name] = await FaultProxy("127.0.0.1", self.nats.port).start()
+                # on an edge run the collector's link goes to its leaf
+                port = self.edge.leaf.port if self.edge and name == "collector" else self.nats.port
+                self.proxies[name] = await FaultProxy("127.0.0.1", port).start()
         self.ingest = IngestProcess(
             self.work_dir / "historian",
             self.url_for("historian"),
@@ -239,14 +262,22 @@ class ScenarioStack:
     def url_for(self, side: str) -> str:
         """The NATS URL a component on ``side`` (collector | historian) should dial."""
         proxy = self.proxies.get(side)
+        if proxy is None and self.edge is not None and side == "collector":
+            return self.edge.leaf_url
         if proxy is None:
             return ",".join(self.nats_urls)
         return ",".join(f"nats://{a}" for a in proxy.address.split(","))
 
     async def cut(self, side: str) -> None:
+        if side == "uplink":  # the edge leaf's leafnode link to the hub
+            assert self.edge is not None
+            return await self.edge.cut()
         await self.proxies[side].set_mode("blackhole")
 
     async def heal(self, side: str) -> None:
+        if side == "uplink":
+            assert self.edge is not None
+            return await self.edge.heal()
         # reset first: blackholed connections are dead; clients must reconnect cleanly
         await self.proxies[side].set_mode("reset")
         await self.proxies[side].set_mode("pass")
@@ -260,6 +291,8 @@ class ScenarioStack:
             await self.failover.close()
         if self.cluster is not None:
             self.cluster.close()
+        elif self.edge is not None:
+            await self.edge.close_async()
         else:
             self.nats.close()
         if self.tier is not None:

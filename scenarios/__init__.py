@@ -1,7 +1,8 @@
 """Scenario definitions: one module per scenario, each exposing ``SCENARIO``.
 
->>> sorted(all_scenarios())
-['bursty', 'chaos', 'crash', 'failover', 'noisy', 'partitioned', 'replay', 'shadow', 'stress']
+>>> sorted(all_scenarios())  # doctest: +NORMALIZE_WHITESPACE
+['bursty', 'chaos', 'crash', 'edge', 'failover', 'noisy', 'partitioned', 'replay', 'shadow',
+ 'stress']
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SCENARIO_MODULES: tuple[str, ...] = (
     "chaos",
     "failover",
     "replay",
+    "edge",
 )
 
 

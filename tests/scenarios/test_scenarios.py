@@ -22,6 +22,7 @@ from scenarios import UnknownScenarioError, all_scenarios, get
 
 NAMES = [
     "noisy", "bursty", "partitioned", "crash", "stress", "shadow", "chaos", "failover", "replay",
+    "edge",
 ]  # fmt: skip
 NS = 1_000_000_000
 
