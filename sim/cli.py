@@ -168,6 +168,9 @@ def serve_cmd(
         Path | None, typer.Option(help="secure: server certificate (default: generated)")
     ] = None,
     opcua_key: Annotated[Path | None, typer.Option(help="secure: its private key (PEM)")] = None,
+    opcua_trust: Annotated[
+        Path | None, typer.Option(help="secure: only client certificates in this directory")
+    ] = None,
     workdir: Annotated[Path | None, typer.Option(help="logs, ready files")] = None,
     record_emitted: Annotated[bool, typer.Option(help="write emitted-N.arrows")] = False,
     history_from: Annotated[
@@ -185,13 +188,13 @@ def serve_cmd(
             err=True,
         )
         raise typer.Exit(2)
-    _check_security(security, users, opcua_users, opcua_cert, opcua_key)
+    _check_security(security, users, opcua_users, opcua_cert, opcua_key or opcua_trust)
     try:
         procs = start_servers(
             catalogue, profile.value, speed=speed, seed=seed, tags_per_process=tags_per_process,
             security=security, users=_users(users), workdir=workdir,
             record_emitted=record_emitted, history_from=history_from, opcua_users=opcua_users,
-            opcua_cert=opcua_cert, opcua_key=opcua_key,
+            opcua_cert=opcua_cert, opcua_key=opcua_key, opcua_trust=opcua_trust,
         )  # fmt: skip
     except ValueError as exc:  # SecurityConfigError: a users file or certificate unusable
         typer.echo(f"error: {exc}", err=True)
@@ -293,7 +296,9 @@ def _check_security(
     elif security == "secure" and users:
         problem = "--users (plaintext) is refused in secure mode; use --opcua-users FILE"
     elif security != "secure" and (opcua_users or cert or key):
-        problem = "--opcua-users/--opcua-cert/--opcua-key need --opcua-security secure"
+        problem = (
+            "--opcua-users/--opcua-cert/--opcua-key/--opcua-trust need --opcua-security secure"
+        )
     if problem is not None:
         typer.echo(f"error: {problem}", err=True)
         raise typer.Exit(2)

@@ -351,11 +351,13 @@ def application_uri_of(certificate: Path) -> str | None:
 
 @dataclass(frozen=True)
 class SecureModeConfig:
-    """What the command line gives: the users file and optionally certificate + key."""
+    """What the command line gives: the users file, optionally certificate + key and a
+    directory of trusted client certificates (``--opcua-trust``; default: any)."""
 
     users_file: Path
     certificate: Path | None = None
     private_key: Path | None = None
+    trusted_clients: Path | None = None
 
     def check(self) -> None:
         """Usage errors before anything starts (the certificate's URI is checked at start)."""
@@ -367,6 +369,56 @@ class SecureModeConfig:
             if p is not None and not Path(p).is_file():
                 raise SecurityConfigError(f"{flag} {p}: no such file")
         load_users(self.users_file)
+        if self.trusted_clients is not None:
+            TrustedClientCertificates(self.trusted_clients)
+
+
+class TrustedClientCertificates:
+    """asyncua certificate validator: only client certificates found in a directory.
+
+    Checked at CreateSession (asyncua calls the server's validator there): the
+    certificate's SHA-256 fingerprint must be one of the directory's certificates
+    (``*.der``, ``*.pem``, ``*.crt``; read at start), it must be valid now and name
+    the client's ApplicationUri in its SAN. Anything else: ``BadCertificateUntrusted``
+    (``BadCertificateTimeInvalid``, ``BadCertificateUriInvalid``).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise SecurityConfigError(f"--opcua-trust {directory}: not a directory")
+        self.fingerprints: set[bytes] = set()
+        for path in sorted(self.directory.iterdir()):
+            if path.suffix.lower() in (".der", ".pem", ".crt"):
+                try:
+                    self.fingerprints.add(_load_cert(path).fingerprint(hashes.SHA256()))
+                except ValueError as exc:
+                    raise SecurityConfigError(
+                        f"--opcua-trust: {path} is not a PEM or DER certificate ({exc})"
+                    ) from exc
+        if not self.fingerprints:
+            raise SecurityConfigError(
+                f"--opcua-trust {directory}: no client certificate (*.der, *.pem, *.crt) in it"
+            )
+        self.refused = 0
+
+    async def __call__(self, cert: x509.Certificate, app_description: Any) -> None:
+        from asyncua.common.utils import ServiceError
+
+        code = None
+        if cert.fingerprint(hashes.SHA256()) not in self.fingerprints:
+            code = ua.StatusCodes.BadCertificateUntrusted
+        elif not cert.not_valid_before_utc <= _dt.datetime.now(_dt.UTC) <= cert.not_valid_after_utc:
+            code = ua.StatusCodes.BadCertificateTimeInvalid
+        elif app_description.ApplicationUri not in _san_uris(cert):
+            code = ua.StatusCodes.BadCertificateUriInvalid
+        if code is not None:
+            self.refused += 1
+            _log.warning(
+                "OPC UA session refused: client certificate of %r not accepted (%s)",
+                app_description.ApplicationUri, ua.StatusCode(code).name,
+            )  # fmt: skip
+            raise ServiceError(code)
 
 
 @dataclass(frozen=True)
@@ -374,6 +426,7 @@ class SecureMode:
     users: Mapping[str, str]
     certificate: Path
     private_key: Path
+    trusted_clients: Path | None = None
 
 
 def resolve_secure_mode(
@@ -386,7 +439,7 @@ def resolve_secure_mode(
         pair = check_certificate_pair(cfg.certificate, cfg.private_key, application_uri)
     else:
         pair = ensure_certificate(pki_dir, application_uri, common_name)
-    return SecureMode(users, pair.certificate, pair.private_key)
+    return SecureMode(users, pair.certificate, pair.private_key, cfg.trusted_clients)
 
 
 async def apply_secure_mode(server: Any, mode: SecureMode) -> HashedPasswordUserManager:
@@ -397,6 +450,8 @@ async def apply_secure_mode(server: Any, mode: SecureMode) -> HashedPasswordUser
     server.iserver.set_user_manager(manager)
     await server.load_certificate(str(mode.certificate))
     await server.load_private_key(str(mode.private_key))
+    if mode.trusted_clients is not None:
+        server.set_certificate_validator(TrustedClientCertificates(mode.trusted_clients))
     return manager
 
 

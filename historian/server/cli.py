@@ -149,6 +149,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     ap.add_argument("--opcua-key", type=Path, metavar="FILE", help="secure: its private key (PEM)")
     ap.add_argument(
+        "--opcua-trust",
+        type=Path,
+        metavar="DIR",
+        help="secure: accept only the client certificates found in DIR (default: any)",
+    )
+    ap.add_argument(
         "--tier",
         type=Path,
         metavar="FILE",
@@ -252,11 +258,13 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
 def _check_opcua_security(
     ap: argparse.ArgumentParser, args: argparse.Namespace
 ) -> SecureModeConfig | None:
-    """Usage errors of --opcua-security/--opcua-users/--opcua-cert/--opcua-key (exit 2)."""
-    files = (args.opcua_users, args.opcua_cert, args.opcua_key)
+    """Usage errors of --opcua-security and the secure-mode files (exit 2)."""
+    files = (args.opcua_users, args.opcua_cert, args.opcua_key, args.opcua_trust)
     if args.opcua_security == "none":
         if any(f is not None for f in files):
-            ap.error("--opcua-users/--opcua-cert/--opcua-key need --opcua-security secure")
+            ap.error(
+                "--opcua-users/--opcua-cert/--opcua-key/--opcua-trust need --opcua-security secure"
+            )
         return None
     from historian.opcua.security import SecureModeConfig, SecurityConfigError
 
@@ -264,7 +272,7 @@ def _check_opcua_security(
         ap.error("--opcua-security secure needs --opcua HOST:PORT")
     if args.opcua_users is None:
         ap.error("--opcua-security secure needs --opcua-users FILE (docs/opcua.md, Secure mode)")
-    cfg = SecureModeConfig(args.opcua_users, args.opcua_cert, args.opcua_key)
+    cfg = SecureModeConfig(args.opcua_users, args.opcua_cert, args.opcua_key, args.opcua_trust)
     try:
         cfg.check()
     except SecurityConfigError as exc:

@@ -160,6 +160,7 @@ def start_servers(
     opcua_users: Path | None = None,
     opcua_cert: Path | None = None,
     opcua_key: Path | None = None,
+    opcua_trust: Path | None = None,
     workdir: str | Path | None = None,
     record_emitted: bool = False,
     replay: str | Path | None = None,
@@ -209,7 +210,7 @@ def start_servers(
         "--users", ",".join(f"{u}:{p}" for u, p in (users or {}).items()),
     ]  # fmt: skip
     if security == "secure":
-        common += _secure_args(work, opcua_users, opcua_cert, opcua_key)
+        common += _secure_args(work, opcua_users, opcua_cert, opcua_key, opcua_trust)
     if not modbus:
         common += ["--modbus-port", "-1"]
     if not opcua:
@@ -251,7 +252,9 @@ def start_servers(
     return procs
 
 
-def _secure_args(work: Path, users: Path | None, cert: Path | None, key: Path | None) -> list[str]:
+def _secure_args(
+    work: Path, users: Path | None, cert: Path | None, key: Path | None, trust: Path | None = None
+) -> list[str]:
     """Check the secure-mode files once and make one certificate all processes share.
 
     Raises ``historian.opcua.security.SecurityConfigError`` (a ValueError) on bad files.
@@ -266,14 +269,15 @@ def _secure_args(work: Path, users: Path | None, cert: Path | None, key: Path | 
 
     if users is None:
         raise SecurityConfigError("--opcua-security secure needs --opcua-users FILE")
-    cfg = SecureModeConfig(Path(users), cert, key)
+    cfg = SecureModeConfig(Path(users), cert, key, trust)
     cfg.check()
     if cert is not None and key is not None:
         pair = check_certificate_pair(cert, key, APP_URI)
     else:  # generated here, not in each process: one certificate, no race on the files
         pair = ensure_certificate(work / "opcua-pki", APP_URI, "twinbench plant twin")
-    return ["--opcua-users", str(Path(users).resolve()), "--opcua-cert", str(pair.certificate),
+    args = ["--opcua-users", str(Path(users).resolve()), "--opcua-cert", str(pair.certificate),
             "--opcua-key", str(pair.private_key)]  # fmt: skip
+    return args + (["--opcua-trust", str(Path(trust).resolve())] if trust is not None else [])
 
 
 def stop_servers(procs: list[ServerProcess], grace_s: float = 10.0) -> list[int | None]:

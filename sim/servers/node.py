@@ -184,6 +184,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--opcua-users", type=Path, help="secure: users TOML with password hashes")
     p.add_argument("--opcua-cert", type=Path, help="secure: server certificate (DER or PEM)")
     p.add_argument("--opcua-key", type=Path, help="secure: its private key (PEM)")
+    p.add_argument("--opcua-trust", type=Path, help="secure: only client certificates in DIR")
     p.add_argument("--opcua-pki-dir", type=Path, help="secure: where a certificate is generated")
     p.add_argument("--users", default="", help="opcua: user:password,user2:password2")
     p.add_argument("--start-ns", type=int, default=None)
@@ -219,7 +220,9 @@ async def _serve(args: argparse.Namespace) -> None:
             raise SystemExit("error: --opcua-security secure needs --opcua-users FILE")
 
         opcua_options["users"] = None
-        secure = SecureModeConfig(args.opcua_users, args.opcua_cert, args.opcua_key)
+        secure = SecureModeConfig(
+            args.opcua_users, args.opcua_cert, args.opcua_key, args.opcua_trust
+        )
         opcua_options["secure"] = secure
         opcua_options["pki_dir"] = args.opcua_pki_dir
     if args.history_from:

@@ -148,6 +148,9 @@ def test_certificate_files_are_checked(tmp_path: Path) -> None:
          "plaintext passwords are refused"),
         (["--opcua", "127.0.0.1:0", "--opcua-security", "secure", "--opcua-users", "U",
           "--opcua-cert", "U"], "--opcua-cert and --opcua-key go together"),
+        (["--opcua", "127.0.0.1:0", "--opcua-trust", "EMPTY"], "need --opcua-security secure"),
+        (["--opcua", "127.0.0.1:0", "--opcua-security", "secure", "--opcua-users", "U",
+          "--opcua-trust", "EMPTY"], "no client certificate"),
     ],
 )  # fmt: skip
 def test_serve_usage_errors_are_one_line_and_exit_2(
@@ -156,13 +159,29 @@ def test_serve_usage_errors_are_one_line_and_exit_2(
     good = _users_file(tmp_path, f'[users.op]\npassword_hash = "{hash_password("x", n=16)}"\n')
     plain = tmp_path / "plain.toml"
     plain.write_text('[users.op]\npassword = "x"\n')
-    argv = [str(tmp_path / "d"), *(str(good) if a == "U" else str(plain) if a == "PLAIN" else a
-                                    for a in args)]  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    files = {"U": str(good), "PLAIN": str(plain), "EMPTY": str(tmp_path / "empty")}
+    argv = [str(tmp_path / "d"), *(files.get(a, a) for a in args)]
     with pytest.raises(SystemExit) as e:
         config_from_args(build_parser("serve"), argv)
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1
+
+
+def test_serve_parses_the_secure_mode_options(tmp_path: Path) -> None:
+    users = _users_file(tmp_path, f'[users.op]\npassword_hash = "{hash_password("x", n=16)}"\n')
+    pair = ensure_certificate(tmp_path / "pki", CLIENT_URI, "c", name="client")
+    trusted = tmp_path / "trusted"  # certificates only: a key in it is refused
+    trusted.mkdir()
+    (trusted / "client.der").write_bytes(pair.certificate.read_bytes())
+    argv = [str(tmp_path / "d"), "--opcua", "127.0.0.1:0", "--opcua-security", "secure",
+            "--opcua-users", str(users), "--opcua-trust", str(trusted)]  # fmt: skip
+    cfg = config_from_args(build_parser("serve"), argv)
+    assert cfg.opcua_secure is not None
+    assert cfg.opcua_secure.users_file == users
+    assert cfg.opcua_secure.trusted_clients == trusted
+    assert config_from_args(build_parser("serve"), argv[:3]).opcua_secure is None
 
 
 # ---------------------------------------------------------------- a real secure server

@@ -236,3 +236,57 @@ async def test_sim_serve_security_usage_errors_exit_2(
     assert result.exit_code == 2, result.output
     assert says in result.output and len(result.output.strip().splitlines()) == 1
     assert not list((tmp_path / "w").glob("ready-*.json"))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def trusting_node(
+    secure_files: tuple[Path, Path],
+    hardened_client_cert: tuple[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[TwinNode]:
+    """Secure mode with --opcua-trust: only the hardened client's certificate is accepted."""
+    import shutil
+
+    from historian.opcua.security import SecureModeConfig
+
+    trust = tmp_path_factory.mktemp("trusted")
+    shutil.copy(hardened_client_cert[0], trust / "client.der")
+    twin = PlantTwin(generate_oilfield(2, seed=1), seed=1, start_ns=0)
+    cfg = SecureModeConfig(secure_files[0], trusted_clients=trust)
+    options = {"security": "secure", "secure": cfg, "pki_dir": secure_files[1]}
+    n = TwinNode(twin, speed=None, modbus_port=None, opcua_options=options)
+    await n.start()
+    try:
+        yield n
+    finally:
+        await n.stop()
+
+
+async def test_trust_list_refuses_an_unknown_client_certificate(
+    trusting_node: TwinNode, tmp_path: Path
+) -> None:
+    from historian.opcua.security import ensure_certificate
+
+    other = ensure_certificate(tmp_path, "urn:twinbench:test:client", "stranger", name="client")
+    c = await _secure_client(trusting_node, (str(other.certificate), str(other.private_key)),
+                             "operator", "s3cret")  # fmt: skip
+    with pytest.raises(ua.UaStatusCodeError) as e:
+        await c.connect()  # right user and password, certificate not in the trust list
+    assert e.value.code == ua.StatusCodes.BadCertificateUntrusted
+    c.disconnect_socket()
+
+
+async def test_trust_list_accepts_a_listed_client_certificate(
+    trusting_node: TwinNode, hardened_client_cert: tuple[str, str]
+) -> None:
+    c = await _secure_client(trusting_node, hardened_client_cert, "operator", "s3cret")
+    async with c:
+        dv = await c.get_node(TP).read_data_value()
+        assert dv.StatusCode.is_good()
+    # listed, but presented under another application URI than its SAN names
+    c = await _secure_client(trusting_node, hardened_client_cert, "operator", "s3cret")
+    c.application_uri = "urn:twinbench:test:impostor"
+    with pytest.raises(ua.UaStatusCodeError) as e:
+        await c.connect()
+    assert e.value.code == ua.StatusCodes.BadCertificateUriInvalid
+    c.disconnect_socket()
