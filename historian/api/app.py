@@ -11,6 +11,8 @@ Routes (docs/api.md, and the OpenAPI document at ``/api/v1/openapi.json``):
 - ``GET /api/v1/tags?pattern=GLOB``, ``GET /api/v1/tags/{name}``
 - ``GET /api/v1/tags/{name}/recorded|interpolated|at|plot|summary|last``
 - ``POST /api/v1/streams/query`` (several tags and kinds), ``POST /api/v1/write``
+- ``GET|POST /api/v1/connections``, ``GET|DELETE /api/v1/connections/{id}``,
+  ``GET /api/v1/connections/{id}/health`` (collector connections; admin scope)
 - ``GET /health``, ``GET /metrics``, ``GET /viewer`` (+ its static files)
 """
 
@@ -33,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 
 from historian.api import openapi
 from historian.api.auth import Principal
+from historian.api.connections import ConnectionRoutes
 from historian.api.encode import ARROW_MEDIA_TYPE, arrow_stream, dumps, json_object
 from historian.api.errors import (
     ApiError,
@@ -255,9 +258,15 @@ def create_app(
         Route(f"/api/v1/tags/{{name}}/{kind}", partial(api.query, kind), methods=["GET"])
         for kind in KINDS
     ]
+    conns = ConnectionRoutes(lambda: state.connections, api.principal, api._body)
     routes += [
         Route("/api/v1/streams/query", api.streams, methods=["POST"]),
         Route("/api/v1/write", api.write, methods=["POST"]),
+        Route("/api/v1/connections", conns.list, methods=["GET"]),
+        Route("/api/v1/connections", conns.create, methods=["POST"]),
+        Route("/api/v1/connections/{id}", conns.get, methods=["GET"]),
+        Route("/api/v1/connections/{id}", conns.delete, methods=["DELETE"]),
+        Route("/api/v1/connections/{id}/health", conns.health, methods=["GET"]),
         Route("/viewer", lambda r: RedirectResponse("/viewer/"), methods=["GET"]),
     ]
     vendor = vendor_dir or find_vendor_dir()

@@ -165,6 +165,7 @@ class HttpFrontEnd:
         self.state.recovery = dict(server.db.recovery_report)
         self.state.ingest_health = lambda: self._ingest_health(server)
         self.state.engine = QueryEngine(server.db, getattr(server, "catalogue", None))
+        self.state.connections = getattr(server, "connections", None)
         assert self.url is not None
         return {"http": self.url}
 

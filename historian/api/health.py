@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from historian.api.auth import TokenTable
 from historian.api.errors import ApiError
 from historian.query.engine import QueryEngine
+
+if TYPE_CHECKING:
+    from historian.api.connections import ConnectionAdmin
 
 __all__ = ["ApiLimits", "ApiState", "Phase"]
 
@@ -56,6 +59,8 @@ class ApiState:
     ingest_health: Callable[[], dict[str, dict[str, Any]]] | None = None
     """Partition -> ``WriteHealth.as_dict()`` of the live ingest workers, if any."""
     recovery: dict[str, Any] = field(default_factory=dict)
+    connections: ConnectionAdmin | None = None
+    """The server's collector connection manager (``--nats`` only; historian.api.connections)."""
     store_failed: str | None = None
     """Set when the store refuses every write until reopened (a poisoned WAL); ingest
     partitions in state ``failed`` say the same through :attr:`ingest_health`."""

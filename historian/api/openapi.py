@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from historian.api import connections
 from historian.api.encode import ARROW_MEDIA_TYPE
 from historian.api.health import ApiLimits
 from historian.api.times import INTERVAL_EXPECTED, TIME_EXPECTED
@@ -49,6 +50,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "a token is required or unknown",
         403: "the token's scope or tenant does not cover the tag",
         404: "unknown tag (close_matches lists the nearest names)",
+        409: "the request conflicts with the server's state (the message says how)",
         406: "the Accept header names a format not served",
         413: "over a limit (limit says which)",
         415: "unsupported body media type",
@@ -286,6 +288,7 @@ def document(limits: ApiLimits) -> dict[str, Any]:
         "SummaryResponse"
     )
     json_body = {"application/json": {"schema": _ref("StreamsRequest")}}
+    connection_paths, connection_schemas = connections.openapi_parts(_errors)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -296,7 +299,7 @@ def document(limits: ApiLimits) -> dict[str, Any]:
             f"{limits.max_plot_intervals:,} plot intervals, {limits.max_body_bytes:,} body bytes.",
         },
         "components": {
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **connection_schemas},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{}, {"bearer": []}],
@@ -376,5 +379,6 @@ def document(limits: ApiLimits) -> dict[str, Any]:
                     },
                 }
             },
+            **connection_paths,
         },
     }

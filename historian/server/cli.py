@@ -155,6 +155,19 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="secure: accept only the client certificates found in DIR (default: any)",
     )
     ap.add_argument(
+        "--connections-allow-remote",
+        action="store_true",
+        help="with --nats: POST /api/v1/connections may name endpoints off loopback "
+        "(default: 127.0.0.1/::1/localhost only)",
+    )
+    ap.add_argument(
+        "--max-connections",
+        type=int,
+        default=16,
+        metavar="N",
+        help="with --nats: collector connections the server runs at once (default 16)",
+    )
+    ap.add_argument(
         "--tier",
         type=Path,
         metavar="FILE",
@@ -218,6 +231,8 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         bucket = parse_duration(args.bucket) if args.bucket is not None else None
     except ValueError as exc:
         ap.error(str(exc))
+    if not 0 <= args.max_connections <= 1000:
+        ap.error(f"--max-connections must be 0..1000, got {args.max_connections}")
     if args.bucket is not None and not bucket:
         ap.error(f"--bucket {args.bucket}: give a positive width such as 1h or 1m")
     if args.tier is not None:
@@ -252,6 +267,8 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         opcua_secure=opcua_secure,
         tier=args.tier,
         bucket_ns=bucket,
+        connections_allow_remote=args.connections_allow_remote,
+        max_connections=args.max_connections,
     )
 
 

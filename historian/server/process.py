@@ -22,7 +22,8 @@ supervisor restarting the process makes JetStream redeliver.
 
 Front ends (``FrontEnd``) are what a client talks to. Each contributes keys to
 the ready file: the metrics endpoint adds ``"metrics"``; the HTTP API and OPC UA
-HistoryRead front ends add ``"http"`` and ``"opcua"``.
+HistoryRead front ends add ``"http"`` and ``"opcua"``. With ``--nats`` the first
+front end is the collector connection manager (historian.server.connections).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from historian.options import (
 if TYPE_CHECKING:
     from historian.catalogue import TagCatalogue
     from historian.opcua.security import SecureModeConfig
+    from historian.server.connections import ConnectionManager
 
 EXIT_STORE_UNUSABLE = 3
 Durability = Literal["fsync", "os"]
@@ -107,6 +109,10 @@ class ServeConfig:
     bucket_ns: int | None = None
     """Segment bucket width (``Options.bucket_ns``; None: the engine's 1 h)."""
     bus: BusOptions = field(default_factory=BusOptions)
+    connections_allow_remote: bool = False
+    """Managed connections may dial endpoints off loopback (historian.server.connections)."""
+    max_connections: int = 16
+    """Managed collector connections at once (``POST /api/v1/connections`` beyond: 409)."""
 
     @property
     def wal_policy(self) -> FsyncPolicy:
@@ -190,6 +196,18 @@ def _tier_front_end(path: Path, log: Callable[[str], None]) -> FrontEnd:
 Log = Callable[[str], None]
 
 
+def _connection_manager(cfg: ServeConfig, log: Log) -> ConnectionManager:
+    from historian.server.connection_spec import ConnectionPolicy
+    from historian.server.connections import ConnectionManager
+
+    assert cfg.nats_url is not None
+    policy = ConnectionPolicy(cfg.connections_allow_remote, cfg.max_connections)
+    return ConnectionManager(
+        cfg.data_dir, cfg.nats_url, cfg.catalogue, policy,
+        partitions=cfg.partition_count, replicas=cfg.bus.replicas, log=log,
+    )  # fmt: skip
+
+
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -218,6 +236,11 @@ class HistorianServer:
         if cfg.tier is not None:
             self.front_ends.append(_tier_front_end(cfg.tier, log))
         self._log = log
+        self.connections: ConnectionManager | None = None
+        """Collector connections (``/api/v1/connections``); with ``--nats`` only."""
+        if cfg.nats_url is not None:
+            self.connections = _connection_manager(cfg, log)
+            self.front_ends.insert(0, self.connections)  # up before, down after the API
         self.db: Historian
         self.options: Options
         self.ingest: IngestHost | None = None
