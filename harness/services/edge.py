@@ -39,6 +39,7 @@ from historian.bus.edge import (
     DEFAULT_EDGE_DOMAIN,
     ensure_leaf_streams,
     ensure_sourced_stream,
+    restart_sources,
     source_lag,
 )
 from historian.bus.options import BusOptions
@@ -166,6 +167,15 @@ class EdgeBus(OwnedDirService):
             f"--- {self.leaf.log_path}:\n{log_tail(self.leaf.log_path, 10)}\n"
             f"--- {self.hub.log_path}:\n{log_tail(self.hub.log_path, 10)}"
         )
+
+    async def restart_sourcing(self) -> None:
+        """Make the hub source the leaf again at once (after the leaf itself restarted, the
+        hub's retry backoff alone would wait tens of seconds; see historian.bus.edge)."""
+        nc = await nats.connect(self.hub_url)
+        try:
+            await restart_sources(nc.jetstream(), self.bus)
+        finally:
+            await nc.close()
 
     async def source_lag(self) -> int:
         """Messages the hub still has to source from the leaf (the hub's last known figure)."""

@@ -38,6 +38,7 @@ __all__ = [
     "ensure_leaf_streams",
     "ensure_sourced_stream",
     "leaf_stream_config",
+    "restart_sources",
     "source_lag",
     "sourced_stream_config",
 ]
@@ -107,6 +108,23 @@ async def ensure_sourced_stream(
     ]:
         return info
     return await js.update_stream(cfg)
+
+
+async def restart_sources(js: JetStreamContext, opts: BusOptions) -> StreamInfo:
+    """Drop and re-add the hub stream's sources, so the server sources again *now*.
+
+    After a source failed for a while (its leaf was down, not just unreachable),
+    nats-server retries it with a growing backoff (tens of seconds, up to two
+    minutes) even once the leaf is back. Re-adding is safe: the server resumes
+    each source after the last sequence of it the stream holds (it reads the
+    ``Nats-Stream-Source`` headers), and the duplicate window drops any overlap.
+    """
+    info = await js.stream_info(opts.stream)
+    sources = info.config.sources or []
+    if not sources:
+        return info
+    await js.update_stream(dataclasses.replace(info.config, sources=[]))
+    return await js.update_stream(dataclasses.replace(info.config, sources=sources))
 
 
 async def source_lag(js: JetStreamContext, stream: str) -> int:
