@@ -138,11 +138,10 @@ async def _replay_through_collectors(
         responses = opc.metrics.publish_responses
         while time.monotonic() < deadline and opc.metrics.publish_responses < responses + 3:
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # the collector's batching interval after the last response
-        for fwd in (fwd_opc, fwd_mb):
-            while (
-                time.monotonic() < deadline and fwd.metrics.points_acked < fwd.metrics.points_built
-            ):
+        # every reading handed to a forwarder must be acked by the stream (acked == built
+        # misses readings still buffered before their batch is built)
+        for fwd, handed in ((fwd_opc, opc.metrics.sent), (fwd_mb, mb.metrics.sent)):
+            while time.monotonic() < deadline and fwd.metrics.points_acked < handed:
                 await asyncio.sleep(0.05)
         assert time.monotonic() < deadline, "collectors did not catch up within 60 s"
         stop.set()
