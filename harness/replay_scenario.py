@@ -118,7 +118,11 @@ def _collector_notifications(log: Path) -> int:
         return 0
     for line in lines[-20:]:
         if line.startswith('{"source"'):
-            seen = max(seen, int(json.loads(line)["source"].get("notifications", 0)))
+            try:
+                source = json.loads(line).get("source") or {}
+            except ValueError:  # a line still being written
+                continue
+            seen = max(seen, int(source.get("notifications", 0)))
     return seen
 
 
