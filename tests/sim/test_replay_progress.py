@@ -1,4 +1,4 @@
-"""The replay progress line: sim time, measured speed, ETA; and ``twinbench sim replay`` drawing it."""
+"""The replay progress line (sim time, measured speed, ETA), drawn by `twinbench sim replay`."""
 
 from __future__ import annotations
 
