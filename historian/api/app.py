@@ -258,7 +258,7 @@ def create_app(
         Route(f"/api/v1/tags/{{name}}/{kind}", partial(api.query, kind), methods=["GET"])
         for kind in KINDS
     ]
-    conns = ConnectionRoutes(lambda: state.connections, api.principal, api._body)
+    conns = ConnectionRoutes(state, api.principal, api._body)
     routes += [
         Route("/api/v1/streams/query", api.streams, methods=["POST"]),
         Route("/api/v1/write", api.write, methods=["POST"]),

@@ -3,7 +3,7 @@
 The handlers are thin: :class:`~historian.server.connections.ConnectionManager`
 checks, starts, persists and supervises. Every operation needs the ``admin``
 scope when tokens are configured (403 otherwise), and a server started with
-``--nats`` (503 ``unavailable`` without one, or while the store is opening).
+``--nats`` (409 ``conflict`` without one; 503 ``unavailable`` while the store opens).
 Errors: 400 ``bad_request`` (the body is not a connection: the message names the
 field), 404 ``unknown_connection``, 409 ``conflict`` (a duplicate id, the
 ``--max-connections`` cap, no ``--catalogue``). See docs/api.md "Connections".
@@ -26,6 +26,7 @@ from starlette.responses import Response
 from historian.api.auth import Principal
 from historian.api.encode import dumps
 from historian.api.errors import ApiError, bad_request
+from historian.api.health import ApiState
 from historian.server.connection_spec import ConnectionConflict, SpecError, UnknownConnection
 
 __all__ = ["ConnectionAdmin", "ConnectionRoutes"]
@@ -45,27 +46,28 @@ class ConnectionAdmin(Protocol):
 
 
 class ConnectionRoutes:
-    """The five handlers over whatever manager ``admin()`` returns (None: not running)."""
+    """The five handlers over ``state.connections`` (None: the server runs without --nats)."""
 
     def __init__(
         self,
-        admin: Callable[[], ConnectionAdmin | None],
+        state: ApiState,
         principal: Callable[[Request], Principal],
         body: Callable[[Request], Awaitable[bytes]],
     ) -> None:
-        self._admin = admin
+        self._state = state
         self._principal = principal
         self._body = body
 
     def _manager(self, request: Request, what: str) -> ConnectionAdmin:
-        self._principal(request).require_admin(what)
-        manager = self._admin()
+        self._principal(request).require_admin(f"{what} (that needs the admin scope)")
+        self._state.require_engine()  # 503 while the store opens: connections restore after
+        manager = self._state.connections
         if manager is None:
             raise ApiError(
-                503,
-                "unavailable",
+                409,
+                "conflict",
                 "connection management runs only in a server started with --nats (the "
-                "collectors publish to the bus), once its store is open",
+                "collectors publish to the bus): restart it with --nats nats://HOST:PORT",
             )
         return manager
 
@@ -211,7 +213,7 @@ def openapi_parts(errors: Callable[..., dict[str, Any]]) -> tuple[dict[str, Any]
         return {"description": description, "content": content}
 
     def errs(*codes: int) -> dict[str, Any]:
-        out = errors(401, 403, 503, *codes)
+        out = errors(401, 403, 409, 503, *codes)
         if "404" in out:
             out["404"] = {**out["404"], "description": "no connection has that id"}
         return out
@@ -230,7 +232,7 @@ def openapi_parts(errors: Callable[..., dict[str, Any]]) -> tuple[dict[str, Any]
                 "requestBody": body,
                 "responses": {
                     "201": answer("added; its collector is starting", "Connection"),
-                    **errs(400, 409, 413, 415),
+                    **errs(400, 413, 415),
                 },
             },
         },

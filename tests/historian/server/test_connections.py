@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 
 from harness.services import NatsServer
+from historian.api.auth import token_sha256
 from sim.catalogue_gen import generate_oilfield
 from sim.servers.launch import ServerProcess, start_servers, stop_servers
 from sim.tags import dump_catalogue, load_catalogue
@@ -38,21 +40,34 @@ DEADLINE_S = 60.0
 WELLS = 4  # 40 tags: the plant starts in a few seconds
 
 
-class Server(ServeProcess):
-    """The historian server with the bus, the HTTP API and the plant's catalogue."""
+TOKENS = {"ops": "ops-0123456789abcdef", "viewer": "viewer-0123456789abcdef"}
+SCOPES = {"ops": ["read", "admin"], "viewer": ["read"]}
 
-    def __init__(self, tmp: Path, nats_url: str, catalogue: str, *extra: str) -> None:
+
+class Server(ServeProcess):
+    """The historian server with the bus, the HTTP API (tokens: an admin and a reader)
+    and the plant's catalogue."""
+
+    def __init__(self, tmp: Path, nats_url: str, catalogue: str) -> None:
+        tokens = tmp / "tokens.toml"
+        tokens.write_text("".join(
+            f'[[token]]\nname = "{n}"\ntoken_sha256 = "{token_sha256(t)}"\n'
+            f"scopes = {json.dumps(SCOPES[n])}\n\n" for n, t in TOKENS.items()))  # fmt: skip
         front = ["--http", "127.0.0.1:0", "--nats", nats_url, "--max-connections", "2"]
+        extra = ["--tokens", str(tokens)]
         super().__init__(SERVE, tmp, catalogue, None, front, extra, DEADLINE_S)
         self.url: str = self.info["http"]
 
-    def call(self, method: str, path: str, doc: Any = None, raw: bytes | None = None) -> Reply:
+    def call(
+        self, method: str, path: str, doc: Any = None, raw: bytes | None = None, who: str = "ops"
+    ) -> Reply:
         import urllib.error
         import urllib.request
 
         body = raw if raw is not None else (json.dumps(doc).encode() if doc is not None else None)
         req = urllib.request.Request(self.url + path, data=body, method=method)
         req.add_header("Content-Type", "application/json")
+        req.add_header("Authorization", f"Bearer {TOKENS[who]}")
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 return Reply(int(r.status), dict(r.headers), bytes(r.read()))
@@ -141,6 +156,17 @@ def test_add_remove_restore_with_real_plant_servers(
         assert alive(mb_health["pid"]) and alive(ua_health["pid"])
         assert mb_health["source_connected"] and mb_health["bus_connected"]
         assert mb_health["restarts"] == 0 and not mb_health["errors"], mb_health
+        # a crashed collector is restarted, counted, and says why
+        os.kill(ua_health["pid"], signal.SIGKILL)
+
+        def restarted() -> dict[str, Any] | None:
+            h = healthy(server, "ua")
+            return h if h is not None and h["restarts"] == 1 else None
+
+        crashed_pid = ua_health["pid"]
+        ua_health = wait_for("the killed OPC UA collector restarted", restarted)
+        assert ua_health["pid"] != crashed_pid and not alive(crashed_pid)
+        assert "killed by signal 9" in ua_health["errors"][-1], ua_health
         # the data is in the historian, read back through the API
         wait_for("Modbus data stored", lambda: all(server.recorded(t) for t in mb_tags))
         wait_for("OPC UA data stored", lambda: all(server.recorded(t) for t in ua_tags[:3]))
@@ -236,3 +262,8 @@ def check_bad_requests(server: Server, node: ServerProcess, tag: str) -> None:
     for method, path in (("GET", "/nope"), ("GET", "/nope/health"), ("DELETE", "/nope")):
         r = server.call(method, "/api/v1/connections" + path)
         assert r.status == 404 and r.json()["error"]["code"] == "unknown_connection", r.body
+    # the admin scope: a read-only token may neither list, add nor remove connections
+    for method, path, doc in (("GET", "", None), ("POST", "", {"endpoint": mb, "pattern": "*"}),
+                              ("GET", "/ua/health", None), ("DELETE", "/ua", None)):  # fmt: skip
+        r = server.call(method, "/api/v1/connections" + path, doc, who="viewer")
+        assert r.status == 403 and "admin" in r.json()["error"]["message"], r.body
