@@ -33,6 +33,8 @@ def test_short_failover_on_three_nodes_loses_nothing(tmp_path: Path) -> None:
     (run_dir,) = tmp_path.iterdir()
     doc = json.loads((run_dir / "report.json").read_text())
     m = doc["metrics"]
+    faults = [f for f in doc["faults"] if f["kind"] == "failover"]
+    print(json.dumps({k: v for k, v in m.items() if k.startswith("failover")}), faults)
     assert m["cluster.nodes"] == 3 and m["cluster.replicas"] == 3
     assert m["accounting.total.produced"] > 0
     assert m["accounting.total.lost"] == 0
@@ -41,7 +43,6 @@ def test_short_failover_on_three_nodes_loses_nothing(tmp_path: Path) -> None:
     assert m["failover.count"] == 3
     assert m["failover.gap_s"] < GAP_LIMIT_S
     assert m["failover.leader_crash_gap_s"] < LEADER_CRASH_GAP_LIMIT_S
-    faults = [f for f in doc["faults"] if f["kind"] == "failover"]
     assert [(f["role"], f["signal"]) for f in faults] == [
         ("follower", "SIGKILL"),
         ("leader", "SIGKILL"),
