@@ -90,6 +90,9 @@ class SubscriberMetrics:
     last_error: str = ""
     last_data_ns: int = 0
     """When the last data change notification arrived (0: never); keep-alives do not count."""
+    newest_source_ns: int = 0
+    """The newest timestamp among the readings received (0: none): how far the source's
+    clock has got, which trails the wall clock when the server falls behind."""
 
 
 def node_id_for(path: str, namespace: int = 2) -> ua.NodeId:
@@ -201,6 +204,8 @@ class OpcUaCollector:
         keep = self.filter.admit(idx, ts, values, quality)
         self.metrics.notifications += n
         self.metrics.last_data_ns = now_ns
+        if n:
+            self.metrics.newest_source_ns = max(self.metrics.newest_source_ns, int(ts.max()))
         if keep.any():
             batch = PointBatch(self.series[idx[keep]], ts[keep], values[keep], quality[keep])
             self.forwarder.add(batch)
