@@ -13,8 +13,10 @@ the two best in full; ``chooser-all`` encodes every codec in full (its encode
 cost is the sum). The last line of each series prints what sampling costs in
 bytes and saves in encode time against trying all.
 pcodec (values + timestamp deltas, no chunk framing) is measured in the same
-run and is the 1.00x reference. Medians of
-``REPEATS`` runs; the machine is shared, so compare ratios, not absolutes.
+run and is the 1.00x reference. Times are CPU seconds of this process
+(``time.process_time``: points/s per core, what the targets are stated in,
+and far steadier than wall time on a shared machine), medians of ``REPEATS``
+runs; compare ratios more than absolutes.
 
     python benchmarks/bench_codec.py [--points 1000000] [--chunk 10000]
 """
@@ -57,9 +59,9 @@ def make_series(n: int, seed: int) -> dict[str, tuple[NDArray[np.int64], NDArray
 def timed(fn: Callable[[], object]) -> float:
     times = []
     for _ in range(REPEATS):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return statistics.median(times)
 
 

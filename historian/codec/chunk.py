@@ -41,6 +41,7 @@ from historian.codec.registry import (
     codec_by_id,
     value_codec,
 )
+from historian.codec.sampling import value_sample
 from historian.errors import BatchValidationError
 
 MAGIC = b"HC"
@@ -110,18 +111,8 @@ def _smallest(candidates: list[tuple[bytes, int]]) -> tuple[bytes, int]:
 
 SAMPLE_MIN_POINTS = 4096
 """Chunks at least this long are ranked on a sample instead of encoded by every codec."""
-SAMPLE_WINDOWS = 4
-SAMPLE_WINDOW_POINTS = 256
 FINALISTS = 2
 """How many of the best codecs on the sample are encoded in full (the smallest is kept)."""
-
-
-def value_sample(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Evenly spread contiguous windows (deltas inside a window stay real), concatenated."""
-    n = values.size
-    w = SAMPLE_WINDOW_POINTS
-    starts = np.linspace(0, n - w, SAMPLE_WINDOWS).astype(np.intp)
-    return np.concatenate([values[i : i + w] for i in starts])
 
 
 def encode_values(
