@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from harness.services import NatsCluster
-from historian.bus.cluster import stream_leader
+from historian.bus.cluster import ELECTION_ERRORS, stream_leader
 from historian.bus.options import BusOptions
 from historian.bus.wire import decode_batch
 from historian.collect.forwarder import BatchForwarder
@@ -59,12 +59,31 @@ async def _until(cond: Callable[[], bool], timeout: float) -> bool:
     return cond()
 
 
+async def _leader(nc: nats.NATS) -> str | None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return await stream_leader(nc.jetstream(), OPTS.stream)
+        except ELECTION_ERRORS:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
 async def _stored_ids(nc: nats.NATS, expect_at_least: int) -> list[str]:
     """Every message's Nats-Msg-Id in the stream, read back through an ephemeral consumer."""
     js = nc.jetstream()
-    total = int((await js.stream_info(OPTS.stream)).state.messages)
+    deadline = time.monotonic() + 60
+    while True:  # the restarted node may still be catching up: API calls can time out
+        try:
+            total = int((await js.stream_info(OPTS.stream)).state.messages)
+            sub = await js.pull_subscribe(OPTS.batch_subject(0), stream=OPTS.stream)
+            break
+        except ELECTION_ERRORS:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
     assert total >= expect_at_least
-    sub = await js.pull_subscribe(OPTS.batch_subject(0), stream=OPTS.stream)
     ids: list[str] = []
     deadline = time.monotonic() + 60
     while len(ids) < total and time.monotonic() < deadline:
@@ -113,7 +132,7 @@ async def test_leader_kill_while_publishing_loses_and_duplicates_nothing(tmp_pat
 
         await send(50)
         assert await _until(lambda: len(acked) >= 40, 30), "no acks before the fault"
-        leader = await stream_leader(nc.jetstream(), OPTS.stream)
+        leader = await _leader(nc)
         victim = next(n for n in cluster.nodes if n.name == leader)
         victim.kill()
         killed = time.monotonic()
@@ -148,7 +167,7 @@ async def test_leader_kill_while_publishing_loses_and_duplicates_nothing(tmp_pat
         assert len(ids) == len(set(ids)), "a Nats-Msg-Id was stored twice"
         canonical = {i.split("~", 1)[0] for i in ids}
         assert canonical == set(sent), "an acknowledged batch is missing from the stream"
-        new_leader = await stream_leader(nc.jetstream(), OPTS.stream)
+        new_leader = await _leader(nc)
         assert new_leader is not None and new_leader != leader
     finally:
         await nc.close()
