@@ -52,6 +52,12 @@ class BusOptions:
     dead_letter_subject: str = "tb.deadletter"
     uns_prefix: str = ""
     """Optional prefix before the ISA-95 path on live-value subjects ("" = the bare path)."""
+    events_stream: str = "ALARMS"
+    """The stream of plant events (alarms, trips, operator actions; historian.events)."""
+    events_subject_prefix: str = "tb.events"
+    """Event subjects are ``<prefix>.<source id>`` (one per publishing plant server)."""
+    events_consumer: str = "historian-events"
+    """The historian's durable consumer of the events stream."""
 
     def batch_subject(self, partition: int) -> str:
         if not 0 <= partition < self.partitions:
@@ -63,3 +69,6 @@ class BusOptions:
 
     def consumer_name(self, partition: int) -> str:
         return f"{self.consumer_prefix}-p{partition}"
+
+    def events_subject(self, source_id: str) -> str:
+        return f"{self.events_subject_prefix}.{source_id}"

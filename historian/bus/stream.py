@@ -89,3 +89,36 @@ async def ensure_streams(js: JetStreamContext, opts: BusOptions) -> StreamInfo:
     except NotFoundError:
         await js.add_stream(cfg)
     return await ensure_stream(js, opts)
+
+
+def events_stream_config(opts: BusOptions) -> StreamConfig:
+    """The plant events stream (historian.events): low-rate JSON, deduplicated by event id."""
+    return StreamConfig(
+        name=opts.events_stream,
+        subjects=[f"{opts.events_subject_prefix}.>"],
+        storage=StorageType.FILE,
+        num_replicas=opts.replicas,
+        max_age=opts.max_age_s,
+        max_msg_size=64 * 1024,
+        duplicate_window=opts.duplicate_window_s,
+        discard=DiscardPolicy.NEW,
+    )
+
+
+async def ensure_events_stream(js: JetStreamContext, opts: BusOptions) -> StreamInfo:
+    """Create the events stream if absent (publishers and the historian both call this)."""
+    try:
+        return await js.stream_info(opts.events_stream)
+    except NotFoundError:
+        return await js.add_stream(events_stream_config(opts))
+
+
+def events_consumer_config(opts: BusOptions) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=opts.events_consumer,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=opts.ack_wait_s,
+        max_ack_pending=opts.max_ack_pending,
+        max_deliver=-1,
+    )
