@@ -102,7 +102,10 @@ def integrate(z: NDArray[np.uint64], order: int, centre: int) -> NDArray[np.int6
 def _median(d: NDArray[np.int64]) -> int:
     """Median of the (steady-state) residuals: a level (order 0) or a drift (order 1)."""
     body = d[MAX_ORDER : MAX_ORDER + 4096]
-    return int(np.median(body).round()) if body.size else 0
+    if not body.size:
+        return 0
+    # a float64 median of values near +-2^63 can round out of int64: clamp (any centre is exact)
+    return max(-(2**62), min(2**62, int(np.median(body).round())))
 
 
 def choose_order(k: NDArray[np.int64]) -> tuple[int, int, NDArray[np.uint64]]:
