@@ -101,8 +101,8 @@ class ManagedCollector:
     def start(self, *, drain_only: bool = False) -> None:
         self._stop_stale()
         self.drain_only = drain_only
-        self.state = "draining" if drain_only else "starting"  # before the task first runs
         self._stopping = asyncio.Event()
+        self._spawn()  # now, so the answer that started it names its pid
         self._task = asyncio.create_task(self._supervise(), name=f"connection-{self.id}")
 
     async def stop(self, grace_s: float) -> int | None:
@@ -157,7 +157,10 @@ class ManagedCollector:
         failures = 0
         while not self._stopping.is_set():
             began = time.monotonic()
+            if self._proc is None:
+                self._spawn()
             rc = await self._one_life()
+            self._proc = None
             if self._stopping.is_set():
                 return
             if self.drain_only and rc == 0:
@@ -188,8 +191,7 @@ class ManagedCollector:
         plain = [ln for ln in lines if not ln.startswith("{")]  # status lines are JSON
         return (plain or lines or ["(empty log)"])[-1][:300]
 
-    async def _one_life(self) -> int | None:
-        """Spawn, wait ready, scrape until it exits; its status (None: never got ready)."""
+    def _spawn(self) -> None:
         self.state = "draining" if self.drain_only else "starting"
         self.ready_file.unlink(missing_ok=True)
         self._scrapes.clear()
@@ -201,6 +203,12 @@ class ManagedCollector:
             )  # fmt: skip
         self.pid, self.started_at = proc.pid, time.monotonic()
         self.pid_file.write_text(str(proc.pid))
+
+    async def _one_life(self) -> int | None:
+        """Wait until the spawned process is ready, scrape it until it exits; its exit
+        status (None: it never got ready and was killed)."""
+        proc = self._proc
+        assert proc is not None
         deadline = time.monotonic() + READY_TIMEOUT_S
         while proc.poll() is None and not self.ready_file.exists():
             if time.monotonic() > deadline or self._stopping.is_set():

@@ -26,6 +26,8 @@ import pytest
 
 from harness.services import NatsServer
 from historian.api.auth import token_sha256
+from historian.api.times import parse_time
+from historian.bus.wire import decode_batch
 from sim.catalogue_gen import generate_oilfield
 from sim.servers.launch import ServerProcess, start_servers, stop_servers
 from sim.tags import dump_catalogue, load_catalogue
@@ -98,6 +100,20 @@ def healthy(server: Server, cid: str) -> dict[str, Any] | None:
     h: dict[str, Any] = server.call("GET", f"/api/v1/connections/{cid}/health").json()
     ok = h["state"] == "running" and (h["rate_points_per_s"] or 0) > 0
     return h if ok and h["last_data_time"] is not None else None
+
+
+def spooling(server: Server) -> dict[str, Any] | None:
+    h: dict[str, Any] = server.call("GET", "/api/v1/connections/ua/health").json()
+    return h if h["spool_batches"] > 0 else None
+
+
+def spooled_points(spool: Path) -> set[tuple[int, int]]:
+    """(series, timestamp) of every point in a spool directory's batch files."""
+    out: set[tuple[int, int]] = set()
+    for f in spool.glob("*.tbwb"):
+        batch = decode_batch(f.read_bytes().partition(b"\n")[2]).batch
+        out.update(zip(batch.series.tolist(), batch.ts.tolist(), strict=True))
+    return out
 
 
 def alive(pid: int) -> bool:
@@ -212,8 +228,33 @@ def test_add_remove_restore_with_real_plant_servers(
         again = wait_for("the restored OPC UA collector runs", lambda: healthy(server, "ua"))
         assert again["pid"] != ua_health["pid"] and alive(again["pid"])
         wait_for("its data resumes", lambda: max(server.recorded(ua_tags[0])) > last_before)
-        assert server.call("DELETE", "/api/v1/connections/ua").status == 200
+
+        # remove it while the bus is down: the spool is kept and drained once it is back
+        nats.stop()
+        spooled = wait_for("batches spooled while the bus is down", lambda: spooling(server))
+        assert not spooled["bus_connected"]
+        r = server.call("DELETE", "/api/v1/connections/ua")
+        assert r.status == 202 and r.json()["state"] == "draining", r.body
         assert not alive(again["pid"])
+        drainer = r.json()["pid"]
+        assert drainer is not None and drainer != again["pid"] and alive(drainer)
+        assert server.call("GET", "/api/v1/connections").json()["items"][0]["id"] == "ua"
+        # the bus is down, so the spool holds still: every point in it must be stored later
+        waiting = spooled_points(tmp_path / "data" / "connections" / "ua" / "spool")
+        assert waiting
+        nats.restart()
+        wait_for("drained and removed", lambda: server.call("GET", "/api/v1/connections/ua")
+                 .status == 404)  # fmt: skip
+        wait_for("the drain process exits", lambda: not alive(drainer), 10)
+        assert not (tmp_path / "data" / "connections" / "ua").exists()
+        names = {t.id: t.path for t in cat.tags}
+
+        def all_stored() -> bool:
+            stored = {name: {parse_time(ts) for ts in server.recorded(name)}
+                      for name in {names[sid] for sid, _ in waiting}}  # fmt: skip
+            return all(ts in stored[names[sid]] for sid, ts in waiting)
+
+        wait_for("every spooled point stored", all_stored, 30)
     finally:
         assert server.stop() == 0, server.log.read_text()
 
