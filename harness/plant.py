@@ -40,8 +40,14 @@ class PlantLoad:
         *,
         speed: float = 1.0,
         fault_mix: SensorFaultMix | None = None,
+        tags_per_process: int = 2000,
+        collector_interval_s: float = 1.0,
     ) -> None:
         self.work = work
+        self.tags_per_process = tags_per_process
+        # Modbus poll period / OPC UA publishing interval x 2; at speed N the twin ticks
+        # every 1/N wall seconds, so a collector must poll that often to see every tick
+        self.collector_interval_s = collector_interval_s
         self.profile = profile
         self.seed = seed
         self.speed = speed
@@ -59,7 +65,8 @@ class PlantLoad:
         self.catalogue_path.parent.mkdir(parents=True, exist_ok=True)
         dump_catalogue(cat, self.catalogue_path)
         self.servers = start_servers(
-            self.catalogue_path, speed=self.speed, seed=self.seed, workdir=self.work / "sim"
+            self.catalogue_path, speed=self.speed, seed=self.seed, workdir=self.work / "sim",
+            tags_per_process=self.tags_per_process,
         )
         for srv in self.servers:
             protocol = "modbus" if srv.index % 2 == 0 else "opcua"
@@ -74,6 +81,7 @@ class PlantLoad:
                 "--protocol", protocol, "--endpoint", endpoint, "--nats", nats_url,
                 "--spool", str(self.work / f"spool-collector-{srv.index}"),
                 "--source-id", f"collector-{srv.index}", "--replicas", str(replicas),
+                "--interval-s", str(self.collector_interval_s),
             ]  # fmt: skip
             log = self.work / "logs" / f"collector-{srv.index}.log"
             self.collectors.append(
