@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -117,3 +119,18 @@ def test_health_figures_name_the_last_data_time_and_connection() -> None:
     assert h["rate_points_per_s"] == 10.0 and h["points_published"] == 30
     assert h["last_data_time"] == "2025-12-02T00:00:00.250Z" and h["source_connected"]
     assert health_figures(None, None)["last_data_time"] is None
+
+
+def test_the_docs_request_examples_are_valid_requests(tmp_path: Path) -> None:
+    """docs/api.md "Connections": every ``-d '{...}'`` body is a request the server takes."""
+    doc = (Path(__file__).parents[3] / "docs" / "api.md").read_text()
+    section = doc.split("\n## Connections\n", 1)[1].split("\n## ", 1)[0]
+    bodies = [json.loads(b) for b in re.findall(r"-d '(\{.*?\})'", section, flags=re.S)]
+    assert len(bodies) == 2
+    pw = tmp_path / "ua.pw"
+    pw.write_text("secret\n")
+    for body in bodies:
+        if "password_file" in body:
+            body["password_file"] = str(pw)
+        spec = parse_spec(body, ConnectionPolicy(), lambda p, n: 1)
+        assert spec.id == body["id"]
