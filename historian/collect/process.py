@@ -34,10 +34,11 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from nats.aio.client import Client as NATS
 
+from historian.bus.auth import NatsAuth, add_nats_auth_arguments, nats_auth_from_args
 from historian.bus.cluster import server_list
 from historian.bus.options import BusOptions
 from historian.collect.forwarder import BatchForwarder
@@ -67,10 +68,13 @@ async def run_collector(args: argparse.Namespace, tags: Sequence[Any], stop: asy
     # failed *first* connect, hence the loop in connect_until_up).
     nc = NATS()
     spool = DiskSpool(Path(args.spool), max_bytes=args.spool_max_bytes)
-    # create_stream: a collector started before the historian still gets its stream
+    auth = nats_auth_from_args(args)
+    # create_stream: a collector started before the historian still gets its stream; a
+    # secured collector may not (no $JS.API rights): the operator provisions it
     fwd = BatchForwarder(
-        nc, opts, args.source_id, spool, batch_points=args.batch_points, create_stream=True
-    )
+        nc, opts, args.source_id, spool, batch_points=args.batch_points,
+        create_stream=not auth.secured,
+    )  # fmt: skip
     drain_only = getattr(args, "drain_only", False)
     source: ModbusPoller | OpcUaCollector | None = None
     if drain_only:
@@ -94,7 +98,7 @@ async def run_collector(args: argparse.Namespace, tags: Sequence[Any], stop: asy
         metrics_url = f"http://{shown}:{metrics.server_port}/metrics"
         print(json.dumps({"metrics": metrics_url}), flush=True)
     source_stop, fwd_stop = asyncio.Event(), asyncio.Event()
-    connect = asyncio.create_task(connect_until_up(nc, args.nats, stop))
+    connect = asyncio.create_task(connect_until_up(nc, args.nats, stop, auth))
     forwarding = asyncio.create_task(fwd.run(fwd_stop))
     reading = asyncio.create_task(source.run(source_stop)) if source is not None else None
     print("READY", flush=True)
@@ -170,13 +174,17 @@ def opcua_security(args: argparse.Namespace) -> OpcUaSecurity:
     )  # fmt: skip
 
 
-async def connect_until_up(nc: NATS, url: str, stop: asyncio.Event) -> None:
+async def connect_until_up(
+    nc: NATS, url: str, stop: asyncio.Event, auth: NatsAuth | None = None
+) -> None:
     delay = 0.2
+    kwargs = (auth or NatsAuth()).connect_kwargs()
     while not stop.is_set():
         try:
             await nc.connect(
                 server_list(url), max_reconnect_attempts=-1, connect_timeout=2, error_cb=_quiet,
                 reconnect_time_wait=0.2,  # type: ignore[arg-type]  # typed int, takes seconds
+                **kwargs,
             )  # fmt: skip
             return
         except Exception as exc:  # refused, timeout, DNS: keep spooling and retry
@@ -199,6 +207,7 @@ def add_collector_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--spool", required=True)
     ap.add_argument("--spool-max-bytes", type=int, default=1024**3)
     ap.add_argument("--source-id", required=True)
+    add_nats_auth_arguments(ap)
     ap.add_argument("--partitions", type=int, default=1)
     ap.add_argument("--batch-points", type=int, default=1000)
     ap.add_argument("--interval-s", type=float, default=1.0)
@@ -243,10 +252,15 @@ def serve(args: argparse.Namespace, tags: Sequence[Any]) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (no usage block)
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     from historian.collect.tags import read_collector_tags, select_tags
 
-    ap = argparse.ArgumentParser(prog="python -m historian.collect", description=__doc__)
+    ap = _Parser(prog="python -m historian.collect", description=__doc__)
     ap.add_argument("--catalogue", type=Path, required=True, help="tag catalogue TOML")
     ap.add_argument("--pattern", help="only tags whose path matches this shell glob")
     ap.add_argument("--tags-file", type=Path, help="only the tags named here, one path a line")
@@ -254,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drain-only", action="store_true", help="publish the spool, then exit")
     add_collector_arguments(ap)
     args = ap.parse_args(argv)
+    try:
+        nats_auth_from_args(args)  # a missing seed/CA file or half a cert pair: exit 2
+    except ValueError as exc:
+        ap.error(str(exc))
     if args.metrics is not None:
         try:
             parse_listen(args.metrics)
