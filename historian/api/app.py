@@ -142,6 +142,9 @@ class Api:
         name = request.path_params["name"]
         principal.require([name])
         arrow = wants_arrow(request)
+        router = self.state.router
+        if router is not None and router.routes(kind, request, arrow):
+            return await router.answer(kind, request)
         p = self.params(request)
 
         def work() -> Response:

@@ -166,6 +166,7 @@ class HttpFrontEnd:
         self.state.ingest_health = lambda: self._ingest_health(server)
         self.state.engine = QueryEngine(server.db, getattr(server, "catalogue", None))
         self.state.connections = getattr(server, "connections", None)
+        self.state.router = getattr(server, "router", None)
         assert self.url is not None
         return {"http": self.url}
 

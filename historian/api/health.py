@@ -25,6 +25,7 @@ from historian.query.engine import QueryEngine
 
 if TYPE_CHECKING:
     from historian.api.connections import ConnectionAdmin
+    from historian.api.routing import QueryRouter
 
 __all__ = ["ApiLimits", "ApiState", "Phase"]
 
@@ -61,6 +62,8 @@ class ApiState:
     recovery: dict[str, Any] = field(default_factory=dict)
     connections: ConnectionAdmin | None = None
     """The server's collector connection manager (``--nats`` only; historian.api.connections)."""
+    router: QueryRouter | None = None
+    """Forwards tag queries to the partitions' holders (``serve --node``; historian.api.routing)."""
     store_failed: str | None = None
     """Set when the store refuses every write until reopened (a poisoned WAL); ingest
     partitions in state ``failed`` say the same through :attr:`ingest_health`."""

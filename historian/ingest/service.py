@@ -82,21 +82,34 @@ class IngestHost:
                 reconnect_time_wait=0.2,
                 error_cb=_quiet_error,
             )
-        self.workers = [
-            IngestWorker(
-                nc,
-                self._sink,
-                self._opts,
-                partition=p,
-                checkpoint_dir=self._checkpoint_dir,
-                on_applied=self._notifier(p),
-                admission=self._admission,
-                fs=self._fs,
-            )
-            for p in self._partitions
-        ]
+        self.workers = [self.make_worker(p) for p in self._partitions]
         for w in self.workers:
             await w._subscribe()
+
+    @property
+    def nc(self) -> NATS:
+        """The data connection (after :meth:`start`)."""
+        assert self._nc is not None, "IngestHost.start() first"
+        return self._nc
+
+    @property
+    def bus(self) -> BusOptions:
+        return self._opts
+
+    def make_worker(self, partition: int) -> IngestWorker:
+        """A worker for ``partition`` on this host's connection, sink and notices (not run:
+        :meth:`run` runs the ones in :attr:`workers` at start; historian.server.partition_owner
+        runs the ones it acquires later)."""
+        return IngestWorker(
+            self.nc,
+            self._sink,
+            self._opts,
+            partition=partition,
+            checkpoint_dir=self._checkpoint_dir,
+            on_applied=self._notifier(partition),
+            admission=self._admission,
+            fs=self._fs,
+        )
 
     def _notifier(self, partition: int) -> Callable[[list[DecodedBatch]], None]:
         subject = applied_subject(partition)
@@ -117,6 +130,9 @@ class IngestHost:
     async def run(self, stop: asyncio.Event) -> None:
         """Run every worker until ``stop``; if one raises, stop the others and re-raise."""
         tasks = [asyncio.create_task(w.run(stop)) for w in self.workers]
+        if not tasks:  # partitions come and go at run time (historian.server.partition_owner)
+            await stop.wait()
+            return
         try:
             for fut in asyncio.as_completed(tasks):
                 await fut

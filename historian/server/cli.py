@@ -85,6 +85,19 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     ap.add_argument("--partition", type=int, action="append", help="partition(s) to consume")
     ap.add_argument("--partitions", type=int, default=1, help="total partitions of the stream")
+    ap.add_argument(
+        "--node",
+        metavar="NAME",
+        help="with --nats: join the partition assignment table (a JetStream KV bucket) as NAME "
+        "and own the partitions it assigns, handing them over as processes join and leave; "
+        "queries for any tag are routed to the owners (docs/scaling.md)",
+    )
+    ap.add_argument(
+        "--assignment-bucket",
+        default=ServeConfig.assignment_bucket,
+        metavar="BUCKET",
+        help="KV bucket of the assignment table (default twinbench-partitions)",
+    )
     ap.add_argument("--stream", default=ServeConfig.stream, help="JetStream stream name")
     ap.add_argument("--notify-nats", help="separate URL for applied notices (harness use)")
     ap.add_argument("--catalogue", type=Path, help="tag catalogue TOML; unknown series rejected")
@@ -196,6 +209,16 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
     if not 1 <= args.replicas <= 5:
         ap.error(f"--replicas must be 1..5 (JetStream's limit), got {args.replicas}")
     parts = tuple(args.partition or range(args.partitions))
+    if args.node is not None:
+        if args.nats is None:
+            ap.error("--node needs --nats URL (the assignment table is on the bus)")
+        if args.partition:
+            ap.error("give --node (assigned partitions) or --partition (static ones), not both")
+        if args.http is None:
+            ap.error("--node needs --http HOST:PORT (queries are routed between the nodes)")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", args.node):
+            ap.error(f"--node {args.node!r}: use letters, digits, '_' and '-' only")
+        parts = ()
     bad = [p for p in parts if not 0 <= p < args.partitions]
     if bad:
         ap.error(f"--partition {bad[0]} is outside 0..{args.partitions - 1}")
@@ -269,6 +292,8 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         bucket_ns=bucket,
         connections_allow_remote=args.connections_allow_remote,
         max_connections=args.max_connections,
+        node=args.node,
+        assignment_bucket=args.assignment_bucket,
     )
 
 

@@ -52,6 +52,7 @@ from historian.options import (
 )
 
 if TYPE_CHECKING:
+    from historian.api.routing import QueryRouter
     from historian.catalogue import TagCatalogue
     from historian.opcua.security import SecureModeConfig
     from historian.server.connections import ConnectionManager
@@ -113,6 +114,10 @@ class ServeConfig:
     """Managed connections may dial endpoints off loopback (historian.server.connections)."""
     max_connections: int = 16
     """Managed collector connections at once (``POST /api/v1/connections`` beyond: 409)."""
+    node: str | None = None
+    """Join the partition assignment table as this node (historian.server.partition_owner):
+    partitions are claimed and handed over at run time instead of ``partitions``."""
+    assignment_bucket: str = "twinbench-partitions"
 
     @property
     def wal_policy(self) -> FsyncPolicy:
@@ -208,6 +213,16 @@ def _connection_manager(cfg: ServeConfig, log: Log) -> ConnectionManager:
     )  # fmt: skip
 
 
+def _partition_owner(server: HistorianServer, node: str, bucket: str, log: Log) -> QueryRouter:
+    """The last front end (it needs the ingest and the HTTP URL): owns partitions by the table."""
+    from historian.api.routing import QueryRouter
+    from historian.server.partition_owner import PartitionOwner
+
+    owner = PartitionOwner(node, bucket, log)
+    server.front_ends.append(owner)
+    return QueryRouter(owner.table_holders)
+
+
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -241,6 +256,10 @@ class HistorianServer:
         if cfg.nats_url is not None:
             self.connections = _connection_manager(cfg, log)
             self.front_ends.insert(0, self.connections)  # up before, down after the API
+        self.router: QueryRouter | None = None
+        """Routes tag queries to the partitions' holders (``--node``; historian.api.routing)."""
+        if cfg.node is not None:
+            self.router = _partition_owner(self, cfg.node, cfg.assignment_bucket, log)
         self.db: Historian
         self.options: Options
         self.ingest: IngestHost | None = None
