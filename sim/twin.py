@@ -155,6 +155,11 @@ class PlantTwin:
         self._pending: list[tuple[int, int, float]] = []
         self._write_seq = 0
         self.emitted = EmittedLog(emitted_path)
+        self.applied_writes: list[tuple[int, float]] = []
+        """The last tick's applied operator writes: (tag index, or -1 - local well for a
+        pump start/stop, value); read by sim.plant_events."""
+        self.refused_writes: list[tuple[int, float]] = []
+        """Writes refused outside a tag's limits since the feed last took them."""
 
     # -------------------------------------------------------------- operator actions
 
@@ -173,6 +178,10 @@ class PlantTwin:
             raise NotWritableError(f"tag {tag.path!r} is a measurement and cannot be written")
         v = float(value)
         if not (tag.low <= v <= tag.high):  # also refuses NaN
+            if v == v:  # a refused out-of-limit setpoint is a plant event (sim.plant_events)
+                with self._lock:
+                    self.refused_writes.append((i, v))
+                    del self.refused_writes[:-1000]  # bounded when no feed takes them
             raise SetpointOutOfRangeError(
                 f"setpoint {v} for {tag.path!r} is outside [{tag.low}, {tag.high}] {tag.unit}"
             )
@@ -200,6 +209,7 @@ class PlantTwin:
         with self._lock:
             pending, self._pending = self._pending, []
             seq = self._write_seq if not pending else pending[-1][0]
+        self.applied_writes = [(i, v) for _, i, v in pending]
         for _, i, v in pending:
             if i < 0:
                 self.inputs.run[-1 - i] = v

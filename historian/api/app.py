@@ -13,6 +13,7 @@ Routes (docs/api.md, and the OpenAPI document at ``/api/v1/openapi.json``):
 - ``POST /api/v1/streams/query`` (several tags and kinds), ``POST /api/v1/write``
 - ``GET|POST /api/v1/connections``, ``GET|DELETE /api/v1/connections/{id}``,
   ``GET /api/v1/connections/{id}/health`` (collector connections; admin scope)
+- ``GET /api/v1/events`` (plant alarms and events by time range; historian.api.events)
 - ``GET /health``, ``GET /metrics``, ``GET /viewer`` (+ its static files)
 """
 
@@ -43,6 +44,7 @@ from historian.api.errors import (
     internal_error_handler,
     not_found_handler,
 )
+from historian.api.events import EventRoutes
 from historian.api.health import ApiState
 from historian.api.metrics import PROMETHEUS_TEXT, ApiMetrics, MetricsMiddleware
 from historian.api.params import Params
@@ -270,6 +272,7 @@ def create_app(
         Route("/api/v1/connections/{id}", conns.get, methods=["GET"]),
         Route("/api/v1/connections/{id}", conns.delete, methods=["DELETE"]),
         Route("/api/v1/connections/{id}/health", conns.health, methods=["GET"]),
+        Route("/api/v1/events", EventRoutes(state, api.principal).list, methods=["GET"]),
         Route("/viewer", lambda r: RedirectResponse("/viewer/"), methods=["GET"]),
     ]
     vendor = vendor_dir or find_vendor_dir()

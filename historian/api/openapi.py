@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from historian.api import connections
+from historian.api import connections, events
 from historian.api.encode import ARROW_MEDIA_TYPE
 from historian.api.health import ApiLimits
 from historian.api.times import INTERVAL_EXPECTED, TIME_EXPECTED
@@ -289,6 +289,7 @@ def document(limits: ApiLimits) -> dict[str, Any]:
     )
     json_body = {"application/json": {"schema": _ref("StreamsRequest")}}
     connection_paths, connection_schemas = connections.openapi_parts(_errors)
+    event_paths, event_schemas = events.openapi_parts(_errors, limits.max_values)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -299,7 +300,7 @@ def document(limits: ApiLimits) -> dict[str, Any]:
             f"{limits.max_plot_intervals:,} plot intervals, {limits.max_body_bytes:,} body bytes.",
         },
         "components": {
-            "schemas": {**_schemas(), **connection_schemas},
+            "schemas": {**_schemas(), **connection_schemas, **event_schemas},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{}, {"bearer": []}],
@@ -380,5 +381,6 @@ def document(limits: ApiLimits) -> dict[str, Any]:
                 }
             },
             **connection_paths,
+            **event_paths,
         },
     }

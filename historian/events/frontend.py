@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +52,10 @@ class EventsFrontEnd:
             self.ingest = EventIngest(self.store, self._url, self._opts)
             await self.ingest.start()
             self._task = asyncio.create_task(self.ingest.run(self._stop))
+        for fe in server.front_ends:  # the HTTP API answers GET /api/v1/events from here
+            state = getattr(fe, "state", None)
+            if state is not None and hasattr(state, "events"):
+                state.events = self
         return {}
 
     def query(
@@ -64,12 +68,13 @@ class EventsFrontEnd:
         min_severity: int = 1,
         after: tuple[int, str] | None = None,
         max_count: int = 1000,
+        visible: Callable[[str], bool] | None = None,
     ) -> tuple[list[Event], bool]:
         if self.store is None:
             return [], False
         return self.store.query(
             start_ns, end_ns, source=source, kinds=kinds, min_severity=min_severity,
-            after=after, max_count=max_count,
+            after=after, max_count=max_count, visible=visible,
         )  # fmt: skip
 
     async def stop(self) -> None:

@@ -21,7 +21,7 @@ import os
 import re
 import struct
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -281,11 +281,13 @@ class EventStore:
         min_severity: int = 1,
         after: tuple[int, str] | None = None,
         max_count: int = 1000,
+        visible: Callable[[str], bool] | None = None,
     ) -> tuple[list[Event], bool]:
         """Events with ``start_ns <= time_ns < end_ns`` matching the filters, by (time, id).
 
         ``after`` continues a page: only events ordered after that (time, id). Returns
-        up to ``max_count`` events and whether more match.
+        up to ``max_count`` events and whether more match. ``visible(source)`` hides
+        events (an API token's read scope) before the count.
         """
         rx = re.compile(fnmatch.translate(source))
         out: list[Event] = []
@@ -304,7 +306,7 @@ class EventStore:
                     continue
                 if e.severity < min_severity or (kinds and e.kind not in kinds):
                     continue
-                if rx.match(e.source):
+                if rx.match(e.source) and (visible is None or visible(e.source)):
                     found.append(e)
             found.sort(key=lambda e: (e.time_ns, e.id))
             out += found

@@ -64,6 +64,7 @@ class TwinNode:
         modbus_port: int | None = 0,
         opcua_port: int | None = 0,
         opcua_options: dict[str, Any] | None = None,
+        events_nats: str | None = None,
     ) -> None:
         self.source = source
         self.catalogue = source.catalogue
@@ -79,6 +80,11 @@ class TwinNode:
         self.last: TickResult | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="twin-step")
         self._stopping = asyncio.Event()
+        self.event_feed: Any = None
+        """sim.plant_events.PlantEventFeed of a twin (a replay has no events)."""
+        self.event_publisher: Any = None
+        """historian.events.publish.EventPublisher with ``events_nats``."""
+        self._events_nats = events_nats
 
     def _modbus_write(self, index: int, value: float) -> int:
         return self.source.write(self.catalogue.tags[index].id, value)
@@ -104,6 +110,18 @@ class TwinNode:
                 **self._opcua_options,
             )  # fmt: skip
             info.update(await self.opcua.start())
+        if isinstance(self.source, PlantTwin):
+            from sim.plant_events import PlantEventFeed
+
+            self.event_feed = PlantEventFeed(self.source)
+            info["events_origin"] = self.event_feed.origin
+            if self._events_nats is not None:
+                from historian.events.publish import EventPublisher
+
+                source_id = f"plant-{info['first_id']}"
+                self.event_publisher = EventPublisher(self._events_nats, source_id)
+                await self.event_publisher.start()
+                info["events_subject"] = self.event_publisher.subject
         # first values before anyone reads: tick 0 is computed at start
         await self.tick_once()
         self.clock.reset(0)  # the next tick (k = 1) is due one period from now
@@ -118,11 +136,22 @@ class TwinNode:
             await self.modbus.publish(result.values, result.applied_write_seq, result.emit)
         if self.opcua is not None:
             await self.opcua.publish(result)
+        if self.event_feed is not None:
+            await self._emit_events(result)
         self.stats.step_s += t1 - t0
         self.stats.publish_s += time.perf_counter() - t1
         self.stats.ticks += 1
         self.last = result
         return result
+
+    async def _emit_events(self, result: TickResult) -> None:
+        events = self.event_feed.collect(result)
+        if not events:
+            return
+        if self.event_publisher is not None:
+            self.event_publisher.submit(events)
+        if self.opcua is not None:
+            await self.opcua.emit_events(events)
 
     async def run(self, ticks: int | None = None) -> None:
         """Tick until :meth:`request_stop` (or ``ticks`` more ticks)."""
@@ -148,6 +177,8 @@ class TwinNode:
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self.event_publisher is not None:
+            await self.event_publisher.close()
         if self.opcua is not None:
             await self.opcua.stop()
         if self.modbus is not None:
@@ -192,6 +223,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--history-from", default=None, metavar="URL",
         help="answer OPC UA HistoryRead from this historian's HTTP API (docs/replay.md)",
     )  # fmt: skip
+    p.add_argument(
+        "--events-nats", default=None, metavar="URL",
+        help="publish the twin's alarms and events to the events stream (docs/events.md)",
+    )  # fmt: skip
+    p.add_argument("--trip-mtbf", type=float, default=None, metavar="S",
+                   help="mean sim seconds between pump trips per well (default 8 h)")  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -208,9 +245,15 @@ async def _serve(args: argparse.Namespace) -> None:
             rebase_to_ns=args.rebase_to_ns, tick_s=args.tick,
         )  # fmt: skip
     else:
+        events = None
+        if args.trip_mtbf is not None:
+            from sim.events import EventConfig
+
+            events = EventConfig(trip_mtbf_s=args.trip_mtbf)
         source = PlantTwin(
-            part, args.seed, tick_s=args.tick, start_ns=args.start_ns, emitted_path=args.emitted
-        )
+            part, args.seed, tick_s=args.tick, start_ns=args.start_ns, emitted_path=args.emitted,
+            event_config=events,
+        )  # fmt: skip
     users = dict(u.split(":", 1) for u in args.users.split(",") if u)
     opcua_options: dict[str, Any] = {"security": args.security, "users": users}
     if args.security == "secure":
@@ -237,6 +280,7 @@ async def _serve(args: argparse.Namespace) -> None:
         modbus_port=None if args.modbus_port < 0 else args.modbus_port,
         opcua_port=None if args.opcua_port < 0 else args.opcua_port,
         opcua_options=opcua_options,
+        events_nats=args.events_nats,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
