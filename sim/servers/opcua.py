@@ -13,6 +13,11 @@ Setpoints (``writable`` tags) accept client writes of any numeric type inside
 ``StartPump(well)``, ``StopPump(well)``. HistoryRead is served through a
 :class:`sim.servers.history.HistoryBackend` when one is given.
 
+Plant events (alarms, trips, operator actions; :mod:`sim.plant_events`) are fired
+by :meth:`OpcUaTwinServer.emit_events` as events of type ``TwinbenchEventType``
+(``ns=2``, a BaseEventType with Kind, SourcePath, EventKey, Condition, Value, Limit)
+emitted by the Server object: subscribe to events on ``i=2253``.
+
 Security: ``none`` | ``sign`` | ``encrypt`` | ``all`` (Basic256Sha256; a
 self-signed certificate is generated at start into a temp dir). With ``users``
 given, anonymous sessions are refused and user/password is checked. ``secure``
@@ -81,6 +86,8 @@ SECURITY = {
     "secure": [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt],
 }
 YIELD_EVERY = 500  # writes between yields to the event loop during a tick's update
+EVENT_TEXT_FIELDS = ("Kind", "SourcePath", "EventKey", "Condition")
+"""String properties of TwinbenchEventType beside Value and Limit (Double, NaN = none)."""
 _log = logging.getLogger(__name__)
 
 
@@ -149,6 +156,9 @@ class OpcUaTwinServer:
         self._cert_dir: Path | None = None
         self.writes_accepted = 0
         self.writes_refused = 0
+        self.event_type: Any = None
+        """NodeId of ``TwinbenchEventType`` once started (subscribe to it on the Server)."""
+        self._events: Any = None
 
     @property
     def endpoint(self) -> str:
@@ -182,6 +192,7 @@ class OpcUaTwinServer:
         nodes = server.iserver.aspace._nodes  # attribute objects, looked up once for publish()
         self._attvals = [nodes[nid].attributes[ua.AttributeIds.Value] for nid in self.node_ids]
         self._intercept_writes(server)
+        await self._event_source(server)
         if self.history is not None:
             series = {nid: t.id for nid, t in zip(self.node_ids, self.tags, strict=True)}
             server.iserver.history_manager.set_storage(HistoryStorageAdapter(self.history, series))
@@ -246,6 +257,31 @@ class OpcUaTwinServer:
                 ua.NodeId(f"twinbench.operations.{name}", ns), ua.QualifiedName(name, ns), func,
                 args, [],
             )  # fmt: skip
+
+    async def _event_source(self, server: Server) -> None:
+        """Plant events are OPC UA events of type ``TwinbenchEventType`` on the Server object."""
+        props = [(name, ua.VariantType.String) for name in EVENT_TEXT_FIELDS]
+        props += [("Value", ua.VariantType.Double), ("Limit", ua.VariantType.Double)]
+        etype = await server.create_custom_event_type(
+            self.ns, "TwinbenchEventType", ua.ObjectIds.BaseEventType, props
+        )
+        self.event_type = etype.nodeid
+        self._events = await server.get_event_generator(etype, ua.ObjectIds.Server)
+
+    async def emit_events(self, events: list[Any]) -> None:
+        """Fire one OPC UA event per :class:`historian.events.Event` (docs/events.md)."""
+        gen = self._events
+        if gen is None:
+            raise RuntimeError("emit_events() before start()")
+        nan = float("nan")
+        for e in events:
+            ev = gen.event
+            ev.Severity = e.severity
+            ev.SourceName = e.source
+            ev.Kind, ev.SourcePath, ev.EventKey, ev.Condition = e.kind, e.source, e.id, e.condition
+            ev.Value = nan if e.value is None else e.value
+            ev.Limit = nan if e.limit is None else e.limit
+            await gen.trigger(ns_to_datetime(e.time_ns), e.message or e.kind)
 
     # ---------------------------------------------------------------- client actions
 
