@@ -256,6 +256,11 @@ class HistorianServer:
         if cfg.nats_url is not None:
             self.connections = _connection_manager(cfg, log)
             self.front_ends.insert(0, self.connections)  # up before, down after the API
+        from historian.events.frontend import EventsFrontEnd
+
+        self.events = EventsFrontEnd(cfg.data_dir / "events", cfg.nats_url, cfg.bus, self._fs)
+        """Plant events (``GET /api/v1/events``); consumes the events stream with ``--nats``."""
+        self.front_ends.insert(0, self.events)
         self.router: QueryRouter | None = None
         """Routes tag queries to the partitions' holders (``--node``; historian.api.routing)."""
         if cfg.node is not None:
