@@ -106,11 +106,28 @@ def _gcd_of(m: NDArray[np.int64]) -> tuple[int, int]:
     """(base, g): every ``m`` is ``base + g * k``; g = 1 when there is no common multiple."""
     if m.size < 2:
         return (int(m[0]) if m.size else 0), 1
-    d = m - m[0]
-    if np.abs(d).max() >= 2**62:
-        return int(m[0]), 1
-    g = int(np.gcd.reduce(d))
-    return int(m[0]), max(g, 1)
+    return int(m[0]), _common_gcd(m)
+
+
+@njit(cache=True, nogil=True)
+def _common_gcd(m: NDArray[np.int64]) -> int:
+    """gcd of all ``m - m[0]`` (1 when there is none, or when a step reaches 2^62).
+
+    Stops at the first 1: the mapping search calls this for every candidate,
+    and a wrong candidate's gcd collapses within a few points.
+    """
+    g = np.int64(0)
+    limit = np.int64(2**62)
+    for i in range(1, m.size):
+        d = m[i] - m[0]
+        if d >= limit or d <= -limit:
+            return 1
+        d = -d if d < 0 else d
+        while d:
+            g, d = d, g % d
+        if g == 1:
+            return 1
+    return max(int(g), 1)
 
 
 def _cost(m: NDArray[np.int64], res: NDArray[np.int64]) -> float:

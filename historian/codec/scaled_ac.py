@@ -101,7 +101,7 @@ def integrate(z: NDArray[np.uint64], order: int, centre: int) -> NDArray[np.int6
 
 def _median(d: NDArray[np.int64]) -> int:
     """Median of the (steady-state) residuals: a level (order 0) or a drift (order 1)."""
-    body = d[MAX_ORDER : MAX_ORDER + 4096]
+    body = d[MAX_ORDER : MAX_ORDER + 1024]
     if not body.size:
         return 0
     # a float64 median of values near +-2^63 can round out of int64: clamp (any centre is exact)
