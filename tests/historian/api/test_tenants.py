@@ -238,9 +238,15 @@ def test_rate_limit_429_then_recovers_after_retry_after(srv: TenantServer) -> No
 
 def test_openapi_lists_429_for_every_authenticated_operation(srv: TenantServer) -> None:
     doc = srv.get("/api/v1/openapi.json").json()
-    ops = [op for path in doc["paths"].values() for op in path.values()]
-    authed = [op for op in ops if "401" in op["responses"]]
-    assert len(authed) == 10
+    api = [
+        op
+        for name, path in doc["paths"].items()
+        if name.startswith("/api/v1/") and name != "/api/v1/openapi.json"
+        for op in path.values()
+    ]
+    authed = [op for op in api if "401" in op["responses"]]
+    # every /api/v1 operation authenticates (the count grows with the API; none may be open)
+    assert len(authed) == len(api) >= 10, [op["summary"] for op in api if op not in authed]
     for op in authed:
         assert "Retry-After" in op["responses"]["429"]["headers"], op["summary"]
 
@@ -342,7 +348,8 @@ def test_fuzz_with_a_tenant_token_no_server_errors(srv: TenantServer) -> None:
     schema = schemathesis.openapi.from_dict(widened(doc))
     auth = {"Authorization": f"Bearer {SECRETS['b-reader']}"}
     seen: dict[str, set[int]] = {}
-    for op in [r.ok() for r in schema.get_all_operations()]:
+    operations = [r.ok() for r in schema.get_all_operations()]
+    for op in operations:
         codes = seen.setdefault(op.label, set())
 
         @given(op.as_strategy())
@@ -360,7 +367,9 @@ def test_fuzz_with_a_tenant_token_no_server_errors(srv: TenantServer) -> None:
                 assert FLOW.encode() not in r.content and RUNNING.encode() not in r.content
 
         fuzz()
-    assert len(seen) == 10, seen
+    assert len(seen) == len(operations) >= 10, seen
+    if "POST /api/v1/connections" in seen:  # admin only: a read-only token never adds one
+        assert not {200, 201} & seen["POST /api/v1/connections"], seen
     assert sum(403 in c for c in seen.values()) >= 5, seen  # tenant A's tags were asked
     assert sum(200 in c for c in seen.values()) >= 5, seen  # and tenant B's answered
     assert 200 not in seen["POST /api/v1/write"], seen  # a read-only token never writes
