@@ -62,7 +62,8 @@ def slice_of(text: str | None, n: int) -> tuple[int, int]:
 
 async def run_collector(args: argparse.Namespace, tags: Sequence[Any], stop: asyncio.Event) -> None:
     """Run one collector over ``tags`` until ``stop`` (see the module docstring)."""
-    opts = BusOptions(partitions=args.partitions, replicas=args.replicas)
+    stream = getattr(args, "stream", BusOptions().stream)
+    opts = BusOptions(stream=stream, partitions=args.partitions, replicas=args.replicas)
     # Not connected yet is fine: the forwarder spools until the bus is reachable, so a
     # collector started while NATS is down loses nothing (nats-py itself gives up on a
     # failed *first* connect, hence the loop in connect_until_up).
@@ -209,6 +210,7 @@ def add_collector_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--source-id", required=True)
     add_nats_auth_arguments(ap)
     ap.add_argument("--partitions", type=int, default=1)
+    ap.add_argument("--stream", default=BusOptions().stream, help="stream it creates if missing")
     ap.add_argument("--batch-points", type=int, default=1000)
     ap.add_argument("--interval-s", type=float, default=1.0)
     ap.add_argument("--queue-size", type=int, default=10, help="opcua: values queued per item")

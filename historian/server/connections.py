@@ -72,6 +72,7 @@ class ConnectionManager:
         *,
         partitions: int = 1,
         replicas: int = 1,
+        stream: str | None = None,
         log: Callable[[str], None] = print,
         fs: FileSystem | None = None,
     ) -> None:
@@ -80,7 +81,7 @@ class ConnectionManager:
         self.nats_url = nats_url
         self.catalogue = catalogue.resolve() if catalogue is not None else None
         self.policy = policy
-        self.partitions, self.replicas = partitions, replicas
+        self.partitions, self.replicas, self.stream = partitions, replicas, stream
         self._log = log
         self._fs = fs or FileSystem()
         self._specs: dict[str, ConnectionSpec] = {}
@@ -234,6 +235,8 @@ class ConnectionManager:
             "--ready-file", str(directory / "ready.json"), "--status-every", "60",
             "--drain-on-stop", repr(DRAIN_ON_STOP_S),
         ]  # fmt: skip
+        if self.stream is not None:
+            argv += ["--stream", self.stream]
         if spec.tags is not None:
             argv += ["--tags-file", str(directory / "tags.txt")]
         else:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from historian.bus.auth import NatsAuth
 from historian.bus.options import BusOptions
 from historian.fs import FileSystem
 from historian.ingest.health import StoreUnusableError
@@ -110,6 +111,10 @@ class ServeConfig:
     bucket_ns: int | None = None
     """Segment bucket width (``Options.bucket_ns``; None: the engine's 1 h)."""
     bus: BusOptions = field(default_factory=BusOptions)
+    nats_auth: NatsAuth = field(default_factory=NatsAuth)
+    """NKEY seed / TLS for both NATS connections (historian.bus.auth; plain by default)."""
+    bind_only: bool = False
+    """Streams and consumers provisioned by an operator: only bind to them."""
     connections_allow_remote: bool = False
     """Managed connections may dial endpoints off loopback (historian.server.connections)."""
     max_connections: int = 16
@@ -209,7 +214,7 @@ def _connection_manager(cfg: ServeConfig, log: Log) -> ConnectionManager:
     policy = ConnectionPolicy(cfg.connections_allow_remote, cfg.max_connections)
     return ConnectionManager(
         cfg.data_dir, cfg.nats_url, cfg.catalogue, policy,
-        partitions=cfg.partition_count, replicas=cfg.bus.replicas, log=log,
+        partitions=cfg.partition_count, replicas=cfg.bus.replicas, stream=cfg.stream, log=log,
     )  # fmt: skip
 
 
@@ -258,7 +263,12 @@ class HistorianServer:
             self.front_ends.insert(0, self.connections)  # up before, down after the API
         from historian.events.frontend import EventsFrontEnd
 
-        self.events = EventsFrontEnd(cfg.data_dir / "events", cfg.nats_url, cfg.bus, self._fs)
+        # a secured identity (--nats-nkey) has no rights on the events stream yet
+        # (docs/security.md): the event store is served, the stream not consumed
+        events_url = None if cfg.nats_auth.nkey_seed is not None else cfg.nats_url
+        if events_url is None and cfg.nats_url is not None:
+            log("historian: plant events not consumed (no events-stream rights with --nats-nkey)")
+        self.events = EventsFrontEnd(cfg.data_dir / "events", events_url, cfg.bus, self._fs)
         """Plant events (``GET /api/v1/events``); consumes the events stream with ``--nats``."""
         self.front_ends.insert(0, self.events)
         self.router: QueryRouter | None = None
@@ -346,6 +356,8 @@ class HistorianServer:
                 notify_url=cfg.notify_url,
                 admission=self.options,
                 fs=self._fs,
+                auth=cfg.nats_auth,
+                bind_only=cfg.bind_only,
             )
             await self.ingest.start()
         started: list[FrontEnd] = []
