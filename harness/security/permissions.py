@@ -83,6 +83,8 @@ def permissions_for(identity: Identity, opts: BusOptions) -> SubjectPermissions:
         )
     if identity.role is Role.INGEST:
         publish = [f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.INFO.{stream}_DLQ"]
+        # the worker's lag in seconds reads the oldest unacked message (historian.ingest.buslag)
+        publish.append(f"$JS.API.STREAM.MSG.GET.{stream}")
         for consumer in _consumers(opts):
             publish += [
                 f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",

@@ -21,6 +21,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client as NATS
 
+from historian.bus.auth import NatsAuth
 from historian.bus.cluster import server_list
 from historian.bus.options import BusOptions
 from historian.bus.wire import DecodedBatch
@@ -50,8 +51,14 @@ class IngestHost:
         notify_url: str | None = None,
         admission: Options | None = None,
         fs: FileSystem | None = None,
+        auth: NatsAuth | None = None,
+        bind_only: bool = False,
     ) -> None:
+        """``auth``: the identity both connections use (NKEY, TLS; plain when None);
+        ``bind_only``: see :class:`IngestWorker` (streams provisioned by an operator)."""
         self._sink = sink
+        self._auth = auth or NatsAuth()
+        self._bind_only = bind_only
         self._url = nats_url
         self._opts = opts
         self._partitions = partitions
@@ -71,6 +78,7 @@ class IngestHost:
             reconnect_time_wait=0.2,
             connect_timeout=2,
             error_cb=_quiet_error,
+            **self._auth.connect_kwargs(),
         )
         # Notices are instrumentation for the harness: a separate connection lets a test
         # cut the ingest's data link (through a fault proxy) without losing the measurement.
@@ -81,6 +89,7 @@ class IngestHost:
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.2,
                 error_cb=_quiet_error,
+                **self._auth.connect_kwargs(),
             )
         self.workers = [self.make_worker(p) for p in self._partitions]
         for w in self.workers:
@@ -109,6 +118,7 @@ class IngestHost:
             on_applied=self._notifier(partition),
             admission=self._admission,
             fs=self._fs,
+            bind_only=self._bind_only,
         )
 
     def _notifier(self, partition: int) -> Callable[[list[DecodedBatch]], None]:
@@ -162,9 +172,20 @@ async def serve(
     announce: bool = True,
     notify_url: str | None = None,
     metrics_port: int | None = None,
+    auth: NatsAuth | None = None,
+    bind_only: bool = False,
 ) -> list[IngestWorker]:
     """Ingest in-process until ``stop`` (tests and benchmarks; the process is historian.server)."""
-    host = IngestHost(sink, nats_url, opts, partitions, checkpoint_dir, notify_url=notify_url)
+    host = IngestHost(
+        sink,
+        nats_url,
+        opts,
+        partitions,
+        checkpoint_dir,
+        notify_url=notify_url,
+        auth=auth,
+        bind_only=bind_only,
+    )
     await host.start()
     jobs = [host.run(stop)]
     exporter: IngestExporter | None = None

@@ -51,6 +51,7 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from historian.bus.options import BusOptions
 from historian.bus.stream import consumer_config, ensure_consumer, ensure_streams
@@ -68,6 +69,10 @@ from historian.ingest.health import StoreUnusableError, WriteHealth, classify, d
 from historian.lsm.latency import StageLatency
 from historian.model import PointBatch
 from historian.options import Options
+
+
+class NotProvisionedError(RuntimeError):
+    """Bind-only ingest found no consumer to bind to (the operator has not provisioned it)."""
 
 
 class BatchSink(Protocol):
@@ -141,6 +146,11 @@ class IngestWorker:
     ``admission``: the store's options; when given, each point is admitted by its
     accepted-time window and series index before the write (rejected points are
     dead-lettered individually). None writes every decoded point as it is.
+
+    ``bind_only``: the streams and this partition's consumer were provisioned by an
+    operator; the worker only checks that its consumer exists and binds to it, and
+    never sends ``STREAM.CREATE/UPDATE`` or ``CONSUMER.CREATE`` (a least-privilege
+    ingest identity may not: docs/security.md). Default: create or update them.
     """
 
     def __init__(
@@ -158,8 +168,10 @@ class IngestWorker:
         clock_ns: Callable[[], int] = time.time_ns,
         checkpoint_interval_s: float = 1.0,
         pipeline_depth: int = 2,
+        bind_only: bool = False,
     ) -> None:
         self._nc = nc
+        self._bind_only = bind_only
         self._js: JetStreamContext = nc.jetstream()
         self._sink = sink
         self._opts = opts
@@ -198,13 +210,26 @@ class IngestWorker:
                 await self._sub.unsubscribe()
             self._sub = None
             self.metrics.resubscribes += 1
-        await ensure_streams(self._js, self._opts)
-        await ensure_consumer(self._js, self._opts, self._partition)
         cfg = consumer_config(self._opts, self._partition)
+        if self._bind_only:
+            await self._check_provisioned(cfg.durable_name or "")
+        else:
+            await ensure_streams(self._js, self._opts)
+            await ensure_consumer(self._js, self._opts, self._partition)
         self._sub = await self._js.pull_subscribe_bind(
             durable=cfg.durable_name or "", stream=self._opts.stream
         )
         return self._sub
+
+    async def _check_provisioned(self, durable: str) -> None:
+        """Bind-only: the consumer must exist (``CONSUMER.INFO`` is all it asks for)."""
+        try:
+            await self._js.consumer_info(self._opts.stream, durable)
+        except NotFoundError:
+            raise NotProvisionedError(
+                f"consumer {durable!r} of stream {self._opts.stream!r} does not exist; with "
+                "bind-only ingest an operator creates the streams and consumers first"
+            ) from None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; survives server restarts by re-subscribing.

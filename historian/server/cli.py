@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 import nats.errors
 
+from historian.bus.auth import add_nats_auth_arguments, nats_auth_from_args
 from historian.bus.options import BusOptions
 from historian.crypto.keyfile import EncryptionKeyError
 from historian.errors import CatalogueError, HistorianError
+from historian.ingest.worker import NotProvisionedError
 from historian.options import FsyncPolicy
 from historian.server.process import HistorianServer, ServeConfig
 
@@ -100,6 +102,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     ap.add_argument("--stream", default=ServeConfig.stream, help="JetStream stream name")
     ap.add_argument("--notify-nats", help="separate URL for applied notices (harness use)")
+    add_nats_auth_arguments(ap)
+    ap.add_argument(
+        "--bind-only",
+        action="store_true",
+        help="the streams and consumers were created by an operator: only bind to them, never "
+        "create or update them (a least-privilege ingest identity may not; docs/security.md)",
+    )
     ap.add_argument("--catalogue", type=Path, help="tag catalogue TOML; unknown series rejected")
     ap.add_argument(
         "--durability",
@@ -224,6 +233,12 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         ap.error(f"--partition {bad[0]} is outside 0..{args.partitions - 1}")
     if args.catalogue is not None and not args.catalogue.is_file():
         ap.error(f"--catalogue {args.catalogue}: no such file")
+    try:
+        nats_auth = nats_auth_from_args(args)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if (nats_auth.secured or args.bind_only) and args.nats is None:
+        ap.error("--nats-nkey/--nats-tls-*/--bind-only need --nats URL")
     if args.encryption_key is not None:
         from historian.crypto.keyfile import KeyFileError, load_key
 
@@ -287,6 +302,8 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         opcua=args.opcua,
         opcua_limits=opcua_limits,
         bus=BusOptions(replicas=args.replicas),
+        nats_auth=nats_auth,
+        bind_only=args.bind_only,
         opcua_secure=opcua_secure,
         tier=args.tier,
         bucket_ns=bucket,
@@ -361,6 +378,9 @@ def main(argv: list[str] | None = None, prog: str = "twinbench historian serve")
     except EncryptionKeyError as exc:  # the store needs another key, or none: a usage error
         print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
         return 2
+    except NotProvisionedError as exc:  # --bind-only before the operator made the consumers
+        print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
+        return 1
     except (HistorianError, OSError, nats.errors.Error) as exc:
         # the store could not be opened (locked by another server, corrupt, unreadable)
         # or the bus is unreachable at start
