@@ -44,6 +44,7 @@ def _run_one(
     work_dir: Path | None = None,
     cluster: int | None = None,
     tier_hot_window: float | None = None,
+    secure: bool = False,
 ) -> int:
     from harness.report import ReportError, exit_code
     from harness.report_md import render_markdown
@@ -68,6 +69,7 @@ def _run_one(
             work_dir=work_dir,
             keep_data=keep_data,
             status=lambda line: console.print(line, highlight=False),
+            secure=secure,
         )
     except ReportError as exc:  # e.g. uPlot not installed: nothing has started yet
         raise _usage_error(str(exc)) from None
@@ -147,6 +149,12 @@ def run(
         help="seconds: run the historian with the cold tier on an embedded S3 server and "
         "this hot window (export, rollups, compaction during the run; docs/config.md)",
     ),
+    secure: bool = typer.Option(
+        False,
+        "--secure",
+        help="every bus link authenticated (NKEY users, least privilege), TLS, JetStream and "
+        "historian store encrypted at rest; credentials under WORK_DIR/security (docs/security.md)",
+    ),
 ) -> None:
     """Run one scenario; exit code 1 when any threshold fails, 2 on a usage error."""
     if duration is not None and not duration > 0:
@@ -155,7 +163,9 @@ def run(
         raise _usage_error(f"--seed must be >= 0, not {seed}")
     if tier_hot_window is not None and not tier_hot_window >= 2:
         raise _usage_error(f"--tier-hot-window must be >= 2 seconds, not {tier_hot_window:g}")
-    _with_cluster(_scenario_or_exit(name, short=short), cluster)  # validate before starting
+    scenario = _with_cluster(_scenario_or_exit(name, short=short), cluster)  # validate first
+    if secure:
+        _check_secure(scenario)
     raise typer.Exit(
         _run_one(
             name,
@@ -167,8 +177,20 @@ def run(
             work_dir=work_dir,
             cluster=cluster,
             tier_hot_window=tier_hot_window,
+            secure=secure,
         )
     )
+
+
+def _check_secure(scenario) -> None:  # type: ignore[no-untyped-def]
+    """What --secure does not run yet: a usage error before anything starts."""
+    if scenario.cluster > 1 or scenario.edge:
+        raise _usage_error(f"--secure runs on one nats-server; {scenario.name} needs more")
+    if scenario.shadow or scenario.replay or scenario.plant:
+        raise _usage_error(
+            f"--secure: scenario {scenario.name} runs its own collector processes, which are "
+            "not wired to the secure profile yet; use bursty, crash or partitioned"
+        )
 
 
 @app.command("run-all")

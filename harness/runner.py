@@ -60,9 +60,11 @@ from harness.report_write import write_run
 from harness.run_status import RunStatus
 from harness.scenario import FaultEvent, MetricKey, Scenario
 from harness.scenario_stack import ScenarioStack
+from harness.secure_profile import TENANT, SecureProfile
 from harness.synthetic import SyntheticSource
 from historian.bus.cluster import ELECTION_ERRORS, server_list
 from historian.bus.options import BusOptions
+from historian.bus.subjects import partition_of
 from historian.collect.forwarder import BatchForwarder
 from historian.collect.spool import DiskSpool
 from historian.ingest.service import APPLIED_PREFIX
@@ -118,6 +120,7 @@ class ScenarioRunner:
         work_dir: Path | None = None,
         keep_data: bool = False,
         status: Callable[[str], None] | None = None,
+        secure: bool = False,
     ) -> None:
         self.s = scenario
         self.reports_root = reports_root
@@ -129,6 +132,13 @@ class ScenarioRunner:
         self.state = RunState()
         self.status = RunStatus(scenario, self.schedule, status)
         kinds = {f.kind for f in scenario.faults}
+        # --secure: credentials first (harness.secure_profile); the load generator is the
+        # first collector identity, so it publishes on its own partition's subject
+        self.secure: SecureProfile | None = None
+        if secure:
+            self.work.mkdir(parents=True, exist_ok=True)
+            self.secure = SecureProfile(self.work, collectors=1)
+        self.source_id = self.secure.collector_name(0) if self.secure else SOURCE_ID
         self.stack = ScenarioStack(
             self.work,
             proxy_collector=bool({"partition-collector-bus", "corrupt-spool"} & kinds),
@@ -136,6 +146,7 @@ class ScenarioRunner:
             tier_hot_window_s=scenario.tier_hot_window_s,
             cluster_size=scenario.cluster,
             edge=scenario.edge,
+            secure=self.secure,
         )
         self.tmpfs: SizedTmpfs | None = None
         self._skipped_kinds: dict[str, str] = {}
@@ -161,6 +172,10 @@ class ScenarioRunner:
             publish_window=256,
             replicas=self.stack.bus.replicas,
         )
+        if self.secure is not None:
+            self.bus = self.secure.bus(self.bus)
+        load_partition = partition_of(self.source_id, self.bus.partitions)
+        self._load_consumer = self.bus.consumer_name(load_partition)
         self.series = np.arange(SYNTHETIC_ID_BASE, SYNTHETIC_ID_BASE + N_SERIES, dtype=np.uint32)
         self.source = SyntheticSource(self.series, scenario.seed, start_ns=time.time_ns())
         self.ledger = Ledger(expected_values=self.source.expected_values)
@@ -263,6 +278,7 @@ class ScenarioRunner:
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.2,
             error_cb=self._nats_error,
+            **self._identity("reader"),
         )
         nc_pub = await nats.connect(
             server_list(self.stack.url_for("collector")),
@@ -271,6 +287,7 @@ class ScenarioRunner:
             error_cb=self._nats_error,
             ping_interval=2,
             max_outstanding_pings=2,
+            **self._identity("collector"),
         )
         await nc_obs.subscribe(f"{APPLIED_PREFIX}.>", cb=self._on_applied)
         spool = DiskSpool(self.work / "spool", max_bytes=4 * 1024**3, fsync=False)
@@ -352,7 +369,7 @@ class ScenarioRunner:
         await self._wait_applied(timeout_s=120)
         if self._resume_watch:  # faults whose recovery is still being timed
             await asyncio.wait(self._resume_watch, timeout=30)
-        self.state.rejected = await count_dead_letters(nc_obs, self.bus)
+        self.state.rejected = await self._count_dead_letters(nc_obs)
         self.state.quarantined_spool_files = spool.quarantined
         if spool.quarantined:
             self.state.notes.append(
@@ -367,11 +384,30 @@ class ScenarioRunner:
         await asyncio.to_thread(self.stack.ingest.stop)
         return self._score(sampler)
 
+    def _identity(self, role: str) -> dict[str, object]:
+        """``nats.connect`` kwargs of the runner's ``role`` connection (none when plain):
+        the publisher is the first collector identity, the observer the tenant's reader."""
+        if self.secure is None:
+            return {}
+        name = self.source_id if role == "collector" else f"{TENANT}-{role}"
+        return self.secure.connect_kwargs(name)
+
+    async def _count_dead_letters(self, nc_obs: NATS) -> Rejected:
+        """Read the dead-letter stream; in secure mode as the operator (the reader may not
+        create the ordered consumer that reads it)."""
+        if self.secure is None:
+            return await count_dead_letters(nc_obs, self.bus)
+        nc = await nats.connect(self.stack.nats_urls, **self._identity("operator"))
+        try:
+            return await count_dead_letters(nc, self.bus)
+        finally:
+            await nc.close()
+
     def _new_forwarder(self, nc: NATS, spool: DiskSpool) -> BatchForwarder:
         return BatchForwarder(
             nc,
             self.bus,
-            SOURCE_ID,
+            self.source_id,
             spool,
             batch_points=self._batch_points,
             on_ack=self._on_ack,
@@ -397,7 +433,7 @@ class ScenarioRunner:
         t = int(notice["t"])
         for source, seq, created, n in notice["b"]:
             self._last_applied_mono[source] = time.monotonic()
-            if source != SOURCE_ID:
+            if source != self.source_id:
                 self.state.plant_hist.record_ns(max(0, t - int(created)))
                 self.state.plant_points += int(n)
                 continue
@@ -592,7 +628,7 @@ class ScenarioRunner:
         """Seconds from the fault's end until the affected flow is acked and queryable again:
         the load generator's acks, and applied notices of the source the fault hit."""
         t_end = time.monotonic()
-        source = "collector-0" if f.kind.endswith("-collector") else SOURCE_ID
+        source = "collector-0" if f.kind.endswith("-collector") else self.source_id
         ack_s = query_s = None
         while time.monotonic() - t_end < 120 and (ack_s is None or query_s is None):
             if ack_s is None and self._last_ack_mono >= t_end:
@@ -641,7 +677,7 @@ class ScenarioRunner:
                 await asyncio.sleep(0.01)
         else:
             js = self._nc_obs.jetstream()
-            name = self.bus.consumer_name(0)
+            name = self._load_consumer
             sizes = [i.points for i in self.state.batches.values()]
             mean_points = sum(sizes) / max(len(sizes), 1)
             peak = 0
@@ -667,7 +703,7 @@ class ScenarioRunner:
         while True:
             t = (time.time_ns() - self.state.origin_wall_ns) / NS
             with contextlib.suppress(Exception):
-                info = await js.consumer_info(self.bus.stream, self.bus.consumer_name(0))
+                info = await js.consumer_info(self.bus.stream, self._load_consumer)
                 self.lag.append(t, float(info.num_pending or 0) + float(info.num_ack_pending or 0))
             self.spool_depth.append(t, float(len(spool)))
             self.status.tick(t, self.state.queryable_hist, len(spool), self.lag)
@@ -733,7 +769,7 @@ class ScenarioRunner:
         while time.monotonic() < deadline:
             if all(i.applied_ns for i in self.state.batches.values() if i.acked_ns):
                 try:
-                    info = await js.consumer_info(self.bus.stream, self.bus.consumer_name(0))
+                    info = await js.consumer_info(self.bus.stream, self._load_consumer)
                 except ELECTION_ERRORS:  # a cluster still electing after a failover
                     await asyncio.sleep(0.1)
                     continue

@@ -27,6 +27,7 @@ import nats
 
 from harness.faults import FaultProxy
 from harness.faults.cluster import ClusterFailover, ProxyGroup
+from harness.secure_profile import SecureProfile
 from harness.services import ManagedProcess, NatsCluster, NatsServer, S3Server
 from harness.services.edge import EdgeBus
 from harness.services.nats import DEFAULT_SYNC_INTERVAL, describe_sync_interval
@@ -148,8 +149,14 @@ class ScenarioStack:
         tier_hot_window_s: float | None = None,
         cluster_size: int = 1,
         edge: bool = False,
+        secure: SecureProfile | None = None,
     ) -> None:
         self.work_dir = work_dir
+        # secure: TLS + NKEY users + store cipher on nats-server, streams made by the
+        # operator identity, the historian bound as the ingest identity (harness.secure_profile)
+        self.secure = secure
+        if secure is not None and (cluster_size > 1 or edge):
+            raise ValueError("--secure runs on a single nats-server (not --cluster 3 or edge)")
         self.tier = ColdTierService(work_dir, tier_hot_window_s) if tier_hot_window_s else None
         self.durability = durability
         # cluster: nodes[0] stands in for "the" server of the single-node faults (kill-nats,
@@ -162,7 +169,13 @@ class ScenarioStack:
             )
             self.nats = self.cluster.nodes[0]
         else:
-            self.nats = NatsServer(work_dir / "nats", sync_interval=nats_sync_interval)
+            conf = secure.server_kwargs(work_dir / "nats") if secure is not None else {}
+            self.nats = NatsServer(
+                work_dir / "nats",
+                sync_interval=nats_sync_interval,
+                extra_config=conf.get("extra_config", ""),
+                jetstream_config=conf.get("jetstream_config", ""),
+            )
         self.bus = BusOptions(replicas=min(cluster_size, 3))
         # edge: collectors dial a leaf in its own JetStream domain, the hub sources it;
         # self.nats is the hub (the historian's server, and "the" server of kill-nats)
@@ -240,6 +253,9 @@ class ScenarioStack:
             await self.edge.start_async()
         else:
             self.nats.start()
+        if self.secure is not None:
+            await self.secure.provision(self.nats_urls, self.bus)
+            extra += self.secure.historian_args()
         for name, wanted in self._want_proxy.items():
             if wanted and self.cluster is not None:
                 ports = [n.port for n in self.cluster.nodes]

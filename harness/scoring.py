@@ -133,6 +133,10 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
         report.started_is_load_start = True
     report.notes.extend(st.notes)
     report.notes.append(run.stack.durability_note())  # what an ack meant in this run
+    secure = run.stack.secure
+    plain = "security: plain (no auth, TLS or encryption at rest; see --secure)"
+    report.notes.append(secure.note() if secure is not None else plain)
+    report.set_metric("security.mode", 1.0 if secure is not None else 0.0, "1 = secure")
     if s.is_short:
         report.notes.append("short (CI-sized) version of the scenario")
     for k, name in enumerate(sched.phase_names):
@@ -212,7 +216,8 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
 
     data_dir = run.stack.ingest.data_dir if run.stack.ingest else run.work
     t0 = time.monotonic()
-    db = Historian.open(str(data_dir), Options())
+    store_key = str(run.secure.store_key) if run.secure is not None else None  # --secure
+    db = Historian.open(str(data_dir), Options(encryption_key_file=store_key))
     try:
         if run.stack.tier is not None:  # exported points are read back from S3, like queries
             _score_tier(run, db, report)

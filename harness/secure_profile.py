@@ -1,0 +1,139 @@
+"""The ``--secure`` profile of a scenario run: every link authenticated, TLS, encryption at rest.
+
+What :class:`SecureProfile` sets up in the run's work directory, before any service:
+
+* ``twinbench security init`` into ``<work>/security`` (tenant ``acme``, one collector
+  identity for the load generator plus one per plant collector; partitions the fewest
+  that give each collector its own subject, from the manifest);
+* nats-server with the rendered config: TLS required, static NKEY users with
+  least-privilege allow-lists, the tenant account with JetStream, the store cipher;
+* the streams and every partition's consumer created by ``acme-operator`` (the
+  ingest identity may not create or update them), the historian then run with
+  ``--bind-only`` as ``acme-ingest`` over TLS;
+* the historian's WAL and segments encrypted with a key file (``--encryption-key``);
+* the runner's publisher as ``acme-collector-1`` (its ``source_id`` is that name, so it
+  lands on its own partition), its observer as ``acme-reader`` and the dead-letter
+  count at the end as ``acme-operator``.
+
+Not covered: OPC UA secure mode of the plant servers (the plant's collectors
+authenticate to the bus; their OPC UA sessions stay as the scenario runs them in
+plain mode), mTLS (``init --mtls`` works with these clients, not wired to a flag),
+the HTTP API tokens (the scenario does not serve HTTP), the cold tier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from harness.security.client import SecureNatsConfig
+from harness.security.deployment import InitOptions, init_deployment
+from harness.security.identities import Role
+from historian.bus.auth import NatsAuth
+from historian.bus.options import BusOptions
+from historian.bus.stream import ensure_consumer, ensure_streams
+from historian.crypto.keyfile import generate_key_file
+
+__all__ = ["SECURITY_MODES", "SecureProfile"]
+
+TENANT = "acme"
+SECURITY_MODES = ("plain", "secure")
+"""Values of the report's ``security.mode`` metric."""
+
+
+class SecureProfile:
+    """Credentials of one secure run and the arguments each component needs."""
+
+    def __init__(self, work_dir: Path, *, collectors: int = 1) -> None:
+        self.directory = work_dir / "security"
+        init_deployment(self.directory, InitOptions(tenants=(TENANT,), collectors=collectors))
+        self.cfg = SecureNatsConfig.load(self.directory)
+        self.store_key = work_dir / "historian.key"
+        generate_key_file(self.store_key)
+
+    @property
+    def partitions(self) -> int:
+        return self.cfg.manifest.bus.partitions
+
+    def collector_name(self, index: int) -> str:
+        """The ``index``-th collector identity (0: the runner's load generator)."""
+        names = [i.name for i in self.cfg.manifest.by_role(Role.COLLECTOR, TENANT)]
+        return names[index]
+
+    @property
+    def collector_count(self) -> int:
+        return len(self.cfg.manifest.by_role(Role.COLLECTOR, TENANT))
+
+    def bus(self, base: BusOptions) -> BusOptions:
+        """``base`` on the deployment's partitions (and its stream/subject names)."""
+        m = self.cfg.manifest.bus
+        return replace(
+            base,
+            stream=m.stream,
+            subject_prefix=m.subject_prefix,
+            partitions=m.partitions,
+            consumer_prefix=m.consumer_prefix,
+            dead_letter_subject=m.dead_letter_subject,
+        )
+
+    def server_kwargs(self, server_dir: Path) -> dict[str, str]:
+        return self.cfg.server_kwargs(server_dir)
+
+    def connect_kwargs(self, name: str) -> dict[str, Any]:
+        return self.cfg.connect_kwargs(name)
+
+    def auth(self, name: str) -> NatsAuth:
+        """The same identity as ``historian.bus.auth`` options for a child process."""
+        ident = self.cfg.manifest.identity(name)
+        mtls = self.cfg.manifest.mtls and ident.cert_file and ident.key_file
+        return NatsAuth(
+            nkey_seed=self.cfg.path(ident.seed_file),
+            tls_ca=self.cfg.path(self.cfg.manifest.tls.ca_cert),
+            tls_cert=self.cfg.path(ident.cert_file) if mtls and ident.cert_file else None,
+            tls_key=self.cfg.path(ident.key_file) if mtls and ident.key_file else None,
+            inbox_prefix=ident.inbox_prefix,
+        )
+
+    def historian_args(self) -> list[str]:
+        """``historian serve`` options: the ingest identity, bind-only, the store key."""
+        return [
+            *self.auth(f"{TENANT}-ingest").argv(),
+            "--bind-only",
+            "--partitions",
+            str(self.partitions),
+            "--encryption-key",
+            str(self.store_key),
+        ]
+
+    def collector_args(self, index: int) -> tuple[str, list[str]]:
+        """(source_id, extra options) of collector process ``index`` (1.. for the plant)."""
+        name = self.collector_name(index)
+        return name, [*self.auth(name).argv(), "--partitions", str(self.partitions)]
+
+    async def provision(self, urls: list[str], bus: BusOptions) -> None:
+        """As the operator: the batch and dead-letter streams and every consumer."""
+        nc = await nats.connect(urls, **self.connect_kwargs(f"{TENANT}-operator"))
+        try:
+            js = nc.jetstream()
+            opts = self.bus(bus)
+            await ensure_streams(js, opts)
+            for p in range(opts.partitions):
+                await ensure_consumer(js, opts, p)
+        finally:
+            await nc.close()
+
+    def note(self) -> str:
+        m = self.cfg.manifest
+        return (
+            f"security: secure (NATS TLS 1.2+ with a local CA{', mTLS' if m.mtls else ''}; "
+            f"static NKEY users with least-privilege permissions in tenant account {TENANT!r}; "
+            f"JetStream store encrypted ({m.jetstream_cipher}); streams and consumers "
+            f"provisioned by {TENANT}-operator, the historian binds as {TENANT}-ingest; "
+            f"{m.bus.partitions} partitions so each of {self.collector_count} collector "
+            "identities has its own subject; historian WAL and segments encrypted "
+            "(AES-GCM key file); OPC UA links of the plant and the HTTP API not secured "
+            "in this run; docs/security.md)"
+        )
