@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-from historian.codec.chunk import encode_chunk
+from historian.codec.chunk import decode_chunk, encode_chunk
+from historian.codec.registry import VALUE_CODEC_NAMES
 from historian.crypto.cipher import BlockCipher
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
@@ -69,6 +70,14 @@ def warm_up_kernels(codecs: Iterable[str | None]) -> None:
     stats_records(ts, values, quality, starts, ends, np.array([0], np.int64))
     for codec in codecs:
         encode_chunk(ts, values, quality, codec)
+    # and every value codec's decoder, which the first query or compaction input would
+    # otherwise load under the GIL (the 2-decimal values take the scaled/decimal paths)
+    decimals = np.round(np.linspace(20.0, 80.0, 64), 2)
+    for name in VALUE_CODEC_NAMES:
+        try:
+            decode_chunk(encode_chunk(ts, decimals, quality, name))
+        except ValueError:  # a codec that cannot take this sample: nothing to load
+            continue
 
 
 def write_segments(
