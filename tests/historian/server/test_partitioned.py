@@ -249,3 +249,27 @@ async def test_joining_node_rebalances_mid_stream_without_loss_or_duplicates(
     finally:
         for proc in procs:
             proc.stop()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--node", "a", "--http", "127.0.0.1:0"], "--node needs --nats"),
+        (["--node", "a", "--nats", "nats://x:1"], "--node needs --http"),
+        (
+            ["--node", "a", "--nats", "nats://x:1", "--http", "127.0.0.1:0", "--partition", "0"],
+            "not both",
+        ),
+        (["--node", "a.b", "--nats", "nats://x:1", "--http", "127.0.0.1:0"], "letters, digits"),
+    ],
+)
+def test_node_usage_errors_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    from historian.server.cli import build_parser, config_from_args
+
+    with pytest.raises(SystemExit) as exc:
+        config_from_args(build_parser("serve"), [str(tmp_path), *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
