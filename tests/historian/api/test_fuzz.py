@@ -67,7 +67,7 @@ def test_no_server_errors_and_answers_match_the_schema(api: ApiServer) -> None:
     doc = api.get("/api/v1/openapi.json").json()
     schema = schemathesis.openapi.from_dict(widened(doc))
     operations = [r.ok() for r in schema.get_all_operations()]
-    assert len(operations) == 15  # 10 query/write + 5 connection operations
+    assert len(operations) == 16  # 10 query/write + 5 connection operations + events
     calls: dict[str, set[int]] = {}
     for op in operations:
         seen = calls.setdefault(op.label, set())
@@ -90,3 +90,4 @@ def test_no_server_errors_and_answers_match_the_schema(api: ApiServer) -> None:
     value_ops = [k for k in calls if k.startswith("GET /api/v1/tags/{name}/")]
     assert sum(200 in calls[k] for k in value_ops) >= 4, calls
     assert sum(400 in calls[k] for k in value_ops) >= 3, calls
+    assert {200, 400} <= calls["GET /api/v1/events"], calls
