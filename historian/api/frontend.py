@@ -92,6 +92,9 @@ class HttpFrontEnd:
 
     def _extra_registries(self, server: HistorianServer) -> Iterable[CollectorRegistry]:
         regs = [*self._tier_registry(server)]
+        connections = getattr(server, "connections", None)
+        if connections is not None:  # historian.server.connection_metrics
+            regs.append(connections.registry())
         ingest = server.ingest
         if ingest is None:
             return regs

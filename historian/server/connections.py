@@ -46,6 +46,8 @@ from historian.server.connection_spec import (
 from historian.server.managed_collector import ManagedCollector
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from historian.collect.tags import CollectorTag
     from historian.server.process import HistorianServer
 
@@ -89,6 +91,7 @@ class ConnectionManager:
         self._collectors: dict[str, ManagedCollector] = {}
         self._tags: list[CollectorTag] | None = None
         self._lock = asyncio.Lock()
+        self._registry: CollectorRegistry | None = None
 
     # ------------------------------------------------------------ FrontEnd
     async def start(self, server: HistorianServer | None = None) -> dict[str, str]:
@@ -186,6 +189,16 @@ class ConnectionManager:
     def health(self, cid: str) -> dict[str, Any]:
         self._spec(cid)
         return self._collectors[cid].health()
+
+    def registry(self) -> CollectorRegistry:
+        """``twinbench_connection_*`` of every connection for the server's ``/metrics``."""
+        if self._registry is None:
+            from historian.server.connection_metrics import connection_registry
+
+            self._registry = connection_registry(
+                lambda: [(self.describe(cid), self.health(cid)) for cid in sorted(self._specs)]
+            )
+        return self._registry
 
     # ------------------------------------------------------------ internals
     def _spec(self, cid: str) -> ConnectionSpec:
