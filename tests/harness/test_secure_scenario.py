@@ -1,0 +1,93 @@
+"""``twinbench scenario run NAME --secure``: the whole stack authenticated, TLS, encrypted.
+
+One short bursty run (8 s of load) as the secure profile: it must pass its correctness
+thresholds, state its security mode, and the nats-server it ran must really have
+required TLS and credentials (probed while the run's server was up), the
+historian's store must be unreadable without its key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import nats
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import build_app
+from harness.runner import ScenarioRunner
+from harness.scenario import MetricKey
+from historian import Historian, Options
+from historian.crypto.keyfile import EncryptionKeyError
+from scenarios import get
+
+pytestmark = [pytest.mark.service, pytest.mark.slow]
+
+
+async def refusal(url: str, **kwargs: object) -> Exception | None:
+    """What one connection attempt without retries failed with (None: it was accepted)."""
+    try:
+        nc = await nats.connect(
+            url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=5, **kwargs
+        )
+    except Exception as exc:
+        return exc
+    await nc.close()
+    return None
+
+
+def short_bursty(load_s: float = 8.0):  # type: ignore[no-untyped-def]
+    from harness.cli_scenario import _rescaled
+
+    scenario = get("bursty", short=True)
+    return dataclasses.replace(_rescaled(scenario, load_s / scenario.duration_s), seed=7)
+
+
+def test_secure_run_passes_and_its_bus_required_tls_and_credentials(tmp_path: Path) -> None:
+    runner = ScenarioRunner(
+        short_bursty(), reports_root=tmp_path / "reports", work_dir=tmp_path / "work", secure=True
+    )
+    assert runner.secure is not None
+    probes: dict[str, Exception | None] = {}
+    start = runner.stack.start
+
+    async def start_and_probe() -> None:
+        await start()
+        url = runner.stack.nats.url
+        assert runner.secure is not None
+        probes["plain"] = await refusal(url)
+        probes["tls, no credentials"] = await refusal(url, tls=runner.secure.cfg.tls_context())
+        # a real identity over TLS is accepted (the probe itself works)
+        probes["reader"] = await refusal(url, **runner.secure.connect_kwargs("acme-reader"))
+
+    runner.stack.start = start_and_probe  # type: ignore[method-assign]
+    report, _ = asyncio.run(runner.run())
+
+    assert probes["reader"] is None, probes
+    assert probes["plain"] is not None and probes["tls, no credentials"] is not None, probes
+    assert "authorization" in str(probes["tls, no credentials"]).lower(), probes
+    results = {t["metric"]: t for t in report.thresholds}
+    for key in (MetricKey.ACKED_LOST, MetricKey.DUPLICATED, MetricKey.CHANGED):
+        assert results[key]["passed"], results[key]
+        assert results[key]["value"] == 0
+    assert report.metrics["accounting.total.produced"] > 0
+    assert report.metrics["accounting.total.stored"] == report.metrics["accounting.total.produced"]
+    assert report.metrics["security.mode"] == 1.0
+    assert any(n.startswith("security: secure") for n in report.notes), report.notes
+    # the loadgen published as its collector identity, on that identity's partition only
+    assert runner.source_id == "acme-collector-1"
+    assert "Violation" not in (tmp_path / "work" / "nats" / "nats.log").read_text()
+    with pytest.raises(EncryptionKeyError):  # the store is encrypted at rest
+        Historian.open(str(tmp_path / "work" / "historian"), Options())
+
+
+def test_secure_refuses_what_it_cannot_run_yet(tmp_path: Path) -> None:
+    app = build_app()
+    for name, why in (("failover", "one nats-server"), ("stress", "collector processes")):
+        result = CliRunner().invoke(
+            app, ["scenario", "run", name, "--short", "--secure", "--reports", str(tmp_path)]
+        )
+        assert result.exit_code == 2, result.output
+        assert why in result.output
