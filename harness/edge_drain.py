@@ -41,12 +41,16 @@ class UplinkDrain:
 
 
 async def measure_uplink_drain(
-    batches: Callable[[], Collection[SentBatch]], *, timeout_s: float = 300.0
+    batches: Callable[[], Collection[SentBatch]],
+    *,
+    healed_at_ns: int | None = None,
+    timeout_s: float = 300.0,
 ) -> UplinkDrain | None:
     """Call right after the heal; waits until the backlog is applied (None: no backlog, or
     it was not applied within ``timeout_s``). ``batches`` returns the run's batch records
-    (``applied_ns`` is set, in wall-clock ns, by the applied-notice callback)."""
-    t_heal_mono, t_heal_wall = time.monotonic(), time.time_ns()
+    (``applied_ns`` is set, in wall-clock ns, by the applied-notice callback);
+    ``healed_at_ns`` is when the heal began (default: now)."""
+    t_heal_mono, t_heal_wall = time.monotonic(), healed_at_ns or time.time_ns()
     backlog = [b for b in batches() if not b.applied_ns and b.intended_wall_ns <= t_heal_wall]
     points = sum(b.points for b in backlog)
     if not points:

@@ -650,7 +650,11 @@ class ScenarioRunner:
         (``num_pending``); it resumes when that number first falls.
         """
         if side == "uplink":  # the leaf acked everything: the backlog is the unapplied batches
-            drained = await measure_uplink_drain(lambda: list(self.state.batches.values()))
+            assert self.stack.edge is not None
+            drained = await measure_uplink_drain(
+                lambda: list(self.state.batches.values()),
+                healed_at_ns=self.stack.edge.healed_at_ns,
+            )
             if drained is None:
                 self.state.notes.append(f"{kind}: no backlog to drain was observed after the heal")
                 return

@@ -93,6 +93,8 @@ class EdgeBus(OwnedDirService):
             jetstream_config=f"domain: {domain}",
         )
         self.link: FaultProxy | None = None
+        self.healed_at_ns = 0
+        """Wall-clock ns when the last :meth:`heal` began (drains are timed from it)."""
 
     # -- endpoints -------------------------------------------------------------
     @property
@@ -151,15 +153,23 @@ class EdgeBus(OwnedDirService):
         finally:
             await nc.close()
 
-    def linked(self) -> bool:
-        """The hub has the leaf connected (its /leafz monitoring page)."""
+    def _leaf_connections(self) -> set[tuple[str, int]]:
+        """The leafnode connections the hub lists (its /leafz page): (ip, port) each."""
         doc = http_get_json(f"{self.hub.monitor_url}/leafz")
-        return isinstance(doc, dict) and int(doc.get("leafnodes") or 0) >= 1
+        leafs = doc.get("leafs") if isinstance(doc, dict) else None
+        return {(str(x.get("ip")), int(x.get("port") or 0)) for x in leafs or []}
 
-    async def wait_linked(self, timeout_s: float = LINK_TIMEOUT_S) -> None:
+    def linked(self, exclude: set[tuple[str, int]] | None = None) -> bool:
+        """The hub has the leaf connected (a connection not in ``exclude``)."""
+        return bool(self._leaf_connections() - (exclude or set()))
+
+    async def wait_linked(
+        self, timeout_s: float = LINK_TIMEOUT_S, *, exclude: set[tuple[str, int]] | None = None
+    ) -> None:
+        """Until the hub lists a leaf connection (one not in ``exclude``: a new one)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if await asyncio.to_thread(self.linked):
+            if await asyncio.to_thread(self.linked, exclude):
                 return
             await asyncio.sleep(0.05)
         raise ServiceStartError(
@@ -194,11 +204,20 @@ class EdgeBus(OwnedDirService):
     async def cut(self) -> None:
         await self._require_link().set_mode("blackhole")
 
-    async def heal(self) -> None:
-        # reset first: the blackholed connection is dead; the leaf must reconnect cleanly
+    async def heal(self, *, restart_sourcing: bool = True) -> None:
+        """Reset the dead connection (the leaf reconnects within :data:`LEAF_RECONNECT_S`),
+        pass traffic again, and with ``restart_sourcing`` (what a site watchdog does on
+        a leafnode reconnect) re-add the hub's sources once the leaf is back: a source
+        whose in-flight messages died in the cut is otherwise resumed only by
+        nats-server's stall detection, 20-30 s later (measured; docs/scaling.md)."""
         link = self._require_link()
+        self.healed_at_ns = time.time_ns()
+        before = await asyncio.to_thread(self._leaf_connections)
         await link.set_mode("reset")
         await link.set_mode("pass")
+        if restart_sourcing:
+            await self.wait_linked(exclude=before)
+            await self.restart_sourcing()
 
     def stop(self) -> None:
         self.leaf.stop()

@@ -93,12 +93,16 @@ async def _hub_ids(js: nats.js.JetStreamContext) -> list[str]:
 
 
 async def _watch_drain(
-    js: nats.js.JetStreamContext, run: EdgeRun, sent_before_heal: int, timeout_s: float
+    js: nats.js.JetStreamContext,
+    run: EdgeRun,
+    sent_before_heal: int,
+    healed_at: float,
+    timeout_s: float,
 ) -> None:
     """From the heal: ``resume_s`` = the hub's stream grows again (sourcing resumed), done =
     the historian's consumer has acked every message up to the last batch sent before the
     heal (the stream's sequences are 1..n: nothing is ever deleted here)."""
-    t_heal = time.monotonic()
+    t_heal = healed_at
     start = run.hub_msgs_before_heal
     resumed: float | None = None
     while time.monotonic() - t_heal < timeout_s:
@@ -163,8 +167,9 @@ async def _cut_and_drain(
                 run.acked_during_cut = sum(1 for s in cut_seqs if s in acked)
                 run.hub_msgs_before_heal = (await hub_js.stream_info(OPTS.stream)).state.messages
                 run.backlog_points = (len(sizes) - run.hub_msgs_before_heal) * BATCH_POINTS
+                healed_at = time.monotonic()
                 await edge.heal()
-                watch = asyncio.create_task(_watch_drain(hub_js, run, len(sizes), 600.0))
+                watch = asyncio.create_task(_watch_drain(hub_js, run, len(sizes), healed_at, 600.0))
                 state = "healed"
             if now >= end_at:
                 break
