@@ -186,10 +186,10 @@ def _check_secure(scenario) -> None:  # type: ignore[no-untyped-def]
     """What --secure does not run yet: a usage error before anything starts."""
     if scenario.cluster > 1 or scenario.edge:
         raise _usage_error(f"--secure runs on one nats-server; {scenario.name} needs more")
-    if scenario.shadow or scenario.replay or scenario.plant:
+    if scenario.shadow or scenario.replay:
         raise _usage_error(
-            f"--secure: scenario {scenario.name} runs its own collector processes, which are "
-            "not wired to the secure profile yet; use bursty, crash or partitioned"
+            f"--secure: scenario {scenario.name} runs its own services, which are not wired "
+            "to the secure profile yet"
         )
 
 

@@ -11,6 +11,7 @@ fault is a real SIGKILL, and the restarted process drains its spool.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from harness.scenario import SensorFaultMix
 from harness.sensor_mix import apply_fault_mix
 from harness.services import ManagedProcess
 from sim.catalogue_gen import generate_profile
-from sim.servers.launch import ServerProcess, start_servers, stop_servers
+from sim.servers.launch import ServerProcess, plan_slices, start_servers, stop_servers
 from sim.tags import dump_catalogue
 
 READY = "READY\n"
@@ -56,9 +57,21 @@ class PlantLoad:
         self.collectors: list[CollectorProc] = []
         self.catalogue_path = work / "sim" / f"catalogue-{profile}.toml"
 
-    def start(self, nats_url: str, *, replicas: int = 1) -> None:
+    def collector_count(self) -> int:
+        """How many collector processes :meth:`start` runs (one per server process)."""
+        return len(plan_slices(generate_profile(self.profile, self.seed), self.tags_per_process))
+
+    def start(
+        self,
+        nats_url: str,
+        *,
+        replicas: int = 1,
+        collector_args: Callable[[int], tuple[str, list[str]]] | None = None,
+    ) -> None:
         """Start servers (blocking until ready) and their collectors (``nats_url``: one
-        URL, or a cluster's comma-separated; ``replicas``: of the stream if they create it)."""
+        URL, or a cluster's comma-separated; ``replicas``: of the stream if they create it;
+        ``collector_args(i)``: collector ``i``'s source id and extra options, e.g. its bus
+        identity under ``--secure``; default ``collector-<i>``, none)."""
         cat = generate_profile(self.profile, self.seed)
         if self.fault_mix is not None:
             cat = apply_fault_mix(cat, self.fault_mix, self.seed)
@@ -74,14 +87,17 @@ class PlantLoad:
                 f"{srv.modbus_host}:{srv.modbus_port}" if protocol == "modbus"
                 else str(srv.opcua_endpoint)
             )  # fmt: skip
+            source_id, extra = (
+                collector_args(srv.index) if collector_args else (f"collector-{srv.index}", [])
+            )
             argv = [
                 sys.executable, "-m", "harness.collector_process",
                 "--catalogue", str(self.catalogue_path),
                 "--slice", f"{srv.tag_range[0]}:{srv.tag_range[1]}",
                 "--protocol", protocol, "--endpoint", endpoint, "--nats", nats_url,
                 "--spool", str(self.work / f"spool-collector-{srv.index}"),
-                "--source-id", f"collector-{srv.index}", "--replicas", str(replicas),
-                "--interval-s", str(self.collector_interval_s),
+                "--source-id", source_id, "--replicas", str(replicas),
+                "--interval-s", str(self.collector_interval_s), *extra,
             ]  # fmt: skip
             log = self.work / "logs" / f"collector-{srv.index}.log"
             self.collectors.append(

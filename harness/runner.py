@@ -131,13 +131,23 @@ class ScenarioRunner:
         self.schedule = scenario.schedule()
         self.state = RunState()
         self.status = RunStatus(scenario, self.schedule, status)
+        self.plant: PlantLoad | None = None
+        if scenario.plant:
+            # CI-sized runs use the small plant: 10 k tags is 10 server + collector
+            # processes' worth of CPU on a 2-core machine
+            profile = "normal" if scenario.is_short else scenario.profile
+            self.plant = PlantLoad(
+                self.work / "plant", profile, scenario.seed, fault_mix=scenario.sensor_fault_mix
+            )
         kinds = {f.kind for f in scenario.faults}
         # --secure: credentials first (harness.secure_profile); the load generator is the
-        # first collector identity, so it publishes on its own partition's subject
+        # first collector identity (so it publishes on its own partition's subject), plant
+        # collector i the (i+1)-th
         self.secure: SecureProfile | None = None
         if secure:
             self.work.mkdir(parents=True, exist_ok=True)
-            self.secure = SecureProfile(self.work, collectors=1)
+            plant_collectors = self.plant.collector_count() if self.plant is not None else 0
+            self.secure = SecureProfile(self.work, collectors=1 + plant_collectors)
         self.source_id = self.secure.collector_name(0) if self.secure else SOURCE_ID
         self.stack = ScenarioStack(
             self.work,
@@ -158,14 +168,6 @@ class ScenarioRunner:
                 self._skipped_kinds["disk-full-historian"] = why
         self._last_ack_mono = 0.0
         self._last_applied_mono: dict[str, float] = {}
-        self.plant: PlantLoad | None = None
-        if scenario.plant:
-            # CI-sized runs use the small plant: 10 k tags is 10 server + collector
-            # processes' worth of CPU on a 2-core machine
-            profile = "normal" if scenario.is_short else scenario.profile
-            self.plant = PlantLoad(
-                self.work / "plant", profile, scenario.seed, fault_mix=scenario.sensor_fault_mix
-            )
         self.bus = BusOptions(
             ack_timeout_s=2.0,
             publish_attempts=3,
@@ -260,7 +262,10 @@ class ScenarioRunner:
             if self.plant is not None:
                 self.status.say(f"starting the {self.plant.profile} plant: servers + collectors")
                 await asyncio.to_thread(
-                    self.plant.start, self.stack.url_for("collector"), replicas=self.bus.replicas
+                    self.plant.start,
+                    self.stack.url_for("collector"),
+                    replicas=self.bus.replicas,
+                    collector_args=self.secure.plant_collector_args if self.secure else None,
                 )
             report = await self._run_with_stack()
         finally:
@@ -383,6 +388,10 @@ class ScenarioRunner:
         self.status.say("stopping ingest; reading everything back")
         await asyncio.to_thread(self.stack.ingest.stop)
         return self._score(sampler)
+
+    def _plant_source(self, index: int) -> str:
+        """The source id plant collector ``index`` publishes as."""
+        return self.secure.collector_name(index + 1) if self.secure else f"collector-{index}"
 
     def _identity(self, role: str) -> dict[str, object]:
         """``nats.connect`` kwargs of the runner's ``role`` connection (none when plain):
@@ -628,7 +637,7 @@ class ScenarioRunner:
         """Seconds from the fault's end until the affected flow is acked and queryable again:
         the load generator's acks, and applied notices of the source the fault hit."""
         t_end = time.monotonic()
-        source = "collector-0" if f.kind.endswith("-collector") else self.source_id
+        source = self._plant_source(0) if f.kind.endswith("-collector") else self.source_id
         ack_s = query_s = None
         while time.monotonic() - t_end < 120 and (ack_s is None or query_s is None):
             if ack_s is None and self._last_ack_mono >= t_end:

@@ -108,9 +108,10 @@ class SecureProfile:
             str(self.store_key),
         ]
 
-    def collector_args(self, index: int) -> tuple[str, list[str]]:
-        """(source_id, extra options) of collector process ``index`` (1.. for the plant)."""
-        name = self.collector_name(index)
+    def plant_collector_args(self, index: int) -> tuple[str, list[str]]:
+        """(source_id, extra options) of plant collector process ``index`` (0..): the
+        identity after the load generator's, its partition count from the manifest."""
+        name = self.collector_name(index + 1)
         return name, [*self.auth(name).argv(), "--partitions", str(self.partitions)]
 
     async def provision(self, urls: list[str], bus: BusOptions) -> None:

@@ -85,7 +85,7 @@ def test_secure_run_passes_and_its_bus_required_tls_and_credentials(tmp_path: Pa
 
 def test_secure_refuses_what_it_cannot_run_yet(tmp_path: Path) -> None:
     app = build_app()
-    for name, why in (("failover", "one nats-server"), ("stress", "collector processes")):
+    for name, why in (("failover", "one nats-server"), ("replay", "its own services")):
         result = CliRunner().invoke(
             app, ["scenario", "run", name, "--short", "--secure", "--reports", str(tmp_path)]
         )
