@@ -202,6 +202,8 @@ class PartitionOwner:
                 floor = ci.ack_floor.stream_seq if ci.ack_floor is not None else 0
                 if (floor or 0) >= last_applied_seq or not ci.num_ack_pending:
                     return
+            if time.monotonic() - self._last_beat >= HEARTBEAT_S:
+                await self._beat()  # a long wait must not make the others think we died
             if time.monotonic() > deadline:
                 # only nak'd rounds (not stored here) can hold the floor back this long
                 self._log(f"partitions: p{p} ack floor below {last_applied_seq} at handover")
