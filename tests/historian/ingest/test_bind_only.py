@@ -159,3 +159,33 @@ async def test_bind_only_ingests_what_the_collector_publishes_without_a_violatio
         stop.set()
         await asyncio.wait_for(running, 30)
         await h.close()
+
+
+def test_serve_options_for_a_secured_bus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from historian.server.cli import build_parser, config_from_args
+
+    def parse(*argv: str):  # type: ignore[no-untyped-def]
+        return config_from_args(build_parser("serve"), [str(tmp_path / "data"), *argv])
+
+    seed = tmp_path / "acme-ingest.nk"
+    seed.write_text("SU...\n")
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    cfg = parse("--nats", "nats://127.0.0.1:1", "--nats-nkey", str(seed), "--bind-only")
+    assert cfg.bind_only and cfg.nats_auth.nkey_seed == seed
+    assert cfg.nats_auth.inbox == "_INBOX_acme-ingest"  # what security init grants
+    assert not parse("--nats", "nats://127.0.0.1:1").bind_only  # default unchanged
+    assert NatsAuth(nkey_seed=seed, tls_ca=ca).argv() == [
+        "--nats-nkey", str(seed), "--nats-tls-ca", str(ca),
+    ]  # fmt: skip
+    for argv, says in (
+        (["--nats", "nats://x:1", "--nats-nkey", str(tmp_path / "no.nk")], "no such file"),
+        (["--bind-only"], "need --nats"),
+        (["--nats", "nats://x:1", "--nats-tls-cert", str(seed)], "go together"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            parse(*argv)
+        assert exc.value.code == 2
+        assert says in capsys.readouterr().err
