@@ -33,7 +33,7 @@ from historian.server.assignment import AssignmentTable, target_owner
 from tests.bus_waits import wait_consumed
 from tests.historian.serve_process import ServeProcess
 
-pytestmark = [pytest.mark.service]
+pytestmark = [pytest.mark.service, pytest.mark.slow]
 
 NS = 1_000_000_000
 PARTITIONS = 4
