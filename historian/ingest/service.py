@@ -70,6 +70,14 @@ class IngestHost:
         self._nc: NATS | None = None
         self._nc_notify: NATS | None = None
         self._pending: set[asyncio.Future[None]] = set()
+        self._run_stop: asyncio.Event | None = None
+        self._failure: BaseException | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        """A worker run outside :meth:`run` failed for good: make :meth:`run` raise ``exc``."""
+        self._failure = exc
+        if self._run_stop is not None:
+            self._run_stop.set()
 
     async def start(self) -> None:
         self._nc = nc = await nats.connect(
@@ -141,7 +149,10 @@ class IngestHost:
         """Run every worker until ``stop``; if one raises, stop the others and re-raise."""
         tasks = [asyncio.create_task(w.run(stop)) for w in self.workers]
         if not tasks:  # partitions come and go at run time (historian.server.partition_owner)
+            self._run_stop = stop
             await stop.wait()
+            if self._failure is not None:
+                raise self._failure
             return
         try:
             for fut in asyncio.as_completed(tasks):

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from historian.ingest.health import StoreUnusableError
 from historian.server.assignment import (
     DEFAULT_BUCKET,
     HEARTBEAT_S,
@@ -75,6 +76,7 @@ class PartitionOwner:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_beat = -float("inf")
+        self._failed = False
         self.table = Table()
         """The latest snapshot of the bucket (the router reads members' URLs from it)."""
 
@@ -126,6 +128,8 @@ class PartitionOwner:
         if time.monotonic() - self._last_beat >= HEARTBEAT_S:
             await self._beat()
         self._reap()
+        if self._failed:
+            return  # the server is stopping (exit 3); its stop hands the partitions over
         self.table = table = await self._table.read()
         live = table.live_members()
         members = sorted({*live, self.node})
@@ -155,18 +159,25 @@ class PartitionOwner:
                         self._acquire(p)
 
     def _reap(self) -> None:
-        """A worker that ended by itself (the store refused writes): say so, keep the rest."""
+        """A worker that ended by itself. The store refusing every write (poisoned WAL) ends
+        the process with exit 3, as with static partitions, and the clean stop hands its
+        partitions to the other nodes; anything else restarts the worker next tick."""
         for p, r in list(self._running.items()):
             if r.task.done() and not r.stop.is_set():
                 exc = r.task.exception()
-                self._log(f"partitions: worker p{p} stopped: {exc!r}; restarting it")
                 del self._running[p]
                 assert self._host is not None
                 self._host.workers.remove(r.worker)
+                if isinstance(exc, StoreUnusableError):
+                    self._log(f"partitions: worker p{p}: {exc}; stopping the server")
+                    self._failed = True
+                    self._host.fail(exc)
+                else:
+                    self._log(f"partitions: worker p{p} stopped: {exc!r}; restarting it")
 
     # ------------------------------------------------------------ ownership
     def _acquire(self, p: int) -> None:
-        if p in self._running:
+        if p in self._running or self._failed:
             return
         assert self._host is not None
         worker = self._host.make_worker(p)
@@ -231,7 +242,8 @@ class PartitionOwner:
         try:
             table = await self._table.read()
             others = [m for m in table.live_members() if m != self.node]
-            for p in list(self._running):
+            mine = {p for p, e in table.partitions.items() if e.owner == self.node}
+            for p in sorted(mine | set(self._running)):
                 entry = table.partitions.get(p)
                 target = target_owner(p, others)
                 if entry is not None and entry.owner == self.node and target is not None:

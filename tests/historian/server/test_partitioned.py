@@ -273,3 +273,33 @@ def test_node_usage_errors_exit_2_with_one_line(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+async def test_a_node_whose_store_refuses_writes_exits_3_with_nothing_acked(
+    tmp_path: Path, nats_server: NatsServer, bus: JetStreamContext
+) -> None:
+    """As with static partitions: a poisoned WAL ends the server with exit 3, not a loop."""
+    from historian.fs import FaultyFileSystem
+    from historian.server import EXIT_STORE_UNUSABLE, HistorianServer, ServeConfig
+
+    fs = FaultyFileSystem()
+    logs: list[str] = []
+    cfg = ServeConfig(
+        tmp_path / "a", nats_url=nats_server.url, partitions=(), partition_count=PARTITIONS,
+        node="a",
+    )  # fmt: skip
+    server = HistorianServer(cfg, fs=fs, log=logs.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(server.run(stop))
+    try:
+        await wait_assigned(bus, ["a"])
+        fs.faults.fsync_error = True
+        await Publisher(bus, (time.time_ns() // NS - 3600) * NS).publish(2)
+        assert await asyncio.wait_for(task, 60) == EXIT_STORE_UNUSABLE, logs
+        for p in range(PARTITIONS):
+            info = await bus.consumer_info(OPTS.stream, OPTS.consumer_name(p))
+            assert not info.ack_floor.stream_seq, f"p{p} acked a batch it could not store"
+    finally:
+        stop.set()
+        if not task.done():
+            await task
