@@ -139,6 +139,13 @@ async def run_collector(args: argparse.Namespace, tags: Sequence[Any], stop: asy
         with contextlib.suppress(Exception):
             await fwd.flush(timeout=drain_s)
     fwd_stop.set()
+    # bounded: a publish stuck on a bus that never comes back must not keep the process
+    # alive (cancelled publishes go to the spool); nats-py may also retry a first connect
+    # forever, so that task is cancelled rather than awaited
+    done, _ = await asyncio.wait({forwarding}, timeout=opts.ack_timeout_s + 10)
+    if not done:
+        forwarding.cancel()
+    connect.cancel()
     await asyncio.gather(forwarding, connect, return_exceptions=True)
     for task in side:
         task.cancel()
