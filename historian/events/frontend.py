@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,7 +48,7 @@ class EventsFrontEnd:
         self.store = await asyncio.to_thread(EventStore, self.directory, self._fs)
         torn = self.store.open_report["torn_tails"]
         if torn:
-            print(f"historian: event store cut torn tails {torn}", flush=True)
+            print(f"historian: event store cut torn tails {torn}", file=sys.stderr, flush=True)
         if self._url is not None:
             self.ingest = EventIngest(self.store, self._url, self._opts)
             await self.ingest.start()

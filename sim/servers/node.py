@@ -8,6 +8,10 @@ into both servers in bulk.
 Run as a process: ``python -m sim.servers.node --catalogue FILE --start 0 --stop 2000
 --ready-file F``; it writes its endpoints as JSON to the ready file once both
 servers listen, and stops cleanly on SIGTERM or SIGINT.
+
+A twin's alarms, trips and operator actions (:mod:`sim.plant_events`) are fired as
+OPC UA events and, with ``--events-nats URL``, published to the events stream
+(docs/events.md).
 """
 
 from __future__ import annotations
