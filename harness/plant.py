@@ -66,12 +66,14 @@ class PlantLoad:
         nats_url: str,
         *,
         replicas: int = 1,
-        collector_args: Callable[[int], tuple[str, list[str]]] | None = None,
+        collector_args: Callable[[int, str], tuple[str, list[str]]] | None = None,
+        opcua_users: Path | None = None,
     ) -> None:
         """Start servers (blocking until ready) and their collectors (``nats_url``: one
         URL, or a cluster's comma-separated; ``replicas``: of the stream if they create it;
-        ``collector_args(i)``: collector ``i``'s source id and extra options, e.g. its bus
-        identity under ``--secure``; default ``collector-<i>``, none)."""
+        ``collector_args(i, protocol)``: collector ``i``'s source id and extra options, e.g.
+        its bus identity under ``--secure``; default ``collector-<i>``, none;
+        ``opcua_users``: the OPC UA servers in secure mode with these users)."""
         cat = generate_profile(self.profile, self.seed)
         if self.fault_mix is not None:
             cat = apply_fault_mix(cat, self.fault_mix, self.seed)
@@ -80,6 +82,8 @@ class PlantLoad:
         self.servers = start_servers(
             self.catalogue_path, speed=self.speed, seed=self.seed, workdir=self.work / "sim",
             tags_per_process=self.tags_per_process,
+            security="secure" if opcua_users is not None else "none",
+            opcua_users=opcua_users,
         )
         for srv in self.servers:
             protocol = "modbus" if srv.index % 2 == 0 else "opcua"
@@ -88,7 +92,9 @@ class PlantLoad:
                 else str(srv.opcua_endpoint)
             )  # fmt: skip
             source_id, extra = (
-                collector_args(srv.index) if collector_args else (f"collector-{srv.index}", [])
+                collector_args(srv.index, protocol)
+                if collector_args
+                else (f"collector-{srv.index}", [])
             )
             argv = [
                 sys.executable, "-m", "harness.collector_process",

@@ -266,6 +266,7 @@ class ScenarioRunner:
                     self.stack.url_for("collector"),
                     replicas=self.bus.replicas,
                     collector_args=self.secure.plant_collector_args if self.secure else None,
+                    opcua_users=self.secure.opcua_users if self.secure else None,
                 )
             report = await self._run_with_stack()
         finally:

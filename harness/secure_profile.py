@@ -13,16 +13,18 @@ What :class:`SecureProfile` sets up in the run's work directory, before any serv
 * the historian's WAL and segments encrypted with a key file (``--encryption-key``);
 * the runner's publisher as ``acme-collector-1`` (its ``source_id`` is that name, so it
   lands on its own partition), its observer as ``acme-reader`` and the dead-letter
-  count at the end as ``acme-operator``.
+  count at the end as ``acme-operator``;
+* the plant: each collector process with its own collector identity; the OPC UA
+  servers in secure mode (Basic256Sha256 SignAndEncrypt only, no anonymous, one user
+  whose password the collectors read from a 0600 file). Modbus has no security.
 
-Not covered: OPC UA secure mode of the plant servers (the plant's collectors
-authenticate to the bus; their OPC UA sessions stay as the scenario runs them in
-plain mode), mTLS (``init --mtls`` works with these clients, not wired to a flag),
+Not covered: mTLS (``init --mtls`` works with these clients, not wired to a flag),
 the HTTP API tokens (the scenario does not serve HTTP), the cold tier.
 """
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,14 +34,17 @@ import nats
 from harness.security.client import SecureNatsConfig
 from harness.security.deployment import InitOptions, init_deployment
 from harness.security.identities import Role
+from harness.security.pki import write_private_file
 from historian.bus.auth import NatsAuth
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_consumer, ensure_streams
 from historian.crypto.keyfile import generate_key_file
+from historian.opcua.security import hash_password
 
 __all__ = ["SECURITY_MODES", "SecureProfile"]
 
 TENANT = "acme"
+OPCUA_USER = "collector"
 SECURITY_MODES = ("plain", "secure")
 """Values of the report's ``security.mode`` metric."""
 
@@ -53,6 +58,14 @@ class SecureProfile:
         self.cfg = SecureNatsConfig.load(self.directory)
         self.store_key = work_dir / "historian.key"
         generate_key_file(self.store_key)
+        # the plant's OPC UA servers: SignAndEncrypt only, one user, no anonymous
+        password = secrets.token_urlsafe(18)
+        self.opcua_password_file = self.directory / "opcua-collector.password"
+        write_private_file(self.opcua_password_file, password.encode() + b"\n")
+        self.opcua_users = self.directory / "opcua-users.toml"
+        self.opcua_users.write_text(
+            f'[users.{OPCUA_USER}]\npassword_hash = "{hash_password(password)}"\n'
+        )
 
     @property
     def partitions(self) -> int:
@@ -108,11 +121,16 @@ class SecureProfile:
             str(self.store_key),
         ]
 
-    def plant_collector_args(self, index: int) -> tuple[str, list[str]]:
+    def plant_collector_args(self, index: int, protocol: str) -> tuple[str, list[str]]:
         """(source_id, extra options) of plant collector process ``index`` (0..): the
-        identity after the load generator's, its partition count from the manifest."""
+        identity after the load generator's, its partition count from the manifest, and
+        for OPC UA the secure session (SignAndEncrypt, user + password file)."""
         name = self.collector_name(index + 1)
-        return name, [*self.auth(name).argv(), "--partitions", str(self.partitions)]
+        args = [*self.auth(name).argv(), "--partitions", str(self.partitions)]
+        if protocol == "opcua":
+            args += ["--opcua-security", "secure", "--username", OPCUA_USER]
+            args += ["--password-file", str(self.opcua_password_file)]
+        return name, args
 
     async def provision(self, urls: list[str], bus: BusOptions) -> None:
         """As the operator: the batch and dead-letter streams and every consumer."""
@@ -135,6 +153,6 @@ class SecureProfile:
             f"provisioned by {TENANT}-operator, the historian binds as {TENANT}-ingest; "
             f"{m.bus.partitions} partitions so each of {self.collector_count} collector "
             "identities has its own subject; historian WAL and segments encrypted "
-            "(AES-GCM key file); OPC UA links of the plant and the HTTP API not secured "
-            "in this run; docs/security.md)"
+            "(AES-GCM key file); plant OPC UA servers Basic256Sha256 SignAndEncrypt with a "
+            "user login (Modbus has no security); HTTP API not served; docs/security.md)"
         )

@@ -91,3 +91,38 @@ def test_secure_refuses_what_it_cannot_run_yet(tmp_path: Path) -> None:
         )
         assert result.exit_code == 2, result.output
         assert why in result.output
+
+
+def test_plant_collectors_get_their_identity_and_a_secure_opcua_session(tmp_path: Path) -> None:
+    import argparse
+
+    from harness.secure_profile import SecureProfile
+    from historian.bus.auth import nats_auth_from_args
+    from historian.collect.process import add_collector_arguments, opcua_security
+    from historian.opcua.security import load_users, verify_password
+
+    profile = SecureProfile(tmp_path, collectors=3)
+    ap = argparse.ArgumentParser()
+    add_collector_arguments(ap)
+    base = ["--endpoint", "opc.tcp://127.0.0.1:1", "--nats", "nats://127.0.0.1:1"]
+    seen = set()
+    for index, protocol in ((0, "modbus"), (1, "opcua")):
+        source_id, extra = profile.plant_collector_args(index, protocol)
+        args = ap.parse_args(
+            [*base, "--protocol", protocol, "--spool", str(tmp_path / f"s{index}" / "spool"),
+             "--source-id", source_id, *extra]
+        )  # fmt: skip
+        seen.add(source_id)
+        assert source_id == f"acme-collector-{index + 2}"  # the load generator is -1
+        auth = nats_auth_from_args(args)
+        assert auth.nkey_seed is not None and auth.nkey_seed.stem == source_id
+        assert auth.tls_ca is not None and args.partitions == profile.partitions
+        if protocol == "opcua":
+            session = opcua_security(args)
+            assert session.mode == "SignAndEncrypt" and session.username == "collector"
+            users = load_users(profile.opcua_users)
+            assert session.password is not None
+            assert verify_password(users["collector"], session.password)
+        else:
+            assert args.opcua_security == "none"
+    assert len(seen) == 2
