@@ -245,3 +245,46 @@ async def test_subscriber_sees_exactly_what_was_emitted(node: TwinNode) -> None:
     # OPC UA source timestamps carry microseconds; under a Bad status the value is null
     assert sorted((s, t, "bad" if v is None else v, q) for s, t, v, q in got) == want
     assert len(want) >= 5 * 9
+
+
+async def test_unsubscribed_node_reads_its_newest_value(node: TwinNode) -> None:
+    """A node nobody subscribes to holds no DataValue per tick (publish() leaves the newest
+    value in arrays), yet a read returns that tick's value, status and source time; once
+    subscribed, the node is written eagerly again and notifies."""
+    server = node.opcua
+    got: list[float] = []
+
+    class Handler:
+        def datachange_notification(self, n: object, val: float, data: DataChangeNotif) -> None:
+            got.append(val)
+
+    for path in (TP, BAD):
+        k = server.node_ids.index(ua.NodeId(path, 2))
+        for _ in range(50):  # until the tag is emitted in a tick (its sample rate)
+            result = await node.tick_once()
+            if result.emit[k]:
+                break
+        assert result.emit[k]
+        attval = server._attvals[k]
+        if not attval.datachange_callbacks:
+            assert attval.value is None and attval.value_callback is not None
+        async with Client(_url(node)) as c:
+            dv = await c.get_node(f"ns=2;s={path}").read_data_value(raise_on_bad_status=False)
+        assert datetime_to_ns(dv.SourceTimestamp.replace(tzinfo=UTC)) // 1000 == (
+            int(result.ts[k]) // 1000
+        )
+        assert dv.StatusCode.value >> 16 == int(result.quality[k])
+        if path == BAD:
+            assert dv.Value.Value is None
+        else:
+            assert dv.Value.Value == float(result.values[k])
+    async with Client(_url(node)) as c:
+        sub = await c.create_subscription(50, Handler())
+        await sub.subscribe_data_change(c.get_node(f"ns=2;s={TP}"))
+        await _wait_until(lambda: len(got) >= 1)  # the initial value, read lazily
+        n0 = len(got)
+        for _ in range(5):
+            await node.tick_once()
+            await asyncio.sleep(0.1)
+        await _wait_until(lambda: len(got) > n0)
+        await sub.delete()
