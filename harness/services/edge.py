@@ -204,12 +204,13 @@ class EdgeBus(OwnedDirService):
     async def cut(self) -> None:
         await self._require_link().set_mode("blackhole")
 
-    async def heal(self, *, restart_sourcing: bool = True) -> None:
-        """Reset the dead connection (the leaf reconnects within :data:`LEAF_RECONNECT_S`),
-        pass traffic again, and with ``restart_sourcing`` (what a site watchdog does on
-        a leafnode reconnect) re-add the hub's sources once the leaf is back: a source
-        whose in-flight messages died in the cut is otherwise resumed only by
-        nats-server's stall detection, 20-30 s later (measured; docs/scaling.md)."""
+    async def heal(self, *, restart_sourcing: bool = False) -> None:
+        """Reset the dead connection (the leaf reconnects within :data:`LEAF_RECONNECT_S`)
+        and pass traffic again. With ``restart_sourcing`` (what a site watchdog could do
+        on a leafnode reconnect) also re-add the hub's sources once the leaf is back: a
+        source whose in-flight messages died in the cut is otherwise resumed only by
+        nats-server's stall detection, up to 20-30 s later. Off by default: the drains
+        measured with it were slower (on a loaded machine, not resolved; docs/scaling.md)."""
         link = self._require_link()
         self.healed_at_ns = time.time_ns()
         before = await asyncio.to_thread(self._leaf_connections)

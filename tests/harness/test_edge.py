@@ -194,6 +194,13 @@ async def _cut_and_drain(
         run.spooled = fwd.metrics.batches_spooled
         assert watch is not None
         await watch
+        # every batch in the hub before judging (sourcing may still be delivering the
+        # batches sent after the heal), then every one consumed
+        deadline = time.monotonic() + 300
+        while (await hub_js.stream_info(OPTS.stream)).state.messages < run.batches:
+            if time.monotonic() > deadline:
+                break  # the checks below say how many are missing
+            await asyncio.sleep(0.1)
         await wait_consumed(hub_js, OPTS, timeout_s=120)
         ids = await _hub_ids(hub_js)
         run.hub_msgs, run.hub_unique_ids = len(ids), len(set(ids))
