@@ -60,11 +60,12 @@ def figures(report: Report) -> dict[str, float]:
         return float(v) if v is not None else float("nan")
 
     stored = get_("accounting.total.stored")
-    cpu_s = 0.0
+    cpu_s = 0.0  # integrated from the sampler's series (a ramp may stop early)
     for name in PROCESSES:
-        pct = m.get(f"resources.{name}.cpu_mean_pct")
-        if pct is not None:
-            cpu_s += float(pct) / 100.0 * report.duration_s
+        series = report.timeseries.get(f"cpu.{name}")
+        if series:
+            t, pct = series["t_s"], series["values"]
+            cpu_s += sum(pct[i] / 100.0 * (t[i] - t[i - 1]) for i in range(1, len(t)))
     return {
         "sustained pts/s": get_("stress.highest_sustained_pts_s"),
         "peak queryable pts/s": get_("throughput.queryable_max_pts_s"),
