@@ -80,7 +80,10 @@ class PlantLoad:
         self.catalogue_path.parent.mkdir(parents=True, exist_ok=True)
         dump_catalogue(cat, self.catalogue_path)
         self.servers = start_servers(
-            self.catalogue_path, speed=self.speed, seed=self.seed, workdir=self.work / "sim",
+            self.catalogue_path,
+            speed=self.speed,
+            seed=self.seed,
+            workdir=self.work / "sim",
             tags_per_process=self.tags_per_process,
             security="secure" if opcua_users is not None else "none",
             opcua_users=opcua_users,
