@@ -14,6 +14,7 @@ import asyncio
 import json
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -303,3 +304,35 @@ async def test_a_node_whose_store_refuses_writes_exits_3_with_nothing_acked(
         stop.set()
         if not task.done():
             await task
+
+
+async def test_a_crashed_node_is_taken_over_without_loss(
+    tmp_path: Path, nats_server: NatsServer, bus: JetStreamContext
+) -> None:
+    """SIGKILL b: after its heartbeat times out a takes b's partitions over from their ack
+    floors; nothing is lost (a batch b wrote but had not acked may be in both stores);
+    a routed query names the dead holder (503) rather than answer without its share."""
+    a, b = await asyncio.gather(
+        asyncio.to_thread(start_node, tmp_path, nats_server.url, "a"),
+        asyncio.to_thread(start_node, tmp_path, nats_server.url, "b"),
+    )
+    procs = [a, b]
+    try:
+        await wait_assigned(bus, ["a", "b"])
+        pub = Publisher(bus, (time.time_ns() // NS - 3600) * NS)
+        await pub.publish(10)
+        b.proc.kill()
+        b.proc.wait(timeout=10)
+        await pub.publish(10)
+        await wait_assigned(bus, ["a"], timeout_s=60)  # b's heartbeat is 10 s old by then
+        await wait_all_consumed(bus)
+        req = urllib.request.Request(f"{a.info['http']}/api/v1/tags/{tag(2)}/last")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            await asyncio.to_thread(urllib.request.urlopen, req, None, 15)
+        assert err.value.code == 503 and "b" in json.loads(err.value.read())["error"]["message"]
+        assert a.stop() == 0, a.log.read_text()
+        stored = set(stored_points(a.data)) | set(stored_points(b.data))
+        assert stored == pub.expected(), f"missing {len(pub.expected() - stored)}"
+    finally:
+        for proc in procs:
+            proc.stop()
