@@ -292,15 +292,18 @@ class EventStore:
         rx = re.compile(fnmatch.translate(source))
         out: list[Event] = []
         with self._lock:
-            days = sorted(d for d in self._segments if day_of(start_ns) <= d <= day_of(end_ns - 1))
-            picks = [(self._segments[d], self._in_range(self._segments[d], start_ns, end_ns))
+            lo = start_ns if after is None else max(start_ns, after[0])
+            days = sorted(d for d in self._segments if day_of(lo) <= d <= day_of(end_ns - 1))
+            picks = [(self._segments[d], self._in_range(self._segments[d], lo, end_ns))
                      for d in days]  # fmt: skip
-        for seg, offsets in picks:
-            if not offsets:
+        for seg, rows in picks:
+            if not rows:
                 continue
             data = self._fs.read_bytes(seg.path)
-            found = []
-            for off in offsets:
+            found: list[Event] = []
+            for t, off in rows:  # in time order: stop once a page is sure
+                if len(found) > max_count - len(out) and t > found[max_count - len(out)].time_ns:
+                    break
                 e = self._read(seg, data, off)
                 if after is not None and (e.time_ns, e.id) <= after:
                     continue
@@ -315,8 +318,10 @@ class EventStore:
         return out[:max_count], len(out) > max_count
 
     @staticmethod
-    def _in_range(seg: _Segment, start_ns: int, end_ns: int) -> list[int]:
-        return [o for t, o in zip(seg.times, seg.offsets, strict=True) if start_ns <= t < end_ns]
+    def _in_range(seg: _Segment, start_ns: int, end_ns: int) -> list[tuple[int, int]]:
+        """(time, offset) of the segment's records in the range, by time."""
+        rows = zip(seg.times, seg.offsets, strict=True)
+        return sorted((t, o) for t, o in rows if start_ns <= t < end_ns)
 
     def _read(self, seg: _Segment, data: bytes, off: int) -> Event:
         damage = self._damage(data, off)

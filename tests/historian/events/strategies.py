@@ -17,7 +17,12 @@ _number = st.none() | st.floats(allow_nan=False, allow_infinity=False, width=64)
 def events(draw: st.DrawFn, day_span: int = 3) -> Event:
     return Event(
         id=draw(st.text("abcdef0123456789:-", min_size=1, max_size=12)),
-        time_ns=BASE + draw(st.integers(-NS_PER_DAY, day_span * NS_PER_DAY)),
+        # a few fixed times too: equal times (ordered by id) and the day boundaries
+        time_ns=BASE
+        + draw(
+            st.integers(-NS_PER_DAY, day_span * NS_PER_DAY)
+            | st.sampled_from([0, 1, NS_PER_DAY - 1, NS_PER_DAY])
+        ),
         source=draw(st.sampled_from(["acme.s.a.l.well_0001.pump.vibration", "acme.s.a", "é.x"])),
         kind=draw(st.sampled_from(KINDS)),
         severity=draw(st.integers(1, 1000)),
