@@ -14,6 +14,7 @@ which validates every field), which the historian must not import. Options,
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(str(exc))
     cat = load_catalogue(args.catalogue)
     lo, hi = slice_of(args.slice, len(cat))
+    # the catalogue and imports are long-lived (~100 k objects): frozen, collections no
+    # longer scan them while the OPC UA decode allocates per reading (~0.9x its CPU)
+    gc.collect()
+    gc.freeze()
     return serve(args, cat.tags[lo:hi])
 
 
