@@ -23,6 +23,7 @@ protocol one row:
   collector) at the end, and its least-squares slope over the window sampled each
   second (s/s); ``srclag`` (OPC UA) the slope of the source lag (wall time minus the
   newest source timestamp in wall seconds: > 0 = the server falls behind the twin);
+  ``recon`` counts the collectors' reconnects to their device in the window;
   ``grows`` = either slope > 0.01 s/s, or (Modbus, which reads every tag each poll)
   fewer than 95 % of the expected readings read. OPC UA sends changes only, so its
   read/s is below exp/s by the tags whose value did not change in a tick.
@@ -120,6 +121,10 @@ class Notices:
                     self.lag_s[source] = max(0, applied - int(created)) / 1e9
         except (ValueError, KeyError, TypeError):
             return
+
+
+def _reconnects(status: dict[str, Any]) -> int:
+    return int((status.get("source") or {}).get("reconnects", 0))
 
 
 def _read_count(status: dict[str, Any]) -> int:
@@ -245,6 +250,7 @@ async def run_level(
         appl = sum(notices.points.get(f"collector-{i}", 0) - ap0.get(f"collector-{i}", 0)
                    for i in mine)  # fmt: skip
         coll = sum(cpu[f"collector-{i}"] for i in mine)
+        reconnects = sum(_reconnects(st1[i]) - _reconnects(st0[i]) for i in mine)
         srv = sum(cpu[f"sim-{i}"] for i in mine)
         q = qlag[proto]
         ok_t = [t for t, v in zip(ts, q, strict=True) if v == v]
@@ -259,7 +265,7 @@ async def run_level(
             "historian_cpu": cpu["historian"], "nats_cpu": cpu["nats-server"],
             "share": (coll + srv) / total_cpu if total_cpu else float("nan"),
             "qlag_last_s": ok_q[-1] if ok_q else float("nan"), "qlag_slope": sl,
-            "srclag_slope": src_sl, "wall_s": wall,
+            "srclag_slope": src_sl, "wall_s": wall, "reconnects": reconnects,
             # Modbus reads every tag each poll: a missed poll is a tick never read. OPC UA
             # reports changes only (an unchanged value sends nothing): judged by its lag
             "grows": bool(sl > 0.01 or src_sl > 0.01
@@ -271,7 +277,7 @@ async def run_level(
 HEADER = (
     f"{'level':>5} {'procs':>5} {'proto':>6} {'exp/s':>7} {'read/s':>7} {'pub/s':>7} "
     f"{'appl/s':>7} {'pub/raw':>7} {'collCPU%':>8} {'srvCPU%':>7} {'histCPU%':>8} "
-    f"{'natsCPU%':>8} {'share':>5} {'qlag_s':>6} {'qslope':>7} {'srcslope':>8} grows"
+    f"{'natsCPU%':>8} {'share':>5} {'qlag_s':>6} {'qslope':>7} {'srcslope':>8} grows recon"
 )
 
 
@@ -282,7 +288,7 @@ def fmt(r: dict[str, Any], raw: float) -> str:
         f"{r['published_per_s'] / raw:>7.4f} {r['collector_cpu']:>8.0f} {r['server_cpu']:>7.0f} "
         f"{r['historian_cpu']:>8.0f} {r['nats_cpu']:>8.0f} {r['share']:>5.2f} "
         f"{r['qlag_last_s']:>6.2f} {r['qlag_slope']:>+7.3f} {r['srclag_slope']:>+8.3f} "
-        f"{'YES' if r['grows'] else 'no'}"
+        f"{'YES' if r['grows'] else 'no':>5} {r['reconnects']:>4}"
     )
 
 
@@ -293,6 +299,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
     ap.add_argument("--server-procs", default="5", help="server processes to try, e.g. 5,10")
     ap.add_argument("--py-spy", type=Path, help="record py-spy profiles into this directory")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = ap.parse_args()
     try:
         levels = [float(x) for x in args.levels.split(",")]
@@ -315,7 +322,10 @@ def main() -> None:
                 rows.append(r)
                 print(fmt(r, raw) + f"  (load {load[0]:.1f})", flush=True)
     print(json.dumps({"raw_ceiling": raw, "rows": rows}))
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"work directory kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
