@@ -69,3 +69,12 @@ def test_operator_writes_and_refused_writes() -> None:
     assert kinds["operator-action"].source == sp.path and kinds["operator-action"].value == 3000.0
     assert kinds["limit"].limit == sp.high and "refused" in kinds["limit"].message
     assert feed.collect(twin.step()) == []  # nothing is reported twice
+
+
+@pytest.mark.parametrize("name", ["sim.plant_events", "historian.events.model"])
+def test_docstring_examples(name: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
