@@ -171,6 +171,7 @@ def start_servers(
     hold_file: str | Path | None = None,
     progress: bool = False,
     ready_timeout: float = 120.0,
+    events_nats: str | None = None,
 ) -> list[ServerProcess]:
     """Start server processes for a catalogue (or a generated profile) and wait until ready.
 
@@ -179,7 +180,9 @@ def start_servers(
     (:class:`sim.servers.history_http.HistorianHttpHistory`). With ``hold_file`` the
     processes publish their first tick and wait until that file exists (so collectors
     can subscribe before a replay runs); ``progress`` has a replay write
-    ``<workdir>/progress-<i>.json``. With ``record_emitted`` each process
+    ``<workdir>/progress-<i>.json``. With ``events_nats`` (a NATS URL) each twin
+    publishes its alarms and events to the events stream (docs/events.md). With
+    ``record_emitted`` each process
     writes what it emitted to ``<workdir>/emitted-<i>.arrows`` (see
     :func:`sim.emitted.read_emitted`). On any failure, every process started so
     far is stopped before the error is raised.
@@ -225,6 +228,8 @@ def start_servers(
         common += ["--history-from", history_from]
     if hold_file is not None:
         common += ["--hold-file", str(hold_file)]
+    if events_nats is not None:
+        common += ["--events-nats", events_nats]
     try:
         for k, (a, b) in enumerate(plan_slices(cat, tags_per_process)):
             ready = work / f"ready-{k}.json"
