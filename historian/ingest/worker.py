@@ -285,6 +285,7 @@ class IngestWorker:
                 nats.errors.Error,
                 nats.js.errors.Error,
                 OSError,
+                NotProvisionedError,  # mid-run: a restarted server still recovering its store
             ):
                 self._sub = None
                 self.metrics.resubscribes += 1
