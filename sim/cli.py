@@ -63,11 +63,15 @@ def register_map_cmd(
         output.write_text(text, encoding="utf-8")
 
 
-def _serve_until_interrupted(procs: list[Any], status: Any = None) -> None:
-    """Block until Ctrl-C / SIGTERM or until a server process dies; then stop all by PID.
+def _serve_until_interrupted(procs: list[Any], banner: list[str], status: Any = None) -> None:
+    """Print ``banner``, block until Ctrl-C / SIGTERM or until a server process dies; then
+    stop all by PID.
 
-    ``status`` (a :class:`sim.replay_progress.ProgressMeter` over the processes'
-    progress files) draws a replay's progress line while waiting."""
+    The handlers are installed before the banner is printed: whoever waits for the
+    endpoint lines may press Ctrl-C at once (a test does), and a SIGINT before the
+    handler would end the command with a KeyboardInterrupt (exit 130) instead of a
+    clean stop. ``status`` (a :class:`sim.replay_progress.ProgressMeter` over the
+    processes' progress files) draws a replay's progress line while waiting."""
     import signal
     import time
 
@@ -83,6 +87,8 @@ def _serve_until_interrupted(procs: list[Any], status: Any = None) -> None:
 
     old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        for line in banner:
+            typer.echo(line)
         while not stop["now"]:
             dead = [p for p in procs if not p.alive()]
             if dead and not all(getattr(p, "finished_ok", False) for p in dead):
@@ -202,10 +208,7 @@ def serve_cmd(
     except ServerStartError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    for p in procs:
-        typer.echo(p.describe())
-    typer.echo("serving; Ctrl-C to stop")
-    _serve_until_interrupted(procs)
+    _serve_until_interrupted(procs, [*(p.describe() for p in procs), "serving; Ctrl-C to stop"])
 
 
 @app.command("replay")
@@ -274,12 +277,11 @@ def replay_cmd(
     except (ServerStartError, RecordingError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    for p in procs:
-        typer.echo(p.describe())
-    typer.echo(f"replaying {recording} at {speed}x (one tick = {step:g} s); Ctrl-C to stop")
     from sim.replay_progress import ProgressMeter
 
-    _serve_until_interrupted(procs, ProgressMeter(len(procs)) if progress else None)
+    banner = [p.describe() for p in procs]
+    banner.append(f"replaying {recording} at {speed}x (one tick = {step:g} s); Ctrl-C to stop")
+    _serve_until_interrupted(procs, banner, ProgressMeter(len(procs)) if progress else None)
 
 
 def _check_security(
