@@ -18,9 +18,12 @@ import gc
 import sys
 from pathlib import Path
 
-from historian.bus.auth import nats_auth_from_args
-from historian.collect.metrics import parse_listen
-from historian.collect.process import add_collector_arguments, serve, slice_of
+from historian.collect.process import (
+    add_collector_arguments,
+    parse_collector_args,
+    serve,
+    slice_of,
+)
 from sim.tags import load_catalogue
 
 
@@ -29,16 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--catalogue", type=Path, required=True)
     ap.add_argument("--slice", help="tag positions start:stop")
     add_collector_arguments(ap)
-    args = ap.parse_args(argv)
-    try:
-        nats_auth_from_args(args)  # a missing seed/CA file or half a cert pair: exit 2
-    except ValueError as exc:
-        ap.error(str(exc))
-    if args.metrics is not None:
-        try:
-            parse_listen(args.metrics)
-        except ValueError as exc:
-            ap.error(str(exc))
+    args = parse_collector_args(ap, argv)
     cat = load_catalogue(args.catalogue)
     lo, hi = slice_of(args.slice, len(cat))
     # the catalogue and imports are long-lived (~100 k objects): frozen, collections no

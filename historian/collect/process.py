@@ -247,6 +247,22 @@ def add_collector_arguments(ap: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_collector_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse, then refuse what :func:`serve` would only find later (usage error, exit 2):
+    a missing seed/CA file or half a cert pair, a bad ``--metrics`` address."""
+    args = ap.parse_args(argv)
+    try:
+        nats_auth_from_args(args)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if args.metrics is not None:
+        try:
+            parse_listen(args.metrics)
+        except ValueError as exc:
+            ap.error(str(exc))
+    return args
+
+
 def serve(args: argparse.Namespace, tags: Sequence[Any]) -> int:
     """Run :func:`run_collector` until SIGTERM/SIGINT; the process's exit code."""
     stop = asyncio.Event()
@@ -276,16 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slice", help="tag positions start:stop (after --pattern/--tags-file)")
     ap.add_argument("--drain-only", action="store_true", help="publish the spool, then exit")
     add_collector_arguments(ap)
-    args = ap.parse_args(argv)
-    try:
-        nats_auth_from_args(args)  # a missing seed/CA file or half a cert pair: exit 2
-    except ValueError as exc:
-        ap.error(str(exc))
-    if args.metrics is not None:
-        try:
-            parse_listen(args.metrics)
-        except ValueError as exc:
-            ap.error(str(exc))
+    args = parse_collector_args(ap, argv)
     if args.pattern is not None and args.tags_file is not None:
         ap.error("give --pattern or --tags-file, not both")
     try:
