@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from historian.crypto.cipher import BlockCipher
+import numpy as np
+
+from historian.crypto.cipher import BLOCK_OVERHEAD, BlockCipher
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
 from historian.sstable import SegmentReader
@@ -152,3 +154,30 @@ def verify(
             "(never acknowledged under fsync=always)"
         )
     return report
+
+
+def chunk_bytes_by_series(
+    root: str, fs: FileSystem | None = None, cipher: BlockCipher | None = None
+) -> dict[int, tuple[int, int]]:
+    """Per series: (encoded chunk bytes, points) over the live segment files.
+
+    The bytes are the chunks as the codec wrote them: an encrypted store's
+    per-block nonce and tag are left out, and index, stats and footer too, so
+    this is the codec's own figure on exactly the chunks the store holds
+    (what re-encoding every series would print, without encoding anything).
+    """
+    fs = fs or FileSystem()
+    state = read_manifest(fs, root) or ManifestState()
+    overhead = BLOCK_OVERHEAD if cipher is not None else 0
+    nbytes: dict[int, int] = {}
+    points: dict[int, int] = {}
+    for f in state.files:
+        reader = SegmentReader(fs, os.path.join(root, filenames.segment_name(f.number)), cipher)
+        index = reader.index
+        ids, inverse = np.unique(index["series"], return_inverse=True)
+        sizes = np.bincount(inverse, index["length"].astype(np.int64) - overhead, len(ids))
+        counts = np.bincount(inverse, index["count"].astype(np.int64), len(ids))
+        for sid, b, n in zip(ids.tolist(), sizes.tolist(), counts.tolist(), strict=True):
+            nbytes[sid] = nbytes.get(sid, 0) + int(b)
+            points[sid] = points.get(sid, 0) + int(n)
+    return {sid: (nbytes[sid], points[sid]) for sid in nbytes}

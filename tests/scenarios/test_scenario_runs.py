@@ -26,8 +26,9 @@ from scenarios import all_scenarios, get
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
 
-# failover runs once, through the command line with its own assertions (test_failover.py)
-@pytest.mark.parametrize("name", sorted(set(all_scenarios()) - {"failover"}))
+# failover and shadow run once each, through the command line with their own assertions
+# (test_failover.py, tests/harness/shadow/test_scenario.py): a second run here cost ~40 s
+@pytest.mark.parametrize("name", sorted(set(all_scenarios()) - {"failover", "shadow"}))
 def test_short_scenario_passes_its_thresholds(name: str, tmp_path: Path) -> None:
     scenario = get(name, short=True)
     said: list[str] = []
