@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -61,6 +63,24 @@ def register_map_cmd(
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _stopped_on_escape(procs: list[Any]) -> Iterator[None]:
+    """Stop the started servers if anything escapes before (or from) the serving loop.
+
+    ``_serve_until_interrupted`` stops them in its own ``finally``, but a Ctrl-C
+    (KeyboardInterrupt) or an error between ``start_servers`` returning and that loop
+    installing its handlers would otherwise leave them running, orphaned. Stopping an
+    already stopped server is a no-op.
+    """
+    from sim.servers.launch import stop_servers
+
+    try:
+        yield
+    except BaseException:
+        stop_servers(procs)
+        raise
 
 
 def _serve_until_interrupted(procs: list[Any], banner: list[str], status: Any = None) -> None:
@@ -208,7 +228,9 @@ def serve_cmd(
     except ServerStartError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    _serve_until_interrupted(procs, [*(p.describe() for p in procs), "serving; Ctrl-C to stop"])
+    with _stopped_on_escape(procs):
+        banner = [*(p.describe() for p in procs), "serving; Ctrl-C to stop"]
+        _serve_until_interrupted(procs, banner)
 
 
 @app.command("replay")
@@ -277,11 +299,12 @@ def replay_cmd(
     except (ServerStartError, RecordingError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    from sim.replay_progress import ProgressMeter
+    with _stopped_on_escape(procs):
+        from sim.replay_progress import ProgressMeter
 
-    banner = [p.describe() for p in procs]
-    banner.append(f"replaying {recording} at {speed}x (one tick = {step:g} s); Ctrl-C to stop")
-    _serve_until_interrupted(procs, banner, ProgressMeter(len(procs)) if progress else None)
+        banner = [p.describe() for p in procs]
+        banner.append(f"replaying {recording} at {speed}x (one tick = {step:g} s); Ctrl-C to stop")
+        _serve_until_interrupted(procs, banner, ProgressMeter(len(procs)) if progress else None)
 
 
 def _check_security(

@@ -54,7 +54,9 @@ async def test_two_processes_serve_their_slices(tmp_path: Path) -> None:
             assert (await node.read_data_value()).StatusCode.is_good()
         await asyncio.sleep(1.0)
     finally:
-        codes = await asyncio.to_thread(stop_servers, procs)
+        # a clean exit within a deadline a loaded 2-core machine meets (at load 12-16 a
+        # plant took >10 s, the command's default grace, and got SIGKILLed: exit -9)
+        codes = await asyncio.to_thread(stop_servers, procs, 60.0)
     assert codes == [0, 0]
     for p in procs:
         assert p.emitted_path is not None
@@ -79,3 +81,16 @@ def test_start_failure_is_reported(tmp_path: Path) -> None:
     dump_catalogue(Catalogue((tag,)), odd)
     with pytest.raises(ServerStartError, match="not 'well_NNNN'"):
         start_servers(odd, workdir=tmp_path, ready_timeout=60)
+
+
+def test_a_ctrl_c_before_the_serving_loop_still_stops_the_servers(tmp_path: Path) -> None:
+    """`sim serve`/`replay`: a KeyboardInterrupt between start and the signal handlers."""
+    from sim.cli import _stopped_on_escape
+
+    path = tmp_path / "cat.toml"
+    dump_catalogue(generate_oilfield(10, seed=3), path)
+    procs = start_servers(path, speed=1.0, workdir=tmp_path)
+    assert procs and all(p.alive() for p in procs)
+    with pytest.raises(KeyboardInterrupt), _stopped_on_escape(procs):
+        raise KeyboardInterrupt
+    assert not any(p.alive() for p in procs)
