@@ -15,8 +15,8 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -30,27 +30,10 @@ from historian.api.params import Params, too_large
 from historian.api.times import TIME_EXPECTED, format_time
 from historian.events.model import KINDS, Event
 
-__all__ = ["EventRoutes", "EventSource", "openapi_parts"]
+__all__ = ["EventRoutes", "openapi_parts"]
 
 JSON = "application/json"
 DEFAULT_MAX_COUNT = 1000
-
-
-class EventSource(Protocol):
-    """What the route needs of the server's events (historian.events.frontend.EventsFrontEnd)."""
-
-    def query(
-        self,
-        start_ns: int,
-        end_ns: int,
-        *,
-        source: str = "*",
-        kinds: Sequence[str] = (),
-        min_severity: int = 1,
-        after: tuple[int, str] | None = None,
-        max_count: int = 1000,
-        visible: Callable[[str], bool] | None = None,
-    ) -> tuple[list[Event], bool]: ...
 
 
 def event_json(e: Event) -> dict[str, Any]:

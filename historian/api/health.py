@@ -25,8 +25,8 @@ from historian.query.engine import QueryEngine
 
 if TYPE_CHECKING:
     from historian.api.connections import ConnectionAdmin
-    from historian.api.events import EventSource
     from historian.api.routing import QueryRouter
+    from historian.events.store import EventStore
 
 __all__ = ["ApiLimits", "ApiState", "Phase"]
 
@@ -63,8 +63,9 @@ class ApiState:
     recovery: dict[str, Any] = field(default_factory=dict)
     connections: ConnectionAdmin | None = None
     """The server's collector connection manager (``--nats`` only; historian.api.connections)."""
-    events: EventSource | None = None
-    """The server's plant events (historian.events.frontend; ``GET /api/v1/events``)."""
+    events: EventStore | None = None
+    """The server's plant event store, set by historian.events.frontend once it is open
+    (``GET /api/v1/events`` queries it directly)."""
     router: QueryRouter | None = None
     """Forwards tag queries to the partitions' holders (``serve --node``; historian.api.routing)."""
     store_failed: str | None = None

@@ -1,7 +1,7 @@
 """Events in the historian server: the store in ``<data_dir>/events`` and, with
 ``--nats``, the consumer of the events stream (a :class:`historian.server.process.FrontEnd`).
 
-The HTTP API queries it through :meth:`EventsFrontEnd.query` (``GET /api/v1/events``).
+The HTTP API queries the store itself (``GET /api/v1/events``; :meth:`EventStore.query`).
 """
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from historian.bus.options import BusOptions
 from historian.events.ingest import EventIngest
-from historian.events.model import Event
 from historian.events.store import EventStore
 from historian.fs import FileSystem
 
@@ -43,6 +41,7 @@ class EventsFrontEnd:
         self.ingest: EventIngest | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._states: list[Any] = []  # the API states answering from the store
 
     async def start(self, server: HistorianServer) -> dict[str, str]:
         self.store = await asyncio.to_thread(EventStore, self.directory, self._fs)
@@ -53,30 +52,12 @@ class EventsFrontEnd:
             self.ingest = EventIngest(self.store, self._url, self._opts)
             await self.ingest.start()
             self._task = asyncio.create_task(self.ingest.run(self._stop))
-        for fe in server.front_ends:  # the HTTP API answers GET /api/v1/events from here
+        for fe in server.front_ends:  # the HTTP API answers GET /api/v1/events from the store
             state = getattr(fe, "state", None)
             if state is not None and hasattr(state, "events"):
-                state.events = self
+                state.events = self.store
+                self._states.append(state)
         return {}
-
-    def query(
-        self,
-        start_ns: int,
-        end_ns: int,
-        *,
-        source: str = "*",
-        kinds: Sequence[str] = (),
-        min_severity: int = 1,
-        after: tuple[int, str] | None = None,
-        max_count: int = 1000,
-        visible: Callable[[str], bool] | None = None,
-    ) -> tuple[list[Event], bool]:
-        if self.store is None:
-            return [], False
-        return self.store.query(
-            start_ns, end_ns, source=source, kinds=kinds, min_severity=min_severity,
-            after=after, max_count=max_count, visible=visible,
-        )  # fmt: skip
 
     async def stop(self) -> None:
         self._stop.set()
@@ -87,5 +68,8 @@ class EventsFrontEnd:
         if self.ingest is not None:
             await self.ingest.close()
             self.ingest = None
+        for state in self._states:  # the API answers 503 from here on, not a closed store
+            state.events = None
+        self._states.clear()
         if self.store is not None:
             self.store.close()
