@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -47,12 +48,19 @@ async def test_rebuild_matches_the_live_store(tmp_path: Path) -> None:
             serve(live, srv.url, opts, [0], tmp_path, stop, announce=False, metrics_port=port)
         )
         await wait_consumed(js, opts)
-        await asyncio.sleep(1.2)  # one export period
-        body = await asyncio.to_thread(
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
-        )
-        text = body.decode()
-        assert 'twinbench_ingest_points_total{partition="0"} 8000.0' in text
+        # the metrics page is refreshed every export period (1 s): poll it until the
+        # counts of the consumed stream show, with a deadline, not after a fixed sleep
+        want = 'twinbench_ingest_points_total{partition="0"} 8000.0'
+        deadline = time.monotonic() + 60.0
+        text = ""
+        while want not in text and time.monotonic() < deadline:
+            body = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+            )
+            text = body.decode()
+            if want not in text:
+                await asyncio.sleep(0.1)
+        assert want in text, text[-2000:]
         assert 'twinbench_ingest_dead_lettered_total{partition="0"} 1.0' in text
         assert "twinbench_ingest_consumer_lag_messages" in text
         stop.set()
