@@ -26,14 +26,17 @@ result's numpy buffers without a copy. Schema metadata ``tag`` names the series.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from historian.model import QualityArray, TimeArray, ValueArray
 from historian.query.columns import QueryColumns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 try:  # H6's OPC UA names; the model's quality names until it is there
     from historian.statuscodes import status_name
@@ -198,6 +201,8 @@ def json_object(fields: Mapping[str, bytes | object]) -> bytes:
 
 
 def _status_dictionary(quality: QualityArray) -> pa.DictionaryArray:
+    import pyarrow as pa  # lazy: only Arrow requests pay its ~25 MB (benchmarks/bench_rss.py)
+
     uniq, inverse = np.unique(np.asarray(quality, dtype=np.uint16), return_inverse=True)
     names = pa.array([status_of(int(q)) for q in uniq], type=pa.string())
     return pa.DictionaryArray.from_arrays(pa.array(inverse.reshape(-1).astype(np.int32)), names)
@@ -207,6 +212,8 @@ def values_table(
     cols: QueryColumns, extra: Mapping[str, NDArray[np.generic]] | None = None
 ) -> pa.RecordBatch:
     """One record batch of a result's columns (see the module docstring); no copy of numbers."""
+    import pyarrow as pa  # lazy: only Arrow requests pay its ~25 MB (benchmarks/bench_rss.py)
+
     ts = pa.array(np.ascontiguousarray(cols.ts, dtype=np.int64)).view(pa.timestamp("ns", "UTC"))
     arrays: dict[str, pa.Array] = {}
     for key, col in (extra or {}).items():
@@ -224,6 +231,8 @@ def values_table(
 
 def arrow_stream(batch: pa.RecordBatch, metadata: Mapping[str, str] | None = None) -> bytes:
     """Serialise one record batch as an Arrow IPC stream (schema, batch, end marker)."""
+    import pyarrow as pa  # lazy: only Arrow requests pay its ~25 MB (benchmarks/bench_rss.py)
+
     if metadata:
         batch = batch.replace_schema_metadata(dict(metadata))
     sink = pa.BufferOutputStream()

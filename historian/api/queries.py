@@ -16,10 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
 
 from historian.api.encode import (
     dumps,
@@ -41,6 +40,9 @@ from historian.query.columns import NO_TIME, QueryColumns
 from historian.query.engine import QueryEngine, QueryLimitError, UnknownTagError
 from historian.query.recorded import InvalidPageTokenError
 from historian.query.summary import Summaries
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["KINDS", "Result", "result_arrow", "result_json", "run_query"]
 
@@ -218,6 +220,8 @@ def result_json(r: Result) -> bytes:
 
 
 def summaries_table(s: Summaries, types: list[str]) -> pa.RecordBatch:
+    import pyarrow as pa  # lazy: only Arrow requests pay its ~25 MB (benchmarks/bench_rss.py)
+
     arrays: dict[str, pa.Array] = {
         "start": pa.array(s.start).view(pa.timestamp("ns", "UTC")),
         "end": pa.array(s.end).view(pa.timestamp("ns", "UTC")),

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pyarrow as pa
 from starlette.responses import Response
 
 from historian.api.auth import Principal
@@ -106,6 +105,8 @@ def streams_query(
 
 
 def _arrow(results: list[Result | ApiError]) -> Response:
+    import pyarrow as pa  # lazy: only Arrow requests pay its ~25 MB (benchmarks/bench_rss.py)
+
     from historian.api.encode import values_table
 
     batches = []

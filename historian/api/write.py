@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pyarrow as pa
 
 from historian.api.errors import ApiError, bad_request
 from historian.api.times import TimeFormatError, parse_time
@@ -126,6 +125,8 @@ def batch_from_json(body: bytes) -> tuple[np.ndarray[Any, Any], dict[str, Any]]:
 
 def batch_from_arrow(body: bytes) -> tuple[np.ndarray[Any, Any], dict[str, Any]]:
     """(tag names, columns) of an Arrow IPC stream body; 400 when a column is missing."""
+    import pyarrow as pa  # lazy: only Arrow requests pay its ~25 MB (benchmarks/bench_rss.py)
+
     try:
         table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
     except (pa.ArrowInvalid, OSError) as exc:

@@ -28,6 +28,7 @@ from historian.crypto.keyfile import EncryptionKeyError
 from historian.errors import CatalogueError, HistorianError
 from historian.ingest.worker import NotProvisionedError
 from historian.options import FsyncPolicy
+from historian.server.malloc import tune_malloc
 from historian.server.process import HistorianServer, ServeConfig
 
 if TYPE_CHECKING:
@@ -359,6 +360,7 @@ def _check_http(
 
 def main(argv: list[str] | None = None, prog: str = "twinbench historian serve") -> int:
     cfg = config_from_args(build_parser(prog), argv)
+    tune_malloc()  # before the server starts its threads (historian/server/malloc.py)
     # `kill -USR1 PID` dumps every thread's stack to stderr: how to see where a stop hangs
     faulthandler.register(signal.SIGUSR1)
     server = HistorianServer(cfg)
