@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 from asyncua.client.client import Client
-from asyncua.ua.attribute_ids import AttributeIds
-from asyncua.ua.object_ids import ObjectIds
 
 from historian.query.part13 import AGGREGATES
 from tests.historian.opcua.conftest import BASE, FLOW, NS, RUNNING, OpcUaHistorian
@@ -38,8 +36,8 @@ async def test_folders_variables_and_properties(historian_server: OpcUaHistorian
         names = sorted([(await ch.read_browse_name()).Name for ch in await pump.get_children()])
         assert names == ["empty", "flow", "precise", "running"]
         flow = c.get_node(ua.NodeId(FLOW, ns))
-        assert value_of(await flow.read_attribute(AttributeIds.Historizing)) is True
-        for attr in (AttributeIds.AccessLevel, AttributeIds.UserAccessLevel):
+        assert value_of(await flow.read_attribute(ua.AttributeIds.Historizing)) is True
+        for attr in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
             level = value_of(await flow.read_attribute(attr))
             assert (
                 level & ua.AccessLevel.HistoryRead.mask and level & ua.AccessLevel.CurrentRead.mask
@@ -58,7 +56,7 @@ async def test_ha_configuration(historian_server: OpcUaHistorian, name: str, ste
     async with Client(historian_server.url, timeout=30) as c:
         ns = await c.get_namespace_index(NAMESPACE)
         var = c.get_node(ua.NodeId(name, ns))
-        refs = await var.get_referenced_nodes(ObjectIds.HasHistoricalConfiguration)
+        refs = await var.get_referenced_nodes(ua.ObjectIds.HasHistoricalConfiguration)
         assert len(refs) == 1
         ha = refs[0]
         assert (await ha.read_browse_name()).Name == "HAConfiguration"
@@ -74,20 +72,22 @@ async def test_ha_configuration(historian_server: OpcUaHistorian, name: str, ste
 async def test_server_capabilities_list_what_is_supported(historian_server: OpcUaHistorian) -> None:
     async with Client(historian_server.url, timeout=30) as c:
         for folder in (
-            ObjectIds.HistoryServerCapabilities_AggregateFunctions,
-            ObjectIds.Server_ServerCapabilities_AggregateFunctions,
+            ua.ObjectIds.HistoryServerCapabilities_AggregateFunctions,
+            ua.ObjectIds.Server_ServerCapabilities_AggregateFunctions,
         ):
-            children = await c.get_node(ua.NodeId(folder)).get_referenced_nodes(ObjectIds.Organizes)
+            children = await c.get_node(ua.NodeId(folder)).get_referenced_nodes(
+                ua.ObjectIds.Organizes
+            )
             ids = {n.nodeid.Identifier for n in children}
             assert ids >= {a.node_id for a in AGGREGATES.values()}
 
         async def read(i: int) -> Any:
             return await c.get_node(ua.NodeId(i)).read_value()
 
-        assert await read(ObjectIds.HistoryServerCapabilities_AccessHistoryDataCapability)
-        assert not await read(ObjectIds.HistoryServerCapabilities_InsertDataCapability)
-        assert await read(ObjectIds.HistoryServerCapabilities_MaxReturnDataValues) == 20_000
-        limit = ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadData
+        assert await read(ua.ObjectIds.HistoryServerCapabilities_AccessHistoryDataCapability)
+        assert not await read(ua.ObjectIds.HistoryServerCapabilities_InsertDataCapability)
+        assert await read(ua.ObjectIds.HistoryServerCapabilities_MaxReturnDataValues) == 20_000
+        limit = ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadData
         assert await read(limit) == 1_000
 
 

@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 from asyncua.client.client import Client
-from asyncua.ua.status_codes import StatusCodes
-from asyncua.ua.uaerrors import UaStatusCodeError
 
 from historian import Historian
 from historian.catalogue import TagCatalogue
@@ -123,18 +121,18 @@ async def test_request_configuration_and_server_defaults(
 async def test_processed_errors(client: Client) -> None:
     node = await _node(client, FLOW)
     avg = AGGREGATES["Average"].node_id
-    with pytest.raises(UaStatusCodeError) as err:
+    with pytest.raises(ua.UaStatusCodeError) as err:
         await history_read(client, processed(BASE, BASE + 60 * NS, MIN, [avg, avg]), [node])
-    assert err.value.code == StatusCodes.BadAggregateListMismatch
+    assert err.value.code == ua.StatusCodes.BadAggregateListMismatch
     (r,) = await history_read(client, processed(BASE, BASE + 60 * NS, MIN, [9999]), [node])
-    assert r.StatusCode.value == StatusCodes.BadAggregateNotSupported
+    assert r.StatusCode.value == ua.StatusCodes.BadAggregateNotSupported
     bad = ua.AggregateConfiguration(
         UseServerCapabilitiesDefaults=False, PercentDataBad=10, PercentDataGood=10
     )
     (r,) = await history_read(client, processed(BASE, BASE + 60 * NS, MIN, [avg], bad), [node])
-    assert r.StatusCode.value == StatusCodes.BadAggregateConfigurationRejected
+    assert r.StatusCode.value == ua.StatusCodes.BadAggregateConfigurationRejected
     (r,) = await history_read(client, processed(BASE, BASE, MIN, [avg]), [node])
-    assert r.StatusCode.value == StatusCodes.BadInvalidArgument
+    assert r.StatusCode.value == ua.StatusCodes.BadInvalidArgument
 
 
 async def test_at_time_simple_and_interpolated_bounds(client: Client, engine: QueryEngine) -> None:

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 from asyncua.client.client import Client
-from asyncua.ua.status_codes import StatusCodes
-from asyncua.ua.uaerrors import UaStatusCodeError
 
 from tests.historian.opcua.conftest import (
     BAD_SENSOR,
@@ -28,7 +26,7 @@ from tests.historian.opcua.helpers import history_read, ns_of, raw, read_all_raw
 from tests.opcua_fields import status_of, value_of
 
 NAMESPACE = "urn:twinbench:historian"
-BOUND_NOT_FOUND = StatusCodes.BadBoundNotFound
+BOUND_NOT_FOUND = ua.StatusCodes.BadBoundNotFound
 
 
 @pytest.fixture
@@ -108,7 +106,7 @@ async def test_missing_bounds_are_bad_bound_not_found_placeholders(client: Clien
 
 async def test_no_data_is_good_no_data(client: Client) -> None:
     (r,) = await history_read(client, raw(BASE, BASE + NS), [await _node(client, EMPTY)])
-    assert r.StatusCode.value == StatusCodes.GoodNoData and not r.HistoryData.DataValues
+    assert r.StatusCode.value == ua.StatusCodes.GoodNoData and not r.HistoryData.DataValues
 
 
 async def test_end_before_start_reads_newest_first(client: Client) -> None:
@@ -129,7 +127,7 @@ async def test_two_of_three_parameters(client: Client) -> None:
     assert _times(r.HistoryData.DataValues) == [BASE + k * NS for k in (100, 99, 98)]
     for bad in (raw(BASE, None), raw(None, BASE), raw(None, None, num=5)):
         (r,) = await history_read(client, bad, [node])
-        assert r.StatusCode.value == StatusCodes.BadInvalidTimestampArgument
+        assert r.StatusCode.value == ua.StatusCodes.BadInvalidTimestampArgument
 
 
 async def test_start_equal_end_returns_the_value_at_that_time(client: Client) -> None:
@@ -137,7 +135,7 @@ async def test_start_equal_end_returns_the_value_at_that_time(client: Client) ->
     (r,) = await history_read(client, raw(BASE + 7 * NS, BASE + 7 * NS), [node])
     assert _times(r.HistoryData.DataValues) == [BASE + 7 * NS]
     (r,) = await history_read(client, raw(BASE + 7 * NS + 1000, BASE + 7 * NS + 1000), [node])
-    assert r.StatusCode.value == StatusCodes.GoodNoData
+    assert r.StatusCode.value == ua.StatusCodes.GoodNoData
 
 
 async def test_continuation_points_page_the_range_exactly(client: Client) -> None:
@@ -165,21 +163,21 @@ async def test_release_and_invalid_continuation_points(client: Client) -> None:
     (rel,) = await history_read(client, d, [node], cps=[cp], release=True)
     assert rel.StatusCode.is_good() and not rel.HistoryData
     (after,) = await history_read(client, d, [node], cps=[cp])
-    assert after.StatusCode.value == StatusCodes.BadContinuationPointInvalid
+    assert after.StatusCode.value == ua.StatusCodes.BadContinuationPointInvalid
     (junk,) = await history_read(client, d, [node], cps=[b"\x00garbage\xff" * 3])
-    assert junk.StatusCode.value == StatusCodes.BadContinuationPointInvalid
+    assert junk.StatusCode.value == ua.StatusCodes.BadContinuationPointInvalid
     (r,) = await history_read(client, d, [node])
     (other,) = await history_read(
         client, d, [await _node(client, RUNNING)], cps=[r.ContinuationPoint]
     )
-    assert other.StatusCode.value == StatusCodes.BadContinuationPointInvalid
+    assert other.StatusCode.value == ua.StatusCodes.BadContinuationPointInvalid
 
 
 async def test_read_modified_is_unsupported(client: Client) -> None:
     d = raw(BASE, BASE + NS)
     d.IsReadModified = True
     (r,) = await history_read(client, d, [await _node(client, FLOW)])
-    assert r.StatusCode.value == StatusCodes.BadHistoryOperationUnsupported
+    assert r.StatusCode.value == ua.StatusCodes.BadHistoryOperationUnsupported
 
 
 async def test_timestamps_to_return(client: Client) -> None:
@@ -193,9 +191,9 @@ async def test_timestamps_to_return(client: Client) -> None:
     assert all(dv.ServerTimestamp == dv.SourceTimestamp for dv in r.HistoryData.DataValues)
     (r,) = await history_read(client, d, [node], timestamps=ua.TimestampsToReturn.Server)
     assert all(dv.SourceTimestamp is None and dv.ServerTimestamp for dv in r.HistoryData.DataValues)
-    with pytest.raises(UaStatusCodeError) as err:
+    with pytest.raises(ua.UaStatusCodeError) as err:
         await history_read(client, d, [node], timestamps=ua.TimestampsToReturn.Neither)
-    assert err.value.code == StatusCodes.BadTimestampsToReturnInvalid
+    assert err.value.code == ua.StatusCodes.BadTimestampsToReturnInvalid
 
 
 async def test_unknown_and_unhistorized_nodes_and_too_many_nodes(client: Client) -> None:
@@ -203,12 +201,12 @@ async def test_unknown_and_unhistorized_nodes_and_too_many_nodes(client: Client)
     d = raw(BASE, BASE + NS)
     unknown, folder = ua.NodeId("acme.nowhere", ns), ua.NodeId("acme.site1", ns)
     r = await history_read(client, d, [unknown, folder, await _node(client, FLOW)])
-    assert r[0].StatusCode.value == StatusCodes.BadNodeIdUnknown
-    assert r[1].StatusCode.value == StatusCodes.BadHistoryOperationUnsupported
+    assert r[0].StatusCode.value == ua.StatusCodes.BadNodeIdUnknown
+    assert r[1].StatusCode.value == ua.StatusCodes.BadHistoryOperationUnsupported
     assert r[2].StatusCode.is_good()
-    with pytest.raises(UaStatusCodeError) as err:
+    with pytest.raises(ua.UaStatusCodeError) as err:
         await history_read(client, d, [unknown] * 1001)
-    assert err.value.code == StatusCodes.BadTooManyOperations
+    assert err.value.code == ua.StatusCodes.BadTooManyOperations
 
 
 async def test_bool_tag_values_are_booleans(client: Client) -> None:
@@ -259,14 +257,14 @@ async def test_server_limits_page_raw_and_processed_reads(small_limits: OpcUaHis
         (r,) = await history_read(
             c, at_time([BASE, BASE + NS, BASE + 2 * NS, BASE + 3 * NS], True), [node]
         )
-        assert r.StatusCode.value == StatusCodes.BadTooManyArguments
-        with pytest.raises(UaStatusCodeError) as err:
+        assert r.StatusCode.value == ua.StatusCodes.BadTooManyArguments
+        with pytest.raises(ua.UaStatusCodeError) as err:
             await history_read(c, raw(BASE, BASE + NS), [node] * 3)
-        assert err.value.code == StatusCodes.BadTooManyOperations
+        assert err.value.code == ua.StatusCodes.BadTooManyOperations
         # only two continuation points live: the oldest of three is dropped
         d = raw(BASE, BASE + 3600 * NS, 10)
         cps = [(await history_read(c, d, [node]))[0].ContinuationPoint for _ in range(3)]
         (oldest,) = await history_read(c, d, [node], cps=[cps[0]])
-        assert oldest.StatusCode.value == StatusCodes.BadContinuationPointInvalid
+        assert oldest.StatusCode.value == ua.StatusCodes.BadContinuationPointInvalid
         (newest,) = await history_read(c, d, [node], cps=[cps[2]])
         assert _times(newest.HistoryData.DataValues) == [BASE + k * NS for k in range(10, 20)]

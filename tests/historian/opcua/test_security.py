@@ -16,8 +16,6 @@ import pytest
 import pytest_asyncio
 from asyncua.client.client import Client
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
-from asyncua.ua.status_codes import StatusCodes
-from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from cryptography import x509
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -238,7 +236,7 @@ async def test_secure_historian_refuses_the_none_policy(secure_historian: OpcUaH
     c = Client(secure_historian.url, timeout=20)
     c.set_user("viewer")
     c.set_password("r3ad")
-    with pytest.raises((UaError, OSError, TimeoutError)):
+    with pytest.raises((ua.UaError, OSError, TimeoutError)):
         await c.connect()
     c.disconnect_socket()
 
@@ -247,9 +245,9 @@ async def test_secure_historian_refuses_anonymous(
     secure_historian: OpcUaHistorian, client_pair: tuple[str, str]
 ) -> None:
     c = await _client(secure_historian, client_pair, None)
-    with pytest.raises(UaStatusCodeError) as e:
+    with pytest.raises(ua.UaStatusCodeError) as e:
         await c.connect()
-    assert e.value.code == StatusCodes.BadIdentityTokenRejected
+    assert e.value.code == ua.StatusCodes.BadIdentityTokenRejected
     c.disconnect_socket()
 
 
@@ -257,9 +255,9 @@ async def test_secure_historian_refuses_a_wrong_password(
     secure_historian: OpcUaHistorian, client_pair: tuple[str, str]
 ) -> None:
     c = await _client(secure_historian, client_pair, "viewer", "r3ad!")
-    with pytest.raises(UaStatusCodeError) as e:
+    with pytest.raises(ua.UaStatusCodeError) as e:
         await c.connect()
-    assert e.value.code == StatusCodes.BadUserAccessDenied
+    assert e.value.code == ua.StatusCodes.BadUserAccessDenied
     c.disconnect_socket()
     assert "OPC UA login refused for user 'viewer'" in secure_historian.log.read_text()
 
