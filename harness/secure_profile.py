@@ -31,7 +31,7 @@ from typing import Any
 
 import nats
 
-from harness.security.client import SecureNatsConfig
+from harness.security.client import NatsServerConfig, SecureNatsConfig
 from harness.security.deployment import InitOptions, init_deployment
 from harness.security.identities import Role
 from harness.security.pki import write_private_file
@@ -92,7 +92,7 @@ class SecureProfile:
             dead_letter_subject=m.dead_letter_subject,
         )
 
-    def server_kwargs(self, server_dir: Path) -> dict[str, str]:
+    def server_kwargs(self, server_dir: Path) -> NatsServerConfig:
         return self.cfg.server_kwargs(server_dir)
 
     def connect_kwargs(self, name: str) -> dict[str, Any]:

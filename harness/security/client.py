@@ -15,14 +15,22 @@ import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from harness.security.identities import Identity
 from harness.security.manifest import SecurityManifest
 from harness.security.nats_config import ServerTls, jetstream_block, render_server_config
 from harness.security.pki import client_ssl_context
 
-__all__ = ["SecureNatsConfig"]
+__all__ = ["NatsServerConfig", "SecureNatsConfig"]
+
+
+class NatsServerConfig(TypedDict, total=False):
+    """The :class:`harness.services.NatsServer` keyword arguments a deployment sets
+    (``**`` them into it; ``{}`` is a plain server's)."""
+
+    extra_config: str
+    jetstream_config: str
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ class SecureNatsConfig:
         mtls: bool | None = None,
         tls: bool = True,
         encrypt_store: bool = True,
-    ) -> dict[str, str]:
+    ) -> NatsServerConfig:
         """``extra_config`` and ``jetstream_config`` for a :class:`NatsServer` whose
         ``base_dir`` is ``server_dir``. ``tls``/``encrypt_store`` off are for measuring
         what each costs (benchmarks/bench_secure_bus.py), not for deployments."""

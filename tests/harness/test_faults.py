@@ -14,6 +14,7 @@ from pathlib import Path
 import nats
 import psutil
 import pytest
+from nats.aio.client import Client as NATS
 from nats.aio.subscription import Subscription
 
 from harness.faults import (
@@ -232,7 +233,7 @@ def test_invalid_modes_are_rejected() -> None:
 
 
 async def _until_delivered(
-    nc: nats.NATS, sub: Subscription, data: bytes, within_s: float
+    nc: NATS, sub: Subscription, data: bytes, within_s: float
 ) -> list[bytes]:
     """Publish `data` until it comes back on `sub`; return everything received meanwhile."""
     seen: list[bytes] = []

@@ -60,9 +60,9 @@ def test_serve_prints_endpoints_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert any("tags 0..499 (series 1..500, units [1])" in line for line in lines)
         host, port = _modbus(lines)
         c = ModbusTcpClient(host, port=port)
-        assert c.connect()
+        assert c.connect()  # type: ignore[no-untyped-call]  # pymodbus: sync connect unannotated
         assert not c.read_input_registers(0, count=14, device_id=1).isError()
-        c.close()
+        c.close()  # type: ignore[no-untyped-call]  # pymodbus: sync close unannotated
         pids = _server_pids(lines)
         assert len(pids) == 1
     finally:
@@ -80,10 +80,11 @@ def test_replay_serves_recorded_values(tmp_path: Path) -> None:
         assert any("one tick = 300 s" in line for line in lines)
         host, port = _modbus(lines)
         c = ModbusTcpClient(host, port=port)
-        assert c.connect()
+        assert c.connect()  # type: ignore[no-untyped-call]  # pymodbus: sync connect unannotated
         r = c.read_input_registers(0, count=2, device_id=1)
         value = c.convert_from_registers(r.registers, ModbusTcpClient.DATATYPE.FLOAT32)
-        c.close()
+        c.close()  # type: ignore[no-untyped-call]  # pymodbus: sync close unannotated
+        assert isinstance(value, float), value
         assert 0.0 < value < 120.0  # a machine temperature from the recording
     finally:
         out = _interrupt(proc)

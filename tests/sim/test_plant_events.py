@@ -16,11 +16,13 @@ QUIET = EventConfig(trip_mtbf_s=1e12, valve_mean_s=1e12, operator_mean_s_day=1e1
 T0 = 1_767_225_600 * 10**9
 
 
-def _twin(**cfg: float) -> PlantTwin:
+def _twin(
+    *, trip_mtbf_s: float = QUIET.trip_mtbf_s, restart_mean_s: float = QUIET.restart_mean_s
+) -> PlantTwin:
     from dataclasses import replace
 
-    return PlantTwin(generate_oilfield(2, seed=1), seed=3, start_ns=T0,
-                     event_config=replace(QUIET, **cfg))  # fmt: skip
+    cfg = replace(QUIET, trip_mtbf_s=trip_mtbf_s, restart_mean_s=restart_mean_s)
+    return PlantTwin(generate_oilfield(2, seed=1), seed=3, start_ns=T0, event_config=cfg)
 
 
 def test_limit_alarm_raised_then_cleared() -> None:

@@ -16,7 +16,7 @@ from sim.twin import PlantTwin
 
 def _streams(seed: int, ticks: int = 120) -> list[np.ndarray]:
     twin = PlantTwin(generate_oilfield(20, seed=1), seed=seed, start_ns=0)
-    out = []
+    out: list[np.ndarray] = []
     for r in twin.run(ticks):
         b = r.batch()
         out += [b.series, b.ts, b.values, b.quality]

@@ -5,6 +5,7 @@ rollups; its own durable consumer on a real JetStream stream lags and catches up
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import nats
 import numpy as np
@@ -179,5 +180,5 @@ async def _async(value: bool) -> bool:
     return value
 
 
-async def _pending_zero(pending) -> bool:  # type: ignore[no-untyped-def]
+async def _pending_zero(pending: Callable[[], Awaitable[int]]) -> bool:
     return await pending() == 0

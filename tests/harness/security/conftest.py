@@ -89,10 +89,12 @@ class Recorded:
         raise AssertionError(f"no error containing {needle!r} within {timeout_s}s: {self.texts()}")
 
 
+Connect = Callable[[str], contextlib.AbstractAsyncContextManager[tuple[NATS, Recorded]]]
+"""The ``connect`` fixture: ``async with connect(user) as (nc, errors)``."""
+
+
 @pytest.fixture
-def connect(
-    secure_server: NatsServer, deployment: SecureNatsConfig
-) -> Callable[[str], contextlib.AbstractAsyncContextManager[tuple[NATS, Recorded]]]:
+def connect(secure_server: NatsServer, deployment: SecureNatsConfig) -> Connect:
     """``async with connect("acme-collector-1") as (nc, errors)``: that user on the server."""
 
     @contextlib.asynccontextmanager

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import nats
@@ -89,7 +90,7 @@ async def test_expired_identity_is_refused_while_a_valid_one_is_accepted(
 
 
 @pytest.fixture
-def mtls_server(deployment: SecureNatsConfig, tmp_path: Path):
+def mtls_server(deployment: SecureNatsConfig, tmp_path: Path) -> Iterator[NatsServer]:
     server = start_server(deployment, tmp_path / "mtls", mtls=True)
     try:
         yield server

@@ -24,6 +24,7 @@ from harness.services import NatsServer
 from historian.bus.publisher import BatchPublisher
 from historian.bus.wire import decode_batch, encode_batch
 from historian.model import PointBatch
+from tests.harness.security.conftest import Connect
 
 pytestmark = [pytest.mark.service]
 
@@ -35,7 +36,7 @@ def collector(cfg: SecureNatsConfig, tenant: str, i: int) -> Identity:
     return cfg.manifest.identity(f"{tenant}-collector-{i}")
 
 
-async def stream_messages(connect, tenant: str, stream: str) -> int:
+async def stream_messages(connect: Connect, tenant: str, stream: str) -> int:
     async with connect(f"{tenant}-operator") as (nc, _):
         info = await nc.jetstream().stream_info(stream)
         return int(info.state.messages)
@@ -55,7 +56,7 @@ async def test_collectors_own_partitions_differ(deployment: SecureNatsConfig) ->
 
 
 async def test_collector_publishing_to_another_collectors_partition_is_denied(
-    deployment: SecureNatsConfig, connect
+    deployment: SecureNatsConfig, connect: Connect
 ) -> None:
     opts = deployment.manifest.bus
     other = opts.batch_subject(collector(deployment, "acme", 2).partition or 0)
@@ -70,7 +71,7 @@ async def test_collector_publishing_to_another_collectors_partition_is_denied(
 
 
 async def test_collector_publishing_to_another_tenants_subjects_is_denied(
-    deployment: SecureNatsConfig, connect
+    deployment: SecureNatsConfig, connect: Connect
 ) -> None:
     opts = deployment.manifest.bus
     globex_uns = f"{collector(deployment, 'globex', 1).uns_root}.pump.current"
@@ -88,7 +89,7 @@ async def test_collector_publishing_to_another_tenants_subjects_is_denied(
 
 
 async def test_collector_may_publish_below_its_uns_root_only(
-    deployment: SecureNatsConfig, connect
+    deployment: SecureNatsConfig, connect: Connect
 ) -> None:
     c1 = collector(deployment, "acme", 1)
     sibling = f"{collector(deployment, 'acme', 2).uns_root}.pump.current"
@@ -111,7 +112,7 @@ async def test_collector_may_publish_below_its_uns_root_only(
 
 
 async def test_collector_cannot_subscribe_to_or_fetch_from_the_stream(
-    deployment: SecureNatsConfig, connect
+    deployment: SecureNatsConfig, connect: Connect
 ) -> None:
     opts = deployment.manifest.bus
     async with connect("acme-collector-1") as (nc, errors):
@@ -129,7 +130,7 @@ async def test_collector_cannot_subscribe_to_or_fetch_from_the_stream(
 
 
 async def test_ingest_cannot_publish_batches_and_reader_cannot_fetch(
-    deployment: SecureNatsConfig, connect
+    deployment: SecureNatsConfig, connect: Connect
 ) -> None:
     opts = deployment.manifest.bus
     async with connect("acme-ingest") as (nc, errors):
@@ -145,7 +146,9 @@ async def test_ingest_cannot_publish_batches_and_reader_cannot_fetch(
         await errors.wait_for("CONSUMER.MSG.NEXT")
 
 
-async def test_tenant_b_cannot_see_tenant_a_streams(deployment: SecureNatsConfig, connect) -> None:
+async def test_tenant_b_cannot_see_tenant_a_streams(
+    deployment: SecureNatsConfig, connect: Connect
+) -> None:
     async with connect("acme-operator") as (nc, _):
         js = nc.jetstream()
         await js.add_stream(name="ACME_PRIVATE", subjects=["acme.private.>"])
@@ -158,7 +161,7 @@ async def test_tenant_b_cannot_see_tenant_a_streams(deployment: SecureNatsConfig
 
 
 async def test_allowed_path_collector_publishes_a_batch_and_ingest_fetches_and_acks_it(
-    deployment: SecureNatsConfig, connect, secure_server: NatsServer
+    deployment: SecureNatsConfig, connect: Connect, secure_server: NatsServer
 ) -> None:
     opts = deployment.manifest.bus
     c2 = collector(deployment, "globex", 2)
@@ -187,7 +190,7 @@ async def test_allowed_path_collector_publishes_a_batch_and_ingest_fetches_and_a
 
 
 async def test_ingest_cannot_change_the_stream_or_create_consumers(
-    deployment: SecureNatsConfig, connect
+    deployment: SecureNatsConfig, connect: Connect
 ) -> None:
     # Why the ingest worker needs a "provisioned, bind only" mode before it can run as
     # this user: its _subscribe calls ensure_streams (update_stream) and ensure_consumer.

@@ -6,7 +6,9 @@ import datetime as dt
 import doctest
 import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -38,7 +40,7 @@ def test_manifest_round_trips_and_names_no_secret(tmp_path: Path) -> None:
     ],
 )
 def test_manifest_refuses_other_schemas_and_unknown_fields(
-    tmp_path: Path, mutate, message: str
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], object], message: str
 ) -> None:
     init_deployment(tmp_path / "d", InitOptions(collectors=1))
     path = tmp_path / "d" / "security.json"

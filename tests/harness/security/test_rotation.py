@@ -117,7 +117,7 @@ async def test_rotated_user_takes_effect_on_a_reload_without_a_restart(
         while not old_session.is_closed:
             assert asyncio.get_running_loop().time() < deadline, "old session still open"
             with contextlib.suppress(Exception):
-                await old_session.flush(timeout=0.1)
+                await old_session.flush(timeout=0.1)  # type: ignore[arg-type]  # nats-py says int; floats work
             await asyncio.sleep(0.02)
         await other.close()
         exc = await refused(server.url, **old)

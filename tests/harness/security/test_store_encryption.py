@@ -28,7 +28,7 @@ def files_containing(root: Path, needle: bytes) -> list[Path]:
 
 
 async def publish_marker(url: str, subject: str, marker: bytes, **connect: object) -> int:
-    nc = await nats.connect(url, **connect)  # type: ignore[arg-type]
+    nc = await nats.connect(url, **connect)
     try:
         ack = await nc.jetstream().publish(subject, marker, timeout=10)
         return int(ack.seq)

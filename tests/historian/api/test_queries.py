@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import urllib.parse
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -37,7 +38,7 @@ def t(seconds: float) -> str:
     return urllib.parse.quote(format_time(BASE + int(seconds * NS)))
 
 
-def items(reply_json: dict[str, object]) -> list[dict[str, object]]:
+def items(reply_json: dict[str, Any]) -> list[dict[str, Any]]:
     out = reply_json["items"]
     assert isinstance(out, list)
     return out

@@ -13,6 +13,7 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ class GatedFileSystem(FileSystem):
         return super().lock(path)
 
 
-def _get(url: str) -> tuple[int, dict[str, object]]:
+def _get(url: str) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
             return int(r.status), json.loads(r.read())

@@ -48,16 +48,16 @@ def test_split_series_merges_back_whole_and_in_order(
     parts = [stamps[a:b] for a, b in itertools.pairwise(bounds)]
     answers = [(f"n{i}", answer(items_at(p))) for i, p in enumerate(parts)]
     rnd.shuffle(answers)  # late data: a later holder may hold older points
-    got = json.loads(merge("recorded", answers).body)["items"]
+    got = json.loads(bytes(merge("recorded", answers).body))["items"]
     assert [i["value"] for i in got] == [float(s) for s in stamps]
-    last = json.loads(merge("last", answers).body)["items"]
+    last = json.loads(bytes(merge("last", answers).body))["items"]
     assert [i["value"] for i in last] == [float(s) for s in stamps[-1:]]
 
 
 def test_a_shared_timestamp_is_given_once_the_later_holder_winning() -> None:
     old, new = items_at([5 * NS]), items_at([5 * NS])
     new[0]["value"] = 42.0
-    got = json.loads(merge("recorded", [("a", answer(old)), ("b", answer(new))]).body)
+    got = json.loads(bytes(merge("recorded", [("a", answer(old)), ("b", answer(new))]).body))
     assert [i["value"] for i in got["items"]] == [42.0]
 
 

@@ -39,7 +39,7 @@ def test_float_residue_costs_a_residual_not_a_raw_double() -> None:
 
 def test_scaled_adc_counts_use_the_affine_mapping() -> None:
     counts = np.random.default_rng(3).integers(0, 65536, 5000)
-    v = -1.0 + counts * (17.0 / 65535)
+    v = (-1.0 + counts * (17.0 / 65535)).astype(np.float64)
     mode, q, lo = choose_mapping(v)
     assert mode == MODE_AFFINE and q == 17.0 / 65535 and lo == -1.0
     assert len(_roundtrip(v)) < 5000 * 2.2  # 16-bit counts, no exceptions

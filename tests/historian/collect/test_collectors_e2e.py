@@ -17,6 +17,7 @@ import dataclasses
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import nats
@@ -32,7 +33,7 @@ from historian.collect.opcua import OpcUaCollector
 from historian.collect.spool import DiskSpool
 from sim.emitted import read_emitted
 from sim.servers.launch import start_servers, stop_servers
-from sim.tags import load_catalogue
+from sim.tags import Tag, load_catalogue
 from tests.bus_waits import wait_consumed
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
@@ -40,7 +41,7 @@ pytestmark = [pytest.mark.service, pytest.mark.slow]
 OPTS = BusOptions(ack_timeout_s=2.0, fetch_timeout_s=0.2)
 
 
-def _every_reading(tags):  # type: ignore[no-untyped-def]
+def _every_reading(tags: Sequence[Tag]) -> list[Tag]:
     """Tags with deadband -1: the exception filter passes every reading through."""
     return [dataclasses.replace(t, deadband=-1.0) for t in tags]
 
@@ -112,7 +113,7 @@ async def test_opcua_and_modbus_collectors_store_what_the_plant_emitted(tmp_path
         srv.close()
 
     emitted = read_emitted(p.emitted_path)  # type: ignore[arg-type]
-    db = Historian.open(tmp_path / "hist", Options())
+    db = Historian.open(str(tmp_path / "hist"), Options())
     try:
         checked = 0
         # measurements: setpoints are written to the server only when they change

@@ -19,6 +19,7 @@ from pathlib import Path
 import nats
 import numpy as np
 import pytest
+from nats.aio.client import Client as NATS
 
 from harness.services import NatsCluster
 from historian.bus.cluster import ELECTION_ERRORS, stream_leader
@@ -59,7 +60,7 @@ async def _until(cond: Callable[[], bool], timeout: float) -> bool:
     return cond()
 
 
-async def _leader(nc: nats.NATS) -> str | None:
+async def _leader(nc: NATS) -> str | None:
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -70,7 +71,7 @@ async def _leader(nc: nats.NATS) -> str | None:
             await asyncio.sleep(0.2)
 
 
-async def _stored_ids(nc: nats.NATS, expect_at_least: int) -> list[str]:
+async def _stored_ids(nc: NATS, expect_at_least: int) -> list[str]:
     """Every message's Nats-Msg-Id in the stream, read back through an ephemeral consumer."""
     js = nc.jetstream()
     deadline = time.monotonic() + 60
@@ -107,13 +108,17 @@ async def test_leader_kill_while_publishing_loses_and_duplicates_nothing(tmp_pat
         servers=cluster.urls, max_reconnect_attempts=-1, reconnect_time_wait=0.2, ping_interval=1
     )
     acked: dict[str, float] = {}
+
+    def record_ack(mid: str, _b: PointBatch) -> None:
+        acked.setdefault(mid, time.monotonic())
+
     fwd = BatchForwarder(
         nc,
         OPTS,
         SOURCE,
         DiskSpool(tmp_path / "spool", fsync=False),
         create_stream=True,
-        on_ack=lambda mid, _b: acked.setdefault(mid, time.monotonic()),
+        on_ack=record_ack,
     )
     stop = asyncio.Event()
     run = asyncio.create_task(fwd.run(stop))

@@ -82,7 +82,7 @@ async def _stored_value(nc: NATS, tmp_path: Path) -> tuple[float, list[int]]:
     js = nc.jetstream()
     sub = await js.pull_subscribe(OPTS.batch_subject(0), stream=OPTS.stream)
     seqs: list[int] = []
-    db = Historian.open(tmp_path / "hist", Options())
+    db = Historian.open(str(tmp_path / "hist"), Options())
     try:
         while True:
             try:
@@ -192,7 +192,7 @@ async def test_the_real_ingest_stores_the_newer_value(
         await nc.close()
         ingest.terminate()
         ingest.wait(timeout=60)
-    db = Historian.open(data, Options())
+    db = Historian.open(str(data), Options())
     try:
         _, values, _ = db.read(SERIES, T, T + 1)
     finally:

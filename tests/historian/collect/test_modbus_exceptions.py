@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pytest
@@ -42,7 +43,12 @@ async def served_tags() -> AsyncIterator[tuple[list[Tag], int]]:
         await server.stop()
 
 
-def _moved(tag: Tag, new_id: int, **where: int) -> Tag:
+class _Where(TypedDict, total=False):
+    unit_id: int
+    address: int
+
+
+def _moved(tag: Tag, new_id: int, **where: Unpack[_Where]) -> Tag:
     return dataclasses.replace(tag, id=new_id, modbus=dataclasses.replace(tag.modbus, **where))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ class Loc:
     unit_id: int
     address: int
     encoding: str
-    word_order: str = "big"
+    word_order: Literal["big", "little"] = "big"
     scale: float = 1.0
     offset: float = 0.0
 
@@ -73,7 +74,8 @@ def test_decode_matches_pymodbus_encoding(specs: list[tuple[str, float]]) -> Non
     expected = []
     for i, (enc, v) in enumerate(specs):
         if enc.startswith("float32"):
-            loc = Loc("holding", 1, addr, "float32", word_order=enc.split("/")[1])
+            order: Literal["big", "little"] = "little" if enc == "float32/little" else "big"
+            loc = Loc("holding", 1, addr, "float32", word_order=order)
             exp = float(np.float32(v))
         else:
             loc = Loc("holding", 1, addr, "int16_scaled", scale=0.05, offset=-10.0)
@@ -88,8 +90,8 @@ def test_decode_matches_pymodbus_encoding(specs: list[tuple[str, float]]) -> Non
         expected.append(exp)
     got = np.full(len(tags), np.nan)
     for block in build_read_plan(tags):
-        raw = [regs.get(block.start + k, 0) for k in range(block.count)]
-        got[block.tag_index] = block.decode(raw)
+        block_regs = [regs.get(block.start + k, 0) for k in range(block.count)]
+        got[block.tag_index] = block.decode(block_regs)
     assert got.tolist() == pytest.approx(expected, rel=0, abs=1e-9)
 
 

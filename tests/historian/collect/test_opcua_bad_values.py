@@ -12,11 +12,14 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 
 import numpy as np
 import pytest
 from asyncua import ua
+from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.object_ids import ObjectIds
+from asyncua.ua.status_codes import StatusCodes
 
 from historian.collect.opcua import BAD_TYPE_MISMATCH, UNCERTAIN_NO_SOURCE_TIME, OpcUaCollector
 from historian.model import PointBatch, Quality
@@ -77,10 +80,10 @@ async def test_wrong_type_and_missing_source_time_are_flagged_and_counted(
     stop = asyncio.Event()
     task = asyncio.create_task(col.run(stop))
     aspace = server.server.iserver.aspace
-    node = {t.id: ua.NodeId(t.path, server.ns) for t in tags}
+    node = {t.id: ua.NodeId(ua.String(t.path), ua.Int16(server.ns)) for t in tags}
     good, text, no_src, no_ts = (t.id for t in tags)
-    src = datetime.now(UTC) - timedelta(seconds=30)
-    srv_time = datetime.now(UTC) - timedelta(seconds=10)
+    src = ua.DateTime.now(UTC) - timedelta(seconds=30)
+    srv_time = ua.DateTime.now(UTC) - timedelta(seconds=10)
     try:
         assert await _until(lambda: col.metrics.notifications >= 4, 30), col.metrics
         writes = {
@@ -95,17 +98,20 @@ async def test_wrong_type_and_missing_source_time_are_flagged_and_counted(
         # the server's node is re-typed (a misconfigured server): a String where the
         # collector's tag list says a number; asyncua then serves the string as the value
         string_type = ua.DataValue(
-            ua.Variant(ua.NodeId(ua.ObjectIds.String), ua.VariantType.NodeId)
+            ua.Variant(ua.NodeId(ua.Int32(ObjectIds.String)), ua.VariantType.NodeId)
         )
         for attr, dv in (
-            (ua.AttributeIds.DataType, string_type),
+            (AttributeIds.DataType, string_type),
             # a Bad write nulls the value; asyncua then checks new writes against DataType
-            (ua.AttributeIds.Value, ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.Bad))),
+            (
+                AttributeIds.Value,
+                ua.DataValue(StatusCode=ua.StatusCode(ua.UInt32(StatusCodes.Bad))),
+            ),
         ):
             assert (await aspace.write_attribute_value(node[text], attr, dv)).is_good()
         before = time.time_ns()
         for sid, dv in writes.items():
-            status = await aspace.write_attribute_value(node[sid], ua.AttributeIds.Value, dv)
+            status = await aspace.write_attribute_value(node[sid], AttributeIds.Value, dv)
             assert status.is_good(), (sid, status)
         assert await _until(lambda: col.metrics.no_source_ts >= 3, 10), col.metrics
         assert await _until(lambda: col.metrics.wrong_type >= 1, 10), col.metrics

@@ -24,7 +24,7 @@ from tests.strategies import series_chunks
 SOURCE = "collector-7"
 
 
-def _batch(chunk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> PointBatch:  # type: ignore[type-arg]
+def _batch(chunk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> PointBatch:
     ts, values, quality = chunk
     return PointBatch.from_arrays(np.full(len(ts), 3, np.uint32), ts, values, quality)
 
@@ -32,7 +32,7 @@ def _batch(chunk: tuple[np.ndarray, np.ndarray, np.ndarray]) -> PointBatch:  # t
 @settings(max_examples=60, deadline=None)
 @given(chunk=series_chunks(max_size=200), seq=st.integers(0, 2**63 - 1), resend=st.booleans())
 def test_put_then_oldest_round_trips_and_passes_the_check(
-    chunk: tuple[np.ndarray, np.ndarray, np.ndarray],  # type: ignore[type-arg]
+    chunk: tuple[np.ndarray, np.ndarray, np.ndarray],
     seq: int,
     resend: bool,
 ) -> None:
@@ -51,7 +51,7 @@ def test_put_then_oldest_round_trips_and_passes_the_check(
 @settings(max_examples=300, deadline=None)
 @given(chunk=series_chunks(max_size=50), seq=st.integers(0, 2**40), data=st.data())
 def test_any_single_bit_flip_in_a_spool_file_is_refused(
-    chunk: tuple[np.ndarray, np.ndarray, np.ndarray],  # type: ignore[type-arg]
+    chunk: tuple[np.ndarray, np.ndarray, np.ndarray],
     seq: int,
     data: st.DataObject,
 ) -> None:

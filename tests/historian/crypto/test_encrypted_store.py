@@ -4,6 +4,7 @@ a wrong key, a tampered WAL record or a tampered segment block is refused, never
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,10 +32,14 @@ def data(seed: int, n: int = 4_000) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return series, ts, values
 
 
-def options(key: Path | None, **kw: object) -> Options:
-    base = {"background": False, "memtable_bytes": 32 * 1024, "l0_compaction_trigger": 2}
+def options(key: Path | None, **kw: Any) -> Options:
+    base: dict[str, Any] = {
+        "background": False,
+        "memtable_bytes": 32 * 1024,
+        "l0_compaction_trigger": 2,
+    }
     base.update(kw)
-    return Options(encryption_key_file=str(key) if key else None, **base)  # type: ignore[arg-type]
+    return Options(encryption_key_file=str(key) if key else None, **base)
 
 
 @pytest.fixture

@@ -46,10 +46,11 @@ def test_health_logs_each_change_once_and_recovers() -> None:
     h = WriteHealth(base_delay_s=0.1, max_delay_s=0.4, log=lines.append)
     for _ in range(5):
         h.transient(DiskFullError(errno.ENOSPC, "full"))
-    assert h.state == "backing-off" and h.delay_s == 0.4 and len(lines) == 1
+    # tuples: `h.state == ...` would leave h.state narrowed for mypy past h.succeeded()
+    assert (h.state, h.delay_s, len(lines)) == ("backing-off", 0.4, 1)
     assert "DiskFullError" in lines[0] and "nothing acked or dead-lettered" in lines[0]
     h.succeeded()
-    assert h.state == "ok" and h.condition == "" and "resumed" in lines[-1]
+    assert (h.state, h.condition) == ("ok", "") and "resumed" in lines[-1]
     h.fatal(WalWriteError("fsync failed"))
     h.succeeded()  # a failed store stays failed until the process restarts
     assert h.state == "failed"

@@ -99,7 +99,7 @@ async def test_sigkilled_historian_loses_no_acked_point(tmp_path: Path) -> None:
                 p.kill()
                 p.wait()
         srv.close()
-    db = Historian.open(data, Options())
+    db = Historian.open(str(data), Options())
     try:
         for s in (1, 17, N_SERIES):
             ts, values, _ = db.read(s, 0, 2**62)

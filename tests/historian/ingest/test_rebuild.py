@@ -81,8 +81,9 @@ async def test_rebuild_matches_the_live_store(tmp_path: Path) -> None:
     rebuilt = Historian.open(str(tmp_path / "rebuilt"), Options())
     try:
         for s in range(1, 30):
-            a, b = live.read(s, 0, 2**62), rebuilt.read(s, 0, 2**62)
-            for x, y in zip(a, b, strict=True):
+            want: tuple[np.ndarray, ...] = live.read(s, 0, 2**62)
+            got: tuple[np.ndarray, ...] = rebuilt.read(s, 0, 2**62)
+            for x, y in zip(want, got, strict=True):
                 assert np.array_equal(x, y)
         assert live.stats().points == rebuilt.stats().points > 0
     finally:

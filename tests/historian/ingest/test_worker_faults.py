@@ -110,7 +110,8 @@ async def test_disk_full_never_acks_or_dead_letters_and_stores_everything_after(
         assert await _dlq_messages(js) == 0, "a disk-full batch was dead-lettered"
         assert info.ack_floor.stream_seq == 5, "a batch was acked while it could not be stored"
         assert info.num_ack_pending + info.num_pending == 10
-        assert worker.health.state == "backing-off"
+        state = worker.health.state  # a local: mypy would keep the attribute narrowed
+        assert state == "backing-off"
         assert "DiskFullError" in worker.health.condition
         assert worker.metrics.naks >= 10 and worker.metrics.dead_lettered == 0
 

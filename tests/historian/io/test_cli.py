@@ -110,7 +110,7 @@ def test_progress_line_every_few_seconds(
     from historian.io import commands
 
     clock = [100.0]
-    monkeypatch.setattr(commands.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("historian.io.commands.time.monotonic", lambda: clock[0])
     show = commands._progress_printer("import")
     show(1_000_000, 4_000_000, 1.0)  # too soon after the start: silent
     clock[0] += commands.PROGRESS_EVERY_S

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from asyncua import Client
 from asyncua import ua as _ua
+from asyncua.client.client import Client
+
+from tests.opcua_fields import source_time_of
 
 ua: Any = _ua
 MIN = datetime(1601, 1, 1, tzinfo=UTC)
@@ -16,9 +18,9 @@ def dt(ns: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
 
 
-def ns_of(dv: Any) -> int:
+def ns_of(dv: _ua.DataValue) -> int:
     """A returned DataValue's source time in ns (picoseconds included)."""
-    d = dv.SourceTimestamp - datetime(1970, 1, 1, tzinfo=UTC)
+    d = source_time_of(dv) - datetime(1970, 1, 1, tzinfo=UTC)
     ns = (d.days * 86_400 + d.seconds) * 10**9 + d.microseconds * 1000
     # the DateTime itself is 100 ns ticks; asyncua keeps microseconds, so the 100 ns digit
     # is lost in the datetime: rebuild it from the ticks the picoseconds sit on

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncua import Client
+from asyncua.client.client import Client
 
 from historian.query.part13 import AGGREGATES
 from tests.historian.opcua.conftest import BASE, FLOW, NS, RUNNING, OpcUaHistorian
 from tests.historian.opcua.helpers import ua
+from tests.opcua_fields import source_time_of, status_of, value_of
 
 NAMESPACE = "urn:twinbench:historian"
 
@@ -35,9 +36,9 @@ async def test_folders_variables_and_properties(historian_server: OpcUaHistorian
         names = sorted([(await ch.read_browse_name()).Name for ch in await pump.get_children()])
         assert names == ["empty", "flow", "precise", "running"]
         flow = c.get_node(ua.NodeId(FLOW, ns))
-        assert (await flow.read_attribute(ua.AttributeIds.Historizing)).Value.Value is True
+        assert value_of(await flow.read_attribute(ua.AttributeIds.Historizing)) is True
         for attr in (ua.AttributeIds.AccessLevel, ua.AttributeIds.UserAccessLevel):
-            level = (await flow.read_attribute(attr)).Value.Value
+            level = value_of(await flow.read_attribute(attr))
             assert (
                 level & ua.AccessLevel.HistoryRead.mask and level & ua.AccessLevel.CurrentRead.mask
             )
@@ -46,8 +47,8 @@ async def test_folders_variables_and_properties(historian_server: OpcUaHistorian
         rng = await (await flow.get_child("0:EURange")).read_value()
         assert (rng.Low, rng.High) == (0.0, 5000.0)
         dv = await flow.read_data_value()
-        assert dv.Value.Value == 1799.5 and dv.StatusCode.is_good()
-        assert dv.SourceTimestamp.timestamp() == (BASE + 3599 * NS) / NS
+        assert value_of(dv) == 1799.5 and status_of(dv).is_good()
+        assert source_time_of(dv).timestamp() == (BASE + 3599 * NS) / NS
 
 
 @pytest.mark.parametrize(("name", "stepped"), [(FLOW, False), (RUNNING, True)])
@@ -79,7 +80,10 @@ async def test_server_capabilities_list_what_is_supported(historian_server: OpcU
             )
             ids = {n.nodeid.Identifier for n in children}
             assert ids >= {a.node_id for a in AGGREGATES.values()}
-        read = lambda i: c.get_node(ua.NodeId(i)).read_value()  # noqa: E731
+
+        async def read(i: int) -> Any:
+            return await c.get_node(ua.NodeId(i)).read_value()
+
         assert await read(ua.ObjectIds.HistoryServerCapabilities_AccessHistoryDataCapability)
         assert not await read(ua.ObjectIds.HistoryServerCapabilities_InsertDataCapability)
         assert await read(ua.ObjectIds.HistoryServerCapabilities_MaxReturnDataValues) == 20_000

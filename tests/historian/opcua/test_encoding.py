@@ -73,7 +73,7 @@ def test_rows_decode_to_what_was_encoded(data: list[Any], timestamps: str, vtype
             assert dv.SourceTimestamp is None
 
 
-def _us(when: Any) -> int:
+def _us(when: datetime) -> int:
     d = when.replace(tzinfo=None) - datetime(1970, 1, 1)
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from asyncua import Client
+from asyncua.client.client import Client
 
 from historian import Historian
 from historian.catalogue import TagCatalogue

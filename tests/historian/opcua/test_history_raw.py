@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from asyncua import Client
+from asyncua.client.client import Client
 
 from tests.historian.opcua.conftest import (
     BAD_SENSOR,
@@ -23,6 +23,7 @@ from tests.historian.opcua.conftest import (
     precise_ts,
 )
 from tests.historian.opcua.helpers import history_read, ns_of, raw, read_all_raw, ua
+from tests.opcua_fields import status_of, value_of
 
 NAMESPACE = "urn:twinbench:historian"
 BOUND_NOT_FOUND = ua.StatusCodes.BadBoundNotFound
@@ -60,11 +61,11 @@ async def test_asyncua_read_raw_history_pages_the_whole_hour(client: Client) -> 
     ts, values, quality = flow_columns()
     assert _times(dvs) == ts.tolist()
     for dv, v, q in zip(dvs, values.tolist(), quality.tolist(), strict=True):
-        assert dv.StatusCode.value == q << 16
+        assert status_of(dv).value == q << 16
         if q >> 14 >= 2:
-            assert dv.Value.Value is None  # Part 4: a Bad value is null
+            assert value_of(dv) is None  # Part 4: a Bad value is null
         else:
-            assert dv.Value.Value == v
+            assert value_of(dv) == v
 
 
 async def test_bad_and_uncertain_statuses_travel(client: Client) -> None:

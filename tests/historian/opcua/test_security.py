@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from asyncua import Client
+from asyncua.client.client import Client
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from cryptography import x509
 from hypothesis import given, settings
@@ -32,6 +32,7 @@ from historian.opcua.security import (
 from historian.server.cli import build_parser, config_from_args
 from tests.historian.opcua.conftest import BASE, FLOW, NS, OpcUaHistorian, flow_columns
 from tests.historian.opcua.helpers import history_read, raw, ua
+from tests.opcua_fields import value_of
 
 BASIC256SHA256 = "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
 HISTORIAN_URI = "urn:twinbench:historian:server"
@@ -275,7 +276,7 @@ async def test_the_right_user_reads_and_history_reads(viewer: Client) -> None:
     node: Any = ua.NodeId(FLOW, ns)
     _, values, _ = flow_columns()
     current = await viewer.get_node(node).read_data_value()
-    assert current.Value.Value == values[-1]
+    assert value_of(current) == values[-1]
     (r,) = await history_read(viewer, raw(BASE + 10 * NS, BASE + 20 * NS), [node])
     assert r.StatusCode.is_good()
     assert [dv.Value.Value for dv in r.HistoryData.DataValues] == values[10:20].tolist()

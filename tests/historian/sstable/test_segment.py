@@ -18,7 +18,7 @@ def make(path: str, n_series: int = 30, n: int = 1000, chunk: int = 128) -> Poin
     series = np.repeat(np.arange(n_series, dtype=np.uint32) * 3, n)
     ts = np.tile(np.arange(n, dtype=np.int64) * 1_000_000_000, n_series) + 5
     values = np.round(rng.normal(size=len(ts)) * 100) / 10
-    quality = rng.integers(0, 3, len(ts)).astype(np.uint16) << 14
+    quality = (rng.integers(0, 3, len(ts)) << 14).astype(np.uint16)
     batch = PointBatch(series, ts, values, quality, True)
     w = SegmentWriter(FileSystem(), path, "pco", chunk)
     w.add_batch(batch)

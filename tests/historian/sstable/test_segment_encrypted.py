@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from historian.crypto import BlockCipher, EncryptionKeyError
 from historian.fs import FileSystem
@@ -36,7 +37,11 @@ def build(path: str, cipher: BlockCipher | None = KEY, codec: str | None = "raw"
     st.lists(series_chunks(max_size=200), min_size=1, max_size=4),
     st.sampled_from([None, "raw", "pco"]),
 )
-def test_round_trip_property(tmp_path: object, chunks: list, codec: str | None) -> None:
+def test_round_trip_property(
+    tmp_path: object,
+    chunks: list[tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.uint16]]],
+    codec: str | None,
+) -> None:
     path = os.path.join(str(tmp_path), "p.tbs")
     if os.path.exists(path):
         os.remove(path)
@@ -60,7 +65,7 @@ def test_round_trip_property(tmp_path: object, chunks: list, codec: str | None) 
     assert len(r.summaries) == len(r.index)  # the stats block decrypts too
 
 
-def test_encrypted_layout_and_no_plaintext(tmp_path: object) -> None:
+def test_encrypted_layout_and_no_plaintext(tmp_path: Path) -> None:
     path, plain = str(tmp_path / "e.tbs"), str(tmp_path / "p.tbs")
     build(path)
     build(plain, cipher=None)
@@ -75,7 +80,7 @@ def test_encrypted_layout_and_no_plaintext(tmp_path: object) -> None:
     assert r.footer.points == 900 and r.verify() == []
 
 
-def test_wrong_key_no_key_and_plaintext_refused(tmp_path: object) -> None:
+def test_wrong_key_no_key_and_plaintext_refused(tmp_path: Path) -> None:
     path, plain = str(tmp_path / "e.tbs"), str(tmp_path / "p.tbs")
     build(path)
     build(plain, cipher=None)
@@ -97,7 +102,7 @@ def chunk_at(r: SegmentReader, i: int) -> tuple[int, int]:
     return int(e["offset"]), int(e["length"])
 
 
-def test_flipped_bit_in_a_chunk_fails_that_chunk_only(tmp_path: object) -> None:
+def test_flipped_bit_in_a_chunk_fails_that_chunk_only(tmp_path: Path) -> None:
     path = str(tmp_path / "e.tbs")
     build(path)
     r = SegmentReader(FileSystem(), path, KEY)
@@ -113,7 +118,7 @@ def test_flipped_bit_in_a_chunk_fails_that_chunk_only(tmp_path: object) -> None:
     assert [p.offset for p in r.verify()] == [off]
 
 
-def test_swapped_chunks_fail_their_aad(tmp_path: object) -> None:
+def test_swapped_chunks_fail_their_aad(tmp_path: Path) -> None:
     """Two chunks of identical length change places: every byte is a genuine block of this
     file under this key, only the associated data (entry, offset, series, range) differ."""
     path = str(tmp_path / "e.tbs")
@@ -131,7 +136,7 @@ def test_swapped_chunks_fail_their_aad(tmp_path: object) -> None:
 
 
 @pytest.mark.parametrize("where", ["index", "footer_max_ts", "crypto_header"])
-def test_tampered_index_footer_or_header_fails_open(tmp_path: object, where: str) -> None:
+def test_tampered_index_footer_or_header_fails_open(tmp_path: Path, where: str) -> None:
     import crc32c
 
     path = str(tmp_path / "e.tbs")

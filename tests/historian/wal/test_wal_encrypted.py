@@ -160,7 +160,7 @@ def test_swapped_record_bodies_fail_their_aad(tmp_path: object) -> None:
         replay(d)
 
 
-def test_record_moved_from_another_wal_fails_its_aad(tmp_path: object) -> None:
+def test_record_moved_from_another_wal_fails_its_aad(tmp_path: Path) -> None:
     """Same key, same seq, same count, valid CRC: the file id in the AAD tells them apart."""
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     os.makedirs(a)
@@ -177,7 +177,7 @@ def test_record_moved_from_another_wal_fails_its_aad(tmp_path: object) -> None:
         replay(a)
 
 
-def test_wrong_key_no_key_and_plaintext_are_refused_by_name(tmp_path: object) -> None:
+def test_wrong_key_no_key_and_plaintext_are_refused_by_name(tmp_path: Path) -> None:
     d = str(tmp_path)
     write(d, 2)
     path = only_segment(d)

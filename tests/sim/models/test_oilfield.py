@@ -64,7 +64,7 @@ def test_solve_ivp_and_gekko_agree() -> None:
     m = OilField.random(2, seed=1)
     x0 = m.initial_state(1)
     n = 60
-    us = np.array([m.default_inputs()] * n).reshape(n, 4, 2)
+    us: np.ndarray = np.array([m.default_inputs()] * n).reshape(n, 4, 2)
     us[10:, 0, 0] = 3400.0  # setpoint change
     us[20:45, 1, 1] = 0.0  # trip and restart
     us[30:, 2, 0] = 0.5  # choke move

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asyncua import Client, ua
+from asyncua import ua
+from asyncua.client.client import Client
 
 from harness.services import NatsServer
 from sim.catalogue_gen import generate_oilfield

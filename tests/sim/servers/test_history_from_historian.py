@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from asyncua import Client, ua
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.ua.status_codes import StatusCodes
+from asyncua.ua.uaerrors import UaStatusCodeError
 
 from historian import Historian
 from historian.model import PointBatch, status_code_from_quality
@@ -27,6 +30,7 @@ from sim.servers.history_http import HistorianHttpHistory
 from sim.servers.launch import ServerProcess, start_servers, stop_servers
 from sim.tags import dumps_catalogue
 from tests.historian.serve_process import ServeProcess
+from tests.opcua_fields import source_time_of, status_of, value_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.service]
 
@@ -95,16 +99,16 @@ async def test_history_read_answers_from_the_historian(plant: ServerProcess) -> 
             dvs = await node.read_raw_history(_dt(BASE), _dt(BASE + 2 * N * NS), numvalues=0)
             ts, values, quality = columns(k)
             assert len(dvs) == N, (tag.path, len(dvs))
-            got_v = np.array([dv.Value.Value for dv in dvs], np.float64)
+            got_v = np.array([value_of(dv) for dv in dvs], np.float64)
             assert np.array_equal(got_v.view(np.int64)[~np.isnan(values)],
                                   values.view(np.int64)[~np.isnan(values)])  # fmt: skip
             assert np.isnan(got_v[700:705]).all()
-            assert [dv.StatusCode.value for dv in dvs] == [
+            assert [status_of(dv).value for dv in dvs] == [
                 status_code_from_quality(int(q)) for q in quality
             ]
             # asyncua carries DateTime as a Python datetime: microseconds (docs/replay.md)
-            got_t = [int(dv.SourceTimestamp.replace(tzinfo=UTC).timestamp()) * NS
-                     + dv.SourceTimestamp.microsecond * 1000 for dv in dvs]  # fmt: skip
+            got_t = [int(source_time_of(dv).replace(tzinfo=UTC).timestamp()) * NS
+                     + source_time_of(dv).microsecond * 1000 for dv in dvs]  # fmt: skip
             assert got_t == (ts // 1000 * 1000).tolist()
 
 
@@ -159,11 +163,11 @@ async def test_unreachable_historian_is_bad_no_communication(
     assert historian.stop() == 0, historian.log.read_text()
     assert plant.opcua_endpoint is not None
     async with Client(plant.opcua_endpoint, timeout=30) as c:
-        with pytest.raises(ua.UaStatusCodeError) as e:
+        with pytest.raises(UaStatusCodeError) as e:
             await c.get_node(f"ns=2;s={TAGS[0].path}").read_raw_history(
                 _dt(BASE), _dt(BASE + 10 * NS)
             )
-    assert e.value.code == ua.StatusCodes.BadNoCommunication
+    assert e.value.code == StatusCodes.BadNoCommunication
 
 
 def test_serve_cli_refuses_a_history_url_that_is_not_http() -> None:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-async def _mbpoll(port: int, *args: str) -> list[str]:
+async def _mbpoll(port: int, *args: str) -> list[tuple[str, str]]:
     proc = await asyncio.create_subprocess_exec(
         "mbpoll", "-m", "tcp", "-p", str(port), "-1", "-0", "-o", "2", *args, "127.0.0.1",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -11,8 +11,12 @@ from datetime import UTC
 import numpy as np
 import pytest
 import pytest_asyncio
-from asyncua import Client, ua
+from asyncua import ua
+from asyncua.client.client import Client
 from asyncua.common.subscription import DataChangeNotif
+from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.status_codes import StatusCodes
+from asyncua.ua.uaerrors import UaStatusCodeError
 
 from historian.model import Quality
 from sim.catalogue_gen import generate_oilfield
@@ -20,6 +24,7 @@ from sim.servers.history import EmittedHistory, datetime_to_ns
 from sim.servers.node import TwinNode
 from sim.tags import Catalogue, SensorSpec
 from sim.twin import PlantTwin
+from tests.opcua_fields import source_time_of, status_of, value_of
 
 W1 = "acme.permian.field_01.pad_01.well_0001"
 TP = f"{W1}.wellhead.tubing_pressure"
@@ -65,7 +70,7 @@ async def test_browse_isa95_tree(node: TwinNode) -> None:
         children = {(await ch.read_browse_name()).Name for ch in await node_.get_children()}
         assert children == {"tubing_pressure", "casing_pressure", "temperature"}
         tp = await node_.get_child("2:tubing_pressure")
-        assert tp.nodeid == ua.NodeId(TP, 2)
+        assert tp.nodeid == ua.NodeId(ua.String(TP), ua.Int16(2))
         assert await c.get_namespace_index("urn:twinbench:plant") == 2
 
 
@@ -75,13 +80,13 @@ async def test_read_value_timestamp_and_status(node: TwinNode) -> None:
     async with Client(_url(node)) as c:
         dv = await c.get_node(f"ns=2;s={TP}").read_data_value()
         i = cat.tags.index(cat.by_path[TP])
-        assert dv.StatusCode.is_good()
-        assert dv.Value.Value == node.last.values[i]
+        assert status_of(dv).is_good()
+        assert value_of(dv) == node.last.values[i]
         want_ns = int(node.last.ts[i])
-        got = dv.SourceTimestamp
+        got = source_time_of(dv)
         assert abs(got.timestamp() * 1e9 - want_ns) < 2_000  # microsecond resolution
         dv = await c.get_node(f"ns=2;s={BAD}").read_data_value(raise_on_bad_status=False)
-        assert dv.StatusCode.value >> 16 == Quality.BAD_SENSOR_FAILURE
+        assert status_of(dv).value >> 16 == Quality.BAD_SENSOR_FAILURE
 
 
 async def _wait_until(cond: Callable[[], bool], timeout_s: float = 15.0) -> None:
@@ -120,23 +125,23 @@ async def test_setpoint_write_and_refusals(node: TwinNode) -> None:
         await node.tick_once()
         assert twin.inputs.speed_sp[0] == 3200.0  # type: ignore[attr-defined]
         assert await sp.read_value() == 3200.0
-        with pytest.raises(ua.UaStatusCodeError) as e:
+        with pytest.raises(UaStatusCodeError) as e:
             await sp.write_value(5000.0)
-        assert e.value.code == ua.StatusCodes.BadOutOfRange
-        with pytest.raises(ua.UaStatusCodeError) as e:
+        assert e.value.code == StatusCodes.BadOutOfRange
+        with pytest.raises(UaStatusCodeError) as e:
             await sp.write_value("fast")
-        assert e.value.code == ua.StatusCodes.BadTypeMismatch
-        with pytest.raises(ua.UaStatusCodeError) as e:
+        assert e.value.code == StatusCodes.BadTypeMismatch
+        with pytest.raises(UaStatusCodeError) as e:
             await c.get_node(f"ns=2;s={TP}").write_value(1.0)
-        assert e.value.code == ua.StatusCodes.BadNotWritable
-        with pytest.raises(ua.UaStatusCodeError) as e:
+        assert e.value.code == StatusCodes.BadNotWritable
+        with pytest.raises(UaStatusCodeError) as e:
             await c.get_node("ns=2;s=acme.nowhere").read_value()
-        assert e.value.code == ua.StatusCodes.BadNodeIdUnknown
-        with pytest.raises(ua.UaStatusCodeError) as e:
+        assert e.value.code == StatusCodes.BadNodeIdUnknown
+        with pytest.raises(UaStatusCodeError) as e:
             await c.get_node("ns=2;s=acme.nowhere").write_value(1.0)
-        assert e.value.code == ua.StatusCodes.BadNodeIdUnknown
+        assert e.value.code == StatusCodes.BadNodeIdUnknown
         # the server keeps serving after every refusal
-        assert (await c.get_node(f"ns=2;s={TP}").read_data_value()).StatusCode.is_good()
+        assert status_of(await c.get_node(f"ns=2;s={TP}").read_data_value()).is_good()
         assert twin.inputs.speed_sp[0] == 3200.0  # type: ignore[attr-defined]
 
 
@@ -154,12 +159,12 @@ async def test_operator_methods(node: TwinNode) -> None:
         await node.tick_once()
         assert twin.inputs.run[0] == 1.0  # type: ignore[attr-defined]
         for args, code in (
-            (("2:SetSetpoint", SP, 1e6), ua.StatusCodes.BadOutOfRange),
-            (("2:SetSetpoint", TP, 1.0), ua.StatusCodes.BadNotWritable),
-            (("2:SetSetpoint", "x.y", 1.0), ua.StatusCodes.BadNodeIdUnknown),
-            (("2:StopPump", "acme.permian.field_09"), ua.StatusCodes.BadNodeIdUnknown),
+            (("2:SetSetpoint", SP, 1e6), StatusCodes.BadOutOfRange),
+            (("2:SetSetpoint", TP, 1.0), StatusCodes.BadNotWritable),
+            (("2:SetSetpoint", "x.y", 1.0), StatusCodes.BadNodeIdUnknown),
+            (("2:StopPump", "acme.permian.field_09"), StatusCodes.BadNodeIdUnknown),
         ):
-            with pytest.raises(ua.UaStatusCodeError) as e:
+            with pytest.raises(UaStatusCodeError) as e:
                 await ops.call_method(*args)
             assert e.value.code == code, args
 
@@ -172,7 +177,7 @@ async def test_history_read_from_backend(node: TwinNode) -> None:
     emitted = node.source.emitted.concat()  # type: ignore[attr-defined]
     sid = node.catalogue.by_path[TP].id
     want = emitted.values[emitted.series == sid].tolist()
-    assert [dv.Value.Value for dv in hist] == want and len(want) >= 5
+    assert [value_of(dv) for dv in hist] == want and len(want) >= 5
 
 
 async def test_fast_datachange_copies_only_mutable_values() -> None:
@@ -189,8 +194,8 @@ async def test_fast_datachange_copies_only_mutable_values() -> None:
     mv.set_current_datavalue(array)
     kept = mv.get_current_datavalue()
     assert kept is not array and kept == array and mv.get_old_datavalue() is scalar
-    array.Value.Value.append(3.0)  # a caller mutating its list does not reach subscribers
-    assert kept.Value.Value == [1.0, 2.0]
+    value_of(array).append(3.0)  # a caller mutating its list does not reach subscribers
+    assert value_of(kept) == [1.0, 2.0]
 
 
 async def test_subscriber_sees_exactly_what_was_emitted(node: TwinNode) -> None:
@@ -202,24 +207,25 @@ async def test_subscriber_sees_exactly_what_was_emitted(node: TwinNode) -> None:
     class Handler:
         def datachange_notification(self, n: object, val: float, data: DataChangeNotif) -> None:
             dv = data.monitored_item.Value
-            ts = dv.SourceTimestamp.replace(tzinfo=UTC)
+            ts = source_time_of(dv).replace(tzinfo=UTC)
             sid = cat.by_path[n.nodeid.Identifier].id  # type: ignore[attr-defined]
-            got.append((sid, datetime_to_ns(ts), val, dv.StatusCode.value >> 16))
+            got.append((sid, datetime_to_ns(ts), val, status_of(dv).value >> 16))
 
     twin = node.source
     async with Client(_url(node)) as c:
         sub = await c.create_subscription(20, Handler())
-        VALUE = ua.AttributeIds.Value
+        VALUE = AttributeIds.Value
         # StatusValueTimestamp: a repeated value with a new source time is a new sample
         # (the default StatusValue trigger would drop it, as OPC UA specifies)
         reqs = []
         for k, p in enumerate(paths):
+            nid = ua.NodeId(ua.String(p), ua.Int16(2))
             params = ua.MonitoringParameters(
                 ClientHandle=1000 + k, SamplingInterval=0.0, QueueSize=50, DiscardOldest=True,
                 Filter=ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp),
             )  # fmt: skip
             reqs.append(ua.MonitoredItemCreateRequest(
-                ItemToMonitor=ua.ReadValueId(NodeId=ua.NodeId(p, 2), AttributeId=VALUE),
+                ItemToMonitor=ua.ReadValueId(NodeId=nid, AttributeId=VALUE),
                 MonitoringMode=ua.MonitoringMode.Reporting, RequestedParameters=params,
             ))  # fmt: skip
         results = await sub.create_monitored_items(reqs)
@@ -259,7 +265,7 @@ async def test_unsubscribed_node_reads_its_newest_value(node: TwinNode) -> None:
             got.append(val)
 
     for path in (TP, BAD):
-        k = server.node_ids.index(ua.NodeId(path, 2))
+        k = server.node_ids.index(ua.NodeId(ua.String(path), ua.Int16(2)))
         for _ in range(50):  # until the tag is emitted in a tick (its sample rate)
             result = await node.tick_once()
             if result.emit[k]:
@@ -270,14 +276,14 @@ async def test_unsubscribed_node_reads_its_newest_value(node: TwinNode) -> None:
             assert attval.value is None and attval.value_callback is not None
         async with Client(_url(node)) as c:
             dv = await c.get_node(f"ns=2;s={path}").read_data_value(raise_on_bad_status=False)
-        assert datetime_to_ns(dv.SourceTimestamp.replace(tzinfo=UTC)) // 1000 == (
+        assert datetime_to_ns(source_time_of(dv).replace(tzinfo=UTC)) // 1000 == (
             int(result.ts[k]) // 1000
         )
-        assert dv.StatusCode.value >> 16 == int(result.quality[k])
+        assert status_of(dv).value >> 16 == int(result.quality[k])
         if path == BAD:
-            assert dv.Value.Value is None
+            assert value_of(dv) is None
         else:
-            assert dv.Value.Value == float(result.values[k])
+            assert value_of(dv) == float(result.values[k])
     async with Client(_url(node)) as c:
         sub = await c.create_subscription(50, Handler())
         await sub.subscribe_data_change(c.get_node(f"ns=2;s={TP}"))

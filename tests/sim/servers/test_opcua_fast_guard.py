@@ -27,7 +27,7 @@ def test_install_refuses_a_mismatched_release(monkeypatch: pytest.MonkeyPatch) -
     def fake(name: str) -> str:
         return "9.9.9" if name == "asyncua" else real(name)
 
-    monkeypatch.setattr(opcua_fast.metadata, "version", fake)
+    monkeypatch.setattr("sim.servers.opcua_fast.metadata.version", fake)
     from asyncua.server import monitored_item_service as mis
 
     # even when already installed, a fresh call must check before touching anything

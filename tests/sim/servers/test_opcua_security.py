@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from asyncua import Client, ua
+from asyncua import ua
+from asyncua.client.client import Client
 from asyncua.crypto.cert_gen import setup_self_signed_certificate
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from asyncua.ua.status_codes import StatusCodes
+from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sim.catalogue_gen import generate_oilfield
 from sim.servers.node import TwinNode
 from sim.twin import PlantTwin
+from tests.opcua_fields import status_of, value_of
 
 TP = "ns=2;s=acme.permian.field_01.pad_01.well_0001.wellhead.tubing_pressure"
 
@@ -63,24 +67,24 @@ async def test_secure_session_with_user(
     c = await _client(secure_node, client_cert, mode, "operator", "s3cret")
     async with c:
         dv = await c.get_node(TP).read_data_value()
-        assert dv.StatusCode.is_good() and isinstance(dv.Value.Value, float)
+        assert status_of(dv).is_good() and isinstance(value_of(dv), float)
 
 
 async def test_wrong_password_refused(secure_node: TwinNode, client_cert: tuple[str, str]) -> None:
     c = await _client(secure_node, client_cert, ua.MessageSecurityMode.SignAndEncrypt,
                       "operator", "wrong")  # fmt: skip
-    with pytest.raises(ua.UaStatusCodeError) as e:
+    with pytest.raises(UaStatusCodeError) as e:
         await c.connect()
     assert e.value.code in (
-        ua.StatusCodes.BadUserAccessDenied,
-        ua.StatusCodes.BadIdentityTokenRejected,
+        StatusCodes.BadUserAccessDenied,
+        StatusCodes.BadIdentityTokenRejected,
     )
     c.disconnect_socket()
 
 
 async def test_anonymous_refused(secure_node: TwinNode) -> None:
     c = Client(secure_node.opcua.endpoint)
-    with pytest.raises(ua.UaStatusCodeError):
+    with pytest.raises(UaStatusCodeError):
         await c.connect()
     c.disconnect_socket()
     # and the server still serves a good session afterwards
@@ -168,7 +172,7 @@ async def test_secure_mode_refuses_a_session_without_security(hardened_node: Twi
     c = Client(hardened_node.opcua.endpoint, timeout=10)
     c.set_user("operator")
     c.set_password("s3cret")  # right credentials, but over the None policy
-    with pytest.raises((ua.UaError, OSError, TimeoutError)):
+    with pytest.raises((UaError, OSError, TimeoutError)):
         await c.connect()
     c.disconnect_socket()
 
@@ -177,9 +181,9 @@ async def test_secure_mode_refuses_anonymous(
     hardened_node: TwinNode, hardened_client_cert: tuple[str, str]
 ) -> None:
     c = await _secure_client(hardened_node, hardened_client_cert, None, None)
-    with pytest.raises(ua.UaStatusCodeError) as e:
+    with pytest.raises(UaStatusCodeError) as e:
         await c.connect()
-    assert e.value.code == ua.StatusCodes.BadIdentityTokenRejected
+    assert e.value.code == StatusCodes.BadIdentityTokenRejected
     c.disconnect_socket()
 
 
@@ -190,9 +194,9 @@ async def test_secure_mode_refuses_wrong_credentials(
     manager = hardened_node.opcua.server.iserver.user_manager
     refused = manager.refused
     c = await _secure_client(hardened_node, hardened_client_cert, user, password)
-    with pytest.raises(ua.UaStatusCodeError) as e:
+    with pytest.raises(UaStatusCodeError) as e:
         await c.connect()
-    assert e.value.code == ua.StatusCodes.BadUserAccessDenied
+    assert e.value.code == StatusCodes.BadUserAccessDenied
     c.disconnect_socket()
     assert manager.refused == refused + 1
 
@@ -203,7 +207,7 @@ async def test_secure_mode_serves_the_right_user(
     c = await _secure_client(hardened_node, hardened_client_cert, "operator", "s3cret")
     async with c:
         dv = await c.get_node(TP).read_data_value()
-        assert dv.StatusCode.is_good() and isinstance(dv.Value.Value, float)
+        assert status_of(dv).is_good() and isinstance(value_of(dv), float)
     assert hardened_node.opcua.server.iserver.user_manager.accepted >= 1
 
 
@@ -270,9 +274,9 @@ async def test_trust_list_refuses_an_unknown_client_certificate(
     other = ensure_certificate(tmp_path, "urn:twinbench:test:client", "stranger", name="client")
     c = await _secure_client(trusting_node, (str(other.certificate), str(other.private_key)),
                              "operator", "s3cret")  # fmt: skip
-    with pytest.raises(ua.UaStatusCodeError) as e:
+    with pytest.raises(UaStatusCodeError) as e:
         await c.connect()  # right user and password, certificate not in the trust list
-    assert e.value.code == ua.StatusCodes.BadCertificateUntrusted
+    assert e.value.code == StatusCodes.BadCertificateUntrusted
     c.disconnect_socket()
 
 
@@ -282,11 +286,11 @@ async def test_trust_list_accepts_a_listed_client_certificate(
     c = await _secure_client(trusting_node, hardened_client_cert, "operator", "s3cret")
     async with c:
         dv = await c.get_node(TP).read_data_value()
-        assert dv.StatusCode.is_good()
+        assert status_of(dv).is_good()
     # listed, but presented under another application URI than its SAN names
     c = await _secure_client(trusting_node, hardened_client_cert, "operator", "s3cret")
     c.application_uri = "urn:twinbench:test:impostor"
-    with pytest.raises(ua.UaStatusCodeError) as e:
+    with pytest.raises(UaStatusCodeError) as e:
         await c.connect()
-    assert e.value.code == ua.StatusCodes.BadCertificateUriInvalid
+    assert e.value.code == StatusCodes.BadCertificateUriInvalid
     c.disconnect_socket()

@@ -72,7 +72,7 @@ def _params() -> list[object]:
     return out
 
 
-def _row_index(r: Row, timestamps: np.ndarray) -> int:  # type: ignore[type-arg]
+def _row_index(r: Row, timestamps: np.ndarray) -> int:
     """The result row with the expected timestamp; else the row's position in its table.
 
     (A table may leave an interval out; ActualTime rows carry raw timestamps.)

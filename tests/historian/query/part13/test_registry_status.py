@@ -7,7 +7,8 @@ import importlib
 
 import numpy as np
 import pytest
-from asyncua import ua
+from asyncua.ua.object_ids import ObjectIds
+from asyncua.ua.status_codes import StatusCodes
 
 from historian.model import Quality, status_code_from_quality
 from historian.query.part13 import AGGREGATES, AggregateRequestError, lookup
@@ -30,7 +31,7 @@ def test_every_required_aggregate_is_registered() -> None:
 
 @pytest.mark.parametrize("name", REQUIRED)
 def test_node_id_matches_the_opc_ua_nodeset(name: str) -> None:
-    assert AGGREGATES[name].node_id == getattr(ua.ObjectIds, f"AggregateFunction_{name}")
+    assert AGGREGATES[name].node_id == getattr(ObjectIds, f"AggregateFunction_{name}")
     assert (
         lookup(name) is lookup(AGGREGATES[name].node_id) is lookup(f"i={AGGREGATES[name].node_id}")
     )
@@ -42,11 +43,11 @@ def test_lookup_of_an_unknown_aggregate_names_the_known_ones() -> None:
 
 
 def test_status_codes_match_asyncua() -> None:
-    assert ua.StatusCodes.Good == st.GOOD
-    assert ua.StatusCodes.Uncertain == st.UNCERTAIN
-    assert ua.StatusCodes.UncertainDataSubNormal == st.UNCERTAIN_DATA_SUB_NORMAL
-    assert ua.StatusCodes.Bad == st.BAD
-    assert ua.StatusCodes.BadNoData == st.BAD_NO_DATA
+    assert StatusCodes.Good == st.GOOD
+    assert StatusCodes.Uncertain == st.UNCERTAIN
+    assert StatusCodes.UncertainDataSubNormal == st.UNCERTAIN_DATA_SUB_NORMAL
+    assert StatusCodes.Bad == st.BAD
+    assert StatusCodes.BadNoData == st.BAD_NO_DATA
 
 
 def test_historian_info_bits_are_part_4_values() -> None:
