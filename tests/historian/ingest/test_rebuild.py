@@ -50,17 +50,17 @@ async def test_rebuild_matches_the_live_store(tmp_path: Path) -> None:
         await wait_consumed(js, opts)
         # the metrics page is refreshed every export period (1 s): poll it until the
         # counts of the consumed stream show, with a deadline, not after a fixed sleep
-        want = 'twinbench_ingest_points_total{partition="0"} 8000.0'
+        counted = 'twinbench_ingest_points_total{partition="0"} 8000.0'
         deadline = time.monotonic() + 60.0
         text = ""
-        while want not in text and time.monotonic() < deadline:
+        while counted not in text and time.monotonic() < deadline:
             body = await asyncio.to_thread(
                 lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
             )
             text = body.decode()
-            if want not in text:
+            if counted not in text:
                 await asyncio.sleep(0.1)
-        assert want in text, text[-2000:]
+        assert counted in text, text[-2000:]
         assert 'twinbench_ingest_dead_lettered_total{partition="0"} 1.0' in text
         assert "twinbench_ingest_consumer_lag_messages" in text
         stop.set()
