@@ -31,6 +31,7 @@ from pcodec import standalone
 from historian.codec.bits import varint_decode, varint_encode
 from historian.codec.decimal import _affine_candidates, _cost_bits
 from historian.codec.errors import ChunkCorruptError
+from historian.codec.mapping_search import candidate_costs
 from historian.codec.residuals import residuals_decode, residuals_encode
 from historian.codec.sampling import value_sample
 from historian.codec.timestamps import pco_decompress
@@ -156,40 +157,50 @@ def choose_mapping(values: NDArray[np.float64]) -> tuple[int, float, float]:
     return _mapping_of_sample(value_sample(values).tobytes())
 
 
+_EXPONENTS: NDArray[np.float64] = 10.0 ** np.arange(MAX_EXPONENT + 1, dtype=np.float64)
+
+
 @functools.lru_cache(maxsize=16)
 def _mapping_of_sample(sample_bytes: bytes) -> tuple[int, float, float]:
+    """Decimal exponents in order, then (float32 only) the bit pattern and affine candidates.
+
+    The exponents stop at the first exact one (but for a stray point or
+    two, which cost less as exceptions than a digit more on every point):
+    larger exponents only grow the integers, and a step that is not a power
+    of ten (0.05, 0.25) is the common multiple the encoder divides out (a
+    larger exponent only looked as cheap because its common multiple grew
+    with it). That ends the search for doubles; not so for float32: at ~7
+    digits every float32 is "exact", ADC steps are not. The first of equal
+    costs wins; the costing is one numba call (historian.codec.mapping_search).
+    """
     sample = np.frombuffer(sample_bytes, np.float64).copy()  # writable: one numba signature
     f32 = _float32_share(sample) > 0.5
     dec_mode, aff_mode = (MODE_DECIMAL_F32, MODE_AFFINE_F32) if f32 else (MODE_DECIMAL, MODE_AFFINE)
-    cands: list[tuple[int, float, float]] = [(MODE_F32_BITS, 1.0, 0.0)] if f32 else []
-    best = (dec_mode, 1.0, 0.0)
-    best_cost = math.inf
-    for e in range(MAX_EXPONENT + 1):
-        m, res = _quantise(sample, dec_mode, 10.0**e, 0.0)
-        cost = _cost(m, res)
-        if cost < best_cost:
-            best, best_cost = (dec_mode, 10.0**e, 0.0), cost
-        if np.count_nonzero(res) <= res.size // 256:
-            # exact (but for a stray point or two, which cost less as exceptions than a
-            # digit more on every point): larger exponents only grow the integers, and a
-            # step that is not a power of ten (0.05, 0.25) is the common multiple the
-            # encoder divides out (a larger exponent only looked as cheap because its
-            # common multiple grew with it). Not so for float32: at ~7 digits every
-            # float32 is "exact", ADC steps are not.
-            if not f32:
-                return best
-            break
+    ne = _EXPONENTS.size
+    dec_costs, n_dec, exact = candidate_costs(
+        sample, np.full(ne, dec_mode), _EXPONENTS, np.zeros(ne), True, sample.size // 256, math.inf
+    )
+    cands: list[tuple[int, float, float]] = [(dec_mode, float(a), 0.0) for a in _EXPONENTS[:n_dec]]
+    costs = [dec_costs[:n_dec]]
+    if exact and not f32:
+        return cands[int(np.argmin(costs[0]))]
+    if f32:
+        m, res = _quantise(sample, MODE_F32_BITS, 1.0, 0.0)
+        cands.append((MODE_F32_BITS, 1.0, 0.0))
+        costs.append(np.array([_cost(m, res)]))
     tol = 1e-4 if f32 else 1e-6  # a float32 rendering is off by up to 2^-24 of the value
+    affine: list[tuple[int, float, float]] = []
     for _, a, b in _affine_candidates(sample, tol):
-        cands.append((aff_mode, a, b))
+        affine.append((aff_mode, a, b))
         if f32:
-            cands.append((MODE_AFFINE_F32_MATH, a, b))
-    for mode, a, b in cands:
-        m, res = _quantise(sample, mode, a, b)
-        cost = _cost(m, res)
-        if cost < best_cost:
-            best, best_cost = (mode, a, b), cost
-    return best
+            affine.append((MODE_AFFINE_F32_MATH, a, b))
+    if affine:
+        modes, qs, los = (np.array(col) for col in zip(*affine, strict=True))
+        bound = float(min(c.min() for c in costs))
+        aff_costs, _, _ = candidate_costs(sample, modes.astype(np.int64), qs, los, True, -1, bound)
+        cands += affine
+        costs.append(aff_costs)
+    return cands[int(np.argmin(np.concatenate(costs)))]
 
 
 def _params(mode: int, a: float, b: float) -> bytes:
