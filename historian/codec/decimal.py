@@ -32,7 +32,7 @@ from pcodec import standalone
 from historian.codec.bits import varint_decode, varint_encode
 from historian.codec.errors import ChunkCorruptError
 from historian.codec.gorilla import clz64
-from historian.codec.mapping_search import affine_offsets, candidate_costs
+from historian.codec.mapping_search import affine_offsets, candidate_costs, decimal_gcd
 from historian.codec.timestamps import pco_decompress
 
 MODE_DECIMAL = 0
@@ -122,16 +122,26 @@ def choose_mapping(values: NDArray[np.float64]) -> tuple[int, float, float]:
     Decimal exponents in order until the first exact one (larger exponents
     only grow the integers), then the affine candidates; the first of equal
     costs wins. One numba call for all of them (historian.codec.mapping_search).
+
+    An exact exponent whose integers have no common multiple ends the
+    search: an affine grid that reproduces every value must have a step
+    ``q`` dividing all their differences, ``10^-e * (m_i - m_0)``, so with a
+    gcd of 1 it is ``10^-e / j``: integers ``j`` times larger, no delta
+    shorter, and any miss an exception on top. (Measured on the corpus cut in
+    chunks of 1-4,096 points: no affine candidate ever won after an exact
+    exponent; skipping them is ~40 % of this codec's encode on short chunks.)
     """
     stride = max(1, values.size // SAMPLE_SIZE)
     sample = np.ascontiguousarray(values[::stride][:SAMPLE_SIZE])
-    dec_costs, n_dec, _ = candidate_costs(
+    dec_costs, n_dec, exact = candidate_costs(
         sample, np.full(_EXPONENTS.size, MODE_DECIMAL), _EXPONENTS, np.zeros(_EXPONENTS.size),
         False, 0, math.inf,
     )  # fmt: skip
     cands = [(MODE_DECIMAL, float(a), 0.0) for a in _EXPONENTS[:n_dec]]
-    affine = _affine_candidates(sample)
     costs = dec_costs[:n_dec]
+    if exact and decimal_gcd(sample, _EXPONENTS[n_dec - 1]) <= 1:
+        return cands[int(np.argmin(costs))]
+    affine = _affine_candidates(sample)
     if affine:
         modes, qs, los = (np.array(col) for col in zip(*affine, strict=True))
         aff_costs, _, _ = candidate_costs(

@@ -169,6 +169,34 @@ def candidate_costs(
 
 
 @njit(cache=True, nogil=True)
+def decimal_gcd(v: NDArray[np.float64], scale: float) -> int:
+    """gcd of ``m - m[0]`` for ``m = round(v * scale)`` over the mappable values (0 if none).
+
+    ``decimal`` asks this when an exponent is exact: with no common multiple
+    (1), no affine step can beat it (see ``decimal.choose_mapping``).
+    """
+    g = np.int64(0)
+    first = np.int64(0)
+    have_first = False
+    for i in range(v.size):
+        ok, m = _integer(v[i], MODE_DECIMAL, scale, 0.0)
+        if not ok:
+            continue
+        if not have_first:
+            first, have_first = m, True
+            continue
+        e = m - first
+        if e >= _GCD_LIMIT or e <= -_GCD_LIMIT:
+            return 1
+        e = -e if e < 0 else e
+        while e:
+            g, e = e, g % e
+        if g == 1:
+            return 1
+    return int(g)
+
+
+@njit(cache=True, nogil=True)
 def affine_offsets(lo: float, step: float, full: int, tol: float) -> NDArray[np.float64]:
     """Offsets worth trying: 0, the sample minimum, and round numbers on the step grid below it.
 
