@@ -75,6 +75,18 @@ def timed(fn: Callable[[], object]) -> float:
     return statistics.median(times)
 
 
+def interleaved(fns: list[Callable[[], object]], repeats: int = 2 * REPEATS) -> list[float]:
+    """Median CPU time of each function, run in turns: on a shared machine the load drifts
+    within seconds, and timing one function after the other would time the drift."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times, strict=True):
+            t0 = time.process_time()
+            fn()
+            out.append(time.process_time() - t0)
+    return [statistics.median(t) for t in times]
+
+
 def bench_codec(
     ts: NDArray[np.int64],
     values: NDArray[np.float64],
@@ -140,7 +152,7 @@ def bench_small(sizes: list[int], max_chunks: int) -> None:
     series = small_chunk_series()
     cfg = pcodec.ChunkConfig()
     print(f"small chunks: {len(series)} series (corpus + scenario generator), "
-          f"<= {max_chunks} chunks per size and series; CPU time, median of {REPEATS}")  # fmt: skip
+          f"<= {max_chunks} chunks per size and series; CPU s, median of {2 * REPEATS}")  # fmt: skip
     head = ("points", "chunks", "chooser", "B/pt", "exhaustive", "B/pt", "bytes", "speed", "pcodec")
     print(f"{head[0]:>6} {head[1]:>6} " + " ".join(f"{h:>10}" for h in head[2:]))
     print(f"{'':>6} {'':>6} {'Mpt/s':>10} {'':>10} {'Mpt/s':>10} {'':>10} "
@@ -162,7 +174,7 @@ def bench_small(sizes: list[int], max_chunks: int) -> None:
                 standalone.simple_compress(np.diff(t), cfg)
 
         chosen, every = enc(False), enc(True)
-        t_chosen, t_every, t_pco = timed(lambda: enc(False)), timed(lambda: enc(True)), timed(pco)
+        t_chosen, t_every, t_pco = interleaved([lambda: enc(False), lambda: enc(True), pco])
         print(f"{size:6d} {len(parts):6d} {points / t_chosen / 1e6:10.2f} {chosen / points:10.4f} "
               f"{points / t_every / 1e6:10.2f} {every / points:10.4f} {chosen / every - 1:+10.3%} "
               f"{t_every / t_chosen:9.2f}x {points / t_pco / 1e6:10.2f}")  # fmt: skip

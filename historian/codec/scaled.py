@@ -216,14 +216,34 @@ def integers_of(
 ) -> tuple[bytes, int, int, NDArray[np.int64], NDArray[np.int64]]:
     """The mapping's parameter bytes, ``base``, ``g``, ``k = (m - base) / g`` and the bit residuals.
 
-    Shared with :mod:`historian.codec.scaled_ac`, which entropy-codes the same ``k``.
+    Shared with :mod:`historian.codec.scaled_ac`, which entropy-codes the same
+    ``k``: memoised on the values' bytes, so the chooser, which encodes both
+    codecs on the same chunk, maps it once. Callers must not modify the arrays.
     """
     v = np.ascontiguousarray(values, dtype=np.float64)
+    return _integers_of_bytes(v.tobytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _integers_of_bytes(
+    value_bytes: bytes,
+) -> tuple[bytes, int, int, NDArray[np.int64], NDArray[np.int64]]:
+    v = np.frombuffer(value_bytes, np.float64).copy()  # writable: one numba signature
     mode, a, b = choose_mapping(v)
     m, diff = _quantise(v, mode, a, b)
     base, g = _gcd_of(m)
     k = (m - base) // g if g > 1 else m - base
     return _params(mode, a, b), base, g, k, diff
+
+
+def scaled_residuals(diff: NDArray[np.int64]) -> bytes:
+    """``residuals_encode(diff)``, memoised like :func:`integers_of` (both codecs append it)."""
+    return _residuals_of_bytes(diff.tobytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _residuals_of_bytes(diff_bytes: bytes) -> bytes:
+    return residuals_encode(np.frombuffer(diff_bytes, np.int64))
 
 
 def base_and_multiple(base: int, g: int) -> bytes:
@@ -235,7 +255,7 @@ def scaled_encode(values: NDArray[np.float64]) -> bytes:
     params, base, g, k, diff = integers_of(values)
     ints = bytes(standalone.simple_compress(k, _PCO)) if k.size else b""
     head = base_and_multiple(base, g) + varint_encode(np.array([len(ints)], np.uint64)).tobytes()
-    return params + head + ints + residuals_encode(diff)
+    return params + head + ints + scaled_residuals(diff)
 
 
 def read_mapping(raw: bytes) -> tuple[int, float, float, int, int, int]:
