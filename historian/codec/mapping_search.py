@@ -57,10 +57,25 @@ def _mapped(m: np.int64, mode: int, a: float, b: float) -> float:
     return y
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _bit_length(x: np.int64) -> int:
-    """``64 - clz64(|x|)`` (``|INT64_MIN|`` wraps to itself, as in ``decimal._cost_bits``)."""
-    return 64 - int(leading_zeros(np.uint64(x if x >= 0 else -x)))  # type: ignore[call-arg]
+    """``64 - clz64(|x|)`` (``|INT64_MIN|`` wraps to itself, as in ``decimal._cost_bits``).
+
+    For differences of values known to the kernel, call :func:`_magnitude_bits`
+    with the wrapped unsigned difference instead: on a signed ``a - b`` that
+    overflows, LLVM may assume it did not (numba's signed arithmetic is
+    ``nsw``) and count a 63-bit residual as 64 bits.
+    """
+    u = np.uint64(x) if x >= 0 else np.uint64(-x)
+    return 64 - int(leading_zeros(u))  # type: ignore[call-arg]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _magnitude_bits(r: np.uint64) -> int:
+    """Bit length of ``|r|`` for ``r`` a two's-complement int64 held in a uint64."""
+    if r >> np.uint64(63):
+        r = ~r + np.uint64(1)
+    return 64 - int(leading_zeros(r))  # type: ignore[call-arg]
 
 
 @njit(cache=True, nogil=True)
@@ -94,18 +109,18 @@ def _one_cost(
     g = np.int64(0)
     gcd_done = False
     credit = math.inf  # log2(g) per delta; unbounded while every m equals m[0]
-    vbits = v.view(np.int64)
+    vbits = v.view(np.uint64)
     back = np.empty(1, np.float64)  # a scalar's bit pattern through a one-element view
-    back_bits = back.view(np.int64)
+    back_bits = back.view(np.uint64)
     for i in range(n):
         ok, mi = _integer(v[i], mode, a, b)
         if ok:
             prev = mi
         back[0] = _mapped(prev, mode, a, b)
-        r = vbits[i] - back_bits[0]
+        r = vbits[i] - back_bits[0]  # wraps, as bits(v) - bits(mapped) does in int64
         if r != 0:
             n_exc += 1
-            bits += 8 + _bit_length(r)
+            bits += 8 + _magnitude_bits(r)
         if i == 0:
             first = prev
         else:
