@@ -134,6 +134,9 @@ def bench_pcodec(
     return timed(enc), timed(dec), sum(len(v) + len(d) + 8 for v, d in encoded)
 
 
+Part = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.uint16]]
+
+
 def small_chunk_series() -> list[tuple[str, NDArray[np.int64], NDArray[np.float64]]]:
     """Every corpus series and ten scenario-generator series (2-decimal plant-like values)."""
     from harness.synthetic import SyntheticSource
@@ -151,24 +154,24 @@ def small_chunk_series() -> list[tuple[str, NDArray[np.int64], NDArray[np.float6
 def bench_small(sizes: list[int], max_chunks: int) -> None:
     series = small_chunk_series()
     cfg = pcodec.ChunkConfig()
-    print(f"small chunks: {len(series)} series (corpus + scenario generator), "
-          f"<= {max_chunks} chunks per size and series; CPU s, median of {2 * REPEATS}")  # fmt: skip
+    print(f"small chunks: {len(series)} series (corpus + scenario generator); "
+          f"<= {max_chunks} chunks per size and series, CPU s median of {2 * REPEATS}")  # fmt: skip
     head = ("points", "chunks", "chooser", "B/pt", "exhaustive", "B/pt", "bytes", "speed", "pcodec")
     print(f"{head[0]:>6} {head[1]:>6} " + " ".join(f"{h:>10}" for h in head[2:]))
     print(f"{'':>6} {'':>6} {'Mpt/s':>10} {'':>10} {'Mpt/s':>10} {'':>10} "
           f"{'vs exh.':>10} {'vs exh.':>10} {'Mpt/s':>10}")  # fmt: skip
     for size in sizes:
-        parts = [
+        parts: list[Part] = [
             (ts[i : i + size], v[i : i + size], np.zeros(min(size, ts.size - i), np.uint16))
             for _, ts, v in series
             for i in range(0, min(ts.size, size * max_chunks), size)
         ]
         points = sum(p[0].size for p in parts)
 
-        def enc(exhaustive: bool, parts: list[tuple[NDArray[np.int64], ...]] = parts) -> int:
+        def enc(exhaustive: bool, parts: list[Part] = parts) -> int:
             return sum(len(encode_chunk(t, v, q, exhaustive=exhaustive)) for t, v, q in parts)
 
-        def pco(parts: list[tuple[NDArray[np.int64], ...]] = parts) -> None:
+        def pco(parts: list[Part] = parts) -> None:
             for t, v, _ in parts:
                 standalone.simple_compress(np.ascontiguousarray(v), cfg)
                 standalone.simple_compress(np.diff(t), cfg)
