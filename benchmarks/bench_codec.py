@@ -19,6 +19,16 @@ and far steadier than wall time on a shared machine), medians of ``REPEATS``
 runs; compare ratios more than absolutes.
 
     python benchmarks/bench_codec.py [--points 1000000] [--chunk 10000]
+    python benchmarks/bench_codec.py --small [--sizes 256,750,2000,4096]
+
+``--small`` measures the chooser on the short chunks the engine's flush and
+compaction encode: every corpus series (reports/corpus, real and synthetic)
+and the scenario generator's series (harness.synthetic), cut into chunks of
+each size, encoded whole by ``encode_chunk`` (timestamps and quality
+included). Per size it prints the chooser's points/s and bytes/point next to
+``exhaustive`` (every value codec encoded in full, the reference for bytes)
+and pcodec (values + timestamp deltas, the reference for speed), in the same
+run.
 """
 
 from __future__ import annotations
@@ -63,6 +73,18 @@ def timed(fn: Callable[[], object]) -> float:
         fn()
         times.append(time.process_time() - t0)
     return statistics.median(times)
+
+
+def interleaved(fns: list[Callable[[], object]], repeats: int = 2 * REPEATS) -> list[float]:
+    """Median CPU time of each function, run in turns: on a shared machine the load drifts
+    within seconds, and timing one function after the other would time the drift."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times, strict=True):
+            t0 = time.process_time()
+            fn()
+            out.append(time.process_time() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def bench_codec(
@@ -112,11 +134,67 @@ def bench_pcodec(
     return timed(enc), timed(dec), sum(len(v) + len(d) + 8 for v, d in encoded)
 
 
+Part = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.uint16]]
+
+
+def small_chunk_series() -> list[tuple[str, NDArray[np.int64], NDArray[np.float64]]]:
+    """Every corpus series and ten scenario-generator series (2-decimal plant-like values)."""
+    from harness.synthetic import SyntheticSource
+    from historian.codec.corpus import load_corpus
+
+    out = [(c.name, c.ts, c.values) for c in load_corpus()]
+    src = SyntheticSource(list(range(10)), seed=1, start_ns=1_767_225_600 * 10**9)
+    batch = src.batch(0, 10 * 20_000)
+    for sid in range(10):
+        mine = batch.series == sid
+        out.append((f"scenario/{sid}", batch.ts[mine], batch.values[mine]))
+    return out
+
+
+def bench_small(sizes: list[int], max_chunks: int) -> None:
+    series = small_chunk_series()
+    cfg = pcodec.ChunkConfig()
+    print(f"small chunks: {len(series)} series (corpus + scenario generator); "
+          f"<= {max_chunks} chunks per size and series, CPU s median of {2 * REPEATS}")  # fmt: skip
+    head = ("points", "chunks", "chooser", "B/pt", "exhaustive", "B/pt", "bytes", "speed", "pcodec")
+    print(f"{head[0]:>6} {head[1]:>6} " + " ".join(f"{h:>10}" for h in head[2:]))
+    print(f"{'':>6} {'':>6} {'Mpt/s':>10} {'':>10} {'Mpt/s':>10} {'':>10} "
+          f"{'vs exh.':>10} {'vs exh.':>10} {'Mpt/s':>10}")  # fmt: skip
+    for size in sizes:
+        parts: list[Part] = [
+            (ts[i : i + size], v[i : i + size], np.zeros(min(size, ts.size - i), np.uint16))
+            for _, ts, v in series
+            for i in range(0, min(ts.size, size * max_chunks), size)
+        ]
+        points = sum(p[0].size for p in parts)
+
+        def enc(exhaustive: bool, parts: list[Part] = parts) -> int:
+            return sum(len(encode_chunk(t, v, q, exhaustive=exhaustive)) for t, v, q in parts)
+
+        def pco(parts: list[Part] = parts) -> None:
+            for t, v, _ in parts:
+                standalone.simple_compress(np.ascontiguousarray(v), cfg)
+                standalone.simple_compress(np.diff(t), cfg)
+
+        chosen, every = enc(False), enc(True)
+        t_chosen, t_every, t_pco = interleaved([lambda: enc(False), lambda: enc(True), pco])
+        print(f"{size:6d} {len(parts):6d} {points / t_chosen / 1e6:10.2f} {chosen / points:10.4f} "
+              f"{points / t_every / 1e6:10.2f} {every / points:10.4f} {chosen / every - 1:+10.3%} "
+              f"{t_every / t_chosen:9.2f}x {points / t_pco / 1e6:10.2f}")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--chunk", type=int, default=10_000)
+    ap.add_argument("--small", action="store_true", help="the chooser on short chunks (see above)")
+    ap.add_argument("--sizes", default="256,750,2000,4096", help="chunk sizes for --small")
+    ap.add_argument("--max-chunks", type=int, default=8, help="chunks per series and size")
     args = ap.parse_args()
+    if args.small:
+        decode_chunk(encode_chunk(np.arange(100), np.arange(100) / 7, np.zeros(100, np.uint16)))
+        bench_small([int(x) for x in args.sizes.split(",")], args.max_chunks)
+        return
     n = args.points
     for name, (ts, values) in make_series(n, 1).items():
         decode_chunk(encode_chunk(ts[:100], values[:100], np.zeros(100, np.uint16)))  # JIT warm-up

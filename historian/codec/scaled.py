@@ -31,6 +31,7 @@ from pcodec import standalone
 from historian.codec.bits import varint_decode, varint_encode
 from historian.codec.decimal import _affine_candidates, _cost_bits
 from historian.codec.errors import ChunkCorruptError
+from historian.codec.mapping_search import candidate_costs
 from historian.codec.residuals import residuals_decode, residuals_encode
 from historian.codec.sampling import value_sample
 from historian.codec.timestamps import pco_decompress
@@ -156,40 +157,50 @@ def choose_mapping(values: NDArray[np.float64]) -> tuple[int, float, float]:
     return _mapping_of_sample(value_sample(values).tobytes())
 
 
+_EXPONENTS: NDArray[np.float64] = 10.0 ** np.arange(MAX_EXPONENT + 1, dtype=np.float64)
+
+
 @functools.lru_cache(maxsize=16)
 def _mapping_of_sample(sample_bytes: bytes) -> tuple[int, float, float]:
+    """Decimal exponents in order, then (float32 only) the bit pattern and affine candidates.
+
+    The exponents stop at the first exact one (but for a stray point or
+    two, which cost less as exceptions than a digit more on every point):
+    larger exponents only grow the integers, and a step that is not a power
+    of ten (0.05, 0.25) is the common multiple the encoder divides out (a
+    larger exponent only looked as cheap because its common multiple grew
+    with it). That ends the search for doubles; not so for float32: at ~7
+    digits every float32 is "exact", ADC steps are not. The first of equal
+    costs wins; the costing is one numba call (historian.codec.mapping_search).
+    """
     sample = np.frombuffer(sample_bytes, np.float64).copy()  # writable: one numba signature
     f32 = _float32_share(sample) > 0.5
     dec_mode, aff_mode = (MODE_DECIMAL_F32, MODE_AFFINE_F32) if f32 else (MODE_DECIMAL, MODE_AFFINE)
-    cands: list[tuple[int, float, float]] = [(MODE_F32_BITS, 1.0, 0.0)] if f32 else []
-    best = (dec_mode, 1.0, 0.0)
-    best_cost = math.inf
-    for e in range(MAX_EXPONENT + 1):
-        m, res = _quantise(sample, dec_mode, 10.0**e, 0.0)
-        cost = _cost(m, res)
-        if cost < best_cost:
-            best, best_cost = (dec_mode, 10.0**e, 0.0), cost
-        if np.count_nonzero(res) <= res.size // 256:
-            # exact (but for a stray point or two, which cost less as exceptions than a
-            # digit more on every point): larger exponents only grow the integers, and a
-            # step that is not a power of ten (0.05, 0.25) is the common multiple the
-            # encoder divides out (a larger exponent only looked as cheap because its
-            # common multiple grew with it). Not so for float32: at ~7 digits every
-            # float32 is "exact", ADC steps are not.
-            if not f32:
-                return best
-            break
+    ne = _EXPONENTS.size
+    dec_costs, n_dec, exact = candidate_costs(
+        sample, np.full(ne, dec_mode), _EXPONENTS, np.zeros(ne), True, sample.size // 256, math.inf
+    )
+    cands: list[tuple[int, float, float]] = [(dec_mode, float(a), 0.0) for a in _EXPONENTS[:n_dec]]
+    costs = [dec_costs[:n_dec]]
+    if exact and not f32:
+        return cands[int(np.argmin(costs[0]))]
+    if f32:
+        m, res = _quantise(sample, MODE_F32_BITS, 1.0, 0.0)
+        cands.append((MODE_F32_BITS, 1.0, 0.0))
+        costs.append(np.array([_cost(m, res)]))
     tol = 1e-4 if f32 else 1e-6  # a float32 rendering is off by up to 2^-24 of the value
+    affine: list[tuple[int, float, float]] = []
     for _, a, b in _affine_candidates(sample, tol):
-        cands.append((aff_mode, a, b))
+        affine.append((aff_mode, a, b))
         if f32:
-            cands.append((MODE_AFFINE_F32_MATH, a, b))
-    for mode, a, b in cands:
-        m, res = _quantise(sample, mode, a, b)
-        cost = _cost(m, res)
-        if cost < best_cost:
-            best, best_cost = (mode, a, b), cost
-    return best
+            affine.append((MODE_AFFINE_F32_MATH, a, b))
+    if affine:
+        modes, qs, los = (np.array(col) for col in zip(*affine, strict=True))
+        bound = float(min(c.min() for c in costs))
+        aff_costs, _, _ = candidate_costs(sample, modes.astype(np.int64), qs, los, True, -1, bound)
+        cands += affine
+        costs.append(aff_costs)
+    return cands[int(np.argmin(np.concatenate(costs)))]
 
 
 def _params(mode: int, a: float, b: float) -> bytes:
@@ -205,14 +216,34 @@ def integers_of(
 ) -> tuple[bytes, int, int, NDArray[np.int64], NDArray[np.int64]]:
     """The mapping's parameter bytes, ``base``, ``g``, ``k = (m - base) / g`` and the bit residuals.
 
-    Shared with :mod:`historian.codec.scaled_ac`, which entropy-codes the same ``k``.
+    Shared with :mod:`historian.codec.scaled_ac`, which entropy-codes the same
+    ``k``: memoised on the values' bytes, so the chooser, which encodes both
+    codecs on the same chunk, maps it once. Callers must not modify the arrays.
     """
     v = np.ascontiguousarray(values, dtype=np.float64)
+    return _integers_of_bytes(v.tobytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _integers_of_bytes(
+    value_bytes: bytes,
+) -> tuple[bytes, int, int, NDArray[np.int64], NDArray[np.int64]]:
+    v = np.frombuffer(value_bytes, np.float64).copy()  # writable: one numba signature
     mode, a, b = choose_mapping(v)
     m, diff = _quantise(v, mode, a, b)
     base, g = _gcd_of(m)
     k = (m - base) // g if g > 1 else m - base
     return _params(mode, a, b), base, g, k, diff
+
+
+def scaled_residuals(diff: NDArray[np.int64]) -> bytes:
+    """``residuals_encode(diff)``, memoised like :func:`integers_of` (both codecs append it)."""
+    return _residuals_of_bytes(diff.tobytes())
+
+
+@functools.lru_cache(maxsize=4)
+def _residuals_of_bytes(diff_bytes: bytes) -> bytes:
+    return residuals_encode(np.frombuffer(diff_bytes, np.int64))
 
 
 def base_and_multiple(base: int, g: int) -> bytes:
@@ -224,7 +255,7 @@ def scaled_encode(values: NDArray[np.float64]) -> bytes:
     params, base, g, k, diff = integers_of(values)
     ints = bytes(standalone.simple_compress(k, _PCO)) if k.size else b""
     head = base_and_multiple(base, g) + varint_encode(np.array([len(ints)], np.uint64)).tobytes()
-    return params + head + ints + residuals_encode(diff)
+    return params + head + ints + scaled_residuals(diff)
 
 
 def read_mapping(raw: bytes) -> tuple[int, float, float, int, int, int]:

@@ -24,8 +24,14 @@ from numpy.typing import NDArray
 from historian.codec.arith import MAX_POINTS_PER_BYTE, bit_length, rc_decode, rc_encode
 from historian.codec.bits import varint_decode, varint_encode
 from historian.codec.errors import ChunkCorruptError
-from historian.codec.residuals import residuals_decode, residuals_encode
-from historian.codec.scaled import base_and_multiple, integers_of, read_mapping, values_of
+from historian.codec.residuals import residuals_decode
+from historian.codec.scaled import (
+    base_and_multiple,
+    integers_of,
+    read_mapping,
+    scaled_residuals,
+    values_of,
+)
 
 MAX_ORDER = 2
 
@@ -99,13 +105,25 @@ def integrate(z: NDArray[np.uint64], order: int, centre: int) -> NDArray[np.int6
     return out
 
 
+@njit(cache=True, nogil=True)
 def _median(d: NDArray[np.int64]) -> int:
-    """Median of the (steady-state) residuals: a level (order 0) or a drift (order 1)."""
+    """Median of the (steady-state) residuals: a level (order 0) or a drift (order 1).
+
+    As ``np.median`` computes it (the middle value, or the mean of the two
+    middle ones, in float64), rounded half to even: one call instead of
+    numpy's median machinery, three times per encode.
+    """
     body = d[MAX_ORDER : MAX_ORDER + 1024]
-    if not body.size:
+    n = body.size
+    if n == 0:
         return 0
+    k = n // 2
+    part = np.partition(body, k)
+    mid = float(part[k])
+    if n % 2 == 0:
+        mid = (float(part[:k].max()) + mid) / 2.0
     # a float64 median of values near +-2^63 can round out of int64: clamp (any centre is exact)
-    return max(-(2**62), min(2**62, int(np.median(body).round())))
+    return int(max(-(2.0**62), min(2.0**62, np.rint(mid))))
 
 
 def choose_order(k: NDArray[np.int64]) -> tuple[int, int, NDArray[np.uint64]]:
@@ -139,7 +157,7 @@ def scaled_ac_encode(values: NDArray[np.float64]) -> bytes:
         + varint_encode(sizes).tobytes()
         + code.tobytes()
         + raw.tobytes()
-        + residuals_encode(diff)
+        + scaled_residuals(diff)
     )
 
 
