@@ -23,10 +23,11 @@ from historian.codec import decimal, scaled
 from historian.codec.chunk import decode_chunk, encode_chunk, encode_values
 from historian.codec.mapping_search import affine_offsets, candidate_costs, decimal_gcd
 from historian.codec.registry import value_codec
+from historian.codec.sampling import value_sample
 from tests.historian.codec.float32_strategies import float32_arrays
 from tests.strategies import adversarial_floats, float_arrays
 
-EXPONENTS = 10.0 ** np.arange(decimal.MAX_EXPONENT + 1)
+EXPONENTS: NDArray[np.float64] = (10.0 ** np.arange(decimal.MAX_EXPONENT + 1)).astype(np.float64)
 
 
 def reference_decimal_cost(v: NDArray[np.float64], mode: int, a: float, b: float) -> float:
@@ -98,13 +99,16 @@ def test_every_candidate_costs_what_the_loop_computed(values: NDArray[np.float64
 @settings(max_examples=80, deadline=None)
 def test_a_pruned_candidate_could_not_have_won(values: NDArray[np.float64], bound: float) -> None:
     v = _sample(values)
-    args = (np.zeros(EXPONENTS.size, np.int64), EXPONENTS, np.zeros(EXPONENTS.size))
+    modes, scales = np.zeros(EXPONENTS.size, np.int64), np.zeros(EXPONENTS.size)
     for scaled_cost in (False, True):
         full = [
-            candidate_costs(v, *(x[j : j + 1] for x in args), scaled_cost, -1, math.inf)[0][0]
+            candidate_costs(
+                v, modes[j : j + 1], EXPONENTS[j : j + 1], scales[j : j + 1], scaled_cost, -1,
+                math.inf,
+            )[0][0]
             for j in range(EXPONENTS.size)
-        ]
-        pruned, _, _ = candidate_costs(v, *args, scaled_cost, -1, bound)
+        ]  # fmt: skip
+        pruned, _, _ = candidate_costs(v, modes, EXPONENTS, scales, scaled_cost, -1, bound)
         best = bound
         for j in range(EXPONENTS.size):
             if math.isinf(pruned[j]):
@@ -131,7 +135,7 @@ def test_decimal_chooses_the_cheapest_mapping_of_the_loop(values: NDArray[np.flo
 @settings(max_examples=80, deadline=None)
 def test_scaled_chooses_the_cheapest_mapping_of_the_loop(values: NDArray[np.float64]) -> None:
     v = np.ascontiguousarray(values, dtype=np.float64)
-    sample = scaled.value_sample(v)
+    sample = value_sample(v)
     chosen = scaled.choose_mapping(v)
     f32 = scaled._float32_share(sample) > 0.5
     dec_mode = scaled.MODE_DECIMAL_F32 if f32 else scaled.MODE_DECIMAL
