@@ -21,6 +21,7 @@ import pytest
 from asyncua import Client, ua
 
 from historian import Historian
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch, status_code_from_quality
 from sim.catalogue_gen import generate_profile
 from sim.servers.history_http import HistorianHttpHistory
@@ -30,7 +31,6 @@ from tests.historian.serve_process import ServeProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.service]
 
-NS = 1_000_000_000
 BASE = 1_796_083_200 * NS  # 2026-12-01T00:00:00Z, long before the plant's own clock
 N = 2_500
 SERVE = [str(Path(sys.executable).parent / "twinbench"), "historian", "serve"]
