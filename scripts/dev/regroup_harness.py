@@ -119,25 +119,31 @@ TEST_PACKAGES = {"run", "load", "report", "plant", "cli", "services", "faults", 
 FORWARDERS = {"collector_process": "harness.plant.collector_process",
               "locustfile": "harness.load.locustfile"}  # fmt: skip
 MARKER = "written by scripts/dev/regroup_harness.py"
-FORWARDER = '''"""Forwarder for the documented command ``python -m harness.{old}``: the module is
-:mod:`{new}` ({marker}; kept as a user-facing command)."""
+FORWARDER = '''"""Forwarder for the documented command ``python -m harness.{old}``.
+
+The module is :mod:`{new}`; this file keeps the command working
+({marker}).
+"""
 
 import sys
 
-from {new} import main
+if __name__ == "__main__":  # imported only when run: importing this file does nothing
+    from {new} import main
 
-if __name__ == "__main__":
     sys.exit(main())
 '''
 CLI_INIT = '''"""The ``twinbench`` command line (``harness.cli.app``), one module per command group.
 
-``main`` is exported here because installed console scripts name ``harness.cli:main``
-({marker}).
+``main`` is here because installed console scripts name ``harness.cli:main``
+({marker}). It imports the app when called: importing it with the package would
+make ``python -m harness.cli.app`` warn that the module was already imported.
 """
 
-from harness.cli.app import main
 
-__all__ = ["main"]
+def main() -> None:
+    from harness.cli.app import main as run
+
+    run()
 '''
 CLI_MAIN = f'''"""``python -m harness.cli`` ({MARKER})."""
 
@@ -276,8 +282,22 @@ def ensure_inits(dry: bool, done: list[str]) -> None:
 
 
 # ------------------------------------------------------------------- 3. rewrite
-def rules() -> list[tuple[re.Pattern[str], str]]:
-    """(pattern, replacement) for every old dotted name and path, most specific first."""
+# what a package made from an old module exports itself (so ``from harness.cli import main``
+# is already the new layout)
+PACKAGE_EXPORTS = {"harness.cli": {"main"}}
+
+
+def rules(flat: set[str]) -> list[tuple[re.Pattern[str], str]]:
+    """(pattern, replacement) for every old dotted name and path.
+
+    ``flat``: the old modules whose file was still in ``harness/`` when this run
+    started. An old name that is now a package's (``harness.report``,
+    ``harness.cli``, ``harness.plant``) is ambiguous once the move is done: bare, it
+    is the package. So bare ones are rewritten only while the old module is still
+    there (the first run); afterwards only the forms that cannot mean the package:
+    ``from harness.report import Report``, ``harness.report.Report``,
+    ``harness.cli:main``.
+    """
     out: list[tuple[re.Pattern[str], str]] = []
     new_children: dict[str, set[str]] = {}
     for new in MOVES.values():
@@ -292,8 +312,19 @@ def rules() -> list[tuple[re.Pattern[str], str]]:
         # an old name that is now a package (harness.report, harness.cli, harness.plant):
         # leave names that already point into the package, so a second run is a no-op
         children = new_children.get(dotted, set())
-        guard = f"(?!\\.(?:{'|'.join(sorted(children))})\\b)" if children else ""
-        out.append((re.compile(rf"(?<![\w.]){re.escape(dotted)}(?![\w]){guard}"), new))
+        if children:  # the package's own dunder modules are names inside it too
+            children |= {"__init__", "__main__"}
+        inside = "|".join(sorted(children))
+        if not children or old in flat:
+            guard = f"(?!\\.(?:{inside})\\b)" if children else ""
+            out.append((re.compile(rf"(?<![\w.]){re.escape(dotted)}(?![\w]){guard}"), new))
+            continue
+        exports = "|".join(sorted(children | PACKAGE_EXPORTS.get(dotted, set())))
+        name = re.escape(dotted)
+        out.append((re.compile(rf"(?<![\w.]){name}(?=\.(?!(?:{inside})\b)[A-Za-z_]|:)"), new))
+        out.append(
+            (re.compile(rf"\bfrom {name} import (?!(?:{exports})\b)"), f"from {new} import ")
+        )
     for old, new in FILE_MOVES.items():
         out.append((re.compile(rf"(?<![\w./-])harness/{re.escape(old)}\b"), f"harness/{new}"))
     for old, new in TEST_MOVES.items():
@@ -306,7 +337,17 @@ def rules() -> list[tuple[re.Pattern[str], str]]:
 
 
 # names the renamed modules use for each other's files, by bare name
-BARE = {"harness/report/charts.py": [('with_name("report_charts.js")', 'with_name("charts.js")')]}
+# and lines the longer names would push past the line length inside ``# fmt: skip`` blocks
+BARE = {
+    "harness/report/charts.py": [('with_name("report_charts.js")', 'with_name("charts.js")')],
+    "tests/harness/plant/test_collector_opcua_secure.py": [
+        (
+            '"harness.plant.collector_process", "--catalogue", cat, "--slice", "0:100",\n',
+            '"harness.plant.collector_process",\n'
+            '         "--catalogue", cat, "--slice", "0:100",\n',
+        )
+    ],
+}
 
 
 def tracked_text_files() -> list[Path]:
@@ -321,8 +362,8 @@ def tracked_text_files() -> list[Path]:
     return files
 
 
-def rewrite(dry: bool, done: list[str]) -> list[Path]:
-    compiled = rules()
+def rewrite(dry: bool, done: list[str], flat: set[str]) -> list[Path]:
+    compiled = rules(flat)
     changed = []
     for path in tracked_text_files():
         rel = str(path.relative_to(ROOT))
@@ -386,11 +427,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="say what would change; change nothing")
     args = ap.parse_args(argv)
     check_known()
+    flat = {old for old in MOVES if (ROOT / "harness" / f"{old}.py").exists()
+            and not is_generated(ROOT / "harness" / f"{old}.py")}  # fmt: skip
     done: list[str] = []
     for src, dst in file_moves():
         move(src, dst, args.check, done)
     ensure_inits(args.check, done)
-    changed = rewrite(args.check, done)
+    changed = rewrite(args.check, done, flat)
     changed += write_generated(args.check, done)
     if not args.check:
         tidy(changed)
