@@ -21,7 +21,8 @@ What it does, in order, each step idempotent (a second run changes nothing):
 5. sorts the imports of the Python files it changed (``ruff check --select I --fix``)
    and formats them (``ruff format``), when ruff is on PATH.
 
-Generated reports (``reports/``) are records of past runs and are left as they are.
+Generated reports (``reports/``) are records of past runs and are left as they are, and
+so is any line containing ``regroup:keep`` (a doc that names the old modules on purpose).
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ PACKAGE_DOCS = {
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".cfg", ".ini", ".yml", ".yaml", ".txt", ".js",
                  ".json", ".sh", ".html", ".css", ".rst", ""}  # fmt: skip
 SKIP_DIRS = ("reports/", "node_modules/", ".venv/", ".git/")
+KEEP_LINE = "regroup:keep"  # a line with this text is left as it is (e.g. docs naming old names)
 
 
 class RegroupError(SystemExit):
@@ -373,9 +375,14 @@ def rewrite(dry: bool, done: list[str], flat: set[str]) -> list[Path]:
             text = path.read_text()
         except UnicodeDecodeError:
             continue
-        new = text
-        for pattern, repl in compiled:
-            new = pattern.sub(repl, new)
+        lines = text.splitlines(keepends=True)
+        for i, line in enumerate(lines):
+            if KEEP_LINE in line:  # says what the old names were, on purpose
+                continue
+            for pattern, repl in compiled:
+                line = pattern.sub(repl, line)
+            lines[i] = line
+        new = "".join(lines)
         for a, b in BARE.get(rel, []):
             new = new.replace(a, b)
         if new != text:
