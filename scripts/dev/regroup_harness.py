@@ -136,8 +136,9 @@ if __name__ == "__main__":  # imported only when run: importing this file does n
 CLI_INIT = '''"""The ``twinbench`` command line (``harness.cli.app``), one module per command group.
 
 ``main`` is here because installed console scripts name ``harness.cli:main``
-({marker}). It imports the app when called: importing it with the package would
-make ``python -m harness.cli.app`` warn that the module was already imported.
+({marker}).
+It imports the app when called: importing it with the package would make
+``python -m harness.cli.app`` warn that the module was already imported.
 """
 
 
