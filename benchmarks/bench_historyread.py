@@ -32,9 +32,9 @@ import numpy as np
 from asyncua import Client, ua
 
 from historian import Historian
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 
-NS = 1_000_000_000
 BASE = 1_796_083_200 * NS
 DAY_TAGS = 100
 SERVE = [str(Path(sys.executable).parent / "twinbench"), "historian", "serve"]

@@ -44,12 +44,12 @@ from harness.services import NatsServer
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_consumer, ensure_streams
 from historian.bus.wire import encode_batch
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 
 PARTITIONS = 4
 SERIES_PER_BATCH = 100
 TS_PER_BATCH = 10
-NS = 1_000_000_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 OPTS = BusOptions(partitions=PARTITIONS, max_bytes=16 * 1024**3)
 LAYOUTS = {1: [[0, 1, 2, 3]], 2: [[0, 1], [2, 3]], 4: [[0], [1], [2], [3]]}

@@ -34,11 +34,11 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from historian.model import NS_PER_SECOND as NS  # noqa: E402
 from sim.catalogue_gen import generate_profile  # noqa: E402
 from sim.servers.launch import ServerProcess, start_servers, stop_servers  # noqa: E402
 from sim.tags import dump_catalogue  # noqa: E402
 
-NS = 1_000_000_000
 T0 = 1_796_083_200 * NS  # 2026-12-01T00:00:00Z
 
 

@@ -351,3 +351,16 @@ def default_thresholds(*, latency: bool = True) -> tuple[Threshold, ...]:
             ),
         )
     return base
+
+
+def within_compression_baseline() -> Threshold:
+    """Stored bytes/point (the engine's, after compaction) at most the codec's baseline
+    on the same data (``MetricKey.BASELINE_BYTES_PER_POINT``: 1.1 x the codec's figure);
+    the scenarios that judge compression all use this one."""
+    return Threshold(
+        "bytes/point within the compression baseline",
+        MetricKey.BYTES_PER_POINT,
+        "<=",
+        MetricKey.BASELINE_BYTES_PER_POINT,
+        "B/point",
+    )

@@ -30,6 +30,7 @@ from harness.faults.cluster import ClusterFailover, ProxyGroup
 from harness.secure_profile import SecureProfile
 from harness.services import ManagedProcess, NatsCluster, NatsServer, S3Server
 from harness.services.edge import EdgeBus
+from harness.services.lifecycle import ProcessLifecycle
 from harness.services.nats import DEFAULT_SYNC_INTERVAL, describe_sync_interval
 from historian.bus.cluster import create_stream_if_missing
 from historian.bus.options import BusOptions
@@ -39,7 +40,7 @@ READY_LINE = "READY\n"
 DEFAULT_DURABILITY = "fsync"
 
 
-class IngestProcess:
+class IngestProcess(ProcessLifecycle):
     """The historian server process with its ingest workers (name kept for the runner)."""
 
     def __init__(
@@ -69,12 +70,13 @@ class IngestProcess:
         if notify_url != nats_url:
             argv += ["--notify-nats", notify_url]
         argv += extra_args or []
-        self.process = ManagedProcess("historian-serve", argv, log_path, grace_s=30.0)
+        self._process = ManagedProcess("historian-serve", argv, log_path, grace_s=30.0)
         self.restarts = 0
 
     @property
-    def pid(self) -> int:
-        return self.process.pid
+    def process(self) -> ManagedProcess:
+        assert self._process is not None  # made in __init__
+        return self._process
 
     def start(self, timeout_s: float = 60.0) -> float:
         """Start (or restart) and wait for READY; returns the seconds it took."""
@@ -82,12 +84,6 @@ class IngestProcess:
         self.process.start()
         self.process.wait_for_log(READY_LINE, timeout_s)
         return time.monotonic() - t0
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def stop(self) -> None:
-        self.process.stop()
 
 
 class ColdTierService:

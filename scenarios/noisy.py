@@ -8,8 +8,13 @@ noisy, full-precision values are Gorilla's worst case.
 
 from __future__ import annotations
 
-from harness.report import Threshold
-from harness.scenario import LoadPhase, MetricKey, Scenario, SensorFaultMix, default_thresholds
+from harness.scenario import (
+    LoadPhase,
+    Scenario,
+    SensorFaultMix,
+    default_thresholds,
+    within_compression_baseline,
+)
 
 NOMINAL = 50_000.0
 
@@ -38,12 +43,6 @@ SCENARIO = Scenario(
     ),
     thresholds=(
         *default_thresholds(),
-        Threshold(
-            "bytes/point within the compression baseline",
-            MetricKey.BYTES_PER_POINT,
-            "<=",
-            MetricKey.BASELINE_BYTES_PER_POINT,
-            "B/point",
-        ),
+        within_compression_baseline(),
     ),
 )

@@ -23,6 +23,7 @@ from harness.scenario import (
     Scenario,
     SensorFaultMix,
     default_thresholds,
+    within_compression_baseline,
 )
 
 NOMINAL = 50_000.0
@@ -65,13 +66,7 @@ SCENARIO = Scenario(
     ),
     thresholds=(
         *default_thresholds(),
-        Threshold(
-            "bytes/point within the compression baseline",
-            MetricKey.BYTES_PER_POINT,
-            "<=",
-            MetricKey.BASELINE_BYTES_PER_POINT,
-            "B/point",
-        ),
+        within_compression_baseline(),
         Threshold("recovery after crash", MetricKey.CRASH_RECOVERY_S, "<", 10.0, "s"),
         Threshold(
             "sustains at least the nominal rate",

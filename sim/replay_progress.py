@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-NS = 1_000_000_000
+from historian.model import NS_PER_SECOND as NS
+
 BAR = 20
 
 __all__ = ["ProgressMeter", "read_progress", "write_progress_until"]

@@ -102,3 +102,99 @@ def test_layers() -> None:
 )
 def test_rules_catch_what_they_should(module: str, imported: str, allowed: bool) -> None:
     assert (forbidden(module, imported) is None) == allowed
+
+
+# Cycles between the harness's concepts (a subpackage such as ``harness/run/``, or a
+# top-level module such as ``harness/scenario.py``; paths, so that
+# scripts/dev/regroup_harness.py leaves them as they are) that docs/architecture.md
+# names; any other cycle fails. faults <-> services: the edge bus (services.edge)
+# puts a fault proxy on its uplink, and the cluster/process faults act on the
+# services' processes. scenario <-> report: the scenario model declares its
+# thresholds with the report model's Threshold and the report's number formatting
+# captions metrics by the scenario's MetricKey (no cycle between the modules
+# themselves; moving Threshold into the scenario model would remove it).
+ALLOWED_HARNESS_CYCLES = {
+    frozenset({"harness/faults/", "harness/services/"}),
+    frozenset({"harness/scenario.py", "harness/report/"}),
+}
+
+
+def harness_concept(path: Path) -> str:
+    """``harness/run/runner.py`` -> ``harness/run/``; a top-level module is itself."""
+    parts = path.relative_to(ROOT).parts
+    return f"{parts[0]}/{parts[1]}/" if len(parts) > 2 else "/".join(parts)
+
+
+def project_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports (a package's name counts as its __init__)."""
+    paths = {m.removesuffix(".__init__"): p for m, p in modules()}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        deps = set()
+        for _, name in imports_of(path):
+            parts = name.removesuffix(".__init__").split(".")
+            for k in range(len(parts), 0, -1):
+                if (cand := ".".join(parts[:k])) in paths:
+                    if cand != module:
+                        deps.add(cand)
+                    break
+        graph[module] = deps
+    return graph
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Tarjan's components with more than one node: each is a cycle (or several)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[set[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.add(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(comp)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_cycle_between_harness_concepts() -> None:
+    paths = {m.removesuffix(".__init__"): p for m, p in modules()}
+    concepts: dict[str, set[str]] = {}
+    for module, deps in project_graph().items():
+        if _under(module, "harness"):
+            node = concepts.setdefault(harness_concept(paths[module]), set())
+            node.update(harness_concept(paths[d]) for d in deps if _under(d, "harness"))
+    for concept, deps in concepts.items():
+        deps.discard(concept)
+    cycles = [c for c in strongly_connected(concepts) if frozenset(c) not in ALLOWED_HARNESS_CYCLES]
+    assert not cycles, "import cycles between harness packages: " + "; ".join(
+        " <-> ".join(sorted(c)) for c in cycles
+    )
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    graph = {"a": {"b"}, "b": {"a", "c"}, "c": set(), "d": {"e"}, "e": {"d"}}
+    assert sorted(sorted(c) for c in strongly_connected(graph)) == [["a", "b"], ["d", "e"]]
+    assert harness_concept(ROOT / "harness/run/runner.py") == "harness/run/"
+    assert harness_concept(ROOT / "harness/cli/__init__.py") == "harness/cli/"
+    assert harness_concept(ROOT / "harness/scenario.py") == "harness/scenario.py"

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Self
 
-from harness.services.lifecycle import OwnedDirService
+from harness.services.lifecycle import OwnedDirService, ProcessService
 from harness.services.net import LOOPBACK, free_port, http_get_json
 from harness.services.process import ManagedProcess, ServiceError, ServiceStartError, log_tail
 
@@ -69,7 +69,7 @@ def find_nats_server() -> Path:
     )
 
 
-class NatsServer(OwnedDirService):
+class NatsServer(ProcessService):
     """One nats-server process with JetStream on 127.0.0.1.
 
     `base_dir` holds the config, the ports file, the log (`nats.log`) and the
@@ -97,7 +97,7 @@ class NatsServer(OwnedDirService):
         start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
         self._use_dir(base_dir, "twinbench-nats-")
-        self.name = name
+        self.name = self.display_name = name
         self.cluster_name = cluster_name
         self.route_port = route_port
         self.routes = routes
@@ -139,16 +139,6 @@ class NatsServer(OwnedDirService):
             raise ServiceError(f"{self.name}: monitoring port unknown until started")
         return f"http://{LOOPBACK}:{self._monitor_port}"
 
-    @property
-    def pid(self) -> int:
-        if self._process is None:
-            raise ServiceError(f"{self.name}: not started")
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
-
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> Self:
         self.launch()
@@ -187,16 +177,6 @@ class NatsServer(OwnedDirService):
         self._monitor_port = int(ports["monitoring"][0].rsplit(":", 1)[1])
         health = http_get_json(f"{self.monitor_url}/healthz")
         return isinstance(health, dict) and health.get("status") == "ok"
-
-    def stop(self) -> None:
-        """Clean shutdown (SIGTERM, SIGKILL after the grace period)."""
-        if self._process is not None:
-            self._process.stop()
-
-    def kill(self) -> None:
-        """Crash the server: SIGKILL, no flush. `restart()` brings it back."""
-        if self._process is not None:
-            self._process.kill()
 
     def restart(self, timeout_s: float | None = None) -> Self:
         """Stop if running, start again on the same port with the same JetStream store."""

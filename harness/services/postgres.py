@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Self
 
-from harness.services.lifecycle import OwnedDirService
+from harness.services.lifecycle import ProcessService
 from harness.services.net import LOOPBACK, free_port
 from harness.services.process import ManagedProcess, ServiceError, ServiceStartError, log_tail
 
@@ -60,13 +60,15 @@ def find_postgres_bin() -> Path:
     )
 
 
-class PostgresServer(OwnedDirService):
+class PostgresServer(ProcessService):
     """`postgres` on 127.0.0.1:<free port>, trust auth, unix socket in its own dir.
 
     `dsn` is a libpq URL for psycopg (`postgresql://postgres@127.0.0.1:PORT/postgres`).
     `durable=False` turns off fsync/full_page_writes for throwaway test clusters;
     keep the default when measuring PostgreSQL itself.
     """
+
+    display_name = "PostgreSQL"
 
     def __init__(
         self,
@@ -108,16 +110,6 @@ class PostgresServer(OwnedDirService):
     @property
     def dsn(self) -> str:
         return f"postgresql://{RUN_AS_USER}@{LOOPBACK}:{self.port}/postgres"
-
-    @property
-    def pid(self) -> int:
-        if self._process is None:
-            raise ServiceError("PostgreSQL: not started")
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
 
     def start(self) -> Self:
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -222,20 +214,6 @@ class PostgresServer(OwnedDirService):
         with psycopg.connect(self.dsn, connect_timeout=2) as conn:
             conn.execute("SELECT 1")
         return True
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster (its backends notice and exit on their own)."""
-        if self._process is not None:
-            self._process.kill()
-
-    def restart(self) -> Self:
-        """Stop if running, then start on the same port and data directory."""
-        self.stop()
-        return self.start()
 
     def close(self) -> None:
         """Stop and delete the cluster directory (and `base_dir` if we made it)."""

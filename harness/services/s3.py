@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Self
 
-from harness.services.lifecycle import OwnedDirService
+from harness.services.lifecycle import ProcessService
 from harness.services.net import LOOPBACK, free_port
 from harness.services.process import ManagedProcess, ServiceError, ServiceStartError
 
@@ -58,8 +58,10 @@ def s3_client(
     )
 
 
-class S3Server(OwnedDirService):
+class S3Server(ProcessService):
     """moto S3 server on 127.0.0.1:<free port>; `endpoint` is its URL."""
+
+    display_name = "S3 server"
 
     def __init__(self, base_dir: Path | None = None, *, start_timeout_s: float = START_TIMEOUT_S):
         self._use_dir(base_dir, "twinbench-s3-")
@@ -89,16 +91,6 @@ class S3Server(OwnedDirService):
     @property
     def region(self) -> str:
         return self.credentials.region
-
-    @property
-    def pid(self) -> int:
-        if self._process is None:
-            raise ServiceError("S3 server: not started")
-        return self._process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
 
     def client(self) -> Any:
         """A boto3 S3 client bound to this server."""
@@ -133,11 +125,3 @@ class S3Server(OwnedDirService):
         # ListBuckets over plain HTTP: proves the S3 routes answer, not just the socket.
         with urllib.request.urlopen(f"{self.endpoint}/", timeout=2) as resp:
             return resp.status == 200 and b"ListAllMyBucketsResult" in resp.read()
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def kill(self) -> None:
-        if self._process is not None:
-            self._process.kill()

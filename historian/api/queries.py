@@ -36,6 +36,7 @@ from historian.api.params import (
     too_large,
 )
 from historian.api.times import format_time, format_times
+from historian.model import NS_PER_SECOND as NS
 from historian.query.columns import NO_TIME, QueryColumns
 from historian.query.engine import QueryEngine, QueryLimitError, UnknownTagError
 from historian.query.recorded import InvalidPageTokenError
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["KINDS", "Result", "result_arrow", "result_json", "run_query"]
 
 KINDS = ("recorded", "interpolated", "at", "plot", "summary", "last")
-NS = 1_000_000_000
 
 
 @dataclass

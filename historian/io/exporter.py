@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from historian.catalogue import TagCatalogue, TagInfo
 from historian.errors import HistorianError
 from historian.lsm.engine import Historian
+from historian.model import NS_PER_SECOND as NS
 from historian.model import QualityArray, TimeArray, ValueArray
 from historian.options import FsyncPolicy, Options
 from historian.query.snapshot import Snapshot
@@ -34,8 +35,6 @@ from .parquet import ParquetPointWriter
 from .pi_csv import PiCsvWriter
 
 __all__ = ["ExportError", "ExportResult", "export"]
-
-NS = 1_000_000_000
 
 
 class ExportError(HistorianError):

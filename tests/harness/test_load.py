@@ -23,9 +23,9 @@ from harness.load import (
     steady,
     synthetic_values,
 )
+from historian.model import NS_PER_SECOND as NS
 from tests.harness.virtual_clock import VirtualClock
 
-NS = 1_000_000_000
 T0 = 1_767_225_600 * NS  # 2026-01-01
 
 

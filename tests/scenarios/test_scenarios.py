@@ -18,13 +18,13 @@ from harness.scenario import (
     ScenarioError,
     SensorFaultMix,
 )
+from historian.model import NS_PER_SECOND as NS
 from scenarios import UnknownScenarioError, all_scenarios, get
 
 NAMES = [
     "noisy", "bursty", "partitioned", "crash", "stress", "shadow", "chaos", "failover", "replay",
     "edge",
 ]  # fmt: skip
-NS = 1_000_000_000
 
 
 def test_registry_lists_every_scenario_and_names_them_on_error() -> None:

@@ -35,6 +35,7 @@ from historian.collect.forwarder import BatchForwarder
 from historian.collect.modbus import ModbusPoller
 from historian.collect.opcua import OpcUaCollector
 from historian.collect.spool import DiskSpool
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 from sim.replay import fetch_from_historian
 from sim.servers.launch import start_servers, stop_servers
@@ -46,7 +47,6 @@ from tests.sim.servers.test_history_from_historian import SERVE
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
-NS = 1_000_000_000
 US = 1_000
 BASE = 1_796_083_200 * NS  # 2026-12-01T00:00:00Z
 N = 300

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from historian.model import NS_PER_SECOND as NS
 from sim.replay_progress import ProgressMeter
 
-NS = 1_000_000_000
 T0 = 1_388_534_400 * NS  # 2014-01-01T00:00:00Z
 TWINBENCH = str(Path(sys.executable).parent / "twinbench")
 

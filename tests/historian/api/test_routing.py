@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 from historian.api.encode import iso_matrix
 from historian.api.errors import ApiError
 from historian.api.routing import merge
-
-NS = 1_000_000_000
+from historian.model import NS_PER_SECOND as NS
 
 
 def answer(items: list[dict[str, Any]]) -> tuple[int, bytes]:

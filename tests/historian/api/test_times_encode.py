@@ -19,11 +19,11 @@ from historian.api.times import (
     parse_interval,
     parse_time,
 )
+from historian.model import NS_PER_SECOND as NS
 from historian.query.columns import QueryColumns
 from historian.statuscodes import status_name
 from tests.strategies import float_arrays, quality_arrays
 
-NS = 1_000_000_000
 # what int64 ns can name, kept inside 0001..9999 after any offset
 TIMES = st.integers(min_value=-(2**63) + 2 * 86_400 * NS, max_value=2**63 - 1 - 2 * 86_400 * NS)
 OFFSETS = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59)

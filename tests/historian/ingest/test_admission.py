@@ -20,10 +20,10 @@ from historian.ingest.admission import (
     REASON_UNKNOWN_SERIES,
     admit,
 )
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch, SeriesIndex
 from historian.options import ACCEPT_FUTURE_DEFAULT_NS, ACCEPT_PAST_DEFAULT_NS, Options
 
-NS = 1_000_000_000
 YEAR_2100_NS = 4_102_444_800 * NS
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from historian import Historian
+from historian.model import NS_PER_SECOND as NS
 from historian.options import Options
 
-NS = 1_000_000_000
 YEAR_2100_NS = 4_102_444_800 * NS
 
 

@@ -23,6 +23,7 @@ from historian.bus.stream import ensure_streams
 from historian.bus.wire import decode_batch, encode_batch
 from historian.ingest.admission import REASON_TOO_NEW, REASON_TOO_OLD, REASON_UNKNOWN_SERIES
 from historian.ingest.worker import IngestWorker
+from historian.model import NS_PER_SECOND as NS
 from historian.model import NanPolicy, PointBatch, SeriesIndex
 from historian.options import ACCEPT_FUTURE_DEFAULT_NS, ACCEPT_PAST_DEFAULT_NS, Options
 from tests.bus_waits import wait_consumed
@@ -30,7 +31,6 @@ from tests.bus_waits import wait_consumed
 pytestmark = [pytest.mark.service]
 
 OPTS = BusOptions(fetch_timeout_s=0.2, ack_wait_s=2.0)
-NS = 1_000_000_000
 YEAR_2100_NS = 4_102_444_800 * NS
 
 

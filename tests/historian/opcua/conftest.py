@@ -24,10 +24,11 @@ import numpy as np
 import pytest
 
 from historian import Historian
-from historian.model import PointBatch
+from historian.model import NS_PER_SECOND, PointBatch
 from tests.historian.serve_process import ServeProcess
 
-NS = 1_000_000_000
+NS = NS_PER_SECOND  # the tests import it from here
+
 BASE = 1_796_083_200 * NS  # 2026-12-01T00:00:00Z
 FLOW = "acme.site1.area1.line1.cell1.pump1.flow"
 RUNNING = "acme.site1.area1.line1.cell1.pump1.running"

@@ -27,6 +27,7 @@ from harness.services import NatsServer
 from historian import Historian
 from historian.bus.options import BusOptions
 from historian.bus.wire import encode_batch
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 from tests.bus_waits import wait_consumed
 
@@ -35,7 +36,6 @@ pytestmark = [pytest.mark.service, pytest.mark.slow]
 OPTS = BusOptions()
 N_SERIES = 1_000
 N_BATCHES = 150  # ~22 KB of WAL each: ~3.3 MB, the tmpfs holds 2 MB
-NS = 1_000_000_000
 
 
 @pytest.fixture

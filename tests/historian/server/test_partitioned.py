@@ -29,6 +29,7 @@ from historian import Historian
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_streams
 from historian.bus.wire import encode_batch
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 from historian.server.assignment import AssignmentTable, target_owner
 from tests.bus_waits import wait_consumed
@@ -36,7 +37,6 @@ from tests.historian.serve_process import ServeProcess
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
 
-NS = 1_000_000_000
 PARTITIONS = 4
 SERIES = range(1, 17)
 PER_BATCH_TS = 5  # timestamps per series per batch

@@ -30,6 +30,7 @@ from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_streams
 from historian.bus.wire import encode_batch
 from historian.fs import FaultyFileSystem
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
 from historian.server import EXIT_STORE_UNUSABLE, HistorianServer, ServeConfig
 from tests.bus_waits import wait_consumed
@@ -37,7 +38,6 @@ from tests.bus_waits import wait_consumed
 pytestmark = [pytest.mark.service]
 
 OPTS = BusOptions()
-NS = 1_000_000_000
 SERVER = [sys.executable, "-m", "historian.server"]
 
 

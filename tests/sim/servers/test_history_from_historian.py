@@ -24,6 +24,7 @@ from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaStatusCodeError
 
 from historian import Historian
+from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch, status_code_from_quality
 from sim.catalogue_gen import generate_profile
 from sim.servers.history_http import HistorianHttpHistory
@@ -34,7 +35,6 @@ from tests.opcua_fields import source_time_of, status_of, value_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.service]
 
-NS = 1_000_000_000
 BASE = 1_796_083_200 * NS  # 2026-12-01T00:00:00Z, long before the plant's own clock
 N = 2_500
 SERVE = [str(Path(sys.executable).parent / "twinbench"), "historian", "serve"]

@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from historian.model import NS_PER_SECOND
 from historian.query.part13 import AggregateConfiguration, AggregateResult, aggregate
 from historian.query.part13.status import parse
 
+NS = NS_PER_SECOND  # the tests import it from here
+
 FIXTURE = Path(__file__).with_name("data") / "annex_a.json"
-NS = 1_000_000_000
 QUALITY = {"Good": 0x0000, "Uncertain": 0x4000, "Bad": 0x8000, "BadNoData": 0x809B}
 
 
