@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.scenario import MetricKey
+from harness.metric_keys import MetricKey
 
 __all__ = [
     "BASELINE_KEY",

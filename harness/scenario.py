@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
+from harness.metric_keys import MetricKey as MetricKey  # re-exported: scenarios name it here
 from harness.report import Threshold
 from harness.schedule import (
     Schedule,
@@ -66,21 +67,6 @@ SHORT_TARGET_S = 30.0  # short() aims at about this long a run (CI)
 
 class ScenarioError(ValueError):
     """A scenario definition is inconsistent (phases do not add up, fault outside the run, ...)."""
-
-
-class MetricKey:
-    """Report metric keys that scenario thresholds use; the runner must write these."""
-
-    ACKED_LOST = "accounting.total.lost"
-    DUPLICATED = "accounting.total.duplicated"
-    CHANGED = "accounting.total.changed"
-    P99_QUERYABLE_NOMINAL = "latency.publish_to_queryable_nominal.p99_ms"
-    BYTES_PER_POINT = "storage.bytes_per_point"
-    BASELINE_BYTES_PER_POINT = "storage.baseline_bytes_per_point"
-    CRASH_RECOVERY_S = "recovery.crash_s"
-    DRAIN_OVER_NOMINAL = "drain.rate_over_nominal"
-    STRESS_SUSTAINED = "stress.highest_sustained_pts_s"
-    TIER_COLD_POINTS = "tier.cold_points"
 
 
 @dataclass(frozen=True)

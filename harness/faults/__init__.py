@@ -25,7 +25,9 @@ Process faults (`kill`, `pause`, `resume`, `paused`) refuse any PID this
 process did not start.
 """
 
-from harness.faults.modes import (
+from harness.faults.process import NotOurProcessError, kill, pause, paused, resume
+from harness.services.proxy import FaultProxy, ThreadedFaultProxy
+from harness.services.proxy_modes import (
     Bandwidth,
     Blackhole,
     FaultMode,
@@ -37,8 +39,6 @@ from harness.faults.modes import (
     SlowClose,
     Stall,
 )
-from harness.faults.process import NotOurProcessError, kill, pause, paused, resume
-from harness.faults.proxy import FaultProxy, ThreadedFaultProxy
 
 __all__ = [
     "Bandwidth",

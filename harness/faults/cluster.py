@@ -39,9 +39,9 @@ from dataclasses import asdict, dataclass
 import nats
 from nats.aio.client import Client as NATS
 
-from harness.faults.modes import FaultMode
-from harness.faults.proxy import FaultProxy
 from harness.services import NatsCluster, NatsServer
+from harness.services.proxy import FaultProxy
+from harness.services.proxy_modes import FaultMode
 from historian.bus.cluster import ELECTION_ERRORS, stream_leader
 from historian.model import NS_PER_SECOND as NS
 

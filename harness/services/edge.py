@@ -30,11 +30,11 @@ from typing import Self
 
 import nats
 
-from harness.faults.proxy import FaultProxy
 from harness.services.lifecycle import OwnedDirService
 from harness.services.nats import DEFAULT_SYNC_INTERVAL, NatsServer
 from harness.services.net import LOOPBACK, free_port, http_get_json
 from harness.services.process import ServiceStartError, log_tail
+from harness.services.proxy import FaultProxy
 from historian.bus.edge import (
     DEFAULT_EDGE_DOMAIN,
     ensure_leaf_streams,

@@ -1,4 +1,9 @@
-"""The asyncio TCP fault proxy and its thread-hosted variant (see `harness.faults`)."""
+"""The asyncio TCP fault proxy and its thread-hosted variant.
+
+A service, not a fault: scenarios reach it through :mod:`harness.faults`, which
+re-exports it, and the edge bus (:mod:`harness.services.edge`) puts one on its
+uplink. Kept under ``services`` so that ``services`` never imports ``faults``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import threading
 from types import TracebackType
 from typing import Self
 
-from harness.faults.modes import (
+from harness.services.proxy_modes import (
     Bandwidth,
     Blackhole,
     FaultMode,
