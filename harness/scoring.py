@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.accounting import read_back
+from harness.api_scoring import score_api_load
 from harness.faults.cluster import score_failovers
 from harness.metrics import ProcessSampler, highest_sustained_rate
 from harness.report import Report, Threshold, evaluate
@@ -257,5 +258,6 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     thresholds = s.thresholds
     if run.stack.tier is not None:
         thresholds = (*thresholds, TIER_TOOK_DATA)
+    thresholds = (*thresholds, *score_api_load(run, report))  # HTTP API under load
     evaluate(report, thresholds)
     return report
