@@ -52,6 +52,7 @@ __all__ = [
 SYNTHETIC_TAG_GLOB = "twinbench.loadgen.*"
 LOCUST_LEAD_S = 4.0
 """Locust starts this long before the window (imports, spawning); users wait for it."""
+LOCUST_NICE = 10
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 NS = 1_000_000_000
 
@@ -239,7 +240,10 @@ class ApiLoad:
         }
         prefix = self.work / "locust"
         argv = [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+            # nice: the clients would be other machines; on one box the load generator
+            # yields the CPU to the system under test (and limits its own rate instead)
+            "nice", "-n", str(LOCUST_NICE), sys.executable, "-m", "locust",
+            "-f", str(LOCUSTFILE), "--headless",
             "-u", str(self.users), "-r", str(self.users), "-t", f"{run_time}s",
             "--host", url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
             "--stop-timeout", "2",
