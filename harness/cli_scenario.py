@@ -176,7 +176,7 @@ def run(
         None,
         "--api-users",
         help="locust users of the HTTP API mix during the second half of the steady phase "
-        "(0 = none; default: what the scenario declares, stress: 20; docs/api.md)",
+        "(0 = none; default: what the scenario declares, stress: 5; docs/api.md)",
     ),
 ) -> None:
     """Run one scenario; exit code 1 when any threshold fails, 2 on a usage error."""

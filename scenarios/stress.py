@@ -27,7 +27,7 @@ from harness.scenario import (
 
 NOMINAL = 50_000.0
 RAMP_STEPS = 8
-API_USERS = 20
+API_USERS = 5
 """Locust users of the HTTP API mix in the second half of the steady phase (docs/api.md)."""
 
 SCENARIO = Scenario(
