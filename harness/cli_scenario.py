@@ -45,12 +45,15 @@ def _run_one(
     cluster: int | None = None,
     tier_hot_window: float | None = None,
     secure: bool = False,
+    api_users: int | None = None,
 ) -> int:
     from harness.report import ReportError, exit_code
     from harness.report_md import render_markdown
     from harness.runner import ScenarioRunner
 
-    scenario = _with_cluster(_scenario_or_exit(name, short=short), cluster)
+    scenario = _with_api_users(
+        _with_cluster(_scenario_or_exit(name, short=short), cluster), api_users
+    )
     if seed is not None:
         scenario = dataclasses.replace(scenario, seed=seed)
     if duration is not None:
@@ -108,6 +111,20 @@ def _with_cluster(scenario, cluster: int | None):  # type: ignore[no-untyped-def
         raise _usage_error(f"--cluster {cluster}: {exc}") from None
 
 
+def _with_api_users(scenario, users: int | None):  # type: ignore[no-untyped-def]
+    """The scenario with ``--api-users N`` locust users on its HTTP API (None: as declared)."""
+    from harness.scenario import ScenarioError
+
+    if users is None:
+        return scenario
+    if users and (scenario.shadow or scenario.replay):
+        raise _usage_error(f"--api-users: scenario {scenario.name} runs its own services")
+    try:
+        return dataclasses.replace(scenario, api_load_users=users)
+    except ScenarioError as exc:
+        raise _usage_error(f"--api-users {users}: {exc}") from None
+
+
 def _rescaled(scenario, factor: float):  # type: ignore[no-untyped-def]
     """Stretch/shrink every phase and fault by ``factor`` (``--duration``)."""
     load = tuple(dataclasses.replace(p, duration_s=p.duration_s * factor) for p in scenario.load)
@@ -155,6 +172,12 @@ def run(
         help="every bus link authenticated (NKEY users, least privilege), TLS, JetStream and "
         "historian store encrypted at rest; credentials under WORK_DIR/security (docs/security.md)",
     ),
+    api_users: int | None = typer.Option(
+        None,
+        "--api-users",
+        help="locust users of the HTTP API mix during the second half of the steady phase "
+        "(0 = none; default: what the scenario declares, stress: 5; docs/api.md)",
+    ),
 ) -> None:
     """Run one scenario; exit code 1 when any threshold fails, 2 on a usage error."""
     if duration is not None and not duration > 0:
@@ -163,7 +186,10 @@ def run(
         raise _usage_error(f"--seed must be >= 0, not {seed}")
     if tier_hot_window is not None and not tier_hot_window >= 2:
         raise _usage_error(f"--tier-hot-window must be >= 2 seconds, not {tier_hot_window:g}")
+    if api_users is not None and api_users < 0:
+        raise _usage_error(f"--api-users must be a number of users >= 0, not {api_users}")
     scenario = _with_cluster(_scenario_or_exit(name, short=short), cluster)  # validate first
+    _with_api_users(scenario, api_users)
     if secure:
         _check_secure(scenario)
     raise typer.Exit(
@@ -178,6 +204,7 @@ def run(
             cluster=cluster,
             tier_hot_window=tier_hot_window,
             secure=secure,
+            api_users=api_users,
         )
     )
 

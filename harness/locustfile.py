@@ -13,6 +13,10 @@ The mix per simulated user (weights): trend views — ``plot`` over 1 h (5), 1 d
 and 30 days (1) at 1,000 pixels; ``recorded`` 10 min (3); hourly ``summary`` over a
 day (2); the last values of five tags in one ``streams/query`` (6, the dashboard
 poll). Requests are named by kind, not by URL, so the table has one row per kind.
+Inside a scenario (``harness.api_load``) two environment variables steer the users:
+``TWINBENCH_LOCUST_TAGS_FILE`` (tag names, one a line: no catalogue request, newest
+data = now) and ``TWINBENCH_LOCUST_WINDOW`` (``START_NS:END_NS`` wall clock: each user
+waits for the start and stops at the end, so the stats cover the window only).
 The self-contained run's ingest goes through ``POST /api/v1/write`` (the same engine
 write path as the bus, not NATS) at ``--ingest-rate`` points/s in 10 batches a second.
 """
@@ -34,10 +38,22 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
-from locust import HttpUser, between, task
+from locust import HttpUser, task
+from locust.exception import StopUser
 
 S = 1_000_000_000
 PLOT_PX = 1000
+TAGS_FILE_ENV = "TWINBENCH_LOCUST_TAGS_FILE"
+WINDOW_ENV = "TWINBENCH_LOCUST_WINDOW"
+
+
+def _env_window() -> tuple[int, int]:
+    """(start, end) wall ns from ``TWINBENCH_LOCUST_WINDOW``; (0, 0) = no window."""
+    text = os.environ.get(WINDOW_ENV, "")
+    if not text:
+        return 0, 0
+    start, _, end = text.partition(":")
+    return int(start), int(end)
 
 
 def _iso(ns: int) -> str:
@@ -49,14 +65,28 @@ def _iso(ns: int) -> str:
 class TrendUser(HttpUser):
     """One engineer's browser or a dashboard: trends, a raw table, summaries, live values."""
 
-    wait_time = between(0.05, 0.5)
-
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call,unused-ignore]
         self.tags: list[str] = []
         self.newest_ns = 0
+        self.window = _env_window()
+        self.live = False
+
+    def wait_time(self) -> float:
+        if self.window[1] and time.time_ns() >= self.window[1]:
+            raise StopUser()  # the scenario's window is over: no request outside it
+        return random.uniform(0.05, 0.5)  # think time between requests
 
     def on_start(self) -> None:
+        tags_file = os.environ.get(TAGS_FILE_ENV)
+        if tags_file:  # a scenario: names from its catalogue, data arriving now
+            self.tags = Path(tags_file).read_text().split()
+            delay = (self.window[0] - time.time_ns()) / S
+            if delay > 0:
+                time.sleep(delay)  # gevent-patched: this user only
+            self.newest_ns = time.time_ns()
+            self.live = True
+            return
         items = self.client.get("/api/v1/tags", name="tags").json()["items"]
         self.tags = [t["name"] for t in items] or ["no.tags.in.store"]
         last = self.client.post(
@@ -70,7 +100,10 @@ class TrendUser(HttpUser):
         self.newest_ns = parse_time(stamp) if stamp else time.time_ns()
 
     def _window(self, span_ns: int) -> tuple[str, str]:
-        end = self.newest_ns - random.randrange(0, max(1, span_ns // 4))
+        if self.live:  # a scenario's store holds minutes: trend the live end, as `end=*`
+            end = time.time_ns()
+        else:
+            end = self.newest_ns - random.randrange(0, max(1, span_ns // 4))
         return _iso(end - span_ns), _iso(end)
 
     def _plot(self, span_ns: int, label: str) -> None:

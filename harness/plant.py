@@ -61,6 +61,15 @@ class PlantLoad:
         """How many collector processes :meth:`start` runs (one per server process)."""
         return len(plan_slices(generate_profile(self.profile, self.seed), self.tags_per_process))
 
+    def write_catalogue(self) -> Path:
+        """Generate the plant's catalogue (with the sensor fault mix) into ``catalogue_path``."""
+        cat = generate_profile(self.profile, self.seed)
+        if self.fault_mix is not None:
+            cat = apply_fault_mix(cat, self.fault_mix, self.seed)
+        self.catalogue_path.parent.mkdir(parents=True, exist_ok=True)
+        dump_catalogue(cat, self.catalogue_path)
+        return self.catalogue_path
+
     def start(
         self,
         nats_url: str,
@@ -74,11 +83,7 @@ class PlantLoad:
         ``collector_args(i, protocol)``: collector ``i``'s source id and extra options, e.g.
         its bus identity under ``--secure``; default ``collector-<i>``, none;
         ``opcua_users``: the OPC UA servers in secure mode with these users)."""
-        cat = generate_profile(self.profile, self.seed)
-        if self.fault_mix is not None:
-            cat = apply_fault_mix(cat, self.fault_mix, self.seed)
-        self.catalogue_path.parent.mkdir(parents=True, exist_ok=True)
-        dump_catalogue(cat, self.catalogue_path)
+        self.write_catalogue()
         self.servers = start_servers(
             self.catalogue_path,
             speed=self.speed,

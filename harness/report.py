@@ -114,6 +114,7 @@ class Report:
     accounting: dict[str, Any] | None = None
     bytes_per_point: dict[str, float] = field(default_factory=dict)
     stress: dict[str, Any] | None = None
+    api_load: dict[str, Any] | None = None  # harness.api_scoring: the locust table
     thresholds: list[dict[str, Any]] = field(default_factory=list)
     verdict: Literal["pass", "fail", "unscored"] = "unscored"
     environment: dict[str, Any] = field(default_factory=dict)

@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.report_api import API_LOAD_TITLE, api_load_table
 from harness.report_charts import interactive_charts, static_chart, time_charts, time_range
 from harness.report_format import (
     BASELINE_KEY,
@@ -183,6 +184,13 @@ def render_html(report: Report, *, uplot_dist: Path | None = None) -> str:
             if not isinstance(v, list)
         ]
         parts += ["<h2>Stress</h2>", _table(["", "value"], rows)]
+    if report.api_load:
+        header, rows, caption = api_load_table(report.api_load)
+        parts += [
+            f"<h2>{API_LOAD_TITLE}</h2>",
+            _table(header, [[escape(c) for c in r] for r in rows]),
+        ]
+        parts.append(f"<p class='caption'>{escape(caption)}</p>")
     if report.faults:
         header, rows = _fault_rows(report)
         parts += ["<h2>Faults</h2>", _table(header, rows)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from harness.report_api import API_LOAD_TITLE, api_load_table
 from harness.report_format import (
     BASELINE_KEY,
     bytes_per_point_caption,
@@ -97,6 +98,9 @@ def render_markdown(report: Report) -> str:
             if not isinstance(v, list)
         ]
         lines.append("")
+    if report.api_load:
+        header, rows, caption = api_load_table(report.api_load)
+        lines += [f"## {API_LOAD_TITLE}", "", *_table(header, rows), caption, ""]
     if report.bytes_per_point:
         lines += ["## Bytes per point", ""]
         rows = [[k, format_value(v)] for k, v in report.bytes_per_point.items()]

@@ -34,6 +34,7 @@ import nats
 import numpy as np
 
 from harness.accounting import Ledger
+from harness.api_load import ApiLoad
 from harness.driver import drive
 from harness.faults.disk import SizedTmpfs, can_mount_tmpfs
 from harness.metrics import ProcessSampler, ThroughputSeries, TimeSeries
@@ -110,6 +111,7 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             plant_collectors = self.plant.collector_count() if self.plant is not None else 0
             self.secure = SecureProfile(self.work, collectors=1 + plant_collectors)
         self.source_id = self.secure.collector_name(0) if self.secure else SOURCE_ID
+        self.api_load = ApiLoad.for_scenario(scenario, self.schedule, self.work)
         self.stack = ScenarioStack(
             self.work,
             proxy_collector=bool({"partition-collector-bus", "corrupt-spool"} & kinds),
@@ -118,6 +120,7 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             cluster_size=scenario.cluster,
             edge=scenario.edge,
             secure=self.secure,
+            historian_args=self.api_load.server_args() if self.api_load else None,
         )
         self.tmpfs: SizedTmpfs | None = None
         self._skipped_kinds: dict[str, str] = {}
@@ -202,6 +205,8 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
                     f"historian data dir on a {self.tmpfs.size_bytes / 2**30:g} GiB tmpfs "
                     "(disk-full shrinks it to its use, then grows it back)"
                 )
+            if self.api_load is not None:  # its catalogue names the plant's tags too
+                self.api_load.write_catalogue(self.series.tolist(), SYNTHETIC_ID_BASE, self.plant)
             self.status.say("starting nats-server and the historian ingest process")
             await self.stack.start()
             if self.plant is not None:
@@ -267,6 +272,13 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             for f in self.s.faults
         ]
         ramp_watch = asyncio.create_task(self._watch_ramp())
+        api_task = (  # locust over the HTTP API in its window (harness.api_load)
+            asyncio.create_task(
+                self.api_load.run(self.state.origin_wall_ns, self._sleep_until_run_s)
+            )
+            if self.api_load is not None
+            else None
+        )
 
         async def send(i: int, batch: PointBatch) -> None:
             seq, _mid = self._reserved[i]
@@ -309,6 +321,8 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         ramp_watch.cancel()
+        if api_task is not None and self.api_load is not None:
+            self.state.notes += await self.api_load.finish(api_task, self._break_event.is_set())
         if self.plant is not None:
             self.status.say("stopping the plant's collectors (they flush their spools)")
             for c in self.plant.collectors:

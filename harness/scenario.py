@@ -237,6 +237,11 @@ class Scenario:
     """Run the historian with the cold tier on an embedded S3 server (``historian serve
     --tier``) and this hot window, so export, rollups and retention happen during the
     run and the report shows hot and cold bytes per point; None = no tier."""
+    api_load_users: int = 0
+    """Locust users of the HTTP API mix (``harness.api_load``) during the second half of
+    the phase ``api_load_phase`` (its first half is the ingest baseline); 0 = no API load.
+    ``twinbench scenario run NAME --api-users N`` overrides it."""
+    api_load_phase: str = "steady"
 
     def __post_init__(self) -> None:
         total = sum(p.duration_s for p in self.load)
@@ -274,6 +279,15 @@ class Scenario:
         if not self.edge and any(f.kind == "partition-leaf-hub" for f in self.faults):
             raise ScenarioError(
                 f"scenario {self.name!r}: the partition-leaf-hub fault needs an edge run"
+            )
+        if self.api_load_users < 0:
+            raise ScenarioError(
+                f"scenario {self.name!r}: api_load_users must be >= 0, not {self.api_load_users}"
+            )
+        if self.api_load_users and self.api_load_phase not in {p.name for p in self.load}:
+            raise ScenarioError(
+                f"scenario {self.name!r}: api_load_phase {self.api_load_phase!r} is not one of "
+                f"its load phases ({', '.join(p.name for p in self.load)})"
             )
         if self.profile not in get_args(Profile):
             raise ScenarioError(

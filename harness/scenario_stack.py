@@ -146,8 +146,10 @@ class ScenarioStack:
         cluster_size: int = 1,
         edge: bool = False,
         secure: SecureProfile | None = None,
+        historian_args: list[str] | None = None,
     ) -> None:
         self.work_dir = work_dir
+        self.historian_args = historian_args or []  # e.g. --http (harness.api_load)
         # secure: TLS + NKEY users + store cipher on nats-server, streams made by the
         # operator identity, the historian bound as the ingest identity (harness.secure_profile)
         self.secure = secure
@@ -231,9 +233,9 @@ class ScenarioStack:
         return "nats-server" if node == self.nats.name else f"nats-{node}"
 
     async def start(self) -> None:
-        extra: list[str] = []
+        extra: list[str] = list(self.historian_args)
         if self.tier is not None:
-            extra = await asyncio.to_thread(self.tier.start)
+            extra += await asyncio.to_thread(self.tier.start)
         if self.cluster is not None:
             await asyncio.to_thread(self.cluster.start)
             # the stack creates the R3 stream (so its placement is the deployment's, not

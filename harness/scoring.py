@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.accounting import read_back
+from harness.api_scoring import score_api_load
 from harness.faults.cluster import score_failovers
 from harness.metrics import highest_sustained_rate
 from harness.report import Report, Threshold, evaluate
@@ -265,5 +266,6 @@ def score_run(run: RunResult) -> Report:
     thresholds = s.thresholds
     if run.tier is not None:
         thresholds = (*thresholds, TIER_TOOK_DATA)
+    thresholds = (*thresholds, *score_api_load(run, report))  # HTTP API under load
     evaluate(report, thresholds)
     return report

@@ -28,6 +28,8 @@ from harness.scenario import (
 
 NOMINAL = 50_000.0
 RAMP_STEPS = 8
+API_USERS = 5
+"""Locust users of the HTTP API mix in the second half of the steady phase (docs/api.md)."""
 
 SCENARIO = Scenario(
     name="stress",
@@ -61,6 +63,7 @@ SCENARIO = Scenario(
         FaultEvent(88.0, 2.0, "kill-historian", "historian"),
     ),
     plant=True,
+    api_load_users=API_USERS,
     sensor_fault_mix=SensorFaultMix(
         noise=1.0, quantization=0.5, spikes=0.1, stuck=0.02, dropouts=0.05, bad_quality=0.02
     ),

@@ -13,6 +13,8 @@ CASES = [
     (["scenario", "run", "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
     (["scenario", "run", "noisy", "--duration", "-5"], "--duration must be a positive"),
     (["scenario", "run", "noisy", "--duration", "0"], "--duration must be a positive"),
+    (["scenario", "run", "stress", "--api-users", "-1"], "--api-users must be a number"),
+    (["scenario", "run", "replay", "--api-users", "3"], "scenario replay runs its own services"),
     (["sim", "replay", "/nonexistent.csv"], "recording /nonexistent.csv does not exist"),
     (["pipeline", "up", "--profile", "bogus"], "--profile must be one of normal, peak, stress"),
     (["pipeline", "up", "--durability", "maybe"], "--durability must be fsync or os"),

@@ -53,6 +53,12 @@ def test_short_scenario_passes_its_thresholds(name: str, tmp_path: Path) -> None
     for t in report.thresholds:
         assert t["value"] is not None, f"threshold {t['name']!r} was not measured"
     assert report.metrics[MetricKey.ACKED_LOST] == 0
+    if scenario.api_load_users:  # stress: locust ran against the scenario historian's API
+        api = report.api_load
+        assert api is not None and api["total"]["requests"] > 0, api
+        assert api["total"]["failures"] == 0, api["errors"]
+        assert api["kinds"] and all(k["requests"] >= 0 for k in api["kinds"])
+        assert "## API load during the run" in (path / "report.md").read_text()
 
 
 def test_impossible_threshold_fails_the_run(tmp_path: Path) -> None:
