@@ -17,12 +17,10 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from harness.api_load import NS, api_window_s
-from harness.metrics import LatencyHistogram
 from harness.report import Report, Threshold
 
 if TYPE_CHECKING:
-    from harness.runner import ScenarioRunner
+    from harness.run_result import RunResult
 
 __all__ = ["API_THRESHOLDS", "kind_key", "score_api_load"]
 
@@ -38,33 +36,20 @@ def kind_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def _ingest_p99(run: ScenarioRunner, lo_s: float, hi_s: float) -> tuple[float | None, int]:
-    """p99 ms (and count) publish->queryable of the nominal batches intended in [lo, hi)."""
-    hist = LatencyHistogram()
-    origin = run.state.origin_wall_ns
-    for info in run.state.batches.values():
-        offset = info.intended_wall_ns - origin
-        if not info.applied_ns or not lo_s * NS <= offset < hi_s * NS:
-            continue
-        if run._is_nominal(info.phase, offset):
-            hist.record_ns(max(0, info.applied_ns - info.intended_wall_ns))
-    return (hist.percentile_ms(99.0) if hist.count else None), hist.count
-
-
-def score_api_load(run: ScenarioRunner, report: Report) -> tuple[Threshold, ...]:
+def score_api_load(run: RunResult, report: Report) -> tuple[Threshold, ...]:
     """Fill the API metrics and ``report.api_load``; the thresholds to add (none without)."""
     api = run.api_load
     if api is None:
         return ()
-    result = api.result
-    start, middle, end = api_window_s(run.schedule, run.s.api_load_phase)
-    without, n_without = _ingest_p99(run, start, middle)
-    with_api, n_with = _ingest_p99(run, middle, end)
+    result = api.locust
+    start, middle, end = api.window_s
+    without, n_without = api.ingest_p99_without
+    with_api, n_with = api.ingest_p99_with
     report.set_metric("api.users", api.users, "users")
     report.set_metric("api.ingest_p99_ms_without_api", without, "ms")
     report.set_metric("api.ingest_p99_ms_with_api", with_api, "ms")
     table: dict[str, Any] = {
-        "phase": run.s.api_load_phase,
+        "phase": api.phase,
         "window_run_s": [middle, end],
         "baseline_run_s": [start, middle],
         "ingest_p99_ms_without_api": without,
@@ -90,6 +75,6 @@ def score_api_load(run: ScenarioRunner, report: Report) -> tuple[Threshold, ...]
     report.notes.append(
         f"API load: {api.users} locust users (harness/locustfile.py TrendUser mix over the "
         f"synthetic tags) from {middle:g} s to {end:g} s, the second half of the "
-        f"{run.s.api_load_phase!r} phase; its first half is the ingest baseline without it"
+        f"{api.phase!r} phase; its first half is the ingest baseline without it"
     )
     return API_THRESHOLDS

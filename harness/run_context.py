@@ -84,6 +84,19 @@ class RunContext:
         if delay > 0:
             await asyncio.sleep(delay)
 
+    def nominal_p99_between(self, lo_s: float, hi_s: float) -> tuple[float | None, int]:
+        """p99 ms (and count) publish->queryable of the nominal batches intended in
+        [lo_s, hi_s) of the run (the API load's with/without comparison)."""
+        hist = LatencyHistogram()
+        origin = self.state.origin_wall_ns
+        for info in self.state.batches.values():
+            offset = info.intended_wall_ns - origin
+            if not info.applied_ns or not lo_s * NS <= offset < hi_s * NS:
+                continue
+            if self._is_nominal(info.phase, offset):
+                hist.record_ns(max(0, info.applied_ns - info.intended_wall_ns))
+        return (hist.percentile_ms(99.0) if hist.count else None), hist.count
+
     def _is_nominal(self, phase: int, intended_offset_ns: int) -> bool:
         return phase in self._nominal_phases and not any(
             a <= intended_offset_ns < b for a, b in self._unsettled

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.accounting import Ledger
+from harness.api_load import ApiLoadResult
 from harness.faults.cluster import FailoverRecord
 from harness.metrics import LatencyHistogram, StepMeasurement, ThroughputSeries, TimeSeries
 from harness.rejected import Rejected
@@ -44,6 +45,22 @@ class TierResult:
 
     config: TierConfig
     hot_window_s: float
+
+
+@dataclass(frozen=True)
+class ApiRunResult:
+    """The scenario's API load (harness.api_load): who asked, when, what it got, and the
+    ingest p99 publish->queryable of the nominal batches without and with it."""
+
+    users: int
+    phase: str
+    window_s: tuple[float, float, float]
+    """Start of the phase, start of the API load (its middle), end of the phase (run s)."""
+    locust: ApiLoadResult | None
+    """The locust stats; None when locust never reported (the request thresholds fail)."""
+    ingest_p99_without: tuple[float | None, int]
+    """(p99 ms, batches) in the phase's first half, before the API load."""
+    ingest_p99_with: tuple[float | None, int]
 
 
 @dataclass(frozen=True)
@@ -93,5 +110,6 @@ class RunResult:
     bus_replicas: int
     plant: PlantResult | None
     tier: TierResult | None
+    api_load: ApiRunResult | None
     say: Callable[[str], None] = field(compare=False)
     """Progress line for the console (scoring reports how long its steps took)."""

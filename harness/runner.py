@@ -34,7 +34,7 @@ import nats
 import numpy as np
 
 from harness.accounting import Ledger
-from harness.api_load import ApiLoad
+from harness.api_load import ApiLoad, api_window_s
 from harness.driver import drive
 from harness.faults.disk import SizedTmpfs, can_mount_tmpfs
 from harness.metrics import ProcessSampler, ThroughputSeries, TimeSeries
@@ -44,7 +44,7 @@ from harness.report_charts import require_uplot_dist
 from harness.report_write import write_run
 from harness.run_faults import FaultOrchestration
 from harness.run_monitor import LoadMonitor
-from harness.run_result import PlantResult, RunResult, TierResult
+from harness.run_result import ApiRunResult, PlantResult, RunResult, TierResult
 from harness.run_state import SETTLE_S, BatchInfo, RunState
 from harness.run_status import RunStatus
 from harness.scenario import Scenario
@@ -364,6 +364,17 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             )
         if stack.tier is not None:
             tier = TierResult(stack.tier.config(), stack.tier.hot_window_s)
+        api = None
+        if self.api_load is not None:
+            start, middle, end = api_window_s(self.schedule, self.s.api_load_phase)
+            api = ApiRunResult(
+                self.api_load.users,
+                self.s.api_load_phase,
+                (start, middle, end),
+                self.api_load.result,
+                self.nominal_p99_between(start, middle),
+                self.nominal_p99_between(middle, end),
+            )
         return RunResult(
             scenario=self.s,
             schedule=self.schedule,
@@ -401,5 +412,6 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             bus_replicas=self.bus.replicas,
             plant=plant,
             tier=tier,
+            api_load=api,
             say=self.status.say,
         )
