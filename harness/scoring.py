@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from harness.metrics import ProcessSampler, highest_sustained_rate
 from harness.report import Report, Threshold, evaluate
 from harness.report_format import utc_iso
 from harness.scenario import MetricKey
+from harness.tier_storage import score_tier_storage
 from historian import Historian, Options
 from historian.codec import encode_chunk
 from historian.model import NS_PER_SECOND as NS
@@ -93,7 +94,7 @@ TIER_TOOK_DATA = Threshold(
 """Added to a run's thresholds when it runs with the tier (``--tier-hot-window``)."""
 
 
-def _score_tier(run: ScenarioRunner, db: Historian, report: Report) -> None:
+def _score_tier(run: ScenarioRunner, db: Historian, report: Report) -> dict[str, Any]:
     """Attach the cold tier for the read-back; report hot/cold bytes per point and lag.
 
     Figures come from the server's last ``tier-status.json`` (what it exported while
@@ -111,6 +112,8 @@ def _score_tier(run: ScenarioRunner, db: Historian, report: Report) -> None:
     report.set_metric("tier.export_rounds", status.get("rounds", 0), "rounds")
     report.set_metric("tier.export_failures", status.get("failures", 0), "rounds")
     report.set_metric("tier.export_lag_s", status.get("export_lag_s", 0.0), "s")
+    deleted = sum(stats["retention_deleted"].values())
+    report.set_metric("tier.retention_deleted_objects", deleted, "objects")
     if stats["cold_points"]:
         report.set_metric("tier.cold_bytes_per_point", stats["cold_bytes_per_point"], "B/point")
         report.set_metric("tier.rollup_overhead_pct", 100 * stats["rollup_overhead"], "%")
@@ -123,6 +126,7 @@ def _score_tier(run: ScenarioRunner, db: Historian, report: Report) -> None:
         f"embedded S3 during the run (hot window {run.stack.tier.hot_window_s:g} s); the "
         "read-back reads hot and cold through one snapshot"
     )
+    return stats
 
 
 def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
@@ -219,8 +223,9 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
     store_key = str(run.secure.store_key) if run.secure is not None else None  # --secure
     db = Historian.open(str(data_dir), Options(encryption_key_file=store_key))
     try:
+        cold = None
         if run.stack.tier is not None:  # exported points are read back from S3, like queries
-            _score_tier(run, db, report)
+            cold = _score_tier(run, db, report)
         t1 = time.monotonic()
         stored = read_back(db, run.series.tolist(), 0, 2**62)
         t2 = time.monotonic()
@@ -239,9 +244,13 @@ def score_run(run: ScenarioRunner, sampler: ProcessSampler) -> Report:
         synthetic = run.series.tolist()
         plant_ids = run.plant.series_ids() if run.plant is not None else []
         sizes = codec_sizes(db, synthetic + plant_ids)
-        if stats.points:
+        stored_any = stats.points or (cold is not None and cold["cold_points"])
+        if stored_any and cold is not None:  # judged on all the run's data, both tiers
+            score_tier_storage(report, db, synthetic + plant_ids, run.work, stats, cold)
+        elif stored_any:
             report.set_metric(MetricKey.BYTES_PER_POINT, stats.bytes_per_point, "B/point")
             report.bytes_per_point["all stored data (engine)"] = stats.bytes_per_point
+        if stored_any:
             report.bytes_per_point["synthetic (codec)"] = bytes_per_point(sizes, synthetic)
             report.set_metric(
                 MetricKey.BASELINE_BYTES_PER_POINT,
