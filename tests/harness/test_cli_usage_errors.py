@@ -13,6 +13,7 @@ CASES = [
     (["scenario", "run", "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
     (["scenario", "run", "noisy", "--duration", "-5"], "--duration must be a positive"),
     (["scenario", "run", "noisy", "--duration", "0"], "--duration must be a positive"),
+    (["scenario", "run", "stress", "--tier-hot-window", "1"], "--tier-hot-window must be >= 2"),
     (["sim", "replay", "/nonexistent.csv"], "recording /nonexistent.csv does not exist"),
     (["pipeline", "up", "--profile", "bogus"], "--profile must be one of normal, peak, stress"),
     (["pipeline", "up", "--durability", "maybe"], "--durability must be fsync or os"),
