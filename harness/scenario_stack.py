@@ -137,8 +137,9 @@ export_every = "{max(hot // 4, 5)}s"
         os.setpriority(os.PRIO_PROCESS, self.s3.pid, S3_NICE)
         bucket = max(hot // 2, 2)
         # a bucket leaves a hot window after it ends: an L2 rewrite before that is wasted
-        # work (in the stress profile it cost more CPU than the export itself)
-        settle = -(-hot // bucket) + 2
+        # work (in the stress profile it cost more CPU than the export itself), also when
+        # the export lags; so buckets settle after an hour, as with the default 1 h buckets
+        settle = max(-(-hot // bucket) + 2, 3_600 // bucket)
         return [
             "--tier", str(self.config_path), "--bucket", f"{bucket}s",
             "--l2-settle-buckets", str(settle),
