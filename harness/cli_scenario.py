@@ -148,7 +148,7 @@ def run(
         "--tier-hot-window",
         help="seconds: run the historian with the cold tier on an embedded S3 server and "
         "this hot window (export, rollups, compaction during the run; docs/config.md); "
-        "0 turns the tier off (stress runs it by default)",
+        "0 turns a scenario's own tier off",
     ),
     secure: bool = typer.Option(
         False,

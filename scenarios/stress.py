@@ -27,7 +27,6 @@ from harness.scenario import (
 
 NOMINAL = 50_000.0
 RAMP_STEPS = 8
-TIER_HOT_WINDOW_S = 60.0
 
 SCENARIO = Scenario(
     name="stress",
@@ -61,10 +60,6 @@ SCENARIO = Scenario(
         FaultEvent(88.0, 2.0, "kill-historian", "historian"),
     ),
     plant=True,
-    # the cold tier on, with a window short enough that export, rollups, small-part merges
-    # and retention rounds run during the load (docs/config.md, [tier]); 0 turns it off:
-    # `twinbench scenario run stress --tier-hot-window 0`
-    tier_hot_window_s=TIER_HOT_WINDOW_S,
     sensor_fault_mix=SensorFaultMix(
         noise=1.0, quantization=0.5, spikes=0.1, stuck=0.02, dropouts=0.05, bad_quality=0.02
     ),

@@ -121,13 +121,6 @@ def test_stress_ramp_and_sustained_rate_fit_together() -> None:
     assert r.verdict == "pass"
 
 
-def test_stress_runs_with_the_cold_tier() -> None:
-    # export, rollups and retention rounds during the load: the window is well inside the run
-    full, short = get("stress"), get("stress", short=True)
-    assert full.tier_hot_window_s is not None and full.tier_hot_window_s < full.duration_s / 3
-    assert short.tier_hot_window_s is not None and short.tier_hot_window_s < short.duration_s
-
-
 def test_short_ramp_keeps_fewer_but_real_steps() -> None:
     short = get("stress", short=True)
     steps = [p for p in short.schedule().phases() if p.name.startswith("ramp-")]
