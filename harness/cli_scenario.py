@@ -60,7 +60,7 @@ def _run_one(
         factor = duration / scenario.duration_s
         scenario = _rescaled(scenario, factor)
     if tier_hot_window is not None:
-        scenario = dataclasses.replace(scenario, tier_hot_window_s=tier_hot_window)
+        scenario = dataclasses.replace(scenario, tier_hot_window_s=tier_hot_window or None)
     console.print(f"[bold]scenario {scenario.name}[/]: {scenario.description}")
     console.print(
         f"  {scenario.duration_s:g} s of load, seed {scenario.seed}; reports under {reports}"
@@ -164,7 +164,8 @@ def run(
         None,
         "--tier-hot-window",
         help="seconds: run the historian with the cold tier on an embedded S3 server and "
-        "this hot window (export, rollups, compaction during the run; docs/config.md)",
+        "this hot window (export, rollups, compaction during the run; docs/config.md); "
+        "0 turns a scenario's own tier off",
     ),
     secure: bool = typer.Option(
         False,
@@ -184,8 +185,10 @@ def run(
         raise _usage_error(f"--duration must be a positive number of seconds, not {duration:g}")
     if seed is not None and seed < 0:
         raise _usage_error(f"--seed must be >= 0, not {seed}")
-    if tier_hot_window is not None and not tier_hot_window >= 2:
-        raise _usage_error(f"--tier-hot-window must be >= 2 seconds, not {tier_hot_window:g}")
+    if tier_hot_window is not None and tier_hot_window != 0 and not tier_hot_window >= 2:
+        raise _usage_error(
+            f"--tier-hot-window must be >= 2 seconds (or 0: no tier), not {tier_hot_window:g}"
+        )
     if api_users is not None and api_users < 0:
         raise _usage_error(f"--api-users must be a number of users >= 0, not {api_users}")
     scenario = _with_cluster(_scenario_or_exit(name, short=short), cluster)  # validate first

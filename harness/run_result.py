@@ -76,6 +76,8 @@ class RunResult:
     store_key: str | None
     """The store's encryption key file (``--secure``), to reopen it for the read-back."""
     data_dir: Path
+    work_dir: Path
+    """The run's work directory (scratch space for scoring, e.g. the tier's re-stored copy)."""
     synthetic_series: npt.NDArray[np.uint32]
     ledger: Ledger
     # latency, from each batch's intended send time

@@ -384,6 +384,7 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             security_note=self.secure.note() if self.secure is not None else None,
             store_key=str(self.secure.store_key) if self.secure is not None else None,
             data_dir=stack.ingest.data_dir if stack.ingest else self.work,
+            work_dir=self.work,
             synthetic_series=self.series,
             ledger=self.ledger,
             ack_hist=st.ack_hist,

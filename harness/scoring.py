@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from harness.report import Report, Threshold, evaluate
 from harness.report_format import utc_iso
 from harness.run_result import PlantResult, RunResult, TierResult
 from harness.scenario import MetricKey
+from harness.tier_storage import score_tier_storage
 from historian import Historian, Options
 from historian.codec import encode_chunk
 from historian.crypto.keyfile import load_cipher
@@ -107,7 +109,7 @@ TIER_TOOK_DATA = Threshold(
 """Added to a run's thresholds when it runs with the tier (``--tier-hot-window``)."""
 
 
-def _score_tier(run: TierResult, db: Historian, report: Report) -> None:
+def _score_tier(run: TierResult, db: Historian, report: Report) -> dict[str, Any]:
     """Attach the cold tier for the read-back; report hot/cold bytes per point and lag.
 
     Figures come from the server's last ``tier-status.json`` (what it exported while
@@ -124,6 +126,8 @@ def _score_tier(run: TierResult, db: Historian, report: Report) -> None:
     report.set_metric("tier.export_rounds", status.get("rounds", 0), "rounds")
     report.set_metric("tier.export_failures", status.get("failures", 0), "rounds")
     report.set_metric("tier.export_lag_s", status.get("export_lag_s", 0.0), "s")
+    deleted = sum(stats["retention_deleted"].values())
+    report.set_metric("tier.retention_deleted_objects", deleted, "objects")
     if stats["cold_points"]:
         report.set_metric("tier.cold_bytes_per_point", stats["cold_bytes_per_point"], "B/point")
         report.set_metric("tier.rollup_overhead_pct", 100 * stats["rollup_overhead"], "%")
@@ -136,6 +140,7 @@ def _score_tier(run: TierResult, db: Historian, report: Report) -> None:
         f"embedded S3 during the run (hot window {run.hot_window_s:g} s); the "
         "read-back reads hot and cold through one snapshot"
     )
+    return stats
 
 
 def score_run(run: RunResult) -> Report:
@@ -228,8 +233,9 @@ def score_run(run: RunResult) -> Report:
     t0 = time.monotonic()
     db = Historian.open(str(run.data_dir), Options(encryption_key_file=run.store_key))
     try:
+        cold = None
         if run.tier is not None:  # exported points are read back from S3, like queries
-            _score_tier(run.tier, db, report)
+            cold = _score_tier(run.tier, db, report)
         t1 = time.monotonic()
         stored = read_back(db, run.synthetic_series.tolist(), 0, 2**62)
         t2 = time.monotonic()
@@ -248,9 +254,13 @@ def score_run(run: RunResult) -> Report:
         synthetic = run.synthetic_series.tolist()
         plant_ids = run.plant.series_ids if run.plant is not None else []
         sizes = stored_sizes(run, db, synthetic + plant_ids)
-        if stats.points:
+        stored_any = stats.points or (cold is not None and cold["cold_points"])
+        if stored_any and cold is not None:  # judged on all the run's data, both tiers
+            score_tier_storage(report, db, synthetic + plant_ids, run.work_dir, stats, cold)
+        elif stored_any:
             report.set_metric(MetricKey.BYTES_PER_POINT, stats.bytes_per_point, "B/point")
             report.bytes_per_point["all stored data (engine)"] = stats.bytes_per_point
+        if stored_any:
             report.bytes_per_point["synthetic (codec)"] = bytes_per_point(sizes, synthetic)
             report.set_metric(
                 MetricKey.BASELINE_BYTES_PER_POINT,

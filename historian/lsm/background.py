@@ -207,6 +207,14 @@ class Background(EngineCore):
         with self._compaction_lock:
             yield self._version
 
+    def live_files(self) -> tuple[FileMeta, ...]:
+        """The live segment files of this moment, without waiting for a compaction.
+
+        For status figures (the cold tier's export lag); the files may be merged away
+        right after: use :meth:`compaction_paused` to act on them."""
+        with self._state_lock:
+            return tuple(self._version.files)
+
     def drop_files(self, numbers: frozenset[int]) -> None:
         """Remove live segment files by one manifest edit, then delete them.
 

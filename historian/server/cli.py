@@ -201,6 +201,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="advanced: segment bucket width, e.g. 1h (default) or 1m for a short --tier "
         "hot window; the tier exports whole buckets",
     )
+    ap.add_argument(
+        "--l2-settle-buckets",
+        type=int,
+        metavar="N",
+        help="advanced: rewrite a bucket with the settled (L2) codec once it ends N buckets "
+        "before the newest data (default 1); a short --tier hot window sets it past the "
+        "window, so a bucket about to be exported is not rewritten first",
+    )
     return ap
 
 
@@ -272,6 +280,8 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         ap.error(str(exc))
     if not 0 <= args.max_connections <= 1000:
         ap.error(f"--max-connections must be 0..1000, got {args.max_connections}")
+    if args.l2_settle_buckets is not None and args.l2_settle_buckets < 1:
+        ap.error(f"--l2-settle-buckets must be >= 1, got {args.l2_settle_buckets}")
     if args.bucket is not None and not bucket:
         ap.error(f"--bucket {args.bucket}: give a positive width such as 1h or 1m")
     if args.tier is not None:
@@ -308,6 +318,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         opcua_secure=opcua_secure,
         tier=args.tier,
         bucket_ns=bucket,
+        l2_settle_buckets=args.l2_settle_buckets,
         connections_allow_remote=args.connections_allow_remote,
         max_connections=args.max_connections,
         node=args.node,

@@ -110,6 +110,8 @@ class ServeConfig:
     """TOML with the cold tier's ``[s3]``/``[tier]`` tables: export while serving."""
     bucket_ns: int | None = None
     """Segment bucket width (``Options.bucket_ns``; None: the engine's 1 h)."""
+    l2_settle_buckets: int | None = None
+    """``Options.l2_settle_buckets`` (None: the engine's 1)."""
     bus: BusOptions = field(default_factory=BusOptions)
     nats_auth: NatsAuth = field(default_factory=NatsAuth)
     """NKEY seed / TLS for both NATS connections (historian.bus.auth; plain by default)."""
@@ -303,6 +305,8 @@ class HistorianServer:
         )
         if cfg.bucket_ns is not None:
             self.options = replace(self.options, bucket_ns=cfg.bucket_ns)
+        if cfg.l2_settle_buckets is not None:
+            self.options = replace(self.options, l2_settle_buckets=cfg.l2_settle_buckets)
         self.db = Historian.open(str(cfg.data_dir), self.options, self._fs)
         self.db.warm_up()  # numba kernels load on a thread, not in the first flush
         if catalogue is not None and catalogue is not stored:

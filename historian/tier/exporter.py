@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import crc32c
 import numpy as np
@@ -47,7 +48,17 @@ from .layout import NS_PER_DAY, parse_key, raw_key, rollup_key, split_runs, tag_
 from .objstore import ObjectStore
 from .parts import encode_raw, encode_rollups, level_ns, rollup_rows
 
-__all__ = ["EXPORT_CRASH_POINTS", "ExportReport", "TierVerifyError", "export_day", "recover"]
+__all__ = [
+    "EXPORT_CRASH_POINTS",
+    "ExportReport",
+    "Offload",
+    "TierVerifyError",
+    "encode_parts",
+    "export_day",
+    "merge_batches",
+    "recover",
+    "upload_verified",
+]
 
 EXPORT_CRASH_POINTS = (
     "tier.export.before_upload",
@@ -108,9 +119,9 @@ def _day_files(version: Version, day: int, cutoff_ns: int) -> list[FileMeta]:
     ]
 
 
-def _merged(version: Version, files: list[FileMeta]) -> PointBatch:
-    """Every point of ``files`` sorted by (series, ts), the later file winning a tie."""
-    batches = [version.reader(f.number).read_all() for f in files]  # precedence order
+def merge_batches(batches: list[PointBatch]) -> PointBatch:
+    """Every point of ``batches`` (files in precedence order) sorted by (series, ts), the
+    later file winning a tie."""
     s = np.concatenate([b.series for b in batches])
     t = np.concatenate([b.ts for b in batches])
     v = np.concatenate([b.values for b in batches])
@@ -143,9 +154,43 @@ def _groups(
     return out
 
 
-def _put_verified(store: ObjectStore, key: str, data: bytes) -> ObjectInfo:
-    store.put(key, data)
-    return ObjectInfo(key, len(data), crc32c.crc32c(data))
+Pending = list[tuple[ColdPart, dict[str, bytes]]]
+"""Parts encoded but not yet uploaded: each part's record and its objects' bytes."""
+
+
+def encode_parts(
+    merged: PointBatch, names: Names, cfg: TierConfig, seq: int, files: tuple[int, ...]
+) -> Pending:
+    """Split merged points by (tag prefix, day), encode raw + rollups; seq from ``seq`` on."""
+    s, t, v, q = merged.series, merged.ts, merged.values, merged.quality
+    pending: Pending = []
+    for (p, d), idx in _groups(s, t, names, cfg):
+        gs, gt, gv, gq = s[idx], t[idx], v[idx], q[idx]
+        blobs = {
+            "raw": encode_raw(
+                gs, gt, gv, gq, row_group_rows=cfg.row_group_rows, zstd_level=cfg.zstd_level
+            )
+        }
+        keys_of = {"raw": raw_key(cfg.prefix, p, d, seq)}
+        for level in ROLLUP_LEVELS:
+            blobs[level] = encode_rollups(rollup_rows(gs, gt, gv, gq, level_ns(level)))
+            keys_of[level] = rollup_key(cfg.prefix, level, p, d, seq)
+        part = ColdPart(
+            seq=seq,
+            tag_prefix=p,
+            day_start=d,
+            objects={k: ObjectInfo(keys_of[k], len(b), crc32c.crc32c(b)) for k, b in blobs.items()},
+            series_min=int(gs.min()),
+            series_max=int(gs.max()),
+            min_ts=int(gt.min()),
+            max_ts=int(gt.max()),
+            rows=len(gt),
+            source_files=files,
+            row_groups=-(-len(gt) // cfg.row_group_rows),
+        )
+        pending.append((part, blobs))
+        seq += 1
+    return pending
 
 
 def check_object(store: ObjectStore, info: ObjectInfo) -> None:
@@ -154,6 +199,28 @@ def check_object(store: ObjectStore, info: ObjectInfo) -> None:
         raise TierVerifyError(f"{info.key}: {size} bytes in the store, {info.size} written")
     if crc32c.crc32c(store.get(info.key)) != info.crc:
         raise TierVerifyError(f"{info.key}: checksum differs from the bytes written")
+
+
+def upload_verified(
+    store: ObjectStore, pending: Pending, crash_point: Callable[[str], None]
+) -> list[ColdPart]:
+    """Steps 2 and 3: PUT every object, read each back; the parts, ready to be listed."""
+    crash_point("tier.export.before_upload")
+    for part, blobs in pending:
+        for kind, data in blobs.items():
+            store.put(part.objects[kind].key, data)
+    crash_point("tier.export.after_upload")
+    for part, _ in pending:
+        for info in part.objects.values():
+            check_object(store, info)
+    crash_point("tier.export.after_verify")
+    return [part for part, _ in pending]
+
+
+class Offload(Protocol):
+    """Does steps 1-3 somewhere else (``historian.tier.worker``: a child process)."""
+
+    def export(self, files: tuple[int, ...], seq: int) -> list[ColdPart]: ...
 
 
 def export_day(
@@ -165,67 +232,36 @@ def export_day(
     cutoff_ns: int,
     names: Names,
     report: ExportReport,
+    offload: Offload | None = None,
 ) -> ColdCatalogue:
-    """Export one day (module docstring); return the new catalogue."""
+    """Export one day (module docstring); return the new catalogue.
+
+    With ``offload`` steps 1-3 (read the files, merge, encode, upload, verify) run
+    there; this process keeps only the catalogue write and the manifest edit."""
     fs = db.fs
     with db.compaction_paused() as version:
         files = _day_files(version, day, cutoff_ns)
         if not files:
             return cat
-        merged = _merged(version, files)
-        s, t, v, q = merged.series, merged.ts, merged.values, merged.quality
-        groups = _groups(s, t, names, cfg)
-        seq = cat.next_seq
-        pending: list[tuple[ColdPart, dict[str, bytes]]] = []
-        for (p, d), idx in groups:
-            gs, gt, gv, gq = s[idx], t[idx], v[idx], q[idx]
-            blobs = {
-                "raw": encode_raw(
-                    gs, gt, gv, gq, row_group_rows=cfg.row_group_rows, zstd_level=cfg.zstd_level
-                )
-            }
-            keys_of = {"raw": raw_key(cfg.prefix, p, d, seq)}
-            for level in ROLLUP_LEVELS:
-                blobs[level] = encode_rollups(rollup_rows(gs, gt, gv, gq, level_ns(level)))
-                keys_of[level] = rollup_key(cfg.prefix, level, p, d, seq)
-            part = ColdPart(
-                seq=seq,
-                tag_prefix=p,
-                day_start=d,
-                objects={
-                    k: ObjectInfo(keys_of[k], len(b), crc32c.crc32c(b)) for k, b in blobs.items()
-                },
-                series_min=int(gs.min()),
-                series_max=int(gs.max()),
-                min_ts=int(gt.min()),
-                max_ts=int(gt.max()),
-                rows=len(gt),
-                source_files=tuple(f.number for f in files),
-                row_groups=-(-len(gt) // cfg.row_group_rows),
-            )
-            pending.append((part, blobs))
-            seq += 1
-        fs.crash_point("tier.export.before_upload")
-        for part, blobs in pending:
-            for kind, data in blobs.items():
-                _put_verified(store, part.objects[kind].key, data)
-        fs.crash_point("tier.export.after_upload")
-        for part, _ in pending:
-            for info in part.objects.values():
-                check_object(store, info)
-        fs.crash_point("tier.export.after_verify")
+        numbers = tuple(f.number for f in files)  # precedence order
+        if offload is not None:
+            parts = offload.export(numbers, cat.next_seq)
+        else:
+            merged = merge_batches([version.reader(n).read_all() for n in numbers])
+            pending = encode_parts(merged, names, cfg, cat.next_seq, numbers)
+            parts = upload_verified(store, pending, fs.crash_point)
         new = cat
-        for part, _ in pending:
+        for part in parts:
             new = new.with_part(part)
         write_cold_catalogue(fs, db.directory, new)
         fs.crash_point("tier.export.after_catalogue")
-        db.drop_files(frozenset(f.number for f in files))
+        db.drop_files(frozenset(numbers))
         fs.crash_point("tier.export.after_drop")
     report.days += 1
-    report.parts += len(pending)
-    report.points += sum(pt.rows for pt, _ in pending)
-    report.raw_bytes += sum(pt.objects["raw"].size for pt, _ in pending)
-    report.rollup_bytes += sum(pt.objects[lv].size for pt, _ in pending for lv in ROLLUP_LEVELS)
+    report.parts += len(parts)
+    report.points += sum(pt.rows for pt in parts)
+    report.raw_bytes += sum(pt.objects["raw"].size for pt in parts)
+    report.rollup_bytes += sum(pt.objects[lv].size for pt in parts for lv in ROLLUP_LEVELS)
     report.hot_bytes += sum(f.file_bytes for f in files)
     report.files_dropped += len(files)
     return new

@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from historian.lsm.engine import Historian
+from historian.options import Options
 
 from .config import TierConfig
 from .tier import ColdTier
+from .worker import ExportWorker
 
 __all__ = ["STATUS_FILE", "TierFrontEnd", "read_status"]
 
@@ -50,6 +52,7 @@ class _Server(Protocol):
     """What the front end needs of ``historian.server.HistorianServer`` (its open store)."""
 
     db: Historian
+    options: Options
 
 
 class TierFrontEnd:
@@ -60,6 +63,7 @@ class TierFrontEnd:
     def __init__(self, config: TierConfig, log: Callable[[str], None]) -> None:
         self.config = config
         self.tier: ColdTier | None = None
+        self.worker: ExportWorker | None = None
         self.rounds = 0
         self.failures = 0
         self.exported_points = 0
@@ -71,16 +75,21 @@ class TierFrontEnd:
 
     async def start(self, server: _Server) -> dict[str, str]:
         self._data_dir = Path(server.db.directory)
-        # attaching recovers an interrupted export and lists the cold parts: store I/O
-        self.tier = await asyncio.to_thread(ColdTier.attach, server.db, self.config)
-        for line in self.tier.recovered:
-            self._log(f"historian: tier recovery: {line}")
+        # nothing here waits for a compaction or the object store: the server is READY
+        # as soon as without the tier; the first round recovers an interrupted export
+        # (it takes the compaction lock and lists the bucket)
+        # the heavy half of each export runs in a child process at a lower priority
+        self.worker = ExportWorker(
+            server.db.directory, self.config, server.options.encryption_key_file
+        )
+        self.tier = await asyncio.to_thread(
+            ColdTier.attach, server.db, self.config, recover_now=False, worker=self.worker
+        )
         self._log(
             f"historian: cold tier {self.config.endpoint}/{self.config.bucket}/"
             f"{self.config.prefix}, hot window {self.config.hot_window_ns / 1e9:g} s, "
             f"export every {self.config.export_every_ns / 1e9:g} s"
         )
-        await asyncio.to_thread(self._write_status, None)
         self._task = asyncio.create_task(self._loop())
         return {"tier": f"{self.config.endpoint}/{self.config.bucket}/{self.config.prefix}"}
 
@@ -88,9 +97,13 @@ class TierFrontEnd:
         self._stop.set()
         if self._task is not None:
             await self._task
+        if self.worker is not None:
+            await asyncio.to_thread(self.worker.close)
 
     async def _loop(self) -> None:
         every = self.config.export_every_ns / 1e9
+        # the first status (lag, bytes) after READY: stats() waits for no compaction
+        await asyncio.to_thread(self._write_status, None)
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), every)
@@ -104,6 +117,8 @@ class TierFrontEnd:
         self.rounds += 1
         try:
             report = self.tier.export_due(flush=True)
+            for line in report.recovered:
+                self._log(f"historian: tier recovery: {line}")
             self.tier.apply_retention()
             if self._partition_crowded():
                 self.tier.compact_small()

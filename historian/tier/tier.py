@@ -35,6 +35,7 @@ from .exporter import ExportReport, export_day, exportable_days, recover
 from .layout import NS_PER_DAY, date_of, tags_key
 from .objstore import ObjectStore, ObjectStoreError, S3Store
 from .source import ColdPartSource, PartCache
+from .worker import ExportWorker
 
 __all__ = ["ColdTier", "VerifyReport"]
 
@@ -55,8 +56,17 @@ class VerifyReport:
 class ColdTier:
     """Export, read and expire the cold tier of ``db`` (module docstring)."""
 
-    def __init__(self, db: Historian, config: TierConfig, store: ObjectStore | None = None) -> None:
+    def __init__(
+        self,
+        db: Historian,
+        config: TierConfig,
+        store: ObjectStore | None = None,
+        *,
+        worker: ExportWorker | None = None,
+    ) -> None:
         self.db = db
+        self.worker = worker
+        """Where exports and small-part merges do their heavy half (None: this thread)."""
         self.config = config
         self.store: ObjectStore = store or S3Store(
             config.endpoint, config.bucket, config.access_key, config.secret_key, config.region
@@ -71,16 +81,35 @@ class ColdTier:
 
     @classmethod
     def attach(
-        cls, db: Historian, config: TierConfig, store: ObjectStore | None = None
+        cls,
+        db: Historian,
+        config: TierConfig,
+        store: ObjectStore | None = None,
+        *,
+        recover_now: bool = True,
+        worker: ExportWorker | None = None,
     ) -> ColdTier:
-        """Recover an interrupted export, then register the tier's sources in every snapshot."""
-        tier = cls(db, config, store)
-        with tier._lock:
-            tier.recovered = recover(db, tier.store, config, tier._catalogue)
-        for line in tier.recovered:
-            log.warning("tier recovery: %s", line)
+        """Recover an interrupted export, then register the tier's sources in every snapshot.
+
+        ``recover_now=False`` (a starting server) registers the sources at once and
+        leaves the recovery to the first :meth:`export_due`: it waits for a running
+        compaction and lists the bucket, and a server must not wait for either before
+        it serves. Reading before it is safe: a part is a source only once listed, and
+        hot files a crash left behind beside their listed parts hold the same points
+        (the hot one wins)."""
+        tier = cls(db, config, store, worker=worker)
+        if recover_now:
+            tier.recover()
         db.add_source_provider(tier.sources)
         return tier
+
+    def recover(self) -> list[str]:
+        """Finish or undo an export a crash interrupted (``exporter.recover``)."""
+        with self._lock:
+            self.recovered = recover(self.db, self.store, self.config, self._catalogue)
+        for line in self.recovered:
+            log.warning("tier recovery: %s", line)
+        return self.recovered
 
     @property
     def catalogue(self) -> ColdCatalogue:
@@ -126,7 +155,15 @@ class ColdTier:
                 days = exportable_days(version, cutoff)
             for day in days:
                 self._catalogue = export_day(
-                    self.db, self.store, self.config, self._catalogue, day, cutoff, names, report
+                    self.db,
+                    self.store,
+                    self.config,
+                    self._catalogue,
+                    day,
+                    cutoff,
+                    names,
+                    report,
+                    self.worker,
                 )
                 self._rebuild_sources()
             if report.parts:
@@ -175,8 +212,9 @@ class ColdTier:
     def compact_small(self, target_bytes: int = 64 * 1024 * 1024) -> list[str]:
         """Merge each partition's parts while their raw objects total <= ``target_bytes``."""
         with self._lock:
+            merge = self.worker.merge if self.worker is not None else None
             self._catalogue, lines = compact_partitions(
-                self.db, self.store, self.config, self._catalogue, target_bytes
+                self.db, self.store, self.config, self._catalogue, target_bytes, merge
             )
             self._rebuild_sources()
         for line in lines:
@@ -257,7 +295,8 @@ class ColdTier:
         hot = self.db.stats()
         files = self.db.snapshot().time_range()
         now = time.time_ns()
-        oldest_hot = min((f.min_ts for f in self._live_files()), default=None)
+        # never under the compaction lock: a status must not wait for a merge
+        oldest_hot = min((f.min_ts for f in self.db.live_files()), default=None)
         due = now - self.config.hot_window_ns
         lag = max(0, due - oldest_hot) if oldest_hot is not None else 0
         return {
@@ -281,7 +320,3 @@ class ColdTier:
             "cache_hits": self.cache.hits,
             "cache_misses": self.cache.misses,
         }
-
-    def _live_files(self) -> list[Any]:
-        with self.db.compaction_paused() as version:
-            return list(version.files)

@@ -15,6 +15,7 @@ CASES = [
     (["scenario", "run", "noisy", "--duration", "0"], "--duration must be a positive"),
     (["scenario", "run", "stress", "--api-users", "-1"], "--api-users must be a number"),
     (["scenario", "run", "replay", "--api-users", "3"], "scenario replay runs its own services"),
+    (["scenario", "run", "stress", "--tier-hot-window", "1"], "--tier-hot-window must be >= 2"),
     (["sim", "replay", "/nonexistent.csv"], "recording /nonexistent.csv does not exist"),
     (["pipeline", "up", "--profile", "bogus"], "--profile must be one of normal, peak, stress"),
     (["pipeline", "up", "--durability", "maybe"], "--durability must be fsync or os"),

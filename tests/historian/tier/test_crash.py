@@ -95,3 +95,39 @@ def test_crash_at_every_export_step(
     no_orphans(tier)
     assert sum(p.rows for p in tier.catalogue.parts) == 2 * 1440 * len(TAGS)
     db.close()
+
+
+def test_a_server_reads_right_before_its_deferred_recovery(
+    s3_server: S3Server, s3_bucket: str, store_dir: str
+) -> None:
+    """``attach(recover_now=False)`` (a starting server): crashed after the catalogue write,
+    the listed parts and their still-live hot files are both read at once, each point once;
+    the first export then recovers (drops those files) and resumes."""
+    db = open_store(store_dir)
+    write_days(db)
+    truth = everything(db)
+    db.close()
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    point = "tier.export.after_catalogue"
+    child = subprocess.run(
+        [sys.executable, CHILD, store_dir, s3_server.endpoint, s3_bucket, "sigkill", point],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stdout + child.stderr
+    db = open_store(store_dir)
+    tier = ColdTier.attach(db, child_config(s3_server.endpoint, s3_bucket), recover_now=False)
+    assert tier.catalogue.parts and tier.recovered == []
+    for sid, (ts, v) in everything(db).items():
+        np.testing.assert_array_equal(ts, truth[sid][0])
+        np.testing.assert_array_equal(v, truth[sid][1])
+    rep = tier.export_due(NOW)
+    assert any("already in the cold tier" in line for line in rep.recovered), rep.recovered
+    for sid, (ts, v) in everything(db).items():
+        np.testing.assert_array_equal(ts, truth[sid][0])
+        np.testing.assert_array_equal(v, truth[sid][1])
+    stored_once(db)
+    no_orphans(tier)
+    db.close()
