@@ -126,3 +126,21 @@ def test_plant_collectors_get_their_identity_and_a_secure_opcua_session(tmp_path
         else:
             assert args.opcua_security == "none"
     assert len(seen) == 2
+
+
+def test_the_historian_consumes_only_owned_partitions_and_checks_their_owners(
+    tmp_path: Path,
+) -> None:
+    from harness.secure_profile import SecureProfile
+    from historian.ingest.sources import load_source_owners
+
+    profile = SecureProfile(tmp_path, collectors=6)
+    args = profile.historian_args()
+    owned = [int(args[i + 1]) for i, a in enumerate(args) if a == "--partition"]
+    assert owned == profile.owned_partitions and len(owned) == profile.collector_count == 6
+    assert profile.partitions > 6  # security init needed more to give each its own
+    binding = load_source_owners(Path(args[args.index("--source-owners") + 1]))
+    assert binding.partitions == profile.partitions and binding.owners is not None
+    names = {profile.collector_name(i) for i in range(6)}
+    assert {s for owners in binding.owners.values() for s in owners} == names
+    assert sorted(binding.owners) == owned
