@@ -59,7 +59,13 @@ class ColdTier:
         self.db = db
         self.config = config
         self.store: ObjectStore = store or S3Store(
-            config.endpoint, config.bucket, config.access_key, config.secret_key, config.region
+            config.endpoint,
+            config.bucket,
+            config.access_key,
+            config.secret_key,
+            config.region,
+            sse=config.sse,
+            sse_kms_key_id=config.sse_kms_key_id,
         )
         self.cache = PartCache(config.cache_bytes)
         self._lock = threading.Lock()
