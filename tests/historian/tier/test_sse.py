@@ -47,8 +47,8 @@ def test_every_exported_object_is_encrypted_by_the_endpoint(
 
 
 def test_sse_settings_are_checked() -> None:
-    with pytest.raises(TierConfigError, match="tier.sse 'aes'"):
+    with pytest.raises(TierConfigError, match=r"tier\.sse 'aes'"):
         TierConfig(sse="aes").check()
-    with pytest.raises(TierConfigError, match="needs tier.sse"):
+    with pytest.raises(TierConfigError, match=r"needs tier\.sse"):
         TierConfig(sse_kms_key_id="k1").check()
     assert TierConfig.from_mapping({"sse": "aws:kms", "sse_kms_key_id": "k1"}).sse == "aws:kms"
