@@ -45,6 +45,7 @@ def _run_one(
     cluster: int | None = None,
     tier_hot_window: float | None = None,
     secure: bool = False,
+    mtls: bool = False,
 ) -> int:
     from harness.report import ReportError, exit_code
     from harness.report_md import render_markdown
@@ -70,6 +71,7 @@ def _run_one(
             keep_data=keep_data,
             status=lambda line: console.print(line, highlight=False),
             secure=secure,
+            mtls=mtls,
         )
     except ReportError as exc:  # e.g. uPlot not installed: nothing has started yet
         raise _usage_error(str(exc)) from None
@@ -155,6 +157,11 @@ def run(
         help="every bus link authenticated (NKEY users, least privilege), TLS, JetStream and "
         "historian store encrypted at rest; credentials under WORK_DIR/security (docs/security.md)",
     ),
+    mtls: bool = typer.Option(
+        False,
+        "--mtls",
+        help="with --secure: every client also presents a certificate of the run's CA (mTLS)",
+    ),
 ) -> None:
     """Run one scenario; exit code 1 when any threshold fails, 2 on a usage error."""
     if duration is not None and not duration > 0:
@@ -164,6 +171,8 @@ def run(
     if tier_hot_window is not None and not tier_hot_window >= 2:
         raise _usage_error(f"--tier-hot-window must be >= 2 seconds, not {tier_hot_window:g}")
     scenario = _with_cluster(_scenario_or_exit(name, short=short), cluster)  # validate first
+    if mtls and not secure:
+        raise _usage_error("--mtls adds client certificates to --secure: give both")
     if secure:
         _check_secure(scenario)
     raise typer.Exit(
@@ -178,6 +187,7 @@ def run(
             cluster=cluster,
             tier_hot_window=tier_hot_window,
             secure=secure,
+            mtls=mtls,
         )
     )
 

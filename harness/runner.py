@@ -121,6 +121,7 @@ class ScenarioRunner:
         keep_data: bool = False,
         status: Callable[[str], None] | None = None,
         secure: bool = False,
+        mtls: bool = False,
     ) -> None:
         self.s = scenario
         self.reports_root = reports_root
@@ -147,7 +148,7 @@ class ScenarioRunner:
         if secure:
             self.work.mkdir(parents=True, exist_ok=True)
             plant_collectors = self.plant.collector_count() if self.plant is not None else 0
-            self.secure = SecureProfile(self.work, collectors=1 + plant_collectors)
+            self.secure = SecureProfile(self.work, collectors=1 + plant_collectors, mtls=mtls)
         self.source_id = self.secure.collector_name(0) if self.secure else SOURCE_ID
         self.stack = ScenarioStack(
             self.work,

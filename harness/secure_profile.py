@@ -18,8 +18,8 @@ What :class:`SecureProfile` sets up in the run's work directory, before any serv
   servers in secure mode (Basic256Sha256 SignAndEncrypt only, no anonymous, one user
   whose password the collectors read from a 0600 file). Modbus has no security.
 
-Not covered: mTLS (``init --mtls`` works with these clients, not wired to a flag),
-the HTTP API tokens (the scenario does not serve HTTP), the cold tier.
+With ``--mtls`` every client also presents its certificate (``security init --mtls``).
+Not covered: the HTTP API tokens (the scenario does not serve HTTP), the cold tier.
 """
 
 from __future__ import annotations
@@ -60,13 +60,14 @@ def _has_aes_ni() -> bool:
 class SecureProfile:
     """Credentials of one secure run and the arguments each component needs."""
 
-    def __init__(self, work_dir: Path, *, collectors: int = 1) -> None:
+    def __init__(self, work_dir: Path, *, collectors: int = 1, mtls: bool = False) -> None:
+        """``mtls``: every client also presents a certificate of the run's CA (``--mtls``)."""
         self.directory = work_dir / "security"
         # AES-GCM for the JetStream store: with AES-NI it drained 1.2x faster than
         # ChaCha20-Poly1305 in benchmarks/bench_secure_bus.py (docs/security.md)
         cipher = "aes" if _has_aes_ni() else "chachapoly"
         init_deployment(
-            self.directory, InitOptions(tenants=(TENANT,), collectors=collectors, cipher=cipher)
+            self.directory, InitOptions(tenants=(TENANT,), collectors=collectors, cipher=cipher, mtls=mtls)
         )
         self.cfg = SecureNatsConfig.load(self.directory)
         self.store_key = work_dir / "historian.key"
