@@ -67,7 +67,8 @@ class SecureProfile:
         # ChaCha20-Poly1305 in benchmarks/bench_secure_bus.py (docs/security.md)
         cipher = "aes" if _has_aes_ni() else "chachapoly"
         init_deployment(
-            self.directory, InitOptions(tenants=(TENANT,), collectors=collectors, cipher=cipher, mtls=mtls)
+            self.directory,
+            InitOptions(tenants=(TENANT,), collectors=collectors, cipher=cipher, mtls=mtls),
         )
         self.cfg = SecureNatsConfig.load(self.directory)
         self.store_key = work_dir / "historian.key"
