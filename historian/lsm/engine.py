@@ -565,6 +565,12 @@ class Historian:
         return self._root
 
     @property
+    def cipher(self) -> BlockCipher | None:
+        """The store's at-rest cipher (``Options.encryption_key_file``), for files of its
+        tiers that hold data (the cold catalogue); None for a plain store."""
+        return self._cipher
+
+    @property
     def fs(self) -> FileSystem:
         """The file system the store writes through (fault injection and crash points)."""
         return self._fs

@@ -7,14 +7,28 @@ for, so the control shows the check can fail.
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import boto3
 import pytest
 
 from harness.services import S3Server
+from historian import Historian
+from historian.catalogue import TagCatalogue
+from historian.crypto.keyfile import generate_key_file
+from historian.fs import FileSystem
 from historian.tier import ColdTier, TierConfig
+from historian.tier.coldcat import (
+    TIER_FILE,
+    ColdCatalogue,
+    ColdCatalogueCorruptError,
+    encode,
+    read_cold_catalogue,
+)
 from historian.tier.config import TierConfigError
 
-from .conftest import NOW, open_store, tier_config, write_days
+from .conftest import NOW, TAGS, open_store, tier_config, tier_options, write_days
 
 
 def _encryption_of_every_object(s3: S3Server, bucket: str) -> dict[str, str | None]:
@@ -52,3 +66,38 @@ def test_sse_settings_are_checked() -> None:
     with pytest.raises(TierConfigError, match=r"needs tier\.sse"):
         TierConfig(sse_kms_key_id="k1").check()
     assert TierConfig.from_mapping({"sse": "aws:kms", "sse_kms_key_id": "k1"}).sse == "aws:kms"
+
+
+def test_the_local_cold_catalogue_is_sealed_with_the_store_key(
+    s3_server: S3Server, s3_bucket: str, store_dir: str, tmp_path: Path
+) -> None:
+    key = tmp_path / "store.key"
+    generate_key_file(key)
+    options = dataclasses.replace(tier_options(), encryption_key_file=key)
+    db = Historian.open(store_dir, options)
+    TagCatalogue(TAGS).save(store_dir)
+    try:
+        write_days(db)
+        exported = ColdTier(db, tier_config(s3_server, s3_bucket)).export_due(NOW)
+        assert exported.parts > 0
+    finally:
+        db.close()
+    raw = (Path(store_dir) / TIER_FILE).read_bytes()
+    assert b"acme.north" not in raw and b"source_files" not in raw  # sealed, not just framed
+    with pytest.raises(ColdCatalogueCorruptError, match="encrypted; open the store with its key"):
+        read_cold_catalogue(FileSystem(), store_dir)
+    db = Historian.open(store_dir, options)
+    try:  # with the key: the same parts, readable
+        assert (
+            len(ColdTier(db, tier_config(s3_server, s3_bucket)).catalogue.parts) == exported.parts
+        )
+    finally:
+        db.close()
+    (Path(store_dir) / TIER_FILE).write_bytes(encode(ColdCatalogue()))  # a plain substitute
+    with pytest.raises(ColdCatalogueCorruptError, match="not encrypted but the store has a key"):
+        read_cold_catalogue(FileSystem(), store_dir, db.cipher)
+    tampered = bytearray(raw)
+    tampered[-1] ^= 1
+    (Path(store_dir) / TIER_FILE).write_bytes(bytes(tampered))
+    with pytest.raises(ColdCatalogueCorruptError):  # the CRC, then the GCM tag, refuse it
+        read_cold_catalogue(FileSystem(), store_dir, db.cipher)
