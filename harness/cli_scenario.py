@@ -46,6 +46,7 @@ def _run_one(
     tier_hot_window: float | None = None,
     secure: bool = False,
     api_users: int | None = None,
+    mtls: bool = False,
 ) -> int:
     from harness.report import ReportError, exit_code
     from harness.report_md import render_markdown
@@ -73,6 +74,7 @@ def _run_one(
             keep_data=keep_data,
             status=lambda line: console.print(line, highlight=False),
             secure=secure,
+            mtls=mtls,
         )
     except ReportError as exc:  # e.g. uPlot not installed: nothing has started yet
         raise _usage_error(str(exc)) from None
@@ -179,6 +181,11 @@ def run(
         help="locust users of the HTTP API mix during the second half of the steady phase "
         "(0 = none; default: what the scenario declares, stress: 5; docs/api.md)",
     ),
+    mtls: bool = typer.Option(
+        False,
+        "--mtls",
+        help="with --secure: every client also presents a certificate of the run's CA (mTLS)",
+    ),
 ) -> None:
     """Run one scenario; exit code 1 when any threshold fails, 2 on a usage error."""
     if duration is not None and not duration > 0:
@@ -193,6 +200,8 @@ def run(
         raise _usage_error(f"--api-users must be a number of users >= 0, not {api_users}")
     scenario = _with_cluster(_scenario_or_exit(name, short=short), cluster)  # validate first
     _with_api_users(scenario, api_users)
+    if mtls and not secure:
+        raise _usage_error("--mtls adds client certificates to --secure: give both")
     if secure:
         _check_secure(scenario)
     raise typer.Exit(
@@ -208,6 +217,7 @@ def run(
             tier_hot_window=tier_hot_window,
             secure=secure,
             api_users=api_users,
+            mtls=mtls,
         )
     )
 

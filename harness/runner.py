@@ -83,6 +83,7 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
         keep_data: bool = False,
         status: Callable[[str], None] | None = None,
         secure: bool = False,
+        mtls: bool = False,
     ) -> None:
         self.s = scenario
         self.reports_root = reports_root
@@ -109,7 +110,7 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
         if secure:
             self.work.mkdir(parents=True, exist_ok=True)
             plant_collectors = self.plant.collector_count() if self.plant is not None else 0
-            self.secure = SecureProfile(self.work, collectors=1 + plant_collectors)
+            self.secure = SecureProfile(self.work, collectors=1 + plant_collectors, mtls=mtls)
         self.source_id = self.secure.collector_name(0) if self.secure else SOURCE_ID
         self.api_load = ApiLoad.for_scenario(scenario, self.schedule, self.work)
         self.stack = ScenarioStack(

@@ -18,8 +18,8 @@ What :class:`SecureProfile` sets up in the run's work directory, before any serv
   servers in secure mode (Basic256Sha256 SignAndEncrypt only, no anonymous, one user
   whose password the collectors read from a 0600 file). Modbus has no security.
 
-Not covered: mTLS (``init --mtls`` works with these clients, not wired to a flag),
-the HTTP API tokens (the scenario does not serve HTTP), the cold tier.
+With ``--mtls`` every client also presents its certificate (``security init --mtls``).
+Not covered: the HTTP API tokens (the scenario does not serve HTTP), the cold tier.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 import nats
 
 from harness.security.client import NatsServerConfig, SecureNatsConfig
-from harness.security.deployment import InitOptions, init_deployment
+from harness.security.deployment import InitOptions, init_deployment, source_owners_path
 from harness.security.identities import Role
 from harness.security.pki import write_private_file
 from historian.bus.auth import NatsAuth
@@ -49,12 +49,27 @@ SECURITY_MODES = ("plain", "secure")
 """Values of the report's ``security.mode`` metric."""
 
 
+def _has_aes_ni() -> bool:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(line.startswith("flags") and "aes" in line.split() for line in text.splitlines())
+
+
 class SecureProfile:
     """Credentials of one secure run and the arguments each component needs."""
 
-    def __init__(self, work_dir: Path, *, collectors: int = 1) -> None:
+    def __init__(self, work_dir: Path, *, collectors: int = 1, mtls: bool = False) -> None:
+        """``mtls``: every client also presents a certificate of the run's CA (``--mtls``)."""
         self.directory = work_dir / "security"
-        init_deployment(self.directory, InitOptions(tenants=(TENANT,), collectors=collectors))
+        # AES-GCM for the JetStream store: with AES-NI it drained 1.2x faster than
+        # ChaCha20-Poly1305 in benchmarks/bench_secure_bus.py (docs/security.md)
+        cipher = "aes" if _has_aes_ni() else "chachapoly"
+        init_deployment(
+            self.directory,
+            InitOptions(tenants=(TENANT,), collectors=collectors, cipher=cipher, mtls=mtls),
+        )
         self.cfg = SecureNatsConfig.load(self.directory)
         self.store_key = work_dir / "historian.key"
         generate_key_file(self.store_key)
@@ -110,15 +125,27 @@ class SecureProfile:
             inbox_prefix=ident.inbox_prefix,
         )
 
+    @property
+    def owned_partitions(self) -> list[int]:
+        """The partitions some collector of the tenant publishes on (the others stay empty)."""
+        idents = self.cfg.manifest.by_role(Role.COLLECTOR, TENANT)
+        return sorted({i.partition for i in idents if i.partition is not None})
+
     def historian_args(self) -> list[str]:
-        """``historian serve`` options: the ingest identity, bind-only, the store key."""
+        """``historian serve`` options: the ingest identity, bind-only, the store key, and a
+        worker only for each partition a collector owns (``security init`` may need many
+        more partitions than collectors to give each its own: 16 for 6; an idle worker
+        still fetches twice a second and reads its lag every second, over TLS)."""
         return [
             *self.auth(f"{TENANT}-ingest").argv(),
             "--bind-only",
+            *(a for p in self.owned_partitions for a in ("--partition", str(p))),
             "--partitions",
             str(self.partitions),
             "--encryption-key",
             str(self.store_key),
+            "--source-owners",  # a collector's batch must carry its own source_id
+            str(source_owners_path(self.directory, TENANT)),
         ]
 
     def plant_collector_args(self, index: int, protocol: str) -> tuple[str, list[str]]:

@@ -37,6 +37,7 @@ from harness.security.permissions import uns_tenant_root
 from harness.security.pki import issue_cert, make_ca, write_private_file
 from historian.bus.options import BusOptions
 from historian.bus.subjects import partition_of
+from historian.ingest.sources import write_source_owners
 
 __all__ = [
     "DeploymentExistsError",
@@ -44,6 +45,7 @@ __all__ = [
     "init_deployment",
     "pick_partitions",
     "shared_partitions",
+    "source_owners_path",
 ]
 
 
@@ -213,7 +215,19 @@ def init_deployment(
         identities=tuple(identities),
     )
     manifest.save(directory)
+    for tenant in options.tenants:  # what each tenant's historian accepts (--source-owners)
+        owned = {i.source_id: i.partition for i in manifest.by_role(Role.COLLECTOR, tenant)}
+        write_source_owners(
+            source_owners_path(directory, tenant),
+            partitions,
+            {s: p for s, p in owned.items() if s is not None and p is not None},
+        )
     return manifest
+
+
+def source_owners_path(directory: Path, tenant: str) -> Path:
+    """The tenant's ``--source-owners`` file: which collector may publish on which partition."""
+    return directory / f"source-owners-{tenant}.json"
 
 
 def shared_partitions(manifest: SecurityManifest) -> dict[int, list[str]]:

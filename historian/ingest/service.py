@@ -27,6 +27,7 @@ from historian.bus.options import BusOptions
 from historian.bus.wire import DecodedBatch
 from historian.fs import FileSystem
 from historian.ingest.metrics import IngestExporter, export_loop
+from historian.ingest.sources import SourceBinding
 from historian.ingest.worker import BatchSink, IngestWorker
 from historian.options import Options
 
@@ -53,12 +54,15 @@ class IngestHost:
         fs: FileSystem | None = None,
         auth: NatsAuth | None = None,
         bind_only: bool = False,
+        sources: SourceBinding | None = None,
     ) -> None:
         """``auth``: the identity both connections use (NKEY, TLS; plain when None);
-        ``bind_only``: see :class:`IngestWorker` (streams provisioned by an operator)."""
+        ``bind_only``: see :class:`IngestWorker` (streams provisioned by an operator);
+        ``sources``: the forged-source check of every worker (historian.ingest.sources)."""
         self._sink = sink
         self._auth = auth or NatsAuth()
         self._bind_only = bind_only
+        self._sources = sources
         self._url = nats_url
         self._opts = opts
         self._partitions = partitions
@@ -127,6 +131,7 @@ class IngestHost:
             admission=self._admission,
             fs=self._fs,
             bind_only=self._bind_only,
+            sources=self._sources,
         )
 
     def _notifier(self, partition: int) -> Callable[[list[DecodedBatch]], None]:
@@ -185,6 +190,7 @@ async def serve(
     metrics_port: int | None = None,
     auth: NatsAuth | None = None,
     bind_only: bool = False,
+    sources: SourceBinding | None = None,
 ) -> list[IngestWorker]:
     """Ingest in-process until ``stop`` (tests and benchmarks; the process is historian.server)."""
     host = IngestHost(
@@ -196,6 +202,7 @@ async def serve(
         notify_url=notify_url,
         auth=auth,
         bind_only=bind_only,
+        sources=sources,
     )
     await host.start()
     jobs = [host.run(stop)]

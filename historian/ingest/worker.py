@@ -66,6 +66,7 @@ from historian.ingest.checkpoint import (
     save_checkpoint,
 )
 from historian.ingest.health import StoreUnusableError, WriteHealth, classify, describe
+from historian.ingest.sources import WRONG_SOURCE, SourceBinding
 from historian.lsm.latency import StageLatency
 from historian.model import PointBatch
 from historian.options import Options
@@ -115,6 +116,9 @@ class IngestMetrics:
     """The last size reading of the stream."""
     write_seconds: float = 0.0
     checkpoint_failures: int = 0
+    wrong_source: int = 0
+    """Messages dead-lettered because their source does not belong to the partition
+    (:mod:`historian.ingest.sources`; also counted in ``dead_lettered``)."""
 
 
 INGEST_STAGES = (
@@ -154,6 +158,9 @@ class IngestWorker:
     operator; the worker only checks that its consumer exists and binds to it, and
     never sends ``STREAM.CREATE/UPDATE`` or ``CONSUMER.CREATE`` (a least-privilege
     ingest identity may not: docs/security.md). Default: create or update them.
+
+    ``sources``: refuse (dead-letter, reason ``wrong-source``) a batch whose source does
+    not belong to this partition (:mod:`historian.ingest.sources`). None: no check.
     """
 
     def __init__(
@@ -172,9 +179,16 @@ class IngestWorker:
         checkpoint_interval_s: float = 1.0,
         pipeline_depth: int = 2,
         bind_only: bool = False,
+        sources: SourceBinding | None = None,
     ) -> None:
+        if sources is not None and sources.partitions != opts.partitions:
+            raise ValueError(
+                f"source owners are for {sources.partitions} partitions, "
+                f"the bus has {opts.partitions}"
+            )
         self._nc = nc
         self._bind_only = bind_only
+        self._sources = sources
         self._js: JetStreamContext = nc.jetstream()
         self._sink = sink
         self._opts = opts
@@ -358,6 +372,14 @@ class IngestWorker:
             except WireFormatError as exc:
                 backoff = max(backoff, await self._dead_letter(msg, exc.reason, str(exc)))
                 continue
+            if self._sources is not None:
+                why = self._sources.refusal(decoded.source_id, self._partition)
+                if why is not None:  # a forged source: never stored; recorded, then acked
+                    delay = await self._dead_letter(msg, WRONG_SOURCE, why)
+                    if delay == 0.0:  # recorded and acked (else nak'd: counted on redelivery)
+                        self.metrics.wrong_source += 1
+                    backoff = max(backoff, delay)
+                    continue
             t1 = time.perf_counter()
             lat.record("decode", t1 - t0)
             items.append(_Item(msg, decoded, self._admit(decoded.batch)))

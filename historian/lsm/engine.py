@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 
+from historian.crypto.cipher import BlockCipher
 from historian.errors import DiskFullError, HistorianError
 from historian.fs import FileSystem
 from historian.model import Point as Point  # re-exported: historian.Point's old home
@@ -68,6 +69,12 @@ class Historian(Recovery, WritePath, Reads, StatsReport):
     def directory(self) -> str:
         """The store's directory (absolute)."""
         return self._root
+
+    @property
+    def cipher(self) -> BlockCipher | None:
+        """The store's at-rest cipher (``Options.encryption_key_file``), for files of its
+        tiers that hold data (the cold catalogue); None for a plain store."""
+        return self._cipher
 
     @property
     def fs(self) -> FileSystem:

@@ -26,6 +26,7 @@ from historian.bus.auth import add_nats_auth_arguments, nats_auth_from_args
 from historian.bus.options import BusOptions
 from historian.crypto.keyfile import EncryptionKeyError
 from historian.errors import CatalogueError, HistorianError
+from historian.ingest.sources import SourceBinding, SourceOwnersError, load_source_owners
 from historian.ingest.worker import NotProvisionedError
 from historian.options import FsyncPolicy
 from historian.server.malloc import tune_malloc
@@ -109,6 +110,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         action="store_true",
         help="the streams and consumers were created by an operator: only bind to them, never "
         "create or update them (a least-privilege ingest identity may not; docs/security.md)",
+    )
+    ap.add_argument(
+        "--source-owners",
+        type=Path,
+        metavar="FILE",
+        help="JSON of which sources may publish on each partition (historian/docs/format/"
+        "source-owners.md); a batch of another source is dead-lettered (wrong-source). With "
+        "--nats-nkey the routing check (crc32c(source) %% partitions) is on even without it",
     )
     ap.add_argument("--catalogue", type=Path, help="tag catalogue TOML; unknown series rejected")
     ap.add_argument(
@@ -248,6 +257,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         ap.error(str(exc))
     if (nats_auth.secured or args.bind_only) and args.nats is None:
         ap.error("--nats-nkey/--nats-tls-*/--bind-only need --nats URL")
+    sources = _source_binding(ap, args, nats_auth.nkey_seed is not None)
     if args.encryption_key is not None:
         from historian.crypto.keyfile import KeyFileError, load_key
 
@@ -315,6 +325,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         bus=BusOptions(replicas=args.replicas),
         nats_auth=nats_auth,
         bind_only=args.bind_only,
+        sources=sources,
         opcua_secure=opcua_secure,
         tier=args.tier,
         bucket_ns=bucket,
@@ -324,6 +335,27 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         node=args.node,
         assignment_bucket=args.assignment_bucket,
     )
+
+
+def _source_binding(
+    ap: argparse.ArgumentParser, args: argparse.Namespace, authenticated: bool
+) -> SourceBinding | None:
+    """The forged-source check: the owners file, else the routing rule when the bus is
+    authenticated (historian.ingest.sources), else none (a plain bus)."""
+    if args.source_owners is None:
+        return SourceBinding(args.partitions) if authenticated else None
+    if args.nats is None:
+        ap.error("--source-owners needs --nats URL")
+    try:
+        binding = load_source_owners(args.source_owners)
+    except SourceOwnersError as exc:
+        ap.error(f"--source-owners: {exc}")
+    if binding.partitions != args.partitions:
+        ap.error(
+            f"--source-owners is for {binding.partitions} partitions, --partitions is "
+            f"{args.partitions}: give the same count"
+        )
+    return binding
 
 
 def _check_opcua_security(

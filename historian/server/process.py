@@ -44,6 +44,7 @@ from historian.fs import FileSystem
 from historian.ingest.health import StoreUnusableError
 from historian.ingest.metrics import IngestExporter, export_loop
 from historian.ingest.service import IngestHost
+from historian.ingest.sources import SourceBinding
 from historian.lsm.engine import Historian
 from historian.options import (
     ACCEPT_FUTURE_DEFAULT_NS,
@@ -117,6 +118,9 @@ class ServeConfig:
     """NKEY seed / TLS for both NATS connections (historian.bus.auth; plain by default)."""
     bind_only: bool = False
     """Streams and consumers provisioned by an operator: only bind to them."""
+    sources: SourceBinding | None = None
+    """Refuse batches of a source that does not belong to their partition
+    (historian.ingest.sources; ``--source-owners``, on by default with ``--nats-nkey``)."""
     connections_allow_remote: bool = False
     """Managed connections may dial endpoints off loopback (historian.server.connections)."""
     max_connections: int = 16
@@ -362,6 +366,7 @@ class HistorianServer:
                 fs=self._fs,
                 auth=cfg.nats_auth,
                 bind_only=cfg.bind_only,
+                sources=cfg.sources,
             )
             await self.ingest.start()
         started: list[FrontEnd] = []

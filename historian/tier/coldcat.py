@@ -32,6 +32,7 @@ from typing import Any
 
 import crc32c
 
+from historian.crypto.cipher import BlockAuthenticationError, BlockCipher
 from historian.errors import CorruptDataError
 from historian.fs import FileSystem
 
@@ -48,6 +49,8 @@ __all__ = [
 TIER_FILE = "TIER"
 MAGIC = b"TBCOLDC\x00"
 VERSION = 1
+VERSION_ENCRYPTED = 2
+"""The body sealed with the store's AES-256-GCM key (a store opened with a key file)."""
 HEADER = struct.Struct("<8sIIQ")
 MAX_LOG = 200
 """Retention log lines kept in the catalogue (oldest dropped first)."""
@@ -119,26 +122,54 @@ class ColdCatalogue:
         )
 
 
-def encode(cat: ColdCatalogue) -> bytes:
+def _aad(cipher: BlockCipher) -> bytes:
+    return MAGIC + struct.pack("<I", VERSION_ENCRYPTED) + cipher.key_id
+
+
+def encode(cat: ColdCatalogue, cipher: BlockCipher | None = None) -> bytes:
+    """The file's bytes; with ``cipher`` the JSON body is sealed (version 2): it names
+    every cold part's series ids and time ranges, which are data like a segment index."""
     obj: dict[str, Any] = dataclasses.asdict(cat)
     body = json.dumps(obj, separators=(",", ":")).encode()
-    return HEADER.pack(MAGIC, VERSION, crc32c.crc32c(body), len(body)) + body
+    version = VERSION
+    if cipher is not None:
+        body, version = cipher.encrypt(body, _aad(cipher)), VERSION_ENCRYPTED
+    return HEADER.pack(MAGIC, version, crc32c.crc32c(body), len(body)) + body
 
 
-def decode(data: bytes, path: str) -> ColdCatalogue:
+def decode(data: bytes, path: str, cipher: BlockCipher | None = None) -> ColdCatalogue:
     if len(data) < HEADER.size:
         raise ColdCatalogueCorruptError(f"{path}: {len(data)} bytes is too short")
     magic, version, crc, length = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise ColdCatalogueCorruptError(f"{path}: bad magic {magic!r}")
-    if version != VERSION:
-        raise ColdCatalogueCorruptError(f"{path}: version {version} unsupported (reads {VERSION})")
+    if version not in (VERSION, VERSION_ENCRYPTED):
+        raise ColdCatalogueCorruptError(
+            f"{path}: version {version} unsupported (reads {VERSION}, {VERSION_ENCRYPTED})"
+        )
+    if version == VERSION_ENCRYPTED and cipher is None:
+        raise ColdCatalogueCorruptError(
+            f"{path}: the cold catalogue is encrypted; open the store with its key file"
+        )
+    if version == VERSION and cipher is not None:  # a plain file could be a substitute
+        raise ColdCatalogueCorruptError(
+            f"{path}: the cold catalogue is not encrypted but the store has a key; "
+            "it was not written by this store (restore it from a backup)"
+        )
     body = data[HEADER.size : HEADER.size + length]
     if len(body) != length or crc32c.crc32c(body) != crc:
         raise ColdCatalogueCorruptError(
             f"{path}: checksum mismatch; which cold parts exist is unknown. Restore the file "
             "from a backup (the objects themselves are intact; `tier verify` checks them)"
         )
+    if version == VERSION_ENCRYPTED:
+        assert cipher is not None
+        try:
+            body = cipher.decrypt(body, _aad(cipher))
+        except BlockAuthenticationError:
+            raise ColdCatalogueCorruptError(
+                f"{path}: failed AES-GCM authentication (another key, or the file was altered)"
+            ) from None
     obj = json.loads(body)
     parts = tuple(
         ColdPart(
@@ -160,14 +191,20 @@ def decode(data: bytes, path: str) -> ColdCatalogue:
     )
 
 
-def read_cold_catalogue(fs: FileSystem, root: str) -> ColdCatalogue:
-    """The store's cold catalogue (an empty one when the store has never exported)."""
+def read_cold_catalogue(
+    fs: FileSystem, root: str, cipher: BlockCipher | None = None
+) -> ColdCatalogue:
+    """The store's cold catalogue (an empty one when the store has never exported);
+    ``cipher``: the store's key (``Historian.cipher``), needed for an encrypted file."""
     path = os.path.join(root, TIER_FILE)
     if not fs.exists(path):
         return ColdCatalogue()
-    return decode(fs.read_bytes(path), path)
+    return decode(fs.read_bytes(path), path, cipher)
 
 
-def write_cold_catalogue(fs: FileSystem, root: str, cat: ColdCatalogue) -> None:
-    """Replace the TIER file atomically (crash points TIER.before_rename, TIER.before_dir_sync)."""
-    fs.write_atomic(os.path.join(root, TIER_FILE), encode(cat))
+def write_cold_catalogue(
+    fs: FileSystem, root: str, cat: ColdCatalogue, cipher: BlockCipher | None = None
+) -> None:
+    """Replace the TIER file atomically (crash points TIER.before_rename, TIER.before_dir_sync);
+    sealed with ``cipher`` when the store has one."""
+    fs.write_atomic(os.path.join(root, TIER_FILE), encode(cat, cipher))

@@ -119,7 +119,7 @@ def compact_partitions(
             next_seq=seq + 1,
             exported_points=cat.exported_points,
         )
-        write_cold_catalogue(db.fs, db.directory, cat)
+        write_cold_catalogue(db.fs, db.directory, cat, db.cipher)
         db.fs.crash_point("tier.compact.after_catalogue")
         store.delete([i.key for p in parts for i in p.objects.values()])
         lines.append(line)

@@ -45,6 +45,10 @@ def parse_duration(text: str | int) -> int:
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 
+SSE_MODES = ("", "AES256", "aws:kms")
+"""``TierConfig.sse`` values: none requested, SSE-S3, SSE-KMS."""
+
+
 @dataclass(frozen=True)
 class TierConfig:
     """Every setting of the cold tier, with working defaults for the embedded S3 server."""
@@ -57,6 +61,13 @@ class TierConfig:
     access_key: str = "twinbench"
     secret_key: str = "twinbench-secret"
     region: str = "us-east-1"
+    sse: str = ""
+    """S3 server-side encryption of every object the tier writes: ``""`` (the bucket's
+    default), ``AES256`` (SSE-S3) or ``aws:kms`` (SSE-KMS, with ``sse_kms_key_id``).
+    Sent as ``x-amz-server-side-encryption`` on each PUT; an endpoint that cannot do it
+    refuses the PUT (the export fails loudly, it does not store in the clear)."""
+    sse_kms_key_id: str = ""
+    """The KMS key for ``sse = "aws:kms"`` (``""``: the account's default S3 key)."""
     hot_window_ns: int = 7 * NS_PER_DAY
     """Segment data older than (now - this), by whole store bucket, is exported (leaves the SSD)."""
     export_every_ns: int = 60 * NS_PER_S
@@ -151,6 +162,12 @@ class TierConfig:
             raise TierConfigError("tier.zstd_level must be 1..22")
         if self.tag_prefix_depth < 1 or self.series_bucket < 1:
             raise TierConfigError("tier.tag_prefix_depth and tier.series_bucket must be >= 1")
+        if self.sse not in SSE_MODES:
+            raise TierConfigError(
+                f"tier.sse {self.sse!r}: use one of {', '.join(repr(m) for m in SSE_MODES)}"
+            )
+        if self.sse_kms_key_id and self.sse != "aws:kms":
+            raise TierConfigError('tier.sse_kms_key_id needs tier.sse = "aws:kms"')
         if not self.bucket or "/" in self.bucket:
             raise TierConfigError(f"tier.bucket {self.bucket!r}: a bucket name, without '/'")
 

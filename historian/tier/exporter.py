@@ -253,7 +253,7 @@ def export_day(
         new = cat
         for part in parts:
             new = new.with_part(part)
-        write_cold_catalogue(fs, db.directory, new)
+        write_cold_catalogue(fs, db.directory, new, db.cipher)
         fs.crash_point("tier.export.after_catalogue")
         db.drop_files(frozenset(numbers))
         fs.crash_point("tier.export.after_drop")

@@ -48,12 +48,27 @@ class S3Store:
     """An S3-compatible bucket through boto3 (path-style addressing, short retries)."""
 
     def __init__(
-        self, endpoint: str, bucket: str, access_key: str, secret_key: str, region: str
+        self,
+        endpoint: str,
+        bucket: str,
+        access_key: str,
+        secret_key: str,
+        region: str,
+        *,
+        sse: str = "",
+        sse_kms_key_id: str = "",
     ) -> None:
+        """``sse``/``sse_kms_key_id``: server-side encryption asked for on every PUT
+        (``TierConfig.sse``)."""
         import boto3
         from botocore.config import Config
 
         self.bucket = bucket
+        self._put_extra: dict[str, str] = {}
+        if sse:
+            self._put_extra["ServerSideEncryption"] = sse
+        if sse_kms_key_id:
+            self._put_extra["SSEKMSKeyId"] = sse_kms_key_id
         self.requests = 0
         """Requests sent (benchmarks and the status command report it)."""
         self._client: Any = boto3.client(
@@ -85,7 +100,7 @@ class S3Store:
             raise ObjectStoreError(f"S3 {what} on bucket {self.bucket!r}: {exc}") from exc
 
     def put(self, key: str, data: bytes) -> None:
-        self._call("PUT", self._client.put_object, Key=key, Body=data)
+        self._call("PUT", self._client.put_object, Key=key, Body=data, **self._put_extra)
 
     def get(self, key: str, start: int | None = None, end: int | None = None) -> bytes:
         extra = {} if start is None else {"Range": f"bytes={start}-{(end or 0) - 1}"}

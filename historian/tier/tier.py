@@ -69,11 +69,17 @@ class ColdTier:
         """Where exports and small-part merges do their heavy half (None: this thread)."""
         self.config = config
         self.store: ObjectStore = store or S3Store(
-            config.endpoint, config.bucket, config.access_key, config.secret_key, config.region
+            config.endpoint,
+            config.bucket,
+            config.access_key,
+            config.secret_key,
+            config.region,
+            sse=config.sse,
+            sse_kms_key_id=config.sse_kms_key_id,
         )
         self.cache = PartCache(config.cache_bytes)
         self._lock = threading.Lock()
-        self._catalogue = read_cold_catalogue(db.fs, db.directory)
+        self._catalogue = read_cold_catalogue(db.fs, db.directory, db.cipher)
         self._sources: tuple[ColdPartSource, ...] = ()
         self._rebuild_sources()
         self.last_export: ExportReport | None = None
@@ -249,7 +255,7 @@ class ColdTier:
                 return []
             # catalogue first: a crash before the deletes leaves orphans that recover() sweeps
             new = self._catalogue.with_parts(tuple(keep), lines, deleted)
-            write_cold_catalogue(self.db.fs, self.db.directory, new)
+            write_cold_catalogue(self.db.fs, self.db.directory, new, self.db.cipher)
             self.db.fs.crash_point("tier.retention.after_catalogue")
             self._catalogue = new
             self._rebuild_sources()

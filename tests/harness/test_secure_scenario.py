@@ -127,3 +127,46 @@ def test_plant_collectors_get_their_identity_and_a_secure_opcua_session(tmp_path
         else:
             assert args.opcua_security == "none"
     assert len(seen) == 2
+
+
+def test_the_historian_consumes_only_owned_partitions_and_checks_their_owners(
+    tmp_path: Path,
+) -> None:
+    from harness.secure_profile import SecureProfile
+    from historian.ingest.sources import load_source_owners
+
+    profile = SecureProfile(tmp_path, collectors=6)
+    args = profile.historian_args()
+    owned = [int(args[i + 1]) for i, a in enumerate(args) if a == "--partition"]
+    assert owned == profile.owned_partitions and len(owned) == profile.collector_count == 6
+    assert profile.partitions > 6  # security init needed more to give each its own
+    binding = load_source_owners(Path(args[args.index("--source-owners") + 1]))
+    assert binding.partitions == profile.partitions and binding.owners is not None
+    names = {profile.collector_name(i) for i in range(6)}
+    assert {s for owners in binding.owners.values() for s in owners} == names
+    assert sorted(binding.owners) == owned
+
+
+def test_mtls_profile_gives_every_process_its_certificate_and_the_server_demands_one(
+    tmp_path: Path,
+) -> None:
+    from harness.secure_profile import SecureProfile
+    from harness.services import NatsServer
+
+    profile = SecureProfile(tmp_path, collectors=2, mtls=True)
+    name = profile.collector_name(1)
+    _, plant_args = profile.plant_collector_args(0, "modbus")
+    for args, who in ((profile.historian_args(), "acme-ingest"), (plant_args, name)):
+        assert args[args.index("--nats-tls-cert") + 1].endswith(f"users/{who}.crt")
+        assert args[args.index("--nats-tls-key") + 1].endswith(f"users/{who}.key")
+    server = NatsServer(tmp_path / "nats", **profile.server_kwargs(tmp_path / "nats"))
+    server.start()
+    try:
+        seed = str(profile.cfg.path(profile.cfg.manifest.identity(name).seed_file))
+        no_cert = {"nkeys_seed": seed, "tls": profile.cfg.tls_context()}
+        assert asyncio.run(refusal(server.url, **no_cert)) is not None  # its NKEY alone: refused
+        assert asyncio.run(refusal(server.url, **profile.connect_kwargs(name))) is None
+    finally:
+        server.close()
+    result = CliRunner().invoke(build_app(), ["scenario", "run", "bursty", "--mtls"])
+    assert result.exit_code == 2 and "give both" in result.output, result.output
