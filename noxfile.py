@@ -51,7 +51,7 @@ DOCTESTS = [
     "-p",
     "no:cacheprovider",
     # the locust file patches the interpreter for gevent when imported
-    "--ignore=harness/locustfile.py",
+    "--ignore=harness/load/locustfile.py",
     "historian",
     "harness",
     "sim",
@@ -123,7 +123,7 @@ def bench(session: nox.Session) -> None:
 def load_api(session: nox.Session) -> None:
     """Locust's trend/dashboard mix, headless, against a served store while it ingests."""
     _install(session)
-    session.run("python", "-m", "harness.locustfile", *session.posargs)
+    session.run("python", "-m", "harness.load.locustfile", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from harness.accounting import Ledger
-from harness.synthetic import SyntheticSource
+from harness.load.synthetic import SyntheticSource
 from historian.model import PointBatch
 
 T0 = 1_767_225_600 * 1_000_000_000

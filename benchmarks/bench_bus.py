@@ -27,8 +27,8 @@ from pathlib import Path
 import nats
 import numpy as np
 
+from harness.load.synthetic import SyntheticSource
 from harness.services import NatsServer
-from harness.synthetic import SyntheticSource
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_streams
 from historian.bus.wire import encode_batch

@@ -1,6 +1,6 @@
 """R3 against one node, end to end: publisher -> JetStream -> historian server -> store.
 
-Each run starts the scenario stack (``harness.scenario_stack.ScenarioStack``: one
+Each run starts the scenario stack (``harness.run.scenario_stack.ScenarioStack``: one
 nats-server, or a 3-node cluster with the stream at R3 and ``historian serve
 --replicas 3``), then pushes ``--batches`` 1,000-point batches as fast as the
 publisher's window allows through a ``BatchForwarder`` (the collectors' code
@@ -33,8 +33,8 @@ import nats
 import numpy as np
 from nats.aio.msg import Msg
 
-from harness.scenario_stack import ScenarioStack
-from harness.synthetic import SyntheticSource
+from harness.load.synthetic import SyntheticSource
+from harness.run.scenario_stack import ScenarioStack
 from historian.bus.cluster import server_list
 from historian.bus.options import BusOptions
 from historian.collect.forwarder import BatchForwarder

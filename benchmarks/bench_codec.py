@@ -23,7 +23,7 @@ runs; compare ratios more than absolutes.
 
 ``--small`` measures the chooser on the short chunks the engine's flush and
 compaction encode: every corpus series (reports/corpus, real and synthetic)
-and the scenario generator's series (harness.synthetic), cut into chunks of
+and the scenario generator's series (harness.load.synthetic), cut into chunks of
 each size, encoded whole by ``encode_chunk`` (timestamps and quality
 included). Per size it prints the chooser's points/s and bytes/point next to
 ``exhaustive`` (every value codec encoded in full, the reference for bytes)
@@ -139,7 +139,7 @@ Part = tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.uint16]]
 
 def small_chunk_series() -> list[tuple[str, NDArray[np.int64], NDArray[np.float64]]]:
     """Every corpus series and ten scenario-generator series (2-decimal plant-like values)."""
-    from harness.synthetic import SyntheticSource
+    from harness.load.synthetic import SyntheticSource
     from historian.codec.corpus import load_corpus
 
     out = [(c.name, c.ts, c.values) for c in load_corpus()]

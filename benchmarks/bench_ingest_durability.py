@@ -36,8 +36,8 @@ import nats.js.errors
 import numpy as np
 from nats.aio.msg import Msg
 
+from harness.load.synthetic import SyntheticSource
 from harness.services import NatsServer
-from harness.synthetic import SyntheticSource
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_streams
 from historian.bus.wire import encode_batch

@@ -44,8 +44,8 @@ import nats
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.load.synthetic import SyntheticSource
 from harness.services import NatsServer
-from harness.synthetic import SyntheticSource
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_streams
 from historian.bus.wire import encode_batch

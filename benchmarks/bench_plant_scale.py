@@ -5,8 +5,8 @@
 
 For each level N (the twin's clock at N x, so the 10,000 stress tags at 1 Hz of sim
 time give N x 10 k readings/s) and each ``--server-procs`` count, a fresh stack:
-nats-server and a real ``historian serve`` (:class:`harness.scenario_stack.ScenarioStack`),
-the simulator server processes and one collector each (:class:`harness.plant.PlantLoad`:
+nats-server and a real ``historian serve`` (:class:`harness.run.scenario_stack.ScenarioStack`),
+the simulator server processes and one collector each (:class:`harness.plant.plant_load.PlantLoad`:
 even collectors poll Modbus, odd ones subscribe over OPC UA), collectors polling /
 publishing every 1/N s. After ``--warmup`` s, ``--seconds`` s are measured; per
 protocol one row:
@@ -60,8 +60,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_bus import _payloads, _publish  # noqa: E402
 
-from harness.plant import PlantLoad  # noqa: E402
-from harness.scenario_stack import ScenarioStack  # noqa: E402
+from harness.plant.plant_load import PlantLoad  # noqa: E402
+from harness.run.scenario_stack import ScenarioStack  # noqa: E402
 from harness.services import NatsServer  # noqa: E402
 from historian.bus.options import BusOptions  # noqa: E402
 from historian.bus.stream import ensure_streams  # noqa: E402

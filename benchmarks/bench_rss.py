@@ -32,8 +32,8 @@ from pathlib import Path
 
 import nats
 
+from harness.load.synthetic import SyntheticSource
 from harness.services import NatsServer
-from harness.synthetic import SyntheticSource
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_consumer, ensure_streams
 from historian.bus.wire import encode_batch

@@ -25,10 +25,10 @@ from typing import Any
 import nats
 import numpy as np
 
+from harness.load.synthetic import SyntheticSource
 from harness.security.client import SecureNatsConfig
 from harness.security.deployment import InitOptions, init_deployment
 from harness.services import NatsServer
-from harness.synthetic import SyntheticSource
 from historian.bus.options import BusOptions
 from historian.bus.publisher import BatchPublisher
 from historian.bus.stream import ensure_consumer, ensure_streams

@@ -27,8 +27,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from harness.report import Report
-from harness.runner import ScenarioRunner
+from harness.report.model import Report
+from harness.run.runner import ScenarioRunner
 from harness.scenario import LoadPhase, Scenario, SensorFaultMix
 from scenarios import get
 

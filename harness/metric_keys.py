@@ -2,7 +2,7 @@
 
 A leaf module: the scenario model (thresholds) and the report (formatting the
 baseline row) both use these names, and neither should import the other for them
-(that made ``harness.scenario`` <-> ``harness.report`` an import cycle).
+(that made ``harness.scenario`` <-> ``harness.report.model`` an import cycle).
 ``harness.scenario`` re-exports :class:`MetricKey`, where scenarios import it from.
 """
 

@@ -1,6 +1,6 @@
 """The declarative shape of a scenario: load phases, fault schedule, sensor faults, thresholds.
 
-A :class:`Scenario` is plain frozen data; the runner (``harness.runner``) turns
+A :class:`Scenario` is plain frozen data; the runner (``harness.run.runner``) turns
 it into services, a load schedule (:meth:`Scenario.schedule`), fault injections
 and a scored report. Metric keys the thresholds refer to are named in
 :class:`MetricKey` and documented in ``docs/report-schema.md``; the runner
@@ -22,9 +22,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
-from harness.metric_keys import MetricKey as MetricKey  # re-exported: scenarios name it here
-from harness.report import Threshold
-from harness.schedule import (
+from harness.load.schedule import (
     Schedule,
     concat,
     poisson,
@@ -33,6 +31,8 @@ from harness.schedule import (
     square_wave_bursts,
     steady,
 )
+from harness.metric_keys import MetricKey as MetricKey  # re-exported: scenarios name it here
+from harness.report.model import Threshold
 
 __all__ = [
     "FaultEvent",
@@ -220,7 +220,7 @@ class Scenario:
     replay: str | None = None
     """A recording (path from the repository root) replayed through servers, a real
     collector, the bus and the historian at the speed that fits ``duration_s``
-    (``harness.replay_scenario``), scored on lag, drain and loss against the recording."""
+    (``harness.run.replay_scenario``), scored on lag, drain and loss against the recording."""
     short_s: float = SHORT_TARGET_S
     """How long :meth:`short` aims at."""
     short_faults: tuple[FaultEvent, ...] | None = None
@@ -238,7 +238,7 @@ class Scenario:
     --tier``) and this hot window, so export, rollups and retention happen during the
     run and the report shows hot and cold bytes per point; None = no tier."""
     api_load_users: int = 0
-    """Locust users of the HTTP API mix (``harness.api_load``) during the second half of
+    """Locust users of the HTTP API mix (``harness.load.api_load``) during the second half of
     the phase ``api_load_phase`` (its first half is the ingest baseline); 0 = no API load.
     ``twinbench scenario run NAME --api-users N`` overrides it."""
     api_load_phase: str = "steady"

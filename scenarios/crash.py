@@ -6,7 +6,7 @@ its restart; points acknowledged before the kill must all be readable.
 
 from __future__ import annotations
 
-from harness.report import Threshold
+from harness.report.model import Threshold
 from harness.scenario import FaultEvent, LoadPhase, MetricKey, Scenario, default_thresholds
 
 NOMINAL = 50_000.0

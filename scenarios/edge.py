@@ -10,7 +10,7 @@ stays up. The leaf keeps acknowledging, nothing spools, and after the heal the
 hub sources the backlog; its drain (backlog / time from the first to the last
 backlog batch applied by the historian) must reach 10x nominal, the issue's
 target. (The disk spool stays the last line when the leaf itself is out of
-reach: ``tests/harness/test_edge.py``.)
+reach: ``tests/harness/run/test_edge.py``.)
 
 Zero acknowledged points lost, none stored twice. ``docs/scaling.md`` ("Edge leaf
 nodes") compares the figures with the spool-only ``partitioned`` run.
@@ -18,7 +18,7 @@ nodes") compares the figures with the spool-only ``partitioned`` run.
 
 from __future__ import annotations
 
-from harness.report import Threshold
+from harness.report.model import Threshold
 from harness.scenario import FaultEvent, LoadPhase, MetricKey, Scenario, default_thresholds
 
 NOMINAL = 50_000.0

@@ -13,7 +13,7 @@ placement and the quorum arithmetic.
 
 from __future__ import annotations
 
-from harness.report import Threshold
+from harness.report.model import Threshold
 from harness.scenario import FaultEvent, LoadPhase, Scenario, default_thresholds
 
 NOMINAL = 10_000.0

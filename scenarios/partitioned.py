@@ -7,7 +7,7 @@ rate, with no acknowledged point lost and none stored twice.
 
 from __future__ import annotations
 
-from harness.report import Threshold
+from harness.report.model import Threshold
 from harness.scenario import FaultEvent, LoadPhase, MetricKey, Scenario, default_thresholds
 
 NOMINAL = 50_000.0

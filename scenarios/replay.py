@@ -13,7 +13,7 @@ machine's failure before and after, as recorded and as stored.
 
 from __future__ import annotations
 
-from harness.report import Threshold
+from harness.report.model import Threshold
 from harness.scenario import FaultEvent, LoadPhase, MetricKey, Scenario, default_thresholds
 
 RECORDING = "reports/corpus/nab/machine_temperature_system_failure.csv"

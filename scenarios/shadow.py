@@ -11,7 +11,7 @@ injection on its tag against both legacies and nothing else.
 
 from __future__ import annotations
 
-from harness.report import Threshold
+from harness.report.model import Threshold
 from harness.scenario import LoadPhase, Scenario, default_thresholds
 
 NOMINAL = 20_000.0

@@ -15,7 +15,7 @@ produce ~90 M points (~1 GB of ledger at 12 B/point without stored values).
 
 from __future__ import annotations
 
-from harness.report import Threshold
+from harness.report.model import Threshold
 from harness.scenario import (
     FaultEvent,
     LoadPhase,

@@ -4,8 +4,8 @@
   ``historian.sstable`` never imports ``historian.lsm`` (LevelDB's table/ vs db/).
 - ``sim`` imports nothing from ``harness`` or ``scenarios``.
 - ``scenarios`` holds declarations: it imports only the harness's scenario model
-  (``harness.scenario``, ``harness.schedule``, ``harness.report``'s Threshold).
-- ``harness`` imports ``scenarios`` only from its command line (``harness.cli_scenario``).
+  (``harness.scenario``, ``harness.load.schedule``, ``harness.report.model``'s Threshold).
+- ``harness`` imports ``scenarios`` only from its command line (``harness.cli.scenario``).
 
 Every import counts, also the ones inside functions: a lazy import is still a
 dependency. The test parses the sources, so it sees what a run would not reach.
@@ -49,7 +49,7 @@ def _under(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
-SCENARIO_MODEL = ("harness.scenario", "harness.schedule", "harness.report")
+SCENARIO_MODEL = ("harness.scenario", "harness.load.schedule", "harness.report.model")
 
 
 def forbidden(module: str, imported: str) -> str | None:
@@ -71,9 +71,9 @@ def forbidden(module: str, imported: str) -> str | None:
     if (
         _under(module, "harness")
         and _under(imported, "scenarios")
-        and module != "harness.cli_scenario"
+        and module != "harness.cli.scenario"
     ):
-        return "harness imports scenarios only in harness.cli_scenario"
+        return "harness imports scenarios only in harness.cli.scenario"
     return None
 
 
@@ -94,10 +94,10 @@ def test_layers() -> None:
         ("historian.sstable.reader", "historian.lsm.version", False),
         ("historian.lsm.engine", "historian.sstable", True),
         ("sim.twin", "harness.load", False),
-        ("scenarios.noisy", "harness.runner", False),
+        ("scenarios.noisy", "harness.run.runner", False),
         ("scenarios.noisy", "harness.scenario", True),
-        ("harness.runner", "scenarios", False),
-        ("harness.cli_scenario", "scenarios", True),
+        ("harness.run.runner", "scenarios", False),
+        ("harness.cli.scenario", "scenarios", True),
     ],
 )
 def test_rules_catch_what_they_should(module: str, imported: str, allowed: bool) -> None:

@@ -33,8 +33,8 @@ import numpy as np
 from harness.legacy.consumer import LegacyConsumer
 from harness.legacy.pi_legacy import PiLegacyArchive
 from harness.legacy.scada_writer import ScadaAggregator, ScadaTagMap
-from harness.report import Report, Threshold, evaluate
-from harness.report_write import environment
+from harness.report.model import Report, Threshold, evaluate
+from harness.report.write import environment
 from harness.scenario import MetricKey, Scenario
 from harness.services import NatsServer, PostgresServer
 from harness.shadow.diff import diff_store

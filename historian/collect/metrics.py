@@ -1,6 +1,6 @@
 """A collector's Prometheus page: what it read, published and spooled, and whether data flows.
 
-``python -m harness.collector_process ... --metrics 127.0.0.1:9464`` serves it
+``python -m harness.plant.collector_process ... --metrics 127.0.0.1:9464`` serves it
 (port 0 picks a free port; the bound address is printed as a JSON line
 ``{"metrics": "http://HOST:PORT/metrics"}``). Every figure is read from the live
 objects at scrape time (:class:`CollectorMetrics` is a custom collector), so the

@@ -6,7 +6,7 @@
 
 Tags: every tag of ``--catalogue`` (its collector fields, :mod:`historian.collect.tags`),
 narrowed by ``--pattern GLOB`` or ``--tags-file FILE`` (one tag path a line), then by
-``--slice start:stop`` (positions). ``harness.collector_process`` is the same process
+``--slice start:stop`` (positions). ``harness.plant.collector_process`` is the same process
 over the simulator's catalogue reader; both share :func:`add_collector_arguments` and
 :func:`run_collector`.
 

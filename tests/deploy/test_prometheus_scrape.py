@@ -2,7 +2,7 @@
 shipped consumer-lag rule fires when the ingest really falls behind.
 
 The stack: nats-server; ``twinbench historian serve --nats URL --http 127.0.0.1:0``; a
-simulator node serving Modbus; ``harness.collector_process --metrics 127.0.0.1:0``
+simulator node serving Modbus; ``harness.plant.collector_process --metrics 127.0.0.1:0``
 polling it every 0.25 s and publishing to the stream; Prometheus on loopback scraping
 both every second with the rules of ``deploy/prometheus/alerts.yml``.
 
@@ -38,7 +38,7 @@ from harness.services import ManagedProcess, NatsServer
 from historian.bus.options import BusOptions
 from tests.deploy.prometheus_server import PrometheusServer
 from tests.deploy.test_prometheus_rules import RULES
-from tests.harness.test_collector_metrics import collector_argv, metrics_url, start_node
+from tests.harness.plant.test_collector_metrics import collector_argv, metrics_url, start_node
 from tests.historian.serve_process import ServeProcess
 
 pytestmark = [pytest.mark.service]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.accounting import Ledger, LedgerError, read_back
-from harness.synthetic import SyntheticSource
+from harness.load.synthetic import SyntheticSource
 from historian.model import PointBatch
 
 T0 = 1_767_225_600 * 1_000_000_000

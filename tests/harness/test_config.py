@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from harness.cli_services import app
+from harness.cli.services import app
 from harness.config import ConfigError, TwinbenchConfig, load_config, loads_config
 
 FULL_EXTERNAL = """

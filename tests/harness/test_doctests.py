@@ -8,10 +8,10 @@ import importlib
 import pytest
 
 MODULES = [
-    "harness.schedule",
-    "harness.synthetic",
-    "harness.report",
-    "harness.report_format",
+    "harness.load.schedule",
+    "harness.load.synthetic",
+    "harness.report.model",
+    "harness.report.format",
     "scenarios",
     "harness.scenario",
 ]

@@ -18,7 +18,7 @@ import pytest
 
 from harness.faults.disk import SizedTmpfs, can_mount_tmpfs
 from harness.faults.spool import flip_bytes_in_spool
-from harness.runner import ScenarioRunner
+from harness.run.runner import ScenarioRunner
 from harness.scenario import FaultKind
 from historian.bus.wire import encode_batch
 from historian.collect.drain import check_spooled
@@ -117,8 +117,8 @@ def test_chaos_soak(tmp_path: Path) -> None:
 
 
 def test_report_lists_recovery_and_says_when_a_fault_was_skipped() -> None:
-    from harness.report import Report
-    from harness.report_md import render_markdown
+    from harness.report.md import render_markdown
+    from harness.report.model import Report
 
     report = Report("chaos", "normal", 1, 60.0, "d")
     report.faults = [

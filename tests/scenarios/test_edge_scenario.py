@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import build_app
+from harness.cli.app import build_app
 from harness.scenario import FaultEvent, ScenarioError
 from scenarios import get
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import build_app
+from harness.cli.app import build_app
 from scenarios.failover import GAP_LIMIT_S, LEADER_CRASH_GAP_LIMIT_S
 
 pytestmark = [pytest.mark.service, pytest.mark.slow]
@@ -75,7 +75,16 @@ def test_cluster_usage_errors_are_one_line_and_exit_2(
     argv: list[str], message: str, tmp_path: Path
 ) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "scenario", "run", *argv, "--reports", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "harness.cli.app",
+            "scenario",
+            "run",
+            *argv,
+            "--reports",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.cli import build_app
-from harness.report import Threshold, exit_code
-from harness.runner import ScenarioRunner
+from harness.cli.app import build_app
+from harness.report.model import Threshold, exit_code
+from harness.run.runner import ScenarioRunner
 from harness.scenario import LoadPhase, MetricKey
 from scenarios import all_scenarios, get
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.metrics import StepMeasurement, highest_sustained_rate
-from harness.report import Report, evaluate
+from harness.report.model import Report, evaluate
 from harness.scenario import (
     FaultEvent,
     LoadPhase,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import ScenarioRunner
+from harness.run.runner import ScenarioRunner
 from harness.scenario import MetricKey
 from scenarios import get
 

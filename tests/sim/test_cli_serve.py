@@ -20,7 +20,7 @@ NAB = Path(__file__).parents[2] / "reports/corpus/nab/machine_temperature_system
 
 def _start(args: list[str], tmp: Path) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from harness.cli import main; main()", "sim", *args,
+        [sys.executable, "-c", "from harness.cli.app import main; main()", "sim", *args,
          "--workdir", str(tmp)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from harness.cli import build_app
+from harness.cli.app import build_app
 from sim.catalogue_gen import generate_oilfield
 from sim.register_map import COLUMNS, register_map_csv, register_map_markdown
 from sim.tags import load_catalogue

@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from typer.testing import CliRunner
 
-from harness.cli import build_app
+from harness.cli.app import build_app
 from harness.security.identities import Role
 from harness.security.manifest import SecurityManifest
 

@@ -15,7 +15,7 @@ from .conftest import INJECTIONS, World
 
 def _shadow(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", "shadow", "diff", *argv],
+        [sys.executable, "-m", "harness.cli.app", "shadow", "diff", *argv],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 def test_short_shadow_scenario_detects_every_injection(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "scenario", "run", "shadow", "--short",
+        [sys.executable, "-m", "harness.cli.app", "scenario", "run", "shadow", "--short",
          "--reports", str(tmp_path)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

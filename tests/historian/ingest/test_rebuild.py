@@ -71,7 +71,7 @@ async def test_rebuild_matches_the_live_store(tmp_path: Path) -> None:
             await rebuild(srv.url, tmp_path / "rebuilt", opts)
         cli = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "harness.cli", "historian", "rebuild", "--nats", srv.url,
+            [sys.executable, "-m", "harness.cli.app", "historian", "rebuild", "--nats", srv.url,
              str(tmp_path / "rebuilt-cli")],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip

@@ -71,7 +71,7 @@ async def test_serve_process_ready_file_health_metrics_and_clean_stop(
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.cli", "historian", "serve", *argv],
+            [sys.executable, "-m", "harness.cli.app", "historian", "serve", *argv],
             stdout=subprocess.PIPE,
             stderr=out,
             text=True,

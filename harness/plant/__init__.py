@@ -1,0 +1,1 @@
+"""The real-protocol plant: simulator servers, collector processes, sensor faults."""

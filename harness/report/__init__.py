@@ -1,0 +1,1 @@
+"""Run reports: model, formatting, charts, Markdown/HTML renderers, writer."""

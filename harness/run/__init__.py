@@ -1,0 +1,1 @@
+"""A scenario run: runner, fault schedule, monitor, result, scoring."""
