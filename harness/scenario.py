@@ -238,7 +238,7 @@ class Scenario:
     --tier``) and this hot window, so export, rollups and retention happen during the
     run and the report shows hot and cold bytes per point; None = no tier."""
     api_load_users: int = 0
-    """Locust users of the HTTP API mix (``harness.load.api_load``) during the second half of
+    """Locust users of the HTTP API mix (``harness.run.api_load``) during the second half of
     the phase ``api_load_phase`` (its first half is the ingest baseline); 0 = no API load.
     ``twinbench scenario run NAME --api-users N`` overrides it."""
     api_load_phase: str = "steady"

@@ -13,7 +13,7 @@ The mix per simulated user (weights): trend views — ``plot`` over 1 h (5), 1 d
 and 30 days (1) at 1,000 pixels; ``recorded`` 10 min (3); hourly ``summary`` over a
 day (2); the last values of five tags in one ``streams/query`` (6, the dashboard
 poll). Requests are named by kind, not by URL, so the table has one row per kind.
-Inside a scenario (``harness.load.api_load``) two environment variables steer the users:
+Inside a scenario (``harness.run.api_load``) two environment variables steer the users:
 ``TWINBENCH_LOCUST_TAGS_FILE`` (tag names, one a line: no catalogue request, newest
 data = now) and ``TWINBENCH_LOCUST_WINDOW`` (``START_NS:END_NS`` wall clock: each user
 waits for the start and stops at the end, so the stats cover the window only).

@@ -1,4 +1,4 @@
-"""Score the scenario's API load (``harness.load.api_load``): metrics, the report table, thresholds.
+"""Score the scenario's API load (``harness.run.api_load``): metrics, the report table, thresholds.
 
 Metrics (``docs/report-schema.md``): ``api.requests``, ``api.failures``,
 ``api.requests_per_s`` (over the locust window), ``api.p50_ms`` / ``api.p99_ms`` (all

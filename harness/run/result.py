@@ -18,9 +18,9 @@ import numpy.typing as npt
 
 from harness.accounting import Ledger
 from harness.faults.cluster import FailoverRecord
-from harness.load.api_load import ApiLoadResult
 from harness.load.schedule import Schedule
 from harness.metrics import LatencyHistogram, StepMeasurement, ThroughputSeries, TimeSeries
+from harness.run.api_load import ApiLoadResult
 from harness.run.rejected import Rejected
 from harness.scenario import Scenario
 from historian.tier.config import TierConfig
@@ -49,7 +49,7 @@ class TierResult:
 
 @dataclass(frozen=True)
 class ApiRunResult:
-    """The scenario's API load (harness.load.api_load): who asked, when, what it got, and the
+    """The scenario's API load (harness.run.api_load): who asked, when, what it got, and the
     ingest p99 publish->queryable of the nominal batches without and with it."""
 
     users: int

@@ -35,7 +35,6 @@ import numpy as np
 
 from harness.accounting import Ledger
 from harness.faults.disk import SizedTmpfs, can_mount_tmpfs
-from harness.load.api_load import ApiLoad, api_window_s
 from harness.load.driver import drive
 from harness.load.synthetic import SyntheticSource
 from harness.metrics import ProcessSampler, ThroughputSeries, TimeSeries
@@ -43,6 +42,7 @@ from harness.plant.plant_load import PlantLoad
 from harness.report.charts import require_uplot_dist
 from harness.report.model import Report
 from harness.report.write import write_run
+from harness.run.api_load import ApiLoad, api_window_s
 from harness.run.fault_schedule import FaultOrchestration
 from harness.run.monitor import LoadMonitor
 from harness.run.result import ApiRunResult, PlantResult, RunResult, TierResult
@@ -273,7 +273,7 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             for f in self.s.faults
         ]
         ramp_watch = asyncio.create_task(self._watch_ramp())
-        api_task = (  # locust over the HTTP API in its window (harness.load.api_load)
+        api_task = (  # locust over the HTTP API in its window (harness.run.api_load)
             asyncio.create_task(
                 self.api_load.run(self.state.origin_wall_ns, self._sleep_until_run_s)
             )

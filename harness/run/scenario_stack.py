@@ -166,7 +166,7 @@ class ScenarioStack:
         historian_args: list[str] | None = None,
     ) -> None:
         self.work_dir = work_dir
-        self.historian_args = historian_args or []  # e.g. --http (harness.load.api_load)
+        self.historian_args = historian_args or []  # e.g. --http (harness.run.api_load)
         # secure: TLS + NKEY users + store cipher on nats-server, streams made by the
         # operator identity, the historian bound as the ingest identity (harness.run.secure_profile)
         self.secure = secure

@@ -54,6 +54,7 @@ MOVES: dict[str, str] = {
     "edge_drain": "harness.run.edge_drain",
     "replay_scenario": "harness.run.replay_scenario",
     "api_scoring": "harness.run.api_scoring",
+    "api_load": "harness.run.api_load",  # it runs locust against the run's historian
     "tier_storage": "harness.run.tier_storage",
     # open-model load: schedules, synthetic batches, the drivers, the API load mix
     "load": "harness.load",  # the package's one import point (harness/load/__init__.py)
@@ -61,7 +62,6 @@ MOVES: dict[str, str] = {
     "synthetic": "harness.load.synthetic",
     "driver": "harness.load.driver",
     "locustfile": "harness.load.locustfile",
-    "api_load": "harness.load.api_load",
     # the report: model, formatting, charts, renderers, writer
     "report": "harness.report.model",
     "report_format": "harness.report.format",
@@ -99,7 +99,7 @@ TEST_MOVES: dict[str, str] = {
     "test_secure_scenario.py": "run/test_secure_scenario.py",
     "test_load.py": "load/test_load.py",
     "virtual_clock.py": "load/virtual_clock.py",
-    "test_api_load.py": "load/test_api_load.py",
+    "test_api_load.py": "run/test_api_load.py",
     "test_report.py": "report/test_report.py",
     "test_report_browser.py": "report/test_report_browser.py",
     "test_report_charts.py": "report/test_report_charts.py",

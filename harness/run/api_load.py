@@ -53,7 +53,7 @@ SYNTHETIC_TAG_GLOB = "twinbench.loadgen.*"
 LOCUST_LEAD_S = 4.0
 """Locust starts this long before the window (imports, spawning); users wait for it."""
 LOCUST_NICE = 10
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUSTFILE = Path(__file__).parents[1] / "load" / "locustfile.py"
 NS = 1_000_000_000
 
 

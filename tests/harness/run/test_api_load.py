@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.load.api_load import (
+from harness.report.html import render_html
+from harness.report.md import render_markdown
+from harness.report.model import Report
+from harness.run.api_load import (
     SYNTHETIC_TAG_GLOB,
     api_window_s,
     parse_locust_stats,
     synthetic_tag_name,
     write_scenario_catalogue,
 )
-from harness.report.html import render_html
-from harness.report.md import render_markdown
-from harness.report.model import Report
 from harness.run.api_scoring import kind_key
 from harness.scenario import ScenarioError
 from historian.catalogue import TagCatalogue
