@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -375,6 +376,13 @@ class HistorianServer:
             for fe in self.front_ends:
                 self.ready.update(await fe.start(self))
                 started.append(fe)
+            # Everything allocated so far (imports, the catalogue, numba, the ASGI app:
+            # ~100 k objects) lives as long as the server, and a full (generation 2)
+            # collection walks all of it with the event loop stopped: 57-75 ms, measured,
+            # a p99 spike for every batch in flight. Frozen, these are never scanned again;
+            # what the server allocates from here on is collected as before.
+            gc.freeze()
+            self._log(f"historian: {gc.get_freeze_count():,} start-up objects frozen (gc)")
             self._write_ready()
             print("READY", flush=True)
             return await self._wait(stop, ingest_stop)
