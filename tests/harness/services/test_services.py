@@ -15,7 +15,7 @@ import psutil
 import pytest
 from nats.js.api import StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import NoStreamResponseError
+from nats.js.errors import NoStreamResponseError, ServiceUnavailableError
 
 from harness.config import loads_config
 from harness.services import (
@@ -85,8 +85,17 @@ async def _publish_and_pull(urls: list[str], stream: str, replicas: int, count: 
             assert seq == i + 1
         sub = await js.pull_subscribe(f"{stream}.>", durable="reader", stream=stream)
         got: list[bytes] = []
+        deadline = time.monotonic() + 60
         while len(got) < count:
-            for msg in await sub.fetch(min(50, count - len(got)), timeout=5):
+            # a new R3 consumer answers 503 (ServiceUnavailable) until its leader is
+            # elected; a loaded clean-clone CI run hit it on the first fetch
+            try:
+                msgs = await sub.fetch(min(50, count - len(got)), timeout=5)
+            except (*RETRYABLE, ServiceUnavailableError):
+                assert time.monotonic() < deadline, f"consumer of {stream} never answered"
+                await asyncio.sleep(0.2)
+                continue
+            for msg in msgs:
                 got.append(msg.data)
                 await msg.ack_sync()
         assert got == [f"m{i}".encode() for i in range(count)]
