@@ -340,8 +340,10 @@ async def test_the_start_up_objects_are_frozen_before_ready(tmp_path: Path) -> N
         frozen = gc.get_freeze_count()
         assert frozen > 10_000, frozen
         assert any("start-up objects frozen" in line for line in logs), logs
-        gc.collect()  # a full collection leaves the frozen objects frozen
-        assert gc.get_freeze_count() >= frozen
+        gc.collect()
+        # A full collection leaves the frozen objects frozen; a few of them die by refcount
+        # meanwhile (the server keeps running), which is why this is not an equality.
+        assert gc.get_freeze_count() >= 0.9 * frozen, (gc.get_freeze_count(), frozen)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
