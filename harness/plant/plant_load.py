@@ -23,6 +23,12 @@ from sim.servers.launch import ServerProcess, plan_slices, start_servers, stop_s
 from sim.tags import dump_catalogue
 
 READY = "READY\n"
+PLANT_NICE = 10
+"""CPU priority of the plant's server and collector processes. They stand for other
+machines (the plant's own servers, edge collectors); on the shared two cores they yield
+to the system under test and to the runner, which publishes on a schedule and whose
+lateness the report would charge to the system (:mod:`historian.server.cpu_priority`).
+Their own latency is reported (``plant_collect_to_queryable``), not judged."""
 
 
 @dataclass
@@ -92,6 +98,7 @@ class PlantLoad:
             tags_per_process=self.tags_per_process,
             security="secure" if opcua_users is not None else "none",
             opcua_users=opcua_users,
+            nice=PLANT_NICE,
         )
         for srv in self.servers:
             protocol = "modbus" if srv.index % 2 == 0 else "opcua"
@@ -116,7 +123,9 @@ class PlantLoad:
             log = self.work / "logs" / f"collector-{srv.index}.log"
             self.collectors.append(
                 CollectorProc(
-                    srv.index, protocol, ManagedProcess(f"collector-{srv.index}", argv, log)
+                    srv.index,
+                    protocol,
+                    ManagedProcess(f"collector-{srv.index}", argv, log, nice=PLANT_NICE),
                 )
             )
         for c in self.collectors:

@@ -240,15 +240,17 @@ class ApiLoad:
         }
         prefix = self.work / "locust"
         argv = [
-            # nice: the clients would be other machines; on one box the load generator
-            # yields the CPU to the system under test (and limits its own rate instead)
-            "nice", "-n", str(LOCUST_NICE), sys.executable, "-m", "locust",
+            sys.executable, "-m", "locust",
             "-f", str(LOCUSTFILE), "--headless",
             "-u", str(self.users), "-r", str(self.users), "-t", f"{run_time}s",
             "--host", url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
             "--stop-timeout", "2",
         ]  # fmt: skip
-        proc = ManagedProcess("locust", argv, self.work / "locust.log", env=env, grace_s=10.0)
+        # nice: the clients would be other machines; on one box the load generator yields
+        # the CPU to the system under test (and limits its own rate instead)
+        proc = ManagedProcess(
+            "locust", argv, self.work / "locust.log", env=env, grace_s=10.0, nice=LOCUST_NICE
+        )
         proc.start()
         try:
             deadline = time.monotonic() + run_time + 15

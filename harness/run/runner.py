@@ -60,6 +60,8 @@ from historian.collect.spool import DiskSpool
 from historian.ingest.service import APPLIED_PREFIX
 from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
+from historian.server.stall_watch import ENV_VAR as STALL_TRACE_ENV
+from historian.server.stall_watch import StallWatch
 
 SOURCE_ID = "loadgen"
 N_SERIES = 2_000
@@ -266,6 +268,9 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
         # publishes and late applied notices that the report would charge to the system
         # under test. Frozen, they are never scanned again (as the servers do at start).
         gc.freeze()
+        stall_watch = StallWatch.from_env("runner")  # a diagnostic (TWINBENCH_STALL_TRACE)
+        if stall_watch is not None:
+            stall_watch.start()
         self.state.origin_wall_ns = time.time_ns() + 200_000_000
         origin_mono = time.monotonic_ns() + 200_000_000
         # t = 0 s of every chart is the start of the load: the throughput series counted
@@ -359,6 +364,9 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
     def _result(self, sampler: ProcessSampler) -> RunResult:
         """What scoring reads of this run (after the load, with ingest stopped)."""
         st, stack = self.state, self.stack
+        trace_dir = os.environ.get(STALL_TRACE_ENV)
+        if trace_dir:
+            st.dump_batches(Path(trace_dir) / f"batches-{os.getpid()}.csv")
         plant = tier = None
         if self.plant is not None:
             plant = PlantResult(

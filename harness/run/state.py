@@ -6,6 +6,7 @@ the runner hands a :class:`~harness.run.result.RunResult` built from it to scori
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.faults.cluster import FailoverRecord
 from harness.metrics import LatencyHistogram
@@ -45,3 +46,15 @@ class RunState:
     quarantined_spool_files: int = 0
     failovers: list[tuple[dict[str, object], FailoverRecord]] = field(default_factory=list)
     """Each failover fault: its fault-log entry and what was struck (scored afterwards)."""
+
+    def dump_batches(self, path: Path) -> None:
+        """One CSV line per batch (run-relative ms): a diagnostic beside the stall watch's
+        records (``TWINBENCH_STALL_TRACE``), to line up slow batches with stalls."""
+        o = self.origin_wall_ns
+        with path.open("w", encoding="utf-8") as f:
+            f.write("intended_ms,phase,points,ack_ms,applied_ms\n")
+            for b in sorted(self.batches.values(), key=lambda b: b.intended_wall_ns):
+                ack = (b.acked_ns - b.intended_wall_ns) / 1e6 if b.acked_ns else -1
+                app = (b.applied_ns - b.intended_wall_ns) / 1e6 if b.applied_ns else -1
+                f.write(f"{(b.intended_wall_ns - o) / 1e6:.1f},{b.phase},{b.points},")
+                f.write(f"{ack:.2f},{app:.2f}\n")

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import psutil
 
+from historian.server.cpu_priority import lower_autogroup
+
 __all__ = [
     "ManagedProcess",
     "ServiceError",
@@ -124,9 +126,15 @@ class ManagedProcess:
         cwd: Path | None = None,
         stop_signal: signal.Signals = signal.SIGTERM,
         grace_s: float = DEFAULT_GRACE_S,
+        nice: int = 0,
     ) -> None:
+        """``nice`` > 0 runs the process (every thread, and its session's autogroup) at a
+        lower CPU priority: :mod:`historian.server.cpu_priority` says why both."""
         self.name = name
+        self.nice = nice
         self.argv = [os.fspath(a) for a in argv]
+        if nice > 0:
+            self.argv = ["nice", "-n", str(nice), *self.argv]
         self.log_path = log_path
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
@@ -169,6 +177,8 @@ class ManagedProcess:
                 cwd=self.cwd,
                 start_new_session=True,
             )
+        if self.nice > 0:  # its own session, so its own autogroup: lower that one too
+            lower_autogroup(self._popen.pid, self.nice)
         with _registry_lock:
             _live[self._popen.pid] = self
 

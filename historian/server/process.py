@@ -53,6 +53,7 @@ from historian.options import (
     FsyncPolicy,
     Options,
 )
+from historian.server.stall_watch import StallWatch
 
 if TYPE_CHECKING:
     from historian.api.routing import QueryRouter
@@ -383,6 +384,9 @@ class HistorianServer:
             # what the server allocates from here on is collected as before.
             gc.freeze()
             self._log(f"historian: {gc.get_freeze_count():,} start-up objects frozen (gc)")
+            stall_watch = StallWatch.from_env("historian")  # diagnostic: TWINBENCH_STALL_TRACE
+            if stall_watch is not None:
+                stall_watch.start()
             self._write_ready()
             print("READY", flush=True)
             return await self._wait(stop, ingest_stop)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from historian.server.cpu_priority import lower_autogroup
 from sim.tags import Catalogue, dump_catalogue, load_catalogue
 
 
@@ -172,6 +173,7 @@ def start_servers(
     progress: bool = False,
     ready_timeout: float = 120.0,
     events_nats: str | None = None,
+    nice: int = 0,
 ) -> list[ServerProcess]:
     """Start server processes for a catalogue (or a generated profile) and wait until ready.
 
@@ -179,7 +181,9 @@ def start_servers(
     URL) makes the OPC UA variables answer HistoryRead from that historian
     (:class:`sim.servers.history_http.HistorianHttpHistory`). With ``hold_file`` the
     processes publish their first tick and wait until that file exists (so collectors
-    can subscribe before a replay runs); ``progress`` has a replay write
+    can subscribe before a replay runs); ``nice`` > 0 runs each process in its own
+    session at that lower CPU priority (:mod:`historian.server.cpu_priority`: its
+    autogroup too, so that it yields to the caller); ``progress`` has a replay write
     ``<workdir>/progress-<i>.json``. With ``events_nats`` (a NATS URL) each twin
     publishes its alarms and events to the events stream (docs/events.md). With
     ``record_emitted`` each process
@@ -244,9 +248,14 @@ def start_servers(
             if progress_path is not None:
                 progress_path.unlink(missing_ok=True)
                 args += ["--progress-file", str(progress_path)]
+            if nice > 0:
+                args = ["nice", "-n", str(nice), *args]
             with log.open("wb") as fh:
                 proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)  # fmt: skip
+                                        stdin=subprocess.DEVNULL,
+                                        start_new_session=nice > 0)  # fmt: skip
+            if nice > 0:
+                lower_autogroup(proc.pid, nice)
             procs.append(ServerProcess(k, (a, b), proc, ready, log, emitted,
                                        progress_path=progress_path))  # fmt: skip
         for p in procs:

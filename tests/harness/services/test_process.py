@@ -149,3 +149,31 @@ def test_wait_for_log_ignores_the_argv_header_and_earlier_runs(tmp_path: Path) -
         proc.start()
         proc.wait_for_log("never", timeout_s=0.5)
     assert not proc.running
+
+
+def test_a_nice_process_runs_every_thread_lower_in_its_own_autogroup(tmp_path: Path) -> None:
+    """A load generator (the plant, locust) must yield to the system under test: its
+    threads inherit the nice value and its session's autogroup is lowered too (nice
+    alone does nothing across autogroups: historian.server.cpu_priority)."""
+    from historian.server.cpu_priority import autogroup_nice
+
+    code = (
+        "import os, threading, time\n"
+        "t = threading.Thread(target=time.sleep, args=(30,)); t.start()\n"
+        "print('READY', os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),"
+        " os.getpriority(os.PRIO_PROCESS, t.native_id), flush=True)\n"
+        "t.join()\n"
+    )
+    ours = autogroup_nice(os.getpid())
+    proc = ManagedProcess("gen", python(code), tmp_path / "gen.log", nice=10)
+    proc.start()
+    try:
+        proc.wait_for_log("READY 1", timeout_s=20)  # argv in the log's header has no digit
+        want = str(min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))  # nice -n adds to ours
+        line = proc.log_path.read_text().splitlines()[-1]
+        assert line.split()[-2:] == [want, want], line
+        if os.path.exists("/proc/self/autogroup"):
+            assert autogroup_nice(proc.pid) == 10
+            assert autogroup_nice(os.getpid()) == ours  # the caller's group is untouched
+    finally:
+        proc.stop()
