@@ -113,7 +113,8 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             plant_collectors = self.plant.collector_count() if self.plant is not None else 0
             self.secure = SecureProfile(self.work, collectors=1 + plant_collectors, mtls=mtls)
         self.source_id = self.secure.collector_name(0) if self.secure else SOURCE_ID
-        self.api_load = ApiLoad.for_scenario(scenario, self.schedule, self.work)
+        auth = self.secure.api_auth() if self.secure else None  # --secure: bearer tokens
+        self.api_load = ApiLoad.for_scenario(scenario, self.schedule, self.work, auth)
         self.stack = ScenarioStack(
             self.work,
             proxy_collector=bool({"partition-collector-bus", "corrupt-spool"} & kinds),

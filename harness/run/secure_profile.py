@@ -17,9 +17,15 @@ What :class:`SecureProfile` sets up in the run's work directory, before any serv
 * the plant: each collector process with its own collector identity; the OPC UA
   servers in secure mode (Basic256Sha256 SignAndEncrypt only, no anonymous, one user
   whose password the collectors read from a 0600 file). Modbus has no security.
+* the HTTP API, when the scenario serves it (``--api-users N``, stress: 5): the historian
+  with ``--tokens`` (``DIR/api-tokens-acme.toml``, SHA-256 digests only), every tag of
+  the scenario catalogue in tenant ``acme``, and the locust load sending the read-scoped
+  ``acme-api-reader`` bearer token (:meth:`SecureProfile.api_auth`); a request without a
+  token gets 401.
 
 With ``--mtls`` every client also presents its certificate (``security init --mtls``).
-Not covered: the HTTP API tokens (the scenario does not serve HTTP), the cold tier.
+Not covered: the cold tier (S3 server-side encryption), TLS on the HTTP API itself
+(the tokens travel in clear on loopback; terminate TLS in front of it in a real site).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from typing import Any
 
 import nats
 
+from harness.run.api_load import ApiAuth
+from harness.security.api_tokens import api_token_path, api_tokens_path
 from harness.security.client import NatsServerConfig, SecureNatsConfig
 from harness.security.deployment import InitOptions, init_deployment, source_owners_path
 from harness.security.identities import Role
@@ -148,6 +156,14 @@ class SecureProfile:
             str(source_owners_path(self.directory, TENANT)),
         ]
 
+    def api_auth(self) -> ApiAuth:
+        """The API load's token: the read-scoped ``acme-api-reader`` of tenant ``acme``."""
+        return ApiAuth(
+            tokens_file=api_tokens_path(self.directory, TENANT),
+            token_file=api_token_path(self.directory, TENANT, "reader"),
+            tenant=TENANT,
+        )
+
     def plant_collector_args(self, index: int, protocol: str) -> tuple[str, list[str]]:
         """(source_id, extra options) of plant collector process ``index`` (0..): the
         identity after the load generator's, its partition count from the manifest, and
@@ -181,5 +197,6 @@ class SecureProfile:
             f"{m.bus.partitions} partitions so each of {self.collector_count} collector "
             "identities has its own subject; historian WAL and segments encrypted "
             "(AES-GCM key file); plant OPC UA servers Basic256Sha256 SignAndEncrypt with a "
-            "user login (Modbus has no security); HTTP API not served; docs/security.md)"
+            "user login (Modbus has no security); HTTP API, when served, with bearer tokens "
+            f"(the load as read-scoped {TENANT}-api-reader); docs/security.md)"
         )

@@ -2,7 +2,8 @@
 
 twinbench security init DIR [--tenants acme,globex] [--collectors N] [--days VALID] [--mtls]
 twinbench security show DIR [--permissions]
-twinbench security rotate DIR [--user NAME ...] [--jetstream-key] [--forget-previous-key]
+twinbench security rotate DIR [--user NAME ...] [--api-token NAME ...] [--jetstream-key]
+                             [--forget-previous-key]
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from harness.security.api_tokens import API_TOKEN_SCOPES, rotate_api_token
 from harness.security.deployment import (
     DeploymentExistsError,
     InitOptions,
@@ -113,6 +115,9 @@ def show(
 def rotate(
     directory: Path = typer.Argument(..., help="A directory written by `security init`"),
     user: list[str] = typer.Option([], "--user", help="Rotate this user's NKEY and cert"),
+    api_token: list[str] = typer.Option(
+        [], "--api-token", help="New secret for this HTTP API token (e.g. acme-api-reader)"
+    ),
     jetstream_key: bool = typer.Option(
         False, "--jetstream-key", help="New store key; the old one kept as prev_encryption_key"
     ),
@@ -122,9 +127,23 @@ def rotate(
     days: float = typer.Option(90.0, help="Validity of the rotated users, in days"),
 ) -> None:
     """Rotate credentials in DIR; then re-render the server config and restart nats-server."""
-    if not (user or jetstream_key or forget_previous):
-        raise _fail("nothing to rotate: give --user NAME, --jetstream-key or --forget-previous-key")
+    if not (user or api_token or jetstream_key or forget_previous):
+        raise _fail(
+            "nothing to rotate: give --user NAME, --api-token NAME, --jetstream-key or "
+            "--forget-previous-key"
+        )
     try:
+        for name in api_token:
+            tenant, _, role = name.rpartition("-api-")
+            if not tenant or role not in API_TOKEN_SCOPES:
+                raise ValueError(
+                    f"--api-token {name!r}: give <tenant>-api-<role>, role one of "
+                    f"{', '.join(API_TOKEN_SCOPES)}"
+                )
+            path = rotate_api_token(directory, tenant, role)
+            typer.echo(
+                f"rotated {name}: new secret in users/{name}.token, {path} (restart the historian)"
+            )
         for name in user:
             ident = rotate_user(directory, name, days=days).identity(name)
             typer.echo(f"rotated {name}: new key {ident.public_key}, expires {ident.expires}")

@@ -8,6 +8,9 @@ Layout of DIR (keys and seeds 0600, the directory 0700)::
     jetstream-key.conf       ``key: "..."`` for JetStream store encryption
     users/<name>.nk          NKEY seed of each user
     users/<name>.crt .key    its TLS client certificate (used under mTLS)
+    source-owners-<t>.json   the ingest's ``--source-owners`` of tenant ``t``
+    api-tokens-<t>.toml      the HTTP API's ``--tokens`` of tenant ``t`` (hashed)
+    users/<t>-api-<role>.token   the bearer secret of each API token (reader, admin)
 
 Users per tenant ``t``: ``t-collector-<i>`` (i = 1..N), ``t-ingest``,
 ``t-reader``, ``t-operator``; in the system account: ``audit``; in the audit
@@ -22,6 +25,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.security.api_tokens import write_api_tokens
 from harness.security.identities import (
     AUDIT_ACCOUNT,
     RESERVED_TENANTS,
@@ -222,6 +226,9 @@ def init_deployment(
             partitions,
             {s: p for s, p in owned.items() if s is not None and p is not None},
         )
+        write_api_tokens(
+            directory, tenant
+        )  # historian serve --tokens (harness.security.api_tokens)
     return manifest
 
 

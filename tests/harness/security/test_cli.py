@@ -144,3 +144,33 @@ def test_init_notes_collectors_that_share_a_partition(tmp_path: Path) -> None:
     code, out, err = init(str(tmp_path / "sec"), "--collectors", "2", "--partitions", "1")
     assert code == 0, err
     assert "note: partition 0 is shared by acme-collector-1, acme-collector-2" in out
+
+
+def test_init_writes_hashed_api_tokens_and_rotate_replaces_one(tmp_path: Path) -> None:
+    from harness.security.api_tokens import api_token_path, api_tokens_path, read_api_token
+    from historian.api.auth import load_tokens
+
+    directory = tmp_path / "sec"
+    assert init(str(directory), "--collectors", "1")[0] == 0
+    tokens_file = api_tokens_path(directory, "acme")
+    table = load_tokens(tokens_file)  # the API's own loader accepts it
+    secret = read_api_token(directory, "acme", "reader")
+    assert mode(api_token_path(directory, "acme", "reader")) == 0o600
+    assert secret not in tokens_file.read_text() and "token_sha256" in tokens_file.read_text()
+    reader = table.authenticate(f"Bearer {secret}")
+    assert (reader.name, reader.tenant) == ("acme-api-reader", "acme")
+    assert reader.scopes == frozenset({"read"})
+    admin = table.authenticate(f"Bearer {read_api_token(directory, 'acme', 'admin')}")
+    assert admin.scopes == {"read", "write", "admin"}
+    result = runner.invoke(
+        build_app(), ["security", "rotate", str(directory), "--api-token", "acme-api-reader"]
+    )
+    assert result.exit_code == 0, result.output
+    new = load_tokens(tokens_file)
+    assert new.authenticate(f"Bearer {read_api_token(directory, 'acme', 'reader')}").name == (
+        "acme-api-reader"
+    )
+    with pytest.raises(Exception, match="unknown token"):
+        new.authenticate(f"Bearer {secret}")  # the old secret no longer opens it
+    bad = runner.invoke(build_app(), ["security", "rotate", str(directory), "--api-token", "x"])
+    assert bad.exit_code == 2 and "<tenant>-api-<role>" in bad.output
