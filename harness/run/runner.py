@@ -146,6 +146,8 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
         load_partition = partition_of(self.source_id, self.bus.partitions)
         self._load_consumer = self.bus.consumer_name(load_partition)
         self.series = np.arange(SYNTHETIC_ID_BASE, SYNTHETIC_ID_BASE + N_SERIES, dtype=np.uint32)
+        if self.secure is not None:  # each collector identity may write its own series only
+            self.secure.bind_series(self.series.tolist(), self.plant)
         self.source = SyntheticSource(self.series, scenario.seed, start_ns=time.time_ns())
         self.ledger = Ledger(expected_values=self.source.expected_values)
         self.acked_series = ThroughputSeries(time.time_ns())

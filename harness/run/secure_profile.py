@@ -11,6 +11,10 @@ What :class:`SecureProfile` sets up in the run's work directory, before any serv
   ingest identity may not create or update them), the historian then run with
   ``--bind-only`` as ``acme-ingest`` over TLS;
 * the historian's WAL and segments encrypted with a key file (``--encryption-key``);
+* the source owners file (``--source-owners``, version 2) also binding series to
+  sources (:meth:`SecureProfile.bind_series`): the load generator owns the synthetic
+  series, plant collector ``i`` the tags of its slice; a batch with another's series
+  is dead-lettered (``wrong-series``);
 * the runner's publisher as ``acme-collector-1`` (its ``source_id`` is that name, so it
   lands on its own partition), its observer as ``acme-reader`` and the dead-letter
   count at the end as ``acme-operator``;
@@ -31,9 +35,10 @@ Not covered: the cold tier (S3 server-side encryption), TLS on the HTTP API itse
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 
@@ -47,7 +52,12 @@ from historian.bus.auth import NatsAuth
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_consumer, ensure_streams
 from historian.crypto.keyfile import generate_key_file
+from historian.ingest.series_owners import SeriesSet
+from historian.ingest.sources import load_source_owners, write_source_owners
 from historian.opcua.security import hash_password
+
+if TYPE_CHECKING:
+    from harness.plant.plant_load import PlantLoad
 
 __all__ = ["SECURITY_MODES", "SecureProfile"]
 
@@ -155,6 +165,23 @@ class SecureProfile:
             "--source-owners",  # a collector's batch must carry its own source_id
             str(source_owners_path(self.directory, TENANT)),
         ]
+
+    def bind_series(self, load_series: Iterable[int], plant: PlantLoad | None) -> None:
+        """Before the historian starts: the owners file gives each collector identity its
+        series (0: the load generator's ``load_series``; ``i``: plant collector ``i-1``'s)."""
+        per_collector = [list(load_series), *(plant.collector_series() if plant else [])]
+        if len(per_collector) != self.collector_count:
+            raise ValueError(
+                f"{len(per_collector)} collectors' series for {self.collector_count} identities"
+            )
+        path = source_owners_path(self.directory, TENANT)
+        binding = load_source_owners(path)
+        assert binding.owners is not None  # security init always writes them
+        partition = {s: p for p, owners in binding.owners.items() for s in owners}
+        series = {
+            self.collector_name(i): SeriesSet.of_ids(ids) for i, ids in enumerate(per_collector)
+        }
+        write_source_owners(path, self.partitions, partition, series)
 
     def api_auth(self) -> ApiAuth:
         """The API load's token: the read-scoped ``acme-api-reader`` of tenant ``acme``."""

@@ -1,6 +1,7 @@
 """``twinbench security``: generate and inspect the bus credentials of a deployment.
 
 twinbench security init DIR [--tenants acme,globex] [--collectors N] [--days VALID] [--mtls]
+                           [--series acme-collector-1=1-500,700 ...]
 twinbench security show DIR [--permissions]
 twinbench security rotate DIR [--user NAME ...] [--api-token NAME ...] [--jetstream-key]
                              [--forget-previous-key]
@@ -27,6 +28,7 @@ from harness.security.rotation import (
     rotate_jetstream_key,
     rotate_user,
 )
+from historian.ingest.series_owners import SeriesSet
 
 app = typer.Typer(help="Bus credentials: CA, TLS, NKEY users, accounts.", no_args_is_help=True)
 
@@ -53,10 +55,25 @@ def init(
     mtls: bool = typer.Option(False, "--mtls", help="Require client certificates (verify)"),
     cipher: str = typer.Option("chachapoly", help="JetStream store cipher: chachapoly or aes"),
     force: bool = typer.Option(False, "--force", help="Replace an existing deployment in DIR"),
+    series: list[str] = typer.Option(
+        [],
+        "--series",
+        help="NAME=IDS: the series ids collector NAME may write (1-500,700 or *; "
+        "default *), in its source owners file",
+    ),
 ) -> None:
     """Write a local CA, server and client certificates, NKEY users, the JetStream
     store key and a manifest (security.json) into DIR."""
     names = tuple(t.strip() for t in tenants.split(",") if t.strip())
+    owned: dict[str, SeriesSet] = {}
+    for item in series:
+        name, eq, spec = item.partition("=")
+        try:
+            if not eq or not name.strip():
+                raise ValueError("give NAME=IDS, e.g. acme-collector-1=1-500,700")
+            owned[name.strip()] = SeriesSet.parse(spec)
+        except ValueError as exc:
+            raise _fail(f"--series {item!r}: {exc}") from None
     try:
         options = InitOptions(
             tenants=names,
@@ -66,6 +83,7 @@ def init(
             partitions=partitions,
             mtls=mtls,
             cipher=cipher,
+            series=owned,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None
