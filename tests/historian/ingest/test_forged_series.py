@@ -29,6 +29,7 @@ from historian.bus.auth import NatsAuth
 from historian.bus.publisher import BatchPublisher
 from historian.bus.subjects import partition_of
 from historian.bus.wire import encode_batch
+from historian.ingest.metrics import IngestExporter
 from historian.ingest.series_owners import SeriesSet
 from historian.ingest.service import IngestHost
 from historian.ingest.sources import (
@@ -119,6 +120,11 @@ async def test_a_batch_with_one_foreign_series_is_dead_lettered_whole(
         assert sorted(sink.series) == list(range(MINE[0], MINE[0] + 100))
         assert worker.metrics.wrong_series == 2 and worker.metrics.dead_lettered == 2
         assert worker.metrics.wrong_source == 0
+        exporter = IngestExporter()
+        exporter.update(host.workers)
+        labels = {"partition": str(me.partition), "reason": "wrong-series"}
+        value = exporter.registry.get_sample_value("twinbench_ingest_refused_batches_total", labels)
+        assert value == 2.0
         name = opts.consumer_name(me.partition)
         while time.monotonic() < deadline:  # all four acked: nothing pending or redelivered
             info = await ops.jetstream().consumer_info(opts.stream, name)
