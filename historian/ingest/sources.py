@@ -30,6 +30,7 @@ re-partitioned with batches still in the stream under the old count.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,7 @@ WRONG_SOURCE = "wrong-source"
 """The dead-letter reason of a batch whose source does not belong to its partition."""
 WRONG_SERIES = "wrong-series"
 """The dead-letter reason of a batch holding a series its source does not own."""
+_RANGE = re.compile(r"\[\s+(\d+),\s+(\d+)\s+\]")
 
 
 class SourceOwnersError(ValueError):
@@ -205,4 +207,7 @@ def write_source_owners(
         "owners": owners,
         "series": owned,
     }
-    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(doc, indent=2, sort_keys=True)
+    # one line per [first, last] range (indent=2 would spread each over four)
+    text = _RANGE.sub(lambda m: f"[{m.group(1)}, {m.group(2)}]", text)
+    path.write_text(text + "\n", encoding="utf-8")

@@ -174,3 +174,26 @@ def test_init_writes_hashed_api_tokens_and_rotate_replaces_one(tmp_path: Path) -
         new.authenticate(f"Bearer {secret}")  # the old secret no longer opens it
     bad = runner.invoke(build_app(), ["security", "rotate", str(directory), "--api-token", "x"])
     assert bad.exit_code == 2 and "<tenant>-api-<role>" in bad.output
+
+
+def test_init_series_option_writes_each_collectors_series(tmp_path: Path) -> None:
+    from harness.security.deployment import source_owners_path
+    from historian.ingest.series_owners import SeriesSet
+    from historian.ingest.sources import load_source_owners
+
+    directory = tmp_path / "sec"
+    code, _, err = init(str(directory), "--series", "acme-collector-1=1-10,12")
+    assert code == 0, err
+    binding = load_source_owners(source_owners_path(directory, "acme"))
+    assert binding.series == {
+        "acme-collector-1": SeriesSet.of([(1, 10), 12]),
+        "acme-collector-2": SeriesSet.ANY,  # not named: unchecked
+    }
+    for spec, says in (
+        ("acme-collector-1=1-x", "neither an id nor"),
+        ("acme-collector-1", "give NAME=IDS"),
+        ("acme-collector-9=1", "no such collector"),
+    ):
+        code, out, err = init(str(tmp_path / spec.replace("=", "_")), "--series", spec)
+        assert code == 2 and says in err, (out, err)
+        assert len(err.strip().splitlines()) == 1
