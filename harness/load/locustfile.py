@@ -16,7 +16,9 @@ poll). Requests are named by kind, not by URL, so the table has one row per kind
 Inside a scenario (``harness.run.api_load``) two environment variables steer the users:
 ``TWINBENCH_LOCUST_TAGS_FILE`` (tag names, one a line: no catalogue request, newest
 data = now) and ``TWINBENCH_LOCUST_WINDOW`` (``START_NS:END_NS`` wall clock: each user
-waits for the start and stops at the end, so the stats cover the window only).
+waits for the start and stops at the end, so the stats cover the window only);
+``TWINBENCH_LOCUST_TOKEN_FILE`` (a file holding a bearer secret: every request sends
+``Authorization: Bearer <secret>``, as a ``--secure`` scenario's load does).
 The self-contained run's ingest goes through ``POST /api/v1/write`` (the same engine
 write path as the bus, not NATS) at ``--ingest-rate`` points/s in 10 batches a second.
 """
@@ -45,6 +47,7 @@ S = 1_000_000_000
 PLOT_PX = 1000
 TAGS_FILE_ENV = "TWINBENCH_LOCUST_TAGS_FILE"
 WINDOW_ENV = "TWINBENCH_LOCUST_WINDOW"
+TOKEN_FILE_ENV = "TWINBENCH_LOCUST_TOKEN_FILE"
 
 
 def _env_window() -> tuple[int, int]:
@@ -78,6 +81,10 @@ class TrendUser(HttpUser):
         return random.uniform(0.05, 0.5)  # think time between requests
 
     def on_start(self) -> None:
+        token_file = os.environ.get(TOKEN_FILE_ENV)
+        if token_file:  # a token-protected server (historian serve --tokens)
+            secret = Path(token_file).read_text().strip()
+            self.client.headers["Authorization"] = f"Bearer {secret}"
         tags_file = os.environ.get(TAGS_FILE_ENV)
         if tags_file:  # a scenario: names from its catalogue, data arriving now
             self.tags = Path(tags_file).read_text().split()

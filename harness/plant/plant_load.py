@@ -67,6 +67,12 @@ class PlantLoad:
         """How many collector processes :meth:`start` runs (one per server process)."""
         return len(plan_slices(generate_profile(self.profile, self.seed), self.tags_per_process))
 
+    def collector_series(self) -> list[list[int]]:
+        """The series ids each collector process publishes (collector ``i``: the tags of
+        server ``i``'s slice of the catalogue), e.g. for the ingest's series owners."""
+        cat = generate_profile(self.profile, self.seed)  # the fault mix keeps tags and ids
+        return [[t.id for t in cat.tags[a:b]] for a, b in plan_slices(cat, self.tags_per_process)]
+
     def write_catalogue(self) -> Path:
         """Generate the plant's catalogue (with the sensor fault mix) into ``catalogue_path``."""
         cat = generate_profile(self.profile, self.seed)

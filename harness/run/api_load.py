@@ -10,6 +10,12 @@ half of the same phase is the no-API baseline of the ingest latency
 (``harness.run.api_scoring``). Locust is bounded twice: ``--run-time`` and, should it
 overrun, SIGTERM then SIGKILL by its PID.
 
+Under ``--secure`` (:class:`ApiAuth`, from ``harness.run.secure_profile``) the historian
+is served with ``--tokens`` (the deployment's hashed tokens file), the catalogue's
+``[catalogue] tenant`` is the deployment's tenant, and every request of the load (the
+tag listing and each locust user) sends the read-scoped token as
+``Authorization: Bearer``; a request without it gets 401.
+
 Synthetic series ``1_000_001 + k`` are named as ISA-95 paths
 ``twinbench.loadgen.synthetic.bank_BB.cell_C.series_KKKK.value`` (100 series a bank,
 10 a cell), so ``GET /api/v1/tags?pattern=twinbench.loadgen.*`` lists them.
@@ -40,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SYNTHETIC_TAG_GLOB",
+    "ApiAuth",
     "ApiLoad",
     "ApiLoadResult",
     "KindStats",
@@ -65,19 +72,42 @@ def synthetic_tag_name(series_id: int, base: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ApiAuth:
+    """The bearer token of a secure run's API load (``SecureProfile.api_auth``)."""
+
+    tokens_file: Path
+    """``historian serve --tokens``: the hashed tokens file."""
+    token_file: Path
+    """The 0600 file with the load's (read-scoped) secret."""
+    tenant: str
+    """The tenant of the token, given to every tag of the scenario catalogue."""
+
+    def header(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token_file.read_text().strip()}"}
+
+
 def write_scenario_catalogue(
-    path: Path, series_ids: Sequence[int], base: int, plant_catalogue: Path | None = None
+    path: Path,
+    series_ids: Sequence[int],
+    base: int,
+    plant_catalogue: Path | None = None,
+    *,
+    tenant: str = "",
 ) -> Path:
     """A catalogue TOML naming every synthetic series, after the plant's tags if any.
 
     The plant's file is the simulator's (the historian skips its Modbus and sensor
-    sections); the synthetic ``[[tag]]`` tables continue its tag array.
+    sections); the synthetic ``[[tag]]`` tables continue its tag array. ``tenant``:
+    the ``[catalogue] tenant`` default, so every tag belongs to it (API tokens).
     """
     head = (
         plant_catalogue.read_text()
         if plant_catalogue is not None
-        else 'format = "twinbench-catalogue"\nversion = 1\n'
+        else 'format = "twinbench-catalogue"\nversion = 1\n\n[catalogue]\n'
     )
+    if tenant:  # the simulator's file and the default above both have a [catalogue] table
+        head = head.replace("\n[catalogue]\n", f'\n[catalogue]\ntenant = "{tenant}"\n', 1)
     tags = "".join(
         f'\n[[tag]]\nid = {int(sid)}\npath = "{synthetic_tag_name(sid, base)}"\n'
         f'legacy_name = "LOADGEN:{int(sid) - base}"\nunit = "count"\nlow = -10.0\n'
@@ -176,19 +206,25 @@ def http_url(ready_file: Path) -> str:
     return str(json.loads(ready_file.read_text())["http"])
 
 
-def list_tags(url: str, pattern: str, timeout_s: float = 30.0) -> list[str]:
+def list_tags(
+    url: str, pattern: str, timeout_s: float = 30.0, headers: dict[str, str] | None = None
+) -> list[str]:
     """``GET /api/v1/tags?pattern=`` -> names (the catalogue the server serves)."""
-    with urllib.request.urlopen(
-        f"{url}/api/v1/tags?pattern={quote(pattern)}", timeout=timeout_s
-    ) as r:
+    req = urllib.request.Request(f"{url}/api/v1/tags?pattern={quote(pattern)}")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    with urllib.request.urlopen(req, timeout=timeout_s) as r:
         return [str(t["name"]) for t in json.loads(r.read())["items"]]
 
 
 class ApiLoad:
     """The scenario's locust run: start before the window, read its stats after it."""
 
-    def __init__(self, work: Path, users: int, window_s: tuple[float, float]) -> None:
+    def __init__(
+        self, work: Path, users: int, window_s: tuple[float, float], auth: ApiAuth | None = None
+    ) -> None:
         self.work = work / "api-load"
+        self.auth = auth
         self.users = users
         self.window_s = window_s
         self.catalogue = work / "catalogue-scenario.toml"
@@ -197,23 +233,28 @@ class ApiLoad:
         self.notes: list[str] = []
 
     @classmethod
-    def for_scenario(cls, scenario: Scenario, schedule: Schedule, work: Path) -> ApiLoad | None:
-        """The scenario's API load (None without ``api_load_users``)."""
+    def for_scenario(
+        cls, scenario: Scenario, schedule: Schedule, work: Path, auth: ApiAuth | None = None
+    ) -> ApiLoad | None:
+        """The scenario's API load (None without ``api_load_users``); ``auth``: ``--secure``."""
         if not scenario.api_load_users:
             return None
         _, middle, end = api_window_s(schedule, scenario.api_load_phase)
-        return cls(work, scenario.api_load_users, (middle, end))
+        return cls(work, scenario.api_load_users, (middle, end), auth)
 
     def write_catalogue(self, series: Sequence[int], base: int, plant: PlantLoad | None) -> None:
         """Before the historian starts: the synthetic series, and the plant's tags."""
         plant_file = plant.write_catalogue() if plant is not None else None
-        write_scenario_catalogue(self.catalogue, series, base, plant_file)
+        tenant = self.auth.tenant if self.auth is not None else ""
+        write_scenario_catalogue(self.catalogue, series, base, plant_file, tenant=tenant)
 
     def server_args(self) -> list[str]:
-        """The historian's extra arguments: the HTTP API on a free port, the catalogue."""
+        """The historian's extra arguments: the HTTP API on a free port, the catalogue,
+        and under ``--secure`` the tokens file."""
+        tokens = ["--tokens", str(self.auth.tokens_file)] if self.auth is not None else []
         return [
             "--http", "127.0.0.1:0", "--catalogue", str(self.catalogue),
-            "--ready-file", str(self.ready_file),
+            "--ready-file", str(self.ready_file), *tokens,
         ]  # fmt: skip
 
     async def run(
@@ -223,7 +264,8 @@ class ApiLoad:
         start_s, end_s = self.window_s
         await sleep_until(max(start_s - LOCUST_LEAD_S, 0.0))
         url = http_url(self.ready_file)
-        tags = await asyncio.to_thread(list_tags, url, SYNTHETIC_TAG_GLOB)
+        header = self.auth.header() if self.auth is not None else None
+        tags = await asyncio.to_thread(list_tags, url, SYNTHETIC_TAG_GLOB, 30.0, header)
         if not tags:
             self.notes.append(f"api load: GET /api/v1/tags?pattern={SYNTHETIC_TAG_GLOB} was empty")
             return
@@ -238,6 +280,8 @@ class ApiLoad:
             "TWINBENCH_LOCUST_TAGS_FILE": str(tags_file),
             "TWINBENCH_LOCUST_WINDOW": f"{start_ns}:{end_ns}",
         }
+        if self.auth is not None:  # the secret's file, not the secret, in the environment
+            env["TWINBENCH_LOCUST_TOKEN_FILE"] = str(self.auth.token_file)
         prefix = self.work / "locust"
         argv = [
             sys.executable, "-m", "locust",

@@ -115,7 +115,8 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
             plant_collectors = self.plant.collector_count() if self.plant is not None else 0
             self.secure = SecureProfile(self.work, collectors=1 + plant_collectors, mtls=mtls)
         self.source_id = self.secure.collector_name(0) if self.secure else SOURCE_ID
-        self.api_load = ApiLoad.for_scenario(scenario, self.schedule, self.work)
+        auth = self.secure.api_auth() if self.secure else None  # --secure: bearer tokens
+        self.api_load = ApiLoad.for_scenario(scenario, self.schedule, self.work, auth)
         self.stack = ScenarioStack(
             self.work,
             proxy_collector=bool({"partition-collector-bus", "corrupt-spool"} & kinds),
@@ -147,6 +148,8 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
         load_partition = partition_of(self.source_id, self.bus.partitions)
         self._load_consumer = self.bus.consumer_name(load_partition)
         self.series = np.arange(SYNTHETIC_ID_BASE, SYNTHETIC_ID_BASE + N_SERIES, dtype=np.uint32)
+        if self.secure is not None:  # each collector identity may write its own series only
+            self.secure.bind_series(self.series.tolist(), self.plant)
         self.source = SyntheticSource(self.series, scenario.seed, start_ns=time.time_ns())
         self.ledger = Ledger(expected_values=self.source.expected_values)
         self.acked_series = ThroughputSeries(time.time_ns())

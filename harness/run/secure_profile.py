@@ -11,26 +11,39 @@ What :class:`SecureProfile` sets up in the run's work directory, before any serv
   ingest identity may not create or update them), the historian then run with
   ``--bind-only`` as ``acme-ingest`` over TLS;
 * the historian's WAL and segments encrypted with a key file (``--encryption-key``);
+* the source owners file (``--source-owners``, version 2) also binding series to
+  sources (:meth:`SecureProfile.bind_series`): the load generator owns the synthetic
+  series, plant collector ``i`` the tags of its slice; a batch with another's series
+  is dead-lettered (``wrong-series``);
 * the runner's publisher as ``acme-collector-1`` (its ``source_id`` is that name, so it
   lands on its own partition), its observer as ``acme-reader`` and the dead-letter
   count at the end as ``acme-operator``;
 * the plant: each collector process with its own collector identity; the OPC UA
   servers in secure mode (Basic256Sha256 SignAndEncrypt only, no anonymous, one user
   whose password the collectors read from a 0600 file). Modbus has no security.
+* the HTTP API, when the scenario serves it (``--api-users N``, stress: 5): the historian
+  with ``--tokens`` (``DIR/api-tokens-acme.toml``, SHA-256 digests only), every tag of
+  the scenario catalogue in tenant ``acme``, and the locust load sending the read-scoped
+  ``acme-api-reader`` bearer token (:meth:`SecureProfile.api_auth`); a request without a
+  token gets 401.
 
 With ``--mtls`` every client also presents its certificate (``security init --mtls``).
-Not covered: the HTTP API tokens (the scenario does not serve HTTP), the cold tier.
+Not covered: the cold tier (S3 server-side encryption), TLS on the HTTP API itself
+(the tokens travel in clear on loopback; terminate TLS in front of it in a real site).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 
+from harness.run.api_load import ApiAuth
+from harness.security.api_tokens import api_token_path, api_tokens_path
 from harness.security.client import NatsServerConfig, SecureNatsConfig
 from harness.security.deployment import InitOptions, init_deployment, source_owners_path
 from harness.security.identities import Role
@@ -39,7 +52,12 @@ from historian.bus.auth import NatsAuth
 from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_consumer, ensure_streams
 from historian.crypto.keyfile import generate_key_file
+from historian.ingest.series_owners import SeriesSet
+from historian.ingest.sources import load_source_owners, write_source_owners
 from historian.opcua.security import hash_password
+
+if TYPE_CHECKING:
+    from harness.plant.plant_load import PlantLoad
 
 __all__ = ["SECURITY_MODES", "SecureProfile"]
 
@@ -148,6 +166,31 @@ class SecureProfile:
             str(source_owners_path(self.directory, TENANT)),
         ]
 
+    def bind_series(self, load_series: Iterable[int], plant: PlantLoad | None) -> None:
+        """Before the historian starts: the owners file gives each collector identity its
+        series (0: the load generator's ``load_series``; ``i``: plant collector ``i-1``'s)."""
+        per_collector = [list(load_series), *(plant.collector_series() if plant else [])]
+        if len(per_collector) != self.collector_count:
+            raise ValueError(
+                f"{len(per_collector)} collectors' series for {self.collector_count} identities"
+            )
+        path = source_owners_path(self.directory, TENANT)
+        binding = load_source_owners(path)
+        assert binding.owners is not None  # security init always writes them
+        partition = {s: p for p, owners in binding.owners.items() for s in owners}
+        series = {
+            self.collector_name(i): SeriesSet.of_ids(ids) for i, ids in enumerate(per_collector)
+        }
+        write_source_owners(path, self.partitions, partition, series)
+
+    def api_auth(self) -> ApiAuth:
+        """The API load's token: the read-scoped ``acme-api-reader`` of tenant ``acme``."""
+        return ApiAuth(
+            tokens_file=api_tokens_path(self.directory, TENANT),
+            token_file=api_token_path(self.directory, TENANT, "reader"),
+            tenant=TENANT,
+        )
+
     def plant_collector_args(self, index: int, protocol: str) -> tuple[str, list[str]]:
         """(source_id, extra options) of plant collector process ``index`` (0..): the
         identity after the load generator's, its partition count from the manifest, and
@@ -181,5 +224,6 @@ class SecureProfile:
             f"{m.bus.partitions} partitions so each of {self.collector_count} collector "
             "identities has its own subject; historian WAL and segments encrypted "
             "(AES-GCM key file); plant OPC UA servers Basic256Sha256 SignAndEncrypt with a "
-            "user login (Modbus has no security); HTTP API not served; docs/security.md)"
+            "user login (Modbus has no security); HTTP API, when served, with bearer tokens "
+            f"(the load as read-scoped {TENANT}-api-reader); docs/security.md)"
         )

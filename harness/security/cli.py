@@ -1,8 +1,10 @@
 """``twinbench security``: generate and inspect the bus credentials of a deployment.
 
 twinbench security init DIR [--tenants acme,globex] [--collectors N] [--days VALID] [--mtls]
+                           [--series acme-collector-1=1-500,700 ...]
 twinbench security show DIR [--permissions]
-twinbench security rotate DIR [--user NAME ...] [--jetstream-key] [--forget-previous-key]
+twinbench security rotate DIR [--user NAME ...] [--api-token NAME ...] [--jetstream-key]
+                             [--forget-previous-key]
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from harness.security.api_tokens import API_TOKEN_SCOPES, rotate_api_token
 from harness.security.deployment import (
     DeploymentExistsError,
     InitOptions,
@@ -25,6 +28,7 @@ from harness.security.rotation import (
     rotate_jetstream_key,
     rotate_user,
 )
+from historian.ingest.series_owners import SeriesSet
 
 app = typer.Typer(help="Bus credentials: CA, TLS, NKEY users, accounts.", no_args_is_help=True)
 
@@ -51,10 +55,25 @@ def init(
     mtls: bool = typer.Option(False, "--mtls", help="Require client certificates (verify)"),
     cipher: str = typer.Option("chachapoly", help="JetStream store cipher: chachapoly or aes"),
     force: bool = typer.Option(False, "--force", help="Replace an existing deployment in DIR"),
+    series: list[str] = typer.Option(
+        [],
+        "--series",
+        help="NAME=IDS: the series ids collector NAME may write (1-500,700 or *; "
+        "default *), in its source owners file",
+    ),
 ) -> None:
     """Write a local CA, server and client certificates, NKEY users, the JetStream
     store key and a manifest (security.json) into DIR."""
     names = tuple(t.strip() for t in tenants.split(",") if t.strip())
+    owned: dict[str, SeriesSet] = {}
+    for item in series:
+        name, eq, spec = item.partition("=")
+        try:
+            if not eq or not name.strip():
+                raise ValueError("give NAME=IDS, e.g. acme-collector-1=1-500,700")
+            owned[name.strip()] = SeriesSet.parse(spec)
+        except ValueError as exc:
+            raise _fail(f"--series {item!r}: {exc}") from None
     try:
         options = InitOptions(
             tenants=names,
@@ -64,6 +83,7 @@ def init(
             partitions=partitions,
             mtls=mtls,
             cipher=cipher,
+            series=owned,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None
@@ -113,6 +133,9 @@ def show(
 def rotate(
     directory: Path = typer.Argument(..., help="A directory written by `security init`"),
     user: list[str] = typer.Option([], "--user", help="Rotate this user's NKEY and cert"),
+    api_token: list[str] = typer.Option(
+        [], "--api-token", help="New secret for this HTTP API token (e.g. acme-api-reader)"
+    ),
     jetstream_key: bool = typer.Option(
         False, "--jetstream-key", help="New store key; the old one kept as prev_encryption_key"
     ),
@@ -122,9 +145,23 @@ def rotate(
     days: float = typer.Option(90.0, help="Validity of the rotated users, in days"),
 ) -> None:
     """Rotate credentials in DIR; then re-render the server config and restart nats-server."""
-    if not (user or jetstream_key or forget_previous):
-        raise _fail("nothing to rotate: give --user NAME, --jetstream-key or --forget-previous-key")
+    if not (user or api_token or jetstream_key or forget_previous):
+        raise _fail(
+            "nothing to rotate: give --user NAME, --api-token NAME, --jetstream-key or "
+            "--forget-previous-key"
+        )
     try:
+        for name in api_token:
+            tenant, _, role = name.rpartition("-api-")
+            if not tenant or role not in API_TOKEN_SCOPES:
+                raise ValueError(
+                    f"--api-token {name!r}: give <tenant>-api-<role>, role one of "
+                    f"{', '.join(API_TOKEN_SCOPES)}"
+                )
+            path = rotate_api_token(directory, tenant, role)
+            typer.echo(
+                f"rotated {name}: new secret in users/{name}.token, {path} (restart the historian)"
+            )
         for name in user:
             ident = rotate_user(directory, name, days=days).identity(name)
             typer.echo(f"rotated {name}: new key {ident.public_key}, expires {ident.expires}")

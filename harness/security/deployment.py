@@ -8,6 +8,9 @@ Layout of DIR (keys and seeds 0600, the directory 0700)::
     jetstream-key.conf       ``key: "..."`` for JetStream store encryption
     users/<name>.nk          NKEY seed of each user
     users/<name>.crt .key    its TLS client certificate (used under mTLS)
+    source-owners-<t>.json   the ingest's ``--source-owners`` of tenant ``t``
+    api-tokens-<t>.toml      the HTTP API's ``--tokens`` of tenant ``t`` (hashed)
+    users/<t>-api-<role>.token   the bearer secret of each API token (reader, admin)
 
 Users per tenant ``t``: ``t-collector-<i>`` (i = 1..N), ``t-ingest``,
 ``t-reader``, ``t-operator``; in the system account: ``audit``; in the audit
@@ -19,9 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.security.api_tokens import write_api_tokens
 from harness.security.identities import (
     AUDIT_ACCOUNT,
     RESERVED_TENANTS,
@@ -37,6 +42,7 @@ from harness.security.permissions import uns_tenant_root
 from harness.security.pki import issue_cert, make_ca, write_private_file
 from historian.bus.options import BusOptions
 from historian.bus.subjects import partition_of
+from historian.ingest.series_owners import SeriesSet
 from historian.ingest.sources import write_source_owners
 
 __all__ = [
@@ -68,6 +74,9 @@ class InitOptions:
     mtls: bool = False
     cipher: str = "chachapoly"
     bus: BusOptions = field(default_factory=BusOptions)
+    series: Mapping[str, SeriesSet] = field(default_factory=dict)
+    """Collector name -> the series it may write (the owners file's ``series``); a
+    collector not named may write every series (``"*"``)."""
 
     def __post_init__(self) -> None:
         if not self.tenants:
@@ -90,6 +99,13 @@ class InitOptions:
             raise ValueError(f"--partitions must be >= 1, got {self.partitions}")
         if self.cipher not in CIPHERS:
             raise ValueError(f"cipher {self.cipher!r}: use one of {', '.join(CIPHERS)}")
+        names = {f"{t}-collector-{i}" for t in self.tenants for i in range(1, self.collectors + 1)}
+        for name in self.series:
+            if name not in names:
+                raise ValueError(
+                    f"--series {name}=...: no such collector (they are <tenant>-collector-1.."
+                    f"{self.collectors})"
+                )
 
 
 def pick_partitions(tenants: tuple[str, ...], collectors: int) -> int:
@@ -221,7 +237,11 @@ def init_deployment(
             source_owners_path(directory, tenant),
             partitions,
             {s: p for s, p in owned.items() if s is not None and p is not None},
+            options.series,
         )
+        write_api_tokens(
+            directory, tenant
+        )  # historian serve --tokens (harness.security.api_tokens)
     return manifest
 
 

@@ -62,6 +62,12 @@ class IngestExporter:
             "sent to the dead-letter stream; the rest of their message was stored",
             [*labels, "reason"], registry=r,
         )  # fmt: skip
+        self.refused = Gauge(
+            "twinbench_ingest_refused_batches_total",
+            "Batches dead-lettered whole by the source-owners check: reason wrong-source (not "
+            "the partition's source) or wrong-series (a series its source does not own)",
+            [*labels, "reason"], registry=r,
+        )  # fmt: skip
         self.naks = Gauge(
             "twinbench_ingest_naks_total",
             "Messages nak'd for redelivery because the store could not take them",
@@ -158,6 +164,8 @@ class IngestExporter:
             self.dead.labels(p).set(m.dead_lettered)
             for reason in REASONS:
                 self.rejected.labels(p, reason).set(m.rejected_points.get(reason, 0))
+            self.refused.labels(p, "wrong-source").set(m.wrong_source)
+            self.refused.labels(p, "wrong-series").set(m.wrong_series)
             self.naks.labels(p).set(m.naks)
             self.write_failures.labels(p).set(h.transient_failures)
             for s in _STATES:

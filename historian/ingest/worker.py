@@ -66,7 +66,7 @@ from historian.ingest.checkpoint import (
     save_checkpoint,
 )
 from historian.ingest.health import StoreUnusableError, WriteHealth, classify, describe
-from historian.ingest.sources import WRONG_SOURCE, SourceBinding
+from historian.ingest.sources import WRONG_SERIES, WRONG_SOURCE, SourceBinding
 from historian.lsm.latency import StageLatency
 from historian.model import PointBatch
 from historian.options import Options
@@ -119,6 +119,9 @@ class IngestMetrics:
     wrong_source: int = 0
     """Messages dead-lettered because their source does not belong to the partition
     (:mod:`historian.ingest.sources`; also counted in ``dead_lettered``)."""
+    wrong_series: int = 0
+    """Messages dead-lettered because they hold a series their source does not own
+    (a version 2 ``--source-owners`` file; also counted in ``dead_lettered``)."""
 
 
 INGEST_STAGES = (
@@ -160,7 +163,8 @@ class IngestWorker:
     ingest identity may not: docs/security.md). Default: create or update them.
 
     ``sources``: refuse (dead-letter, reason ``wrong-source``) a batch whose source does
-    not belong to this partition (:mod:`historian.ingest.sources`). None: no check.
+    not belong to this partition, and (``wrong-series``) one holding a series its source
+    does not own (:mod:`historian.ingest.sources`). None: no check.
     """
 
     def __init__(
@@ -373,11 +377,17 @@ class IngestWorker:
                 backoff = max(backoff, await self._dead_letter(msg, exc.reason, str(exc)))
                 continue
             if self._sources is not None:
-                why = self._sources.refusal(decoded.source_id, self._partition)
-                if why is not None:  # a forged source: never stored; recorded, then acked
-                    delay = await self._dead_letter(msg, WRONG_SOURCE, why)
+                refused = self._sources.check(
+                    decoded.source_id, self._partition, decoded.batch.series
+                )
+                if refused is not None:  # forged source or series: never stored; recorded, acked
+                    reason, why = refused
+                    delay = await self._dead_letter(msg, reason, why)
                     if delay == 0.0:  # recorded and acked (else nak'd: counted on redelivery)
-                        self.metrics.wrong_source += 1
+                        if reason == WRONG_SOURCE:
+                            self.metrics.wrong_source += 1
+                        elif reason == WRONG_SERIES:
+                            self.metrics.wrong_series += 1
                     backoff = max(backoff, delay)
                     continue
             t1 = time.perf_counter()

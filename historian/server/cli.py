@@ -115,9 +115,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--source-owners",
         type=Path,
         metavar="FILE",
-        help="JSON of which sources may publish on each partition (historian/docs/format/"
-        "source-owners.md); a batch of another source is dead-lettered (wrong-source). With "
-        "--nats-nkey the routing check (crc32c(source) %% partitions) is on even without it",
+        help="JSON of which sources may publish on each partition and which series each may "
+        "write (historian/docs/format/source-owners.md); a batch of another source is "
+        "dead-lettered (wrong-source), one with a series its source does not own too "
+        "(wrong-series). With --nats-nkey the routing check (crc32c(source) %% partitions) "
+        "is on even without it",
     )
     ap.add_argument("--catalogue", type=Path, help="tag catalogue TOML; unknown series rejected")
     ap.add_argument(

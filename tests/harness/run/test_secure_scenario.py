@@ -170,3 +170,33 @@ def test_mtls_profile_gives_every_process_its_certificate_and_the_server_demands
         server.close()
     result = CliRunner().invoke(build_app(), ["scenario", "run", "bursty", "--mtls"])
     assert result.exit_code == 2 and "give both" in result.output, result.output
+
+
+def test_bind_series_gives_the_load_and_each_plant_collector_its_own_series(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from harness.plant.plant_load import PlantLoad
+    from harness.run.secure_profile import SecureProfile
+    from historian.ingest.sources import load_source_owners
+
+    plant = PlantLoad(tmp_path / "plant", "normal", 7)
+    per_plant = plant.collector_series()
+    profile = SecureProfile(tmp_path, collectors=1 + len(per_plant))
+    load = list(range(1_000_001, 1_000_101))
+    profile.bind_series(load, plant)
+    args = profile.historian_args()
+    binding = load_source_owners(Path(args[args.index("--source-owners") + 1]))
+    assert binding.series is not None and binding.owners is not None
+    for i, ids in enumerate([load, *per_plant]):
+        name = profile.collector_name(i)
+        mine = np.array(ids, dtype=np.uint32)
+        assert binding.check(name, profile.cfg.manifest.identity(name).partition or 0, mine) is None
+        others = [s for j, o in enumerate([load, *per_plant]) if j != i for s in o]
+        refused = binding.check(
+            name, profile.cfg.manifest.identity(name).partition or 0, np.array(others, np.uint32)
+        )
+        assert refused is not None and refused[0] == "wrong-series"
+    with pytest.raises(ValueError, match="identities"):
+        profile.bind_series(load, None)  # the plant's collectors would own nothing

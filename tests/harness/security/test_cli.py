@@ -144,3 +144,56 @@ def test_init_notes_collectors_that_share_a_partition(tmp_path: Path) -> None:
     code, out, err = init(str(tmp_path / "sec"), "--collectors", "2", "--partitions", "1")
     assert code == 0, err
     assert "note: partition 0 is shared by acme-collector-1, acme-collector-2" in out
+
+
+def test_init_writes_hashed_api_tokens_and_rotate_replaces_one(tmp_path: Path) -> None:
+    from harness.security.api_tokens import api_token_path, api_tokens_path, read_api_token
+    from historian.api.auth import load_tokens
+
+    directory = tmp_path / "sec"
+    assert init(str(directory), "--collectors", "1")[0] == 0
+    tokens_file = api_tokens_path(directory, "acme")
+    table = load_tokens(tokens_file)  # the API's own loader accepts it
+    secret = read_api_token(directory, "acme", "reader")
+    assert mode(api_token_path(directory, "acme", "reader")) == 0o600
+    assert secret not in tokens_file.read_text() and "token_sha256" in tokens_file.read_text()
+    reader = table.authenticate(f"Bearer {secret}")
+    assert (reader.name, reader.tenant) == ("acme-api-reader", "acme")
+    assert reader.scopes == frozenset({"read"})
+    admin = table.authenticate(f"Bearer {read_api_token(directory, 'acme', 'admin')}")
+    assert admin.scopes == {"read", "write", "admin"}
+    result = runner.invoke(
+        build_app(), ["security", "rotate", str(directory), "--api-token", "acme-api-reader"]
+    )
+    assert result.exit_code == 0, result.output
+    new = load_tokens(tokens_file)
+    assert new.authenticate(f"Bearer {read_api_token(directory, 'acme', 'reader')}").name == (
+        "acme-api-reader"
+    )
+    with pytest.raises(Exception, match="unknown token"):
+        new.authenticate(f"Bearer {secret}")  # the old secret no longer opens it
+    bad = runner.invoke(build_app(), ["security", "rotate", str(directory), "--api-token", "x"])
+    assert bad.exit_code == 2 and "<tenant>-api-<role>" in bad.output
+
+
+def test_init_series_option_writes_each_collectors_series(tmp_path: Path) -> None:
+    from harness.security.deployment import source_owners_path
+    from historian.ingest.series_owners import SeriesSet
+    from historian.ingest.sources import load_source_owners
+
+    directory = tmp_path / "sec"
+    code, _, err = init(str(directory), "--series", "acme-collector-1=1-10,12")
+    assert code == 0, err
+    binding = load_source_owners(source_owners_path(directory, "acme"))
+    assert binding.series == {
+        "acme-collector-1": SeriesSet.of([(1, 10), 12]),
+        "acme-collector-2": SeriesSet.ANY,  # not named: unchecked
+    }
+    for spec, says in (
+        ("acme-collector-1=1-x", "neither an id nor"),
+        ("acme-collector-1", "give NAME=IDS"),
+        ("acme-collector-9=1", "no such collector"),
+    ):
+        code, out, err = init(str(tmp_path / spec.replace("=", "_")), "--series", spec)
+        assert code == 2 and says in err, (out, err)
+        assert len(err.strip().splitlines()) == 1
