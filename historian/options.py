@@ -89,6 +89,11 @@ class Options:
 
     memtable_bytes: int = 32 * 1024 * 1024
     """Active memtable size that triggers a flush (22 bytes per point in memory)."""
+    background_nice: int = 5
+    """How much lower than the writers the flush and compaction threads run (Linux nice,
+    per thread: :func:`historian.cpu_priority.lower_this_thread`). On a busy machine
+    they then take the CPU the writers leave rather than make a write wait in the run
+    queue; 0 runs them at the writers' priority."""
     recovery_memtable_bytes: int | None = None
     """Memtable size while replaying the WAL at open (None: ``memtable_bytes``). Larger means
     longer chunks per flush, so faster recovery (flush cost is mostly per chunk), more memory."""
@@ -157,6 +162,8 @@ class Options:
             raise ValueError("bucket_ns must be > 0")
         if self.memtable_bytes < 1024:
             raise ValueError("memtable_bytes must be at least 1 KiB")
+        if not 0 <= self.background_nice <= 19:
+            raise ValueError(f"background_nice must be 0..19, got {self.background_nice}")
         if self.chunk_max_points < 1:
             raise ValueError("chunk_max_points must be >= 1")
         if self.max_immutable_memtables < 1:

@@ -27,7 +27,7 @@ PLANT_NICE = 10
 """CPU priority of the plant's server and collector processes. They stand for other
 machines (the plant's own servers, edge collectors); on the shared two cores they yield
 to the system under test and to the runner, which publishes on a schedule and whose
-lateness the report would charge to the system (:mod:`historian.server.cpu_priority`).
+lateness the report would charge to the system (:mod:`historian.cpu_priority`).
 Their own latency is reported (``plant_collect_to_queryable``), not judged."""
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-from historian.server.cpu_priority import lower_autogroup
+from historian.cpu_priority import lower_autogroup
 
 __all__ = [
     "ManagedProcess",
@@ -129,7 +129,7 @@ class ManagedProcess:
         nice: int = 0,
     ) -> None:
         """``nice`` > 0 runs the process (every thread, and its session's autogroup) at a
-        lower CPU priority: :mod:`historian.server.cpu_priority` says why both."""
+        lower CPU priority: :mod:`historian.cpu_priority` says why both."""
         self.name = name
         self.nice = nice
         self.argv = [os.fspath(a) for a in argv]

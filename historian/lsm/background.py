@@ -13,6 +13,7 @@ import itertools
 import time
 from collections.abc import Iterator
 
+from historian.cpu_priority import lower_this_thread
 from historian.errors import HistorianError
 from historian.wal import list_segments
 
@@ -75,6 +76,7 @@ class Background(EngineCore):
                 self._fs.remove(path)
 
     def _flush_loop(self) -> None:
+        lower_this_thread(self._opt.background_nice)
         while True:
             with self._work:
                 while not self._imm and not self._closed:
@@ -97,6 +99,7 @@ class Background(EngineCore):
 
     # ------------------------------------------------------------ compaction
     def _compact_loop(self) -> None:
+        lower_this_thread(self._opt.background_nice)
         backoff = 0.0
         while not self._closed:
             with self._work:

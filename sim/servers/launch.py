@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from historian.server.cpu_priority import lower_autogroup
+from historian.cpu_priority import lower_autogroup
 from sim.tags import Catalogue, dump_catalogue, load_catalogue
 
 
@@ -182,7 +182,7 @@ def start_servers(
     (:class:`sim.servers.history_http.HistorianHttpHistory`). With ``hold_file`` the
     processes publish their first tick and wait until that file exists (so collectors
     can subscribe before a replay runs); ``nice`` > 0 runs each process in its own
-    session at that lower CPU priority (:mod:`historian.server.cpu_priority`: its
+    session at that lower CPU priority (:mod:`historian.cpu_priority`: its
     autogroup too, so that it yields to the caller); ``progress`` has a replay write
     ``<workdir>/progress-<i>.json``. With ``events_nats`` (a NATS URL) each twin
     publishes its alarms and events to the events stream (docs/events.md). With

@@ -154,8 +154,8 @@ def test_wait_for_log_ignores_the_argv_header_and_earlier_runs(tmp_path: Path) -
 def test_a_nice_process_runs_every_thread_lower_in_its_own_autogroup(tmp_path: Path) -> None:
     """A load generator (the plant, locust) must yield to the system under test: its
     threads inherit the nice value and its session's autogroup is lowered too (nice
-    alone does nothing across autogroups: historian.server.cpu_priority)."""
-    from historian.server.cpu_priority import autogroup_nice
+    alone does nothing across autogroups: historian.cpu_priority)."""
+    from historian.cpu_priority import autogroup_nice
 
     code = (
         "import os, threading, time\n"

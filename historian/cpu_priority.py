@@ -71,3 +71,24 @@ def autogroup_nice(pid: int) -> int | None:
     # "/autogroup-123 nice 10"
     parts = text.split()
     return int(parts[-1]) if len(parts) >= 3 and parts[-2] == "nice" else None
+
+
+def lower_this_thread(by: int) -> int:
+    """Raise the calling thread's nice value by ``by`` (>= 0); return the new value.
+
+    Linux keeps a nice value per thread (``setpriority`` on a thread id), so a process
+    can run its background work below its latency-sensitive threads, as RocksDB lowers
+    its compaction pool (``Env::LowerThreadPoolCPUPriority``). Threads this one starts
+    inherit the value. A platform without per-thread priorities leaves it unchanged.
+    """
+    if by < 0:
+        raise ValueError(f"by must be >= 0 (lowering priority only), got {by}")
+    import threading
+
+    tid = threading.get_native_id()
+    try:
+        now = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, now + by))
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except (OSError, AttributeError):  # not Linux: the value is per process there
+        return 0

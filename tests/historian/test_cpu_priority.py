@@ -1,0 +1,113 @@
+"""Lowering a process's CPU priority sets its nice value and its session's autogroup."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from historian.cpu_priority import autogroup_nice, lower_priority
+
+AUTOGROUP = os.path.exists("/proc/self/autogroup")
+
+
+def _sleeper(new_session: bool) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=new_session
+    )
+
+
+def test_a_process_in_its_own_session_gets_nice_and_autogroup_nice() -> None:
+    proc = _sleeper(new_session=True)
+    try:
+        set_group = lower_priority(proc.pid, 10)
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == 10
+        assert set_group == AUTOGROUP
+        if AUTOGROUP:
+            assert autogroup_nice(proc.pid) == 10
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_process_in_the_callers_session_leaves_the_shared_autogroup_alone() -> None:
+    """Its autogroup is the caller's own: lowering it would slow the caller down too."""
+    before = autogroup_nice(os.getpid())
+    proc = _sleeper(new_session=False)
+    try:
+        assert lower_priority(proc.pid, 7) is False
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == 7
+        assert autogroup_nice(os.getpid()) == before
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_raising_priority_is_refused() -> None:
+    with pytest.raises(ValueError, match=">= 0"):
+        lower_priority(os.getpid(), -1)
+
+
+def test_a_gone_process_is_not_an_error() -> None:
+    proc = _sleeper(new_session=True)
+    proc.kill()
+    proc.wait()
+    assert lower_priority(proc.pid, 5) is False
+
+
+def test_lowering_this_thread_leaves_the_other_threads_alone() -> None:
+    import threading
+
+    from historian.cpu_priority import lower_this_thread
+
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: list[int] = []
+
+    def work() -> None:
+        seen.append(lower_this_thread(4))
+        child = threading.Thread(
+            target=lambda: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        )
+        child.start()
+        child.join()
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert seen == [min(19, main_before + 4)] * 2  # and the threads it starts inherit it
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
+
+
+def test_the_engine_runs_flush_and_compaction_below_the_writers(tmp_path: Path) -> None:
+    import threading
+
+    import numpy as np
+
+    from historian import Historian, Options
+    from historian.model import PointBatch
+
+    db = Historian.open(tmp_path / "db", Options(background_nice=6))
+    try:
+        db.write(
+            PointBatch(
+                np.zeros(3, np.uint32), np.arange(3, dtype=np.int64) + 10**18,
+                np.ones(3), np.zeros(3, np.uint16), False,
+            )
+        )  # fmt: skip
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        bg = {t.name: t.native_id for t in threading.enumerate() if t.name.startswith("historian-")}
+        for name in ("historian-flush", "historian-compact"):
+            assert os.getpriority(os.PRIO_PROCESS, bg[name]) == min(19, mine + 6), name
+        assert mine == os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    finally:
+        db.close()
+
+
+def test_background_nice_is_checked() -> None:
+    from historian import Options
+
+    with pytest.raises(ValueError, match="background_nice"):
+        Options(background_nice=20)
