@@ -92,3 +92,20 @@ def lower_this_thread(by: int) -> int:
         return os.getpriority(os.PRIO_PROCESS, tid)
     except (OSError, AttributeError):  # not Linux: the value is per process there
         return 0
+
+
+def idle_this_thread() -> bool:
+    """Run the calling thread under ``SCHED_IDLE``: it gets a CPU only when no normal
+    task wants one. Unlike a nice value this also holds across autogroups (the
+    scheduler gives the group's share on a CPU by the weight of what runs there, and an
+    idle-policy thread weighs almost nothing), so a compaction burst cannot hold the
+    machine's other processes in the run queue. Returns False where it is unsupported.
+    """
+    policy = getattr(os, "SCHED_IDLE", None)
+    if policy is None:
+        return False
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: the calling thread
+    except OSError:
+        return False
+    return True

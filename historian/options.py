@@ -94,6 +94,11 @@ class Options:
     per thread: :func:`historian.cpu_priority.lower_this_thread`). On a busy machine
     they then take the CPU the writers leave rather than make a write wait in the run
     queue; 0 runs them at the writers' priority."""
+    compaction_idle: bool = True
+    """Run the compaction thread under ``SCHED_IDLE`` (Linux): it uses only CPU nobody
+    else wants, also across processes, which a nice value does not
+    (:func:`historian.cpu_priority.idle_this_thread`). Compaction is deferrable work;
+    the flush, which frees memtable budget, keeps ``background_nice``."""
     recovery_memtable_bytes: int | None = None
     """Memtable size while replaying the WAL at open (None: ``memtable_bytes``). Larger means
     longer chunks per flush, so faster recovery (flush cost is mostly per chunk), more memory."""

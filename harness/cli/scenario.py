@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:  # imported where used: the CLI starts without loading the harness
+    from harness.scenario import Scenario
 
 app = typer.Typer(help="List and run scenarios.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -92,7 +96,7 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _scenario_or_exit(name: str, *, short: bool):  # type: ignore[no-untyped-def]
+def _scenario_or_exit(name: str, *, short: bool) -> Scenario:
     from scenarios import UnknownScenarioError, get
 
     try:
@@ -101,7 +105,7 @@ def _scenario_or_exit(name: str, *, short: bool):  # type: ignore[no-untyped-def
         raise _usage_error(f"{exc} (twinbench scenario list shows them)") from None
 
 
-def _with_cluster(scenario, cluster: int | None):  # type: ignore[no-untyped-def]
+def _with_cluster(scenario: Scenario, cluster: int | None) -> Scenario:
     """The scenario on ``--cluster N`` JetStream nodes (None: as the scenario declares)."""
     from harness.scenario import ScenarioError
 
@@ -113,7 +117,7 @@ def _with_cluster(scenario, cluster: int | None):  # type: ignore[no-untyped-def
         raise _usage_error(f"--cluster {cluster}: {exc}") from None
 
 
-def _with_api_users(scenario, users: int | None):  # type: ignore[no-untyped-def]
+def _with_api_users(scenario: Scenario, users: int | None) -> Scenario:
     """The scenario with ``--api-users N`` locust users on its HTTP API (None: as declared)."""
     from harness.scenario import ScenarioError
 
@@ -127,7 +131,7 @@ def _with_api_users(scenario, users: int | None):  # type: ignore[no-untyped-def
         raise _usage_error(f"--api-users {users}: {exc}") from None
 
 
-def _rescaled(scenario, factor: float):  # type: ignore[no-untyped-def]
+def _rescaled(scenario: Scenario, factor: float) -> Scenario:
     """Stretch/shrink every phase and fault by ``factor`` (``--duration``)."""
     load = tuple(dataclasses.replace(p, duration_s=p.duration_s * factor) for p in scenario.load)
     faults = tuple(
@@ -222,7 +226,7 @@ def run(
     )
 
 
-def _check_secure(scenario) -> None:  # type: ignore[no-untyped-def]
+def _check_secure(scenario: Scenario) -> None:
     """What --secure does not run yet: a usage error before anything starts."""
     if scenario.cluster > 1 or scenario.edge:
         raise _usage_error(f"--secure runs on one nats-server; {scenario.name} needs more")

@@ -58,7 +58,9 @@ class FaultOrchestration(RunContext):
             self._background.add(asyncio.create_task(self._measure_drain(f.kind, side, spool)))
         elif f.kind == "kill-historian":
             self._killing_historian = True  # not a crash for the supervisor to restart
-            ingest.kill()
+            # off the loop: kill() waits for the process to be reaped (58 ms seen), and the
+            # loop publishes the measured load meanwhile
+            await asyncio.to_thread(ingest.kill)
             await self._sleep_until_run_s(f.end_s)
             try:
                 took = await asyncio.to_thread(ingest.start)
@@ -67,7 +69,7 @@ class FaultOrchestration(RunContext):
             sampler.set_pid("historian", ingest.pid)
             self.state.recoveries.append((f.kind, took))
         elif f.kind == "kill-nats":
-            self.stack.nats.kill()
+            await asyncio.to_thread(self.stack.nats.kill)  # off the loop, as above
             await self._sleep_until_run_s(f.end_s)
             t0 = time.monotonic()
             await asyncio.to_thread(self.stack.nats.restart)
@@ -81,7 +83,7 @@ class FaultOrchestration(RunContext):
         elif f.kind == "kill-collector":
             self.fwd.abort()
             if self.plant is not None:
-                self.plant.kill_collector(0)
+                await asyncio.to_thread(self.plant.kill_collector, 0)
             await self._sleep_until_run_s(f.end_s)
             t0 = time.monotonic()
             if self.plant is not None:

@@ -13,7 +13,7 @@ import itertools
 import time
 from collections.abc import Iterator
 
-from historian.cpu_priority import lower_this_thread
+from historian.cpu_priority import idle_this_thread, lower_this_thread
 from historian.errors import HistorianError
 from historian.wal import list_segments
 
@@ -100,6 +100,8 @@ class Background(EngineCore):
     # ------------------------------------------------------------ compaction
     def _compact_loop(self) -> None:
         lower_this_thread(self._opt.background_nice)
+        if self._opt.compaction_idle:
+            idle_this_thread()
         backoff = 0.0
         while not self._closed:
             with self._work:

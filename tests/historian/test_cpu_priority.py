@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,8 +100,21 @@ def test_the_engine_runs_flush_and_compaction_below_the_writers(tmp_path: Path) 
         )  # fmt: skip
         mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         bg = {t.name: t.native_id for t in threading.enumerate() if t.name.startswith("historian-")}
-        for name in ("historian-flush", "historian-compact"):
-            assert os.getpriority(os.PRIO_PROCESS, bg[name]) == min(19, mine + 6), name
+        flush, compact = bg["historian-flush"], bg["historian-compact"]
+
+        def settled() -> bool:  # each thread lowers itself as it starts
+            return os.sched_getscheduler(compact) == os.SCHED_IDLE and os.getpriority(
+                os.PRIO_PROCESS, flush
+            ) == min(19, mine + 6)
+
+        deadline = time.monotonic() + 10
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for tid in (flush, compact):
+            assert os.getpriority(os.PRIO_PROCESS, tid) == min(19, mine + 6)
+        # compaction is deferrable: it only takes CPU nobody else wants
+        assert os.sched_getscheduler(compact) == os.SCHED_IDLE
+        assert os.sched_getscheduler(flush) == os.SCHED_OTHER
         assert mine == os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     finally:
         db.close()
@@ -111,3 +125,16 @@ def test_background_nice_is_checked() -> None:
 
     with pytest.raises(ValueError, match="background_nice"):
         Options(background_nice=20)
+
+
+def test_an_idle_thread_gets_sched_idle_and_the_caller_keeps_its_policy() -> None:
+    import threading
+
+    from historian.cpu_priority import idle_this_thread
+
+    got: list[tuple[bool, int]] = []
+    t = threading.Thread(target=lambda: got.append((idle_this_thread(), os.sched_getscheduler(0))))
+    t.start()
+    t.join()
+    assert got == [(True, os.SCHED_IDLE)]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
