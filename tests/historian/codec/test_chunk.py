@@ -47,7 +47,7 @@ def _encode_or_skip(chunk: Chunk, codec: str | None) -> bytes | None:
     try:
         return encode_chunk(*chunk, codec=codec)
     except CodecNotApplicableError:
-        assert codec in ("const", "rle")  # only these may refuse input
+        assert codec in ("const", "rle", "levels")  # only these may refuse input
         return None
 
 
@@ -207,7 +207,7 @@ def test_codec_ids_are_stable_and_unique() -> None:
     assert ids == {
         "ts-dod": 0x01, "ts-delta-pco": 0x02, "ts-grid": 0x03,
         "raw": 0x10, "gorilla": 0x11, "decimal": 0x12, "pco": 0x13, "const": 0x14, "rle": 0x15,
-        "scaled": 0x16, "scaled-ac": 0x17,
+        "scaled": 0x16, "scaled-ac": 0x17, "levels": 0x18,
         "q-const": 0x20, "q-rle": 0x21,
     }  # fmt: skip
     assert encode_chunk(np.arange(2, dtype=np.int64), np.zeros(2), np.zeros(2, np.uint16), 0x11)
