@@ -31,6 +31,7 @@ from pcodec import standalone
 from historian.codec.bits import varint_decode, varint_encode
 from historian.codec.decimal import _affine_candidates, _cost_bits
 from historian.codec.errors import ChunkCorruptError
+from historian.codec.integer_mapping import map_integers
 from historian.codec.mapping_search import candidate_costs
 from historian.codec.residuals import residuals_decode, residuals_encode
 from historian.codec.sampling import value_sample
@@ -308,6 +309,6 @@ def scaled_decode(payload: bytes | memoryview, n: int) -> NDArray[np.float64]:
         if n
         else np.empty(0, np.int64)
     )
-    out = values_of(k, mode, a, b, base, g)
+    out = map_integers(k, mode, a, b, base, g)  # = values_of(k, ...), one numba pass
     residuals_decode(raw, at + int_len, out)
     return out
