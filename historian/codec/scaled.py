@@ -237,6 +237,12 @@ def _integers_of_bytes(
     return _params(mode, a, b), base, g, k, diff
 
 
+def scaled_is_plain_decimal(values: NDArray[np.float64]) -> bool:
+    """Whether ``values`` map as float64 decimals (mode 0) with no common multiple (g = 1)."""
+    params, _, g, _, _ = integers_of(values)
+    return params[0] == MODE_DECIMAL and g == 1
+
+
 def scaled_residuals(diff: NDArray[np.int64]) -> bytes:
     """``residuals_encode(diff)``, memoised like :func:`integers_of` (both codecs append it)."""
     return _residuals_of_bytes(diff.tobytes())

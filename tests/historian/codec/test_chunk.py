@@ -224,3 +224,22 @@ def test_concatenated_chunks_iterate_and_errors_are_corrupt_data_errors() -> Non
     with pytest.raises(ChunkTruncatedError):
         list(iter_chunks(a + b[:-1]))
     assert issubclass(ChunkCorruptError, CorruptDataError)
+
+
+def test_sample_shortcuts_keep_the_chooser_result_on_the_corpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ranking skips decimal's sample encode where scaled's mapping makes it redundant;
+    on the corpus cut in sampled chunks the chosen chunks stay byte-identical."""
+    from historian.codec import chunk as chunk_module
+    from historian.codec.corpus import load_corpus
+
+    chunks = [
+        (s.ts[i : i + 4096], s.values[i : i + 4096], s.quality[i : i + 4096])
+        for s in load_corpus()
+        for i in range(0, min(s.ts.size - 4095, 3 * 4096), 4096)
+    ]
+    with_shortcuts = [encode_chunk(*c) for c in chunks]
+    monkeypatch.setattr(chunk_module, "scaled_is_plain_decimal", lambda _: False)
+    assert [encode_chunk(*c) for c in chunks] == with_shortcuts
+    assert len(chunks) > 30
