@@ -71,3 +71,19 @@ def test_any_int64_maps_bit_identically_in_every_mode(mode: int, data: st.DataOb
         for order in range(3):
             ref = values_of(integrate(z, order, base), mode, a, b, base, g)
             _same(integrate_and_map(z, order, base, mode, a, b, base, g), ref)
+
+
+def test_warm_up_compiles_the_mapping_kernels_before_the_first_query() -> None:
+    from historian.codec.chunk import decode_chunk, encode_chunk
+    from historian.lsm.compaction import warm_up_kernels
+
+    warm_up_kernels([None])
+    kernels = [integrate_and_map, map_integers]
+    before = [len(k.signatures) for k in kernels]
+    assert all(before)
+    v = np.round(np.random.default_rng(2).normal(50, 3, 5000), 2)
+    for codec in ("scaled", "scaled-ac"):
+        decode_chunk(
+            encode_chunk(np.arange(v.size, dtype=np.int64), v, np.zeros(v.size, np.uint16), codec)
+        )
+    assert [len(k.signatures) for k in kernels] == before
