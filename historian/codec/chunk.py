@@ -147,8 +147,9 @@ def _sample_encode(codec: ValueCodec, sample: NDArray[np.float64]) -> bytes | No
     own mapping search and a pcodec call) would only repeat ``scaled``'s. The
     caller ranks it at ``scaled``'s cost; both are still encoded in full when
     they are the finalists. Measured on bench_codec's --small series at
-    4,096-point chunks (in-process, interleaved): the same bytes, chooser
-    15 % faster (3.05 -> 3.51 M points/s), 4 % at 10,000 points. (Skipping
+    4,096-point chunks (in-process, 21 interleaved rounds): the same bytes,
+    pcodec calls per chunk 4.9 -> 4.4, chooser 5-7 % faster (median 3.05 ->
+    3.26 M points/s; a 7-round run had shown 15 %, within the noise). (Skipping
     ``pco`` where the mapping is exact was tried too: a further 1-9 %, but
     pcodec's float modes beat the integers by 2 bytes on a 16-bit ADC chunk.)
     """
