@@ -27,8 +27,10 @@ and the scenario generator's series (harness.load.synthetic), cut into chunks of
 each size, encoded whole by ``encode_chunk`` (timestamps and quality
 included). Per size it prints the chooser's points/s and bytes/point next to
 ``exhaustive`` (every value codec encoded in full, the reference for bytes)
-and pcodec (values + timestamp deltas, the reference for speed), in the same
-run.
+and pcodec (values + timestamp deltas, the reference for speed), then the
+whole-chunk ``decode_chunk`` points/s of the chooser's chunks and of the same
+chunks forced to ``scaled-ac`` (the slowest decoder the chooser picks), all in
+the same run.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pcodec
@@ -156,10 +159,11 @@ def bench_small(sizes: list[int], max_chunks: int) -> None:
     cfg = pcodec.ChunkConfig()
     print(f"small chunks: {len(series)} series (corpus + scenario generator); "
           f"<= {max_chunks} chunks per size and series, CPU s median of {2 * REPEATS}")  # fmt: skip
-    head = ("points", "chunks", "chooser", "B/pt", "exhaustive", "B/pt", "bytes", "speed", "pcodec")
+    head = ("points", "chunks", "chooser", "B/pt", "exhaustive", "B/pt", "bytes", "speed", "pcodec",
+            "decode", "ac decode")  # fmt: skip
     print(f"{head[0]:>6} {head[1]:>6} " + " ".join(f"{h:>10}" for h in head[2:]))
     print(f"{'':>6} {'':>6} {'Mpt/s':>10} {'':>10} {'Mpt/s':>10} {'':>10} "
-          f"{'vs exh.':>10} {'vs exh.':>10} {'Mpt/s':>10}")  # fmt: skip
+          f"{'vs exh.':>10} {'vs exh.':>10} {'Mpt/s':>10} {'Mpt/s':>10} {'Mpt/s':>10}")  # fmt: skip
     for size in sizes:
         parts: list[Part] = [
             (ts[i : i + size], v[i : i + size], np.zeros(min(size, ts.size - i), np.uint16))
@@ -177,10 +181,20 @@ def bench_small(sizes: list[int], max_chunks: int) -> None:
                 standalone.simple_compress(np.diff(t), cfg)
 
         chosen, every = enc(False), enc(True)
-        t_chosen, t_every, t_pco = interleaved([lambda: enc(False), lambda: enc(True), pco])
+        chunks = [encode_chunk(t, v, q) for t, v, q in parts]
+        forced = [encode_chunk(t, v, q, "scaled-ac") for t, v, q in parts]
+
+        def dec(encoded: list[bytes]) -> None:
+            for b in encoded:
+                decode_chunk(b)
+
+        t_chosen, t_every, t_pco, t_dec, t_ac = interleaved(
+            [lambda: enc(False), lambda: enc(True), pco, partial(dec, chunks), partial(dec, forced)]
+        )
         print(f"{size:6d} {len(parts):6d} {points / t_chosen / 1e6:10.2f} {chosen / points:10.4f} "
               f"{points / t_every / 1e6:10.2f} {every / points:10.4f} {chosen / every - 1:+10.3%} "
-              f"{t_every / t_chosen:9.2f}x {points / t_pco / 1e6:10.2f}")  # fmt: skip
+              f"{t_every / t_chosen:9.2f}x {points / t_pco / 1e6:10.2f} "
+              f"{points / t_dec / 1e6:10.2f} {points / t_ac / 1e6:10.2f}")  # fmt: skip
 
 
 def main() -> None:

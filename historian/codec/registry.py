@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from historian.codec import decimal, gorilla, scaled, scaled_ac, simple, timestamps
+from historian.codec import decimal, gorilla, levels, scaled, scaled_ac, simple, timestamps
 from historian.codec.errors import UnknownCodecError
 
 Kind = Literal["timestamps", "values", "quality"]
@@ -65,6 +65,7 @@ VALUE_CODECS: tuple[ValueCodec, ...] = (
     ValueCodec(0x15, "rle", simple.rle_encode, simple.rle_decode),
     ValueCodec(0x16, "scaled", scaled.scaled_encode, scaled.scaled_decode),
     ValueCodec(0x17, "scaled-ac", scaled_ac.scaled_ac_encode, scaled_ac.scaled_ac_decode),
+    ValueCodec(0x18, "levels", levels.levels_encode, levels.levels_decode),
 )
 QUALITY_CODECS: tuple[QualityCodec, ...] = (
     QualityCodec(0x20, "q-const", simple.quality_const_encode, simple.quality_const_decode),

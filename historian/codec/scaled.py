@@ -31,6 +31,7 @@ from pcodec import standalone
 from historian.codec.bits import varint_decode, varint_encode
 from historian.codec.decimal import _affine_candidates, _cost_bits
 from historian.codec.errors import ChunkCorruptError
+from historian.codec.integer_mapping import map_integers
 from historian.codec.mapping_search import candidate_costs
 from historian.codec.residuals import residuals_decode, residuals_encode
 from historian.codec.sampling import value_sample
@@ -236,6 +237,12 @@ def _integers_of_bytes(
     return _params(mode, a, b), base, g, k, diff
 
 
+def scaled_is_plain_decimal(values: NDArray[np.float64]) -> bool:
+    """Whether ``values`` map as float64 decimals (mode 0) with no common multiple (g = 1)."""
+    params, _, g, _, _ = integers_of(values)
+    return params[0] == MODE_DECIMAL and g == 1
+
+
 def scaled_residuals(diff: NDArray[np.int64]) -> bytes:
     """``residuals_encode(diff)``, memoised like :func:`integers_of` (both codecs append it)."""
     return _residuals_of_bytes(diff.tobytes())
@@ -308,6 +315,6 @@ def scaled_decode(payload: bytes | memoryview, n: int) -> NDArray[np.float64]:
         if n
         else np.empty(0, np.int64)
     )
-    out = values_of(k, mode, a, b, base, g)
+    out = map_integers(k, mode, a, b, base, g)  # = values_of(k, ...), one numba pass
     residuals_decode(raw, at + int_len, out)
     return out

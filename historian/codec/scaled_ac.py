@@ -24,13 +24,13 @@ from numpy.typing import NDArray
 from historian.codec.arith import MAX_POINTS_PER_BYTE, bit_length, rc_decode, rc_encode
 from historian.codec.bits import varint_decode, varint_encode
 from historian.codec.errors import ChunkCorruptError
+from historian.codec.integer_mapping import integrate_and_map
 from historian.codec.residuals import residuals_decode
 from historian.codec.scaled import (
     base_and_multiple,
     integers_of,
     read_mapping,
     scaled_residuals,
-    values_of,
 )
 
 MAX_ORDER = 2
@@ -178,6 +178,6 @@ def scaled_ac_decode(payload: bytes | memoryview, n: int) -> NDArray[np.float64]
     z, status = rc_decode(buf[at : at + code_len], buf[at + code_len : at + code_len + raw_len], n)
     if status != 0:
         raise ChunkCorruptError("scaled-ac: the range-coded residuals are truncated or damaged")
-    out = values_of(integrate(z, order, centre), mode, a, b, base, g)
+    out = integrate_and_map(z, order, centre, mode, a, b, base, g)  # = values_of(integrate(..))
     residuals_decode(raw, at + code_len + raw_len, out)
     return out

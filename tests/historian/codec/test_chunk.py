@@ -47,7 +47,7 @@ def _encode_or_skip(chunk: Chunk, codec: str | None) -> bytes | None:
     try:
         return encode_chunk(*chunk, codec=codec)
     except CodecNotApplicableError:
-        assert codec in ("const", "rle")  # only these may refuse input
+        assert codec in ("const", "rle", "levels")  # only these may refuse input
         return None
 
 
@@ -207,7 +207,7 @@ def test_codec_ids_are_stable_and_unique() -> None:
     assert ids == {
         "ts-dod": 0x01, "ts-delta-pco": 0x02, "ts-grid": 0x03,
         "raw": 0x10, "gorilla": 0x11, "decimal": 0x12, "pco": 0x13, "const": 0x14, "rle": 0x15,
-        "scaled": 0x16, "scaled-ac": 0x17,
+        "scaled": 0x16, "scaled-ac": 0x17, "levels": 0x18,
         "q-const": 0x20, "q-rle": 0x21,
     }  # fmt: skip
     assert encode_chunk(np.arange(2, dtype=np.int64), np.zeros(2), np.zeros(2, np.uint16), 0x11)
@@ -224,3 +224,22 @@ def test_concatenated_chunks_iterate_and_errors_are_corrupt_data_errors() -> Non
     with pytest.raises(ChunkTruncatedError):
         list(iter_chunks(a + b[:-1]))
     assert issubclass(ChunkCorruptError, CorruptDataError)
+
+
+def test_sample_shortcuts_keep_the_chooser_result_on_the_corpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The ranking skips decimal's sample encode where scaled's mapping makes it redundant;
+    on the corpus cut in sampled chunks the chosen chunks stay byte-identical."""
+    from historian.codec import chunk as chunk_module
+    from historian.codec.corpus import load_corpus
+
+    chunks = [
+        (s.ts[i : i + 4096], s.values[i : i + 4096], s.quality[i : i + 4096])
+        for s in load_corpus()
+        for i in range(0, min(s.ts.size - 4095, 3 * 4096), 4096)
+    ]
+    with_shortcuts = [encode_chunk(*c) for c in chunks]
+    monkeypatch.setattr(chunk_module, "scaled_is_plain_decimal", lambda _: False)
+    assert [encode_chunk(*c) for c in chunks] == with_shortcuts
+    assert len(chunks) > 30
