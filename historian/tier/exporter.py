@@ -44,6 +44,7 @@ from historian.model import PointBatch
 
 from .coldcat import ColdCatalogue, ColdPart, ObjectInfo, write_cold_catalogue
 from .config import ROLLUP_LEVELS, TierConfig
+from .holds import LockTimes, timed_pause
 from .layout import NS_PER_DAY, parse_key, raw_key, rollup_key, split_runs, tag_prefix_of
 from .objstore import ObjectStore
 from .parts import encode_raw, encode_rollups, level_ns, rollup_rows
@@ -89,6 +90,20 @@ class ExportReport:
     files_dropped: int = 0
     seconds: float = 0.0
     recovered: list[str] = field(default_factory=list)
+    flushes: int = 0
+    """Memtable flushes the round forced (old data waiting in memory)."""
+    lock: LockTimes = field(default_factory=LockTimes)
+    """The round's holds of the compaction lock."""
+
+    def summary(self) -> str:
+        """One log line: what moved, how long it took, what it cost the store."""
+        lk = self.lock
+        return (
+            f"{self.days} day(s), {self.parts} part(s), {self.points} points, "
+            f"{self.raw_bytes} raw bytes in {self.seconds:.2f} s; {self.flushes} flush(es) "
+            f"forced; compaction lock held {lk.held_s:.3f} s (longest {lk.held_max_s:.3f} s) "
+            f"in {lk.holds} hold(s), waited {lk.wait_s:.3f} s"
+        )
 
 
 Names = Callable[[int], str | None]
@@ -239,7 +254,7 @@ def export_day(
     With ``offload`` steps 1-3 (read the files, merge, encode, upload, verify) run
     there; this process keeps only the catalogue write and the manifest edit."""
     fs = db.fs
-    with db.compaction_paused() as version:
+    with timed_pause(db, report.lock) as version:
         files = _day_files(version, day, cutoff_ns)
         if not files:
             return cat
@@ -267,11 +282,17 @@ def export_day(
     return new
 
 
-def recover(db: Historian, store: ObjectStore, cfg: TierConfig, cat: ColdCatalogue) -> list[str]:
+def recover(
+    db: Historian,
+    store: ObjectStore,
+    cfg: TierConfig,
+    cat: ColdCatalogue,
+    lock: LockTimes | None = None,
+) -> list[str]:
     """Finish what a crash interrupted (module docstring); one line per action."""
     done: list[str] = []
     listed = {info.key for pt in cat.parts for info in pt.objects.values()}
-    with db.compaction_paused() as version:
+    with timed_pause(db, lock or LockTimes()) as version:
         live = {f.number for f in version.files}
         exported = {n for pt in cat.parts for n in pt.source_files} & live
         if exported:

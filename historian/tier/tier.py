@@ -32,6 +32,7 @@ from .coldcat import ColdCatalogue, ColdPart, read_cold_catalogue, write_cold_ca
 from .compact import compact_partitions
 from .config import ROLLUP_LEVELS, TierConfig
 from .exporter import ExportReport, export_day, exportable_days, recover
+from .holds import timed_pause
 from .layout import NS_PER_DAY, date_of, tags_key
 from .objstore import ObjectStore, ObjectStoreError, S3Store
 from .source import ColdPartSource, PartCache
@@ -148,16 +149,19 @@ class ColdTier:
         now = time.time_ns() if now_ns is None else now_ns
         bucket = self.db.bucket_ns
         cutoff = (now - self.config.hot_window_ns) // bucket * bucket
+        report = ExportReport()
+        started = time.perf_counter()
         if flush:
             oldest = self.db.oldest_in_memory_ns()
             if oldest is not None and oldest < cutoff:
                 self.db.flush()  # only segment files are exported
-        report = ExportReport()
-        started = time.perf_counter()
+                report.flushes += 1
         names = self._names()
         with self._lock:
-            report.recovered = recover(self.db, self.store, self.config, self._catalogue)
-            with self.db.compaction_paused() as version:
+            report.recovered = recover(
+                self.db, self.store, self.config, self._catalogue, report.lock
+            )
+            with timed_pause(self.db, report.lock) as version:
                 days = exportable_days(version, cutoff)
             for day in days:
                 self._catalogue = export_day(
@@ -176,15 +180,8 @@ class ColdTier:
                 self._write_tags()
         report.seconds = time.perf_counter() - started
         self.last_export = report
-        if report.parts:
-            log.info(
-                "tier export: %d day(s), %d part(s), %d points, %d raw bytes in %.2f s",
-                report.days,
-                report.parts,
-                report.points,
-                report.raw_bytes,
-                report.seconds,
-            )
+        if report.parts or report.flushes:
+            log.info("tier export: %s", report.summary())
         return report
 
     def _names(self) -> Any:
