@@ -1,23 +1,27 @@
 """How long an export round holds the store's compaction lock, and waits for it.
 
-The export takes the compaction lock (``Historian.compaction_paused``) to act on
-segment files no compaction merges away meanwhile; every moment it holds the lock,
-flushed L0 files pile up unmerged behind it. :func:`timed_pause` times each hold
-(and the wait for a running compaction before it) into the round's
-:class:`LockTimes`, which the round's report and log line carry.
+Every moment the export holds the compaction lock, flushed L0 files pile up
+unmerged behind it (a round once held it 40 s under load). So a round takes it
+only to pick and mark its files (:func:`timed_hold`: ``Historian.files_held``,
+after which compaction skips the marked buckets and runs on) and for the
+manifest edit that drops them (:func:`timed_pause`), never while the files are
+read, encoded and uploaded. Both time each hold (and the wait for a running
+compaction before it) into the round's :class:`LockTimes`, which the round's
+report and log line carry.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from historian.lsm.engine import Historian
+from historian.lsm.manifest import FileMeta
 from historian.lsm.version import Version
 
-__all__ = ["LockTimes", "timed_pause"]
+__all__ = ["LockTimes", "timed_hold", "timed_pause"]
 
 
 @dataclass
@@ -47,3 +51,25 @@ def timed_pause(db: Historian, times: LockTimes) -> Iterator[Version]:
             times.holds += 1
             times.held_s += held
             times.held_max_s = max(times.held_max_s, held)
+
+
+@contextlib.contextmanager
+def timed_hold(
+    db: Historian, pick: Callable[[Version], Sequence[FileMeta]], times: LockTimes
+) -> Iterator[tuple[Version, tuple[FileMeta, ...]]]:
+    """``db.files_held(pick)``, the lock's wait (until ``pick`` runs) and hold in ``times``."""
+    asked = time.perf_counter()
+    got = asked
+
+    def timed_pick(version: Version) -> Sequence[FileMeta]:
+        nonlocal got
+        got = time.perf_counter()  # pick runs as soon as the lock is taken
+        return pick(version)
+
+    with db.files_held(timed_pick) as held:
+        held_s = time.perf_counter() - got
+        times.wait_s += got - asked
+        times.holds += 1
+        times.held_s += held_s
+        times.held_max_s = max(times.held_max_s, held_s)
+        yield held

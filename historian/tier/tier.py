@@ -32,7 +32,6 @@ from .coldcat import ColdCatalogue, ColdPart, read_cold_catalogue, write_cold_ca
 from .compact import compact_partitions
 from .config import ROLLUP_LEVELS, TierConfig
 from .exporter import ExportReport, export_day, exportable_days, recover
-from .holds import timed_pause
 from .layout import NS_PER_DAY, date_of, tags_key
 from .objstore import ObjectStore, ObjectStoreError, S3Store
 from .source import ColdPartSource, PartCache
@@ -161,8 +160,7 @@ class ColdTier:
             report.recovered = recover(
                 self.db, self.store, self.config, self._catalogue, report.lock
             )
-            with timed_pause(self.db, report.lock) as version:
-                days = exportable_days(version, cutoff)
+            days = exportable_days(self.db.live_files(), cutoff)  # export_day picks again
             for day in days:
                 self._catalogue = export_day(
                     self.db,
