@@ -300,12 +300,15 @@ def recover(
     """Finish what a crash interrupted (module docstring); one line per action."""
     done: list[str] = []
     listed = {info.key for pt in cat.parts for info in pt.objects.values()}
-    with timed_pause(db, lock or LockTimes()) as version:
-        live = {f.number for f in version.files}
-        exported = {n for pt in cat.parts for n in pt.source_files} & live
-        if exported:
-            db.drop_files(frozenset(exported))
-            done.append(f"dropped hot files {sorted(exported)} already in the cold tier")
+    sources = {n for pt in cat.parts for n in pt.source_files}
+    # a file number is never reused: when none is live now, none can be later, so the
+    # compaction lock (a wait for a running merge, every round) only after a crash
+    if sources & {f.number for f in db.live_files()}:
+        with timed_pause(db, lock or LockTimes()) as version:
+            exported = sources & {f.number for f in version.files}
+            if exported:
+                db.drop_files(frozenset(exported))
+                done.append(f"dropped hot files {sorted(exported)} already in the cold tier")
     orphans = []
     for key, _ in store.list(cfg.prefix + "/"):
         parsed = parse_key(key)
