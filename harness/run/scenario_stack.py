@@ -96,11 +96,11 @@ class ColdTierService:
 
     The bucket width is half the hot window (at least 2 s), so the first buckets
     go cold a hot window into the run, and the server checks every quarter window
-    (at least every 5 s: each round flushes the memtables, which costs the ingest
-    latency; measured in the short stress run, rounds every second lifted the
-    nominal p99 by ~30 ms). Buckets are not rewritten at L2 before they leave
-    (``--l2-settle-buckets``), and the S3 server runs at a lower priority: it stands
-    in for a remote store whose CPU is not the historian's.
+    (at least every 5 s: a round flushes the active memtable when it holds data older
+    than the cutoff, which costs the ingest latency; measured in the short stress run,
+    rounds every second lifted the nominal p99 by ~30 ms). Buckets are not rewritten
+    at L2 before they leave (``--l2-settle-buckets``), and the S3 server runs at a
+    lower priority: it stands in for a remote store whose CPU is not the historian's.
     """
 
     BUCKET = "twinbench-cold"

@@ -56,7 +56,9 @@ def stored_sizes(run: RunResult, db: Historian, series: list[int]) -> CodecSizes
     After the full compaction the chunks are exactly what :func:`codec_sizes`
     would encode, so reading their lengths from the segment indexes saves encoding
     every series twice (it was a third of a short scenario's scoring). With the
-    cold tier on, exported points are in Parquet, not in chunks: re-encode them.
+    cold tier on, exported points are in Parquet, not in chunks: the tier's
+    storage scoring re-stores every point and returns its chunks' sizes
+    (``harness.run.tier_storage``); here only when that did not run (nothing stored).
     """
     if run.tier is not None:
         return codec_sizes(db, series)
@@ -253,13 +255,17 @@ def score_run(run: RunResult) -> Report:
         # the same data the store holds: synthetic series plus, with a plant, its tags
         synthetic = run.synthetic_series.tolist()
         plant_ids = run.plant.series_ids if run.plant is not None else []
-        sizes = stored_sizes(run, db, synthetic + plant_ids)
         stored_any = stats.points or (cold is not None and cold["cold_points"])
+        sizes: CodecSizes | None = None
         if stored_any and cold is not None:  # judged on all the run's data, both tiers
-            score_tier_storage(report, db, synthetic + plant_ids, run.work_dir, stats, cold)
+            # its scratch store's chunks are the codec's sizes too: no second encode
+            sizes = score_tier_storage(report, db, synthetic + plant_ids, run.work_dir, stats, cold)
         elif stored_any:
             report.set_metric(MetricKey.BYTES_PER_POINT, stats.bytes_per_point, "B/point")
             report.bytes_per_point["all stored data (engine)"] = stats.bytes_per_point
+        if sizes is None:
+            sizes = stored_sizes(run, db, synthetic + plant_ids)
+        run.say(f"scoring: storage {time.monotonic() - t4:.1f} s")
         if stored_any:
             report.bytes_per_point["synthetic (codec)"] = bytes_per_point(sizes, synthetic)
             report.set_metric(

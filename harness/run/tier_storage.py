@@ -17,6 +17,12 @@ without the tier. What the run really holds is reported beside it, not judged:
 ``storage.hot_tier_bytes_per_point`` (the hot files), ``tier.cold_bytes_per_point``
 (raw Parquet) and ``storage.all_tiers_bytes_per_point`` (hot files + raw cold
 objects over every point; rollups apart, in ``tier.rollup_overhead_pct``).
+
+The scratch store's chunks, after its full compaction, are also the codec's
+figure per series that the baseline and the per-type bytes/point need (the
+codec's default choice in chunks of 4,096 points, cut at its 1 h buckets as a
+run without the tier cuts them): :func:`score_tier_storage` returns them
+(``chunk_bytes_by_series``), so scoring encodes the run's data once, not twice.
 """
 
 from __future__ import annotations
@@ -32,14 +38,22 @@ from harness.report.model import Report
 from harness.scenario import MetricKey
 from historian import Historian, Options
 from historian.lsm.engine import Stats
+from historian.lsm.inspect import chunk_bytes_by_series
 
 __all__ = ["restored_bytes_per_point", "score_tier_storage"]
 
 BATCH_POINTS = 1_000_000
 
 
-def restored_bytes_per_point(db: Historian, series: list[int], work: Path) -> tuple[float, int]:
-    """(bytes/point, points) of ``series`` as read from ``db``, re-stored with default options."""
+CodecSizes = dict[int, tuple[int, int]]
+"""Per series id: (bytes the codec needs, points); every series of the run, (0, 0) if empty."""
+
+
+def restored_bytes_per_point(
+    db: Historian, series: list[int], work: Path
+) -> tuple[float, int, CodecSizes]:
+    """(bytes/point, points, codec sizes per series) of ``series`` as read from ``db``,
+    re-stored with default options and compacted (module docstring)."""
     scratch = Path(tempfile.mkdtemp(prefix="bpp-store-", dir=work))
     try:
         with Historian.open(str(scratch), Options(background=False)) as out:
@@ -56,7 +70,9 @@ def restored_bytes_per_point(db: Historian, series: list[int], work: Path) -> tu
             _write(out, pending)
             out.compact()
             stats = out.stats()
-            return stats.bytes_per_point, stats.segment_points
+            chunks = chunk_bytes_by_series(str(scratch), out.fs)
+            sizes = {int(s): chunks.get(int(s), (0, 0)) for s in series}
+            return stats.bytes_per_point, stats.segment_points, sizes
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -79,9 +95,10 @@ def score_tier_storage(
     work: Path,
     hot: Stats,
     cold: dict[str, Any],
-) -> None:
-    """Write the storage figures of a run with the tier (module docstring)."""
-    restored, points = restored_bytes_per_point(db, series, work)
+) -> CodecSizes:
+    """Write the storage figures of a run with the tier; return the codec's sizes per series
+    (module docstring)."""
+    restored, points, sizes = restored_bytes_per_point(db, series, work)
     report.set_metric(MetricKey.BYTES_PER_POINT, restored, "B/point")
     report.bytes_per_point["all the run's data, engine format (judged)"] = restored
     report.set_metric("storage.hot_tier_bytes_per_point", hot.bytes_per_point, "B/point")
@@ -99,3 +116,4 @@ def score_tier_storage(
         "so data leaves during the run) and the cold objects' are reported, not judged "
         "(harness/run/tier_storage.py)"
     )
+    return sizes

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from historian.cpu_priority import idle_this_thread, lower_this_thread
 from historian.errors import HistorianError
@@ -125,13 +125,18 @@ class Background(EngineCore):
     def _compact(self, force: bool) -> None:
         opt = self._opt
         with self._compaction_lock:
+            # buckets being exported (files_held) are not touched; holds only begin under
+            # this lock, so the set can only shrink while this runs
+            held = self._held()
             l0 = pick_l0(self._version, opt.l0_compaction_trigger, force)
             if l0:
-                for bucket in sorted({f.bucket_start for f in l0}):
+                for bucket in sorted({f.bucket_start for f in l0} - held):
                     self._merge([f for f in l0 if f.bucket_start == bucket], 1, opt.l1_codec)
             settle = self._newest_ts - opt.l2_settle_buckets * opt.bucket_ns
             settled_before = (settle // opt.bucket_ns) * opt.bucket_ns
             for bucket in pick_l2_buckets(self._version, settled_before, force):
+                if bucket in held:
+                    continue
                 inputs = [
                     f for f in self._version.files if f.level >= 1 and f.bucket_start == bucket
                 ]
@@ -139,7 +144,12 @@ class Background(EngineCore):
             if opt.retention_ns is not None:
                 # the wall clock, never the newest data: one point dated 2100 must not
                 # make every real point "older than the retention"
-                old = expired(self._version, time.time_ns() - opt.retention_ns, opt.bucket_ns)
+                cutoff = time.time_ns() - opt.retention_ns
+                old = [
+                    f
+                    for f in expired(self._version, cutoff, opt.bucket_ns)
+                    if f.bucket_start not in held
+                ]
                 if old:
                     self._edit(remove=frozenset(f.number for f in old))
                     self._remove_files(old)
@@ -203,14 +213,42 @@ class Background(EngineCore):
     # ------------------------------------------------- tiers (historian/tier)
     @contextlib.contextmanager
     def compaction_paused(self) -> Iterator[Version]:
-        """Hold compaction and retention off; yield the live files (for the cold-tier export).
+        """Hold compaction and retention off; yield the live files. Flushes and writes go on.
 
-        The exporter reads files and later drops exactly them with :meth:`drop_files`;
-        a compaction in between would merge them into a file it does not know about.
-        Flushes and writes go on.
-        """
+        Waits for a running compaction to finish. Hold it briefly (every L0 file flushed
+        meanwhile waits unmerged): for long work on files use :meth:`files_held`."""
         with self._compaction_lock:
             yield self._version
+
+    @contextlib.contextmanager
+    def files_held(
+        self, pick: Callable[[Version], Sequence[FileMeta]]
+    ) -> Iterator[tuple[Version, tuple[FileMeta, ...]]]:
+        """Pick files with compaction paused; then, unpaused, keep compaction off their buckets.
+
+        ``pick`` runs under the compaction lock (after a running compaction ends, so no file
+        it returns is being rewritten). Until the block ends, compaction and retention skip
+        every bucket of a picked file: merging a newer file of such a bucket without it would
+        let the older picked file shadow the merged one (level precedence), and a merge or
+        expiry of it would make :meth:`drop_files` fail. Other buckets compact as usual.
+        For the cold-tier export: read the files in the block, then drop exactly them with
+        :meth:`drop_files` (inside :meth:`compaction_paused`).
+        """
+        with self._compaction_lock:
+            version = self._version
+            files = tuple(pick(version))
+            buckets = frozenset(f.bucket_start for f in files)
+            with self._state_lock:
+                self._held_buckets.append(buckets)
+        try:
+            yield version, files
+        finally:
+            with self._state_lock:
+                self._held_buckets.remove(buckets)
+
+    def _held(self) -> frozenset[int]:
+        with self._state_lock:
+            return frozenset().union(*self._held_buckets)
 
     def live_files(self) -> tuple[FileMeta, ...]:
         """The live segment files of this moment, without waiting for a compaction.

@@ -80,6 +80,8 @@ class EngineCore:
         self.quarantined: list[Quarantined] = []
         """Segments set aside by this process (``stats()`` lists all of quarantine/)."""
         self._newest_ts = -(2**63)
+        self._held_buckets: list[frozenset[int]] = []
+        """Buckets compaction and retention leave alone: one entry per ``files_held`` block."""
         self._threads: list[threading.Thread] = []
         self.recovery_report: dict[str, Any] = {}
         self._lock_fd = -1

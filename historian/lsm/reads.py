@@ -71,15 +71,18 @@ class Reads(EngineCore):
         """The latest point of a series (by timestamp), or None if it has none."""
         return self.snapshot().last(series)
 
-    def oldest_in_memory_ns(self) -> int | None:
-        """The oldest timestamp not yet in a segment file (memtables), None when empty.
+    def memtable_oldest_ns(self) -> tuple[int | None, int | None]:
+        """(active, queued): the oldest timestamp in the active memtable and in the immutable
+        ones queued for flush, None where empty; a moment's figures, waiting for no writer.
 
-        The cold tier exports segment files only; a server with a short hot window
-        flushes when this is older than its cutoff, so old data does not wait for
-        the memtable to fill."""
-        with self._write_lock:
-            mems = [*self._imm, self._active]
-        return min((m.min_ts for m in mems if len(m)), default=None)
+        The cold tier flushes before an export only when the active memtable holds points
+        older than its cutoff: queued ones are being flushed already."""
+        with self._state_lock:
+            active, queued = self._active, list(self._imm)
+        return (
+            active.min_ts if len(active) else None,
+            min((m.min_ts for m in queued if len(m)), default=None),
+        )
 
     def add_source_provider(self, provider: Callable[[], Sequence[SeriesSource]]) -> None:
         """Let ``provider`` add read sources OLDER than every segment to each snapshot.

@@ -1,7 +1,10 @@
 """Export: segments older than the hot window -> verified Parquet parts -> catalogue -> dropped.
 
-One UTC day at a time, with compaction paused (so the files read are exactly
-the files dropped), every step followed by a named crash point:
+One UTC day at a time, every step followed by a named crash point. The day's
+files are picked and marked with compaction paused; compaction then skips their
+buckets (``Historian.files_held``) while the steps below run unpaused, so the
+files read are exactly the files dropped; the lock is taken again only for the
+manifest edit of step 5 (``historian.tier.holds``):
 
 1. merge the day's files with last-write-wins (precedence order), split into
    parts by (tag prefix, day), encode raw + 1 min / 1 h / 1 day rollups;
@@ -28,7 +31,7 @@ parts are listed) and nothing is kept twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,6 +47,7 @@ from historian.model import PointBatch
 
 from .coldcat import ColdCatalogue, ColdPart, ObjectInfo, write_cold_catalogue
 from .config import ROLLUP_LEVELS, TierConfig
+from .holds import LockTimes, timed_hold, timed_pause
 from .layout import NS_PER_DAY, parse_key, raw_key, rollup_key, split_runs, tag_prefix_of
 from .objstore import ObjectStore
 from .parts import encode_raw, encode_rollups, level_ns, rollup_rows
@@ -89,15 +93,32 @@ class ExportReport:
     files_dropped: int = 0
     seconds: float = 0.0
     recovered: list[str] = field(default_factory=list)
+    flushes: int = 0
+    """Memtable flushes the round forced (old data waiting in memory)."""
+    lock: LockTimes = field(default_factory=LockTimes)
+    """The round's holds of the compaction lock."""
+
+    def summary(self) -> str:
+        """One log line: what moved, how long it took, what it cost the store."""
+        lk = self.lock
+        return (
+            f"{self.days} day(s), {self.parts} part(s), {self.points} points, "
+            f"{self.raw_bytes} raw bytes in {self.seconds:.2f} s; {self.flushes} flush(es) "
+            f"forced; compaction lock held {lk.held_s:.3f} s (longest {lk.held_max_s:.3f} s) "
+            f"in {lk.holds} hold(s), waited {lk.wait_s:.3f} s"
+        )
 
 
 Names = Callable[[int], str | None]
 
 
-def exportable_days(version: Version, cutoff_ns: int) -> list[int]:
-    """Day starts with data wholly before ``cutoff_ns`` (a bucket goes only all at once)."""
+def exportable_days(files: Sequence[FileMeta], cutoff_ns: int) -> list[int]:
+    """Day starts with data wholly before ``cutoff_ns`` (a bucket goes only all at once).
+
+    ``files`` may be a moment old (``Historian.live_files``, no lock): ``export_day``
+    picks each day's files again with compaction paused."""
     by_bucket: dict[int, list[FileMeta]] = {}
-    for f in version.files:
+    for f in files:
         by_bucket.setdefault(f.bucket_start, []).append(f)
     days = {
         b // NS_PER_DAY * NS_PER_DAY
@@ -239,8 +260,9 @@ def export_day(
     With ``offload`` steps 1-3 (read the files, merge, encode, upload, verify) run
     there; this process keeps only the catalogue write and the manifest edit."""
     fs = db.fs
-    with db.compaction_paused() as version:
-        files = _day_files(version, day, cutoff_ns)
+    # the compaction lock only to pick (and mark) the files and to drop them: compaction
+    # skips the marked buckets meanwhile and goes on with every other (holds.py)
+    with timed_hold(db, lambda v: _day_files(v, day, cutoff_ns), report.lock) as (version, files):
         if not files:
             return cat
         numbers = tuple(f.number for f in files)  # precedence order
@@ -255,7 +277,8 @@ def export_day(
             new = new.with_part(part)
         write_cold_catalogue(fs, db.directory, new, db.cipher)
         fs.crash_point("tier.export.after_catalogue")
-        db.drop_files(frozenset(numbers))
+        with timed_pause(db, report.lock):
+            db.drop_files(frozenset(numbers))
         fs.crash_point("tier.export.after_drop")
     report.days += 1
     report.parts += len(parts)
@@ -267,16 +290,25 @@ def export_day(
     return new
 
 
-def recover(db: Historian, store: ObjectStore, cfg: TierConfig, cat: ColdCatalogue) -> list[str]:
+def recover(
+    db: Historian,
+    store: ObjectStore,
+    cfg: TierConfig,
+    cat: ColdCatalogue,
+    lock: LockTimes | None = None,
+) -> list[str]:
     """Finish what a crash interrupted (module docstring); one line per action."""
     done: list[str] = []
     listed = {info.key for pt in cat.parts for info in pt.objects.values()}
-    with db.compaction_paused() as version:
-        live = {f.number for f in version.files}
-        exported = {n for pt in cat.parts for n in pt.source_files} & live
-        if exported:
-            db.drop_files(frozenset(exported))
-            done.append(f"dropped hot files {sorted(exported)} already in the cold tier")
+    sources = {n for pt in cat.parts for n in pt.source_files}
+    # a file number is never reused: when none is live now, none can be later, so the
+    # compaction lock (a wait for a running merge, every round) only after a crash
+    if sources & {f.number for f in db.live_files()}:
+        with timed_pause(db, lock or LockTimes()) as version:
+            exported = sources & {f.number for f in version.files}
+            if exported:
+                db.drop_files(frozenset(exported))
+                done.append(f"dropped hot files {sorted(exported)} already in the cold tier")
     orphans = []
     for key, _ in store.list(cfg.prefix + "/"):
         parsed = parse_key(key)

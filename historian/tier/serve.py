@@ -119,6 +119,8 @@ class TierFrontEnd:
             report = self.tier.export_due(flush=True)
             for line in report.recovered:
                 self._log(f"historian: tier recovery: {line}")
+            if report.parts or report.flushes:
+                self._log(f"historian: tier round {self.rounds}: {report.summary()}")
             self.tier.apply_retention()
             if self._partition_crowded():
                 self.tier.compact_small()

@@ -33,6 +33,7 @@ from .compact import compact_partitions
 from .config import ROLLUP_LEVELS, TierConfig
 from .exporter import ExportReport, export_day, exportable_days, recover
 from .layout import NS_PER_DAY, date_of, tags_key
+from .memflush import settle_memtables
 from .objstore import ObjectStore, ObjectStoreError, S3Store
 from .source import ColdPartSource, PartCache
 from .worker import ExportWorker
@@ -142,23 +143,23 @@ class ColdTier:
         Whole buckets (``Historian.bucket_ns``, 1 h by default), not whole days: segment
         files never span a bucket, so a bucket is the unit that can leave the SSD, and a
         server with a short hot window exports while it runs (``flush``: first flush
-        the memtables when they hold data older than the cutoff). Parts are still keyed by
+        the active memtable when it holds data older than the cutoff,
+        ``historian.tier.memflush``). Parts are still keyed by
         UTC day (``date=``); a day exported in several rounds has several parts, which
         :meth:`compact_small` merges."""
         now = time.time_ns() if now_ns is None else now_ns
         bucket = self.db.bucket_ns
         cutoff = (now - self.config.hot_window_ns) // bucket * bucket
-        if flush:
-            oldest = self.db.oldest_in_memory_ns()
-            if oldest is not None and oldest < cutoff:
-                self.db.flush()  # only segment files are exported
         report = ExportReport()
         started = time.perf_counter()
+        if flush:  # only segment files are exported (memflush.py: when a flush is due)
+            cutoff, report.flushes = settle_memtables(self.db, cutoff)
         names = self._names()
         with self._lock:
-            report.recovered = recover(self.db, self.store, self.config, self._catalogue)
-            with self.db.compaction_paused() as version:
-                days = exportable_days(version, cutoff)
+            report.recovered = recover(
+                self.db, self.store, self.config, self._catalogue, report.lock
+            )
+            days = exportable_days(self.db.live_files(), cutoff)  # export_day picks again
             for day in days:
                 self._catalogue = export_day(
                     self.db,
@@ -176,15 +177,8 @@ class ColdTier:
                 self._write_tags()
         report.seconds = time.perf_counter() - started
         self.last_export = report
-        if report.parts:
-            log.info(
-                "tier export: %d day(s), %d part(s), %d points, %d raw bytes in %.2f s",
-                report.days,
-                report.parts,
-                report.points,
-                report.raw_bytes,
-                report.seconds,
-            )
+        if report.parts or report.flushes:
+            log.info("tier export: %s", report.summary())
         return report
 
     def _names(self) -> Any:

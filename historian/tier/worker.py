@@ -10,10 +10,11 @@ store: choosing the files with compaction paused, the catalogue write and the
 manifest edit that drops the files (``historian.tier.exporter.export_day``).
 
 The child only reads: segment files are immutable and stay on disk while the
-parent holds compaction off; the objects it writes are nobody's until the
-parent lists them. So a child that dies at any step leaves what a crash before
-the catalogue write leaves (uncatalogued objects, swept by ``recover``): the
-parent's round fails, logs it and a fresh child is started for the next round.
+parent keeps compaction off their buckets (``Historian.files_held``); the
+objects it writes are nobody's until the parent lists them. So a child that
+dies at any step leaves what a crash before the catalogue write leaves
+(uncatalogued objects, swept by ``recover``): the parent's round fails, logs it
+and a fresh child is started for the next round.
 A child never outlives its parent (``PR_SET_PDEATHSIG``, and it checks its
 parent before each job): an orphan still uploading could overwrite a part a
 restarted server reallocated.
