@@ -52,6 +52,7 @@ from harness.run.scoring import score_run
 from harness.run.secure_profile import SecureProfile
 from harness.run.state import SETTLE_S, BatchInfo, RunState
 from harness.run.status import RunStatus
+from harness.run.warm import warm_numba_cache
 from harness.scenario import Scenario
 from historian.bus.cluster import server_list
 from historian.bus.options import BusOptions
@@ -214,6 +215,8 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
                 )
             if self.api_load is not None:  # its catalogue names the plant's tags too
                 self.api_load.write_catalogue(self.series.tolist(), SYNTHETIC_ID_BASE, self.plant)
+            if not self.s.is_short:  # a full run judges latency: no compiling inside it
+                await warm_numba_cache(self.status.say)
             self.status.say("starting nats-server and the historian ingest process")
             await self.stack.start()
             if self.plant is not None:
