@@ -90,7 +90,7 @@ def test_the_engine_runs_flush_and_compaction_below_the_writers(tmp_path: Path) 
     from historian import Historian, Options
     from historian.model import PointBatch
 
-    db = Historian.open(tmp_path / "db", Options(background_nice=6))
+    db = Historian.open(str(tmp_path / "db"), Options(background_nice=6))
     try:
         db.write(
             PointBatch(
@@ -99,7 +99,11 @@ def test_the_engine_runs_flush_and_compaction_below_the_writers(tmp_path: Path) 
             )
         )  # fmt: skip
         mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        bg = {t.name: t.native_id for t in threading.enumerate() if t.name.startswith("historian-")}
+        bg = {
+            t.name: t.native_id or 0
+            for t in threading.enumerate()
+            if t.name.startswith("historian-")
+        }
         flush, compact = bg["historian-flush"], bg["historian-compact"]
 
         def settled() -> bool:  # each thread lowers itself as it starts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -78,7 +80,7 @@ def test_warm_up_compiles_the_mapping_kernels_before_the_first_query() -> None:
     from historian.lsm.compaction import warm_up_kernels
 
     warm_up_kernels([None])
-    kernels = [integrate_and_map, map_integers]
+    kernels: list[Any] = [integrate_and_map, map_integers]  # numba dispatchers
     before = [len(k.signatures) for k in kernels]
     assert all(before)
     v = np.round(np.random.default_rng(2).normal(50, 3, 5000), 2)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 from historian.codec import levels
+from historian.codec.bits import varint_decode
 from historian.codec.chunk import chunk_info, decode_chunk, encode_chunk
 from historian.codec.errors import ChunkCorruptError
 from historian.codec.levels import MAX_LEVELS, levels_decode, levels_encode
@@ -100,7 +101,7 @@ def test_dictionary_kinds_follow_the_levels() -> None:
     for kind, arrays in cases.items():
         for v in arrays:
             payload = _roundtrip(v)
-            _, at = levels.varint_decode(np.frombuffer(payload, np.uint8), 0, 3)
+            _, at = varint_decode(np.frombuffer(payload, np.uint8), 0, 3)
             assert payload[at] == kind
 
 
