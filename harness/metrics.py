@@ -207,11 +207,32 @@ class _Sampler:
         self.stop()
 
 
+STEAL = "hypervisor-steal"
+"""The :class:`ProcessSampler` CPU series of time the hypervisor gave to other guests."""
+IDLE = "machine-idle"
+"""The :class:`ProcessSampler` CPU series of the machine's idle time."""
+
+
+def _proc_stat_ticks() -> tuple[int, int, int] | None:
+    """(idle + iowait, steal, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None  # not Linux: the machine series stay empty
+    if len(fields) < 8:
+        return None
+    return fields[3] + fields[4], fields[7], sum(fields)
+
+
 class ProcessSampler(_Sampler):
     """CPU % (of one core) and RSS bytes of named processes, sampled at ``interval_s`` (1 Hz).
 
     A process that exits leaves a gap; :meth:`set_pid` re-points a name at the
-    restarted process after a kill-and-restart fault.
+    restarted process after a kill-and-restart fault. Two machine-wide series sit
+    beside the processes in :attr:`cpu`, in the same unit: :data:`IDLE`, and
+    :data:`STEAL`, the time a virtual machine's hypervisor ran other guests instead
+    (a run's tail latency on a shared host is worth little without it).
     """
 
     def __init__(self, pids: Mapping[str, int], interval_s: float = 1.0, max_samples: int = 86_400):
@@ -219,8 +240,13 @@ class ProcessSampler(_Sampler):
         self._procs: dict[str, psutil.Process | None] = {}
         self._cpu_since: dict[str, float] = {}
         self._lock = threading.Lock()
-        self.cpu: dict[str, TimeSeries] = {}
+        self.cpu: dict[str, TimeSeries] = {
+            STEAL: TimeSeries(f"cpu.{STEAL}", "%"),
+            IDLE: TimeSeries(f"cpu.{IDLE}", "%"),
+        }
         self.rss: dict[str, TimeSeries] = {}
+        self._ticks = _proc_stat_ticks()
+        self._cores = os.cpu_count() or 1
         for name, pid in pids.items():
             self.set_pid(name, pid)
 
@@ -256,6 +282,16 @@ class ProcessSampler(_Sampler):
                     self.cpu[name].append(now, cpu)
                 self._cpu_since[name] = mono
                 self.rss[name].append(now, rss)
+            self._sample_machine(now)
+
+    def _sample_machine(self, now: float) -> None:
+        ticks, before = _proc_stat_ticks(), self._ticks
+        self._ticks = ticks
+        if ticks is None or before is None or ticks[2] - before[2] <= 0:
+            return
+        per_core = (ticks[2] - before[2]) / self._cores  # ticks one core had in the interval
+        self.cpu[IDLE].append(now, 100.0 * (ticks[0] - before[0]) / per_core)
+        self.cpu[STEAL].append(now, 100.0 * (ticks[1] - before[1]) / per_core)
 
     def peak_rss(self) -> dict[str, float]:
         return {n: max(s.values, default=0.0) for n, s in self.rss.items()}

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.accounting import read_back
 from harness.faults.cluster import score_failovers
-from harness.metrics import highest_sustained_rate
+from harness.metrics import STEAL, highest_sustained_rate
 from harness.report.format import utc_iso
 from harness.report.model import Report, Threshold, evaluate
 from harness.run.api_scoring import score_api_load
@@ -198,6 +198,7 @@ def score_run(run: RunResult) -> Report:
     for name, ts in run.cpu.items():
         if ts.values:
             report.set_metric(f"resources.{name}.cpu_mean_pct", float(np.mean(ts.values)), "%")
+    _note_steal(run, report)
 
     _, rates = run.applied_series.rate_per_s()
     if len(rates):
@@ -285,3 +286,22 @@ def score_run(run: RunResult) -> Report:
     thresholds = (*thresholds, *score_api_load(run, report))  # HTTP API under load
     evaluate(report, thresholds)
     return report
+
+
+STEAL_NOTE_PCT = 5.0
+"""Mean hypervisor steal (% of one core) above which the report says the host was shared."""
+
+
+def _note_steal(run: RunResult, report: Report) -> None:
+    """Say when a virtual machine's host took CPU from the run: its latencies are then
+    partly the neighbours', and a rerun on a quieter host may read differently."""
+    steal = run.cpu.get(STEAL)
+    if steal is None or not steal.values:
+        return
+    mean, peak = float(np.mean(steal.values)), float(np.max(steal.values))
+    if mean >= STEAL_NOTE_PCT:
+        report.notes.append(
+            f"the hypervisor ran other guests for {mean:.0f} % of a core on average during the "
+            f"run (peak {peak:.0f} %, `resources.{STEAL}.cpu_mean_pct`): the host was shared, "
+            "so tail latencies include time the machine did not have"
+        )
