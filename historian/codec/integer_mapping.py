@@ -68,7 +68,8 @@ def _finish(out: NDArray[np.float64], bits32: NDArray[np.uint32], mode: int) -> 
 def integrate_and_map(
     z: NDArray[np.uint64], order: int, centre: int, mode: int, a: float, b: float, base: int, g: int
 ) -> NDArray[np.float64]:
-    """``values_of(integrate(z, order, centre), mode, a, b, base, g)`` in one pass."""
+    """``values_of(k, mode, a, b, base, g)`` for the ``k`` whose delta order ``order``
+    and centred zigzag (``scaled_ac.differences``, ``centred_zigzag``) gave ``z``, in one pass."""
     n = z.size
     out = np.empty(n, np.float64)
     bits32 = np.empty(n if mode == _F32_BITS else 0, np.uint32)

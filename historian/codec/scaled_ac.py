@@ -84,28 +84,6 @@ def estimated_bits(z: NDArray[np.uint64]) -> float:
 
 
 @njit(cache=True, nogil=True)
-def integrate(z: NDArray[np.uint64], order: int, centre: int) -> NDArray[np.int64]:
-    """Inverse of :func:`differences` followed by :func:`centred_zigzag`."""
-    out = np.empty(z.size, np.int64)
-    c = np.int64(centre)
-    p1 = np.int64(0)
-    p2 = np.int64(0)
-    for i in range(z.size):
-        v = z[i]
-        d = (np.int64(v >> np.uint64(1)) ^ -np.int64(v & np.uint64(1))) + c
-        if order == 0:
-            x = d
-        elif order == 1:
-            x = d + p1
-        else:
-            x = d + 2 * p1 - p2
-        out[i] = x
-        p2 = p1
-        p1 = x
-    return out
-
-
-@njit(cache=True, nogil=True)
 def _median(d: NDArray[np.int64]) -> int:
     """Median of the (steady-state) residuals: a level (order 0) or a drift (order 1).
 
