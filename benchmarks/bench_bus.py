@@ -66,7 +66,8 @@ async def _publish(js, subject: str, payloads: list[bytes], tag: str) -> float: 
     return time.perf_counter() - t0
 
 
-WARM_TIMEOUT_S = 120.0
+WARM_TIMEOUT_S = 600.0
+"""A cold numba cache (a fresh clone) compiles the kernels: 44 s measured, minutes under load."""
 
 
 def _cpu_s(pid: int) -> float:
