@@ -11,6 +11,16 @@ Measured side by side in one run, on one nats-server:
 Prints points/s of each and the ratio end-to-end / raw (issue goal >= 0.7,
 architecture goal >= 1 M points/s end to end).
 
+The end-to-end clock starts once the ingest process has loaded its numba kernels
+(its ``kernels warm`` line): that start-up work (1.5-3 CPU-s, on a thread after
+READY) is not ingest throughput, yet on a CPU-capped machine it took a third of the
+CPU of a 3 s measurement. Also printed: the CPU each side spent per million points
+(``µs``: publisher + nats-server in the raw run and in the end-to-end run, the ingest
+process), from /proc, so a ratio on a CPU-capped machine can be read as the CPU budget it
+is. ``bound`` is the ratio a free ingest would reach when every process shares one CPU:
+raw publish CPU / end-to-end publish CPU (nats-server's delivery to the consumer is not
+free either).
+
     python benchmarks/bench_bus.py [--points 2000000]
 """
 
@@ -18,9 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -54,7 +66,35 @@ async def _publish(js, subject: str, payloads: list[bytes], tag: str) -> float: 
     return time.perf_counter() - t0
 
 
-async def run(points: int, per_batch: int) -> tuple[float, float]:
+WARM_TIMEOUT_S = 600.0
+"""A cold numba cache (a fresh clone) compiles the kernels: 44 s measured, minutes under load."""
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _watch_warm(proc: subprocess.Popen[str]) -> threading.Event:
+    """Forward the ingest's stderr; the event is set at its ``kernels warm`` line."""
+    warm = threading.Event()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            if "kernels warm" in line:
+                warm.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    return warm
+
+
+async def run(points: int, per_batch: int) -> tuple[float, float, float, float, float]:
+    """Raw and end-to-end points/s, then the CPU µs per point of the publishing side
+    (this process + nats-server) in the raw run and in the end-to-end run, and of the
+    ingest process in the end-to-end run."""
     work = Path(tempfile.mkdtemp(prefix="bench-bus-"))
     opts = BusOptions()
     payloads = _payloads(points, per_batch)
@@ -63,15 +103,21 @@ async def run(points: int, per_batch: int) -> tuple[float, float]:
         nc = await nats.connect(srv.url)
         js = nc.jetstream(publish_async_max_pending=1024)
         await ensure_streams(js, opts)
+        raw_cpu0 = time.process_time() + _cpu_s(srv.pid)
         raw_s = await _publish(js, opts.batch_subject(0), payloads, "raw")
+        raw_cpu = time.process_time() + _cpu_s(srv.pid) - raw_cpu0
         await js.purge_stream(opts.stream)
         proc = subprocess.Popen(
             [sys.executable, "-m", "historian.ingest", "--data-dir", str(work / "hist"),
              "--nats", srv.url],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
+            warm = _watch_warm(proc)
             assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+            if not await asyncio.to_thread(warm.wait, WARM_TIMEOUT_S):
+                raise RuntimeError(f"ingest kernels not warm within {WARM_TIMEOUT_S:g} s")
+            cpu0 = (time.process_time() + _cpu_s(srv.pid), _cpu_s(proc.pid))
             t0 = time.perf_counter()
             await _publish(js, opts.batch_subject(0), payloads, "e2e")
             while True:
@@ -80,21 +126,31 @@ async def run(points: int, per_batch: int) -> tuple[float, float]:
                     break
                 await asyncio.sleep(0.005)
             e2e_s = time.perf_counter() - t0
+            pub_cpu = time.process_time() + _cpu_s(srv.pid) - cpu0[0]
+            ingest_cpu = _cpu_s(proc.pid) - cpu0[1]
         finally:
             proc.terminate()
             proc.wait(timeout=60)
         await nc.close()
-    return n / raw_s, n / e2e_s
+    us = 1e6 / n
+    return n / raw_s, n / e2e_s, raw_cpu * us, pub_cpu * us, ingest_cpu * us
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--points", type=int, default=2_000_000)
     args = ap.parse_args()
-    print(f"{'points/msg':>10} {'raw publish pts/s':>18} {'end-to-end pts/s':>17} {'ratio':>6}")
+    print(
+        f"{'points/msg':>10} {'raw publish pts/s':>18} {'end-to-end pts/s':>17} {'ratio':>6}"
+        f" | CPU µs/pt: {'raw pub':>7} {'e2e pub':>7} {'ingest':>7} {'bound':>6}"
+    )
     for per_batch in (1_000, 5_000):
-        raw, e2e = asyncio.run(run(args.points, per_batch))
-        print(f"{per_batch:>10,} {raw:>18,.0f} {e2e:>17,.0f} {e2e / raw:>6.2f}")
+        raw, e2e, raw_us, pub_us, ingest_us = asyncio.run(run(args.points, per_batch))
+        print(
+            f"{per_batch:>10,} {raw:>18,.0f} {e2e:>17,.0f} {e2e / raw:>6.2f}"
+            f" | {'':>10} {raw_us:>7.3f} {pub_us:>7.3f} {ingest_us:>7.3f}"
+            f" {raw_us / pub_us:>6.2f}"
+        )
 
 
 if __name__ == "__main__":
