@@ -19,7 +19,10 @@ pass values >= 0.
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 
 def _autogroup(pid: int) -> Path:
@@ -60,6 +63,54 @@ def lower_autogroup(pid: int, nice: int) -> bool:
     except OSError:  # no autogroup support, or the process has gone
         return False
     return True
+
+
+def low_priority_argv(argv: Sequence[str | os.PathLike[str]], nice: int) -> list[str]:
+    """``argv`` prefixed with ``nice -n N`` (unchanged for ``nice`` 0).
+
+    Spawning under ``nice`` rather than calling ``setpriority`` afterwards gives every
+    thread the value, including those started before a ``setpriority`` could run.
+    """
+    if nice < 0:
+        raise ValueError(f"nice must be >= 0 (lowering priority only), got {nice}")
+    cmd = [os.fspath(a) for a in argv]
+    return ["nice", "-n", str(nice), *cmd] if nice > 0 else cmd
+
+
+_File = int | IO[Any] | None
+
+
+def spawn_low_priority(
+    argv: Sequence[str | os.PathLike[str]],
+    nice: int,
+    *,
+    stdin: _File = None,
+    stdout: _File = None,
+    stderr: _File = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    start_new_session: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` with every thread and its session's autogroup at nice ``nice``.
+
+    ``nice`` 0 starts it normally (in a new session only when asked). ``nice`` > 0 runs
+    it under ``nice -n`` (:func:`low_priority_argv`) in a session of its own, whatever
+    ``start_new_session`` says, because the autogroup nice applies to a whole session
+    and lowering the caller's own would slow the caller too; then that session's
+    autogroup is lowered (:func:`lower_autogroup`).
+    """
+    proc = subprocess.Popen(
+        low_priority_argv(argv, nice),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        env=env,
+        cwd=cwd,
+        start_new_session=start_new_session or nice > 0,
+    )
+    if nice > 0:
+        lower_autogroup(proc.pid, nice)
+    return proc
 
 
 def autogroup_nice(pid: int) -> int | None:

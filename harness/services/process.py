@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-from historian.cpu_priority import lower_autogroup
+from historian.cpu_priority import low_priority_argv, spawn_low_priority
 
 __all__ = [
     "ManagedProcess",
@@ -132,9 +132,8 @@ class ManagedProcess:
         lower CPU priority: :mod:`historian.cpu_priority` says why both."""
         self.name = name
         self.nice = nice
-        self.argv = [os.fspath(a) for a in argv]
-        if nice > 0:
-            self.argv = ["nice", "-n", str(nice), *self.argv]
+        self._cmd = [os.fspath(a) for a in argv]
+        self.argv = low_priority_argv(self._cmd, nice)  # as it runs: logs and errors show it
         self.log_path = log_path
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
@@ -168,8 +167,9 @@ class ManagedProcess:
             # Output of this run starts here (the header echoes argv, which may
             # contain the very text a caller waits for).
             self._log_offset = log.tell()
-            self._popen = subprocess.Popen(
-                self.argv,
+            self._popen = spawn_low_priority(
+                self._cmd,
+                self.nice,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -177,8 +177,6 @@ class ManagedProcess:
                 cwd=self.cwd,
                 start_new_session=True,
             )
-        if self.nice > 0:  # its own session, so its own autogroup: lower that one too
-            lower_autogroup(self._popen.pid, self.nice)
         with _registry_lock:
             _live[self._popen.pid] = self
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from historian.cpu_priority import lower_autogroup
+from historian.cpu_priority import spawn_low_priority
 from sim.tags import Catalogue, dump_catalogue, load_catalogue
 
 
@@ -248,14 +248,9 @@ def start_servers(
             if progress_path is not None:
                 progress_path.unlink(missing_ok=True)
                 args += ["--progress-file", str(progress_path)]
-            if nice > 0:
-                args = ["nice", "-n", str(nice), *args]
             with log.open("wb") as fh:
-                proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL,
-                                        start_new_session=nice > 0)  # fmt: skip
-            if nice > 0:
-                lower_autogroup(proc.pid, nice)
+                proc = spawn_low_priority(args, nice, stdout=fh, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL)  # fmt: skip
             procs.append(ServerProcess(k, (a, b), proc, ready, log, emitted,
                                        progress_path=progress_path))  # fmt: skip
         for p in procs:

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from historian.cpu_priority import autogroup_nice, lower_priority
+from historian.cpu_priority import (
+    autogroup_nice,
+    low_priority_argv,
+    lower_priority,
+    spawn_low_priority,
+)
 
 AUTOGROUP = os.path.exists("/proc/self/autogroup")
 
@@ -57,6 +62,53 @@ def test_a_gone_process_is_not_an_error() -> None:
     proc.kill()
     proc.wait()
     assert lower_priority(proc.pid, 5) is False
+
+
+def test_low_priority_argv_prefixes_nice_only_when_lowering() -> None:
+    assert low_priority_argv(["x", Path("y")], 0) == ["x", "y"]
+    assert low_priority_argv(["x"], 9) == ["nice", "-n", "9", "x"]
+    with pytest.raises(ValueError, match=">= 0"):
+        low_priority_argv(["x"], -1)
+
+
+_THREAD_NICE = (  # the nice value of a thread the child starts after it is running
+    "import os, threading, time; out = []; "
+    "t = threading.Thread(target=lambda: out.append("
+    "os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))); "
+    "t.start(); t.join(); print(out[0], flush=True); time.sleep(30)"
+)
+
+
+def test_a_low_priority_spawn_lowers_every_thread_and_its_own_sessions_autogroup() -> None:
+    before = autogroup_nice(os.getpid())
+    proc = spawn_low_priority([sys.executable, "-c", _THREAD_NICE], 11, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        want = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 11)  # nice -n adds to ours
+        assert int(proc.stdout.readline()) == want  # and the threads inherit it
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == want
+        assert os.getsid(proc.pid) != os.getsid(0)  # a session of its own, asked or not
+        if AUTOGROUP:
+            assert autogroup_nice(proc.pid) == 11  # the autogroup's is absolute
+            assert autogroup_nice(os.getpid()) == before
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_a_normal_priority_spawn_is_a_plain_popen() -> None:
+    proc = spawn_low_priority([sys.executable, "-c", _THREAD_NICE], 0, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert int(proc.stdout.readline()) == os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getsid(proc.pid) == os.getsid(0)  # no new session unless asked
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def test_lowering_this_thread_leaves_the_other_threads_alone() -> None:
