@@ -55,6 +55,7 @@ def _run_one(
     from harness.report.md import render_markdown
     from harness.report.model import ReportError, exit_code
     from harness.run.runner import ScenarioRunner
+    from harness.run.warm import WarmUpError
 
     scenario = _with_api_users(
         _with_cluster(_scenario_or_exit(name, short=short), cluster), api_users
@@ -82,12 +83,21 @@ def _run_one(
         )
     except ReportError as exc:  # e.g. uPlot not installed: nothing has started yet
         raise _usage_error(str(exc)) from None
-    report, path = asyncio.run(runner.run())
+    try:
+        report, path = asyncio.run(runner.run())
+    except WarmUpError as exc:  # a broken install: neither a usage error nor a verdict
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(ENVIRONMENT_EXIT) from None
     print(render_markdown(report))
     for name in ("report.md", "report.html", "report.json"):
         console.print(f"report: {path / name}")
     console.print(f"verdict: [bold]{report.verdict}[/]")
     return exit_code(report)
+
+
+ENVIRONMENT_EXIT = 3
+"""Exit code of a run this machine could not carry out (a broken install), so scripts tell
+it from a usage error (2) and a failed verdict (1)."""
 
 
 def _usage_error(message: str) -> typer.Exit:

@@ -69,3 +69,32 @@ def test_services_up_and_pipeline_up_take_the_same_option_names(group: str) -> N
     assert out.exit_code == 0, out.output
     for name in ("--work-dir", "--base-dir", "--seconds", "--duration-s"):
         assert name in out.output, (group, name)
+
+
+def test_a_broken_warm_up_is_one_line_and_exit_3_before_any_service(tmp_path: Path) -> None:
+    # A full run loads the numba kernels before it starts anything; when that fails (a
+    # broken numba or llvmlite), the user gets what failed and what to do, with an exit
+    # code that is neither a usage error (2) nor a failed verdict (1).
+    argv = ["scenario", "run", "noisy", "--reports", str(tmp_path / "reports")]
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli.app", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "TMPDIR": str(tmp_path),
+            "TWINBENCH_WARM_MODULE": "twinbench_no_such_warm_up",
+        },
+    )
+    assert out.returncode == 3, (out.returncode, out.stderr[-1500:])
+    assert "Traceback" not in out.stderr
+    # stderr also carries the run's status lines (the console); the error is one line, last
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, out.stderr[-1500:]
+    assert out.stderr.rstrip().endswith(errors[0])
+    assert errors[0].startswith("error: `python -m twinbench_no_such_warm_up` failed (exit 1: ")
+    assert "No module named twinbench_no_such_warm_up" in errors[0] and "reinstall" in errors[0]
+    assert "starting nats-server" not in out.stderr + out.stdout  # nothing was started
+    assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir())
