@@ -2,11 +2,13 @@
 
 A real child process, real moto S3 (one test: a child's start costs seconds): a
 child SIGKILLed mid-export fails the round with nothing listed and nothing
-dropped; the next round, in a fresh child, exports every cold day exactly once
-and every answer stays the same.
+dropped; the next round, in a fresh child (SCHED_IDLE), exports every cold day
+exactly once and every answer stays the same.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -42,6 +44,10 @@ def test_worker_exports_and_a_killed_worker_loses_nothing(
         rep = tier.export_due(NOW)  # a fresh child; the orphans are swept first
         assert rep.recovered and "uncatalogued" in rep.recovered[0]
         assert rep.days == DAYS - 1 and worker.pid() is not None  # it ran in the child
+        pid = worker.pid()
+        assert pid is not None
+        if hasattr(os, "SCHED_IDLE"):  # below the ingest like compaction (idle=True default)
+            assert os.sched_getscheduler(pid) == os.SCHED_IDLE
         parts: tuple[ColdPart, ...] = tier.catalogue.parts
         assert {p.day_start for p in parts} == {T0, T0 + 86_400 * 10**9}
         assert_same(before, ask(db))
