@@ -83,8 +83,7 @@ class TierFrontEnd:
             server.db.directory,
             self.config,
             server.options.encryption_key_file,
-            idle=server.options.compaction_idle,
-        )
+        )  # not idle=True: starved on a loaded machine (a serve test exported nothing in 60 s)
         self.tier = await asyncio.to_thread(
             ColdTier.attach, server.db, self.config, recover_now=False, worker=self.worker
         )

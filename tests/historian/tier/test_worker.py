@@ -2,8 +2,9 @@
 
 A real child process, real moto S3 (one test: a child's start costs seconds): a
 child SIGKILLed mid-export fails the round with nothing listed and nothing
-dropped; the next round, in a fresh child (SCHED_IDLE), exports every cold day
-exactly once and every answer stays the same.
+dropped; the next round, in a fresh child, exports every cold day exactly once
+and every answer stays the same. A server's child (``idle=True``) runs under
+SCHED_IDLE.
 """
 
 from __future__ import annotations
@@ -44,10 +45,6 @@ def test_worker_exports_and_a_killed_worker_loses_nothing(
         rep = tier.export_due(NOW)  # a fresh child; the orphans are swept first
         assert rep.recovered and "uncatalogued" in rep.recovered[0]
         assert rep.days == DAYS - 1 and worker.pid() is not None  # it ran in the child
-        pid = worker.pid()
-        assert pid is not None
-        if hasattr(os, "SCHED_IDLE"):  # below the ingest like compaction (idle=True default)
-            assert os.sched_getscheduler(pid) == os.SCHED_IDLE
         parts: tuple[ColdPart, ...] = tier.catalogue.parts
         assert {p.day_start for p in parts} == {T0, T0 + 86_400 * 10**9}
         assert_same(before, ask(db))
@@ -56,3 +53,15 @@ def test_worker_exports_and_a_killed_worker_loses_nothing(
     finally:
         worker.close()
         db.close()
+
+
+def test_an_idle_worker_runs_under_sched_idle(s3_server: S3Server, s3_bucket: str) -> None:
+    worker = ExportWorker("/nonexistent", tier_config(s3_server, s3_bucket), idle=True)
+    try:
+        worker.start()
+        pid = worker.pid()
+        assert pid is not None
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        assert os.getpriority(os.PRIO_PROCESS, pid) >= os.getpriority(os.PRIO_PROCESS, 0) + 10
+    finally:
+        worker.close()
