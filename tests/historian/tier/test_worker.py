@@ -62,6 +62,7 @@ def test_an_idle_worker_runs_under_sched_idle(s3_server: S3Server, s3_bucket: st
         pid = worker.pid()
         assert pid is not None
         assert os.sched_getscheduler(pid) == os.SCHED_IDLE
-        assert os.getpriority(os.PRIO_PROCESS, pid) >= os.getpriority(os.PRIO_PROCESS, 0) + 10
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) >= min(19, own + 10)  # nice caps at 19
     finally:
         worker.close()
