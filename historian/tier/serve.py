@@ -83,7 +83,7 @@ class TierFrontEnd:
             server.db.directory,
             self.config,
             server.options.encryption_key_file,
-        )  # not idle=True: starved on a loaded machine (a serve test exported nothing in 60 s)
+        )  # not idle=True yet: an idle child gets no CPU while the machine is saturated
         self.tier = await asyncio.to_thread(
             ColdTier.attach, server.db, self.config, recover_now=False, worker=self.worker
         )

@@ -146,8 +146,8 @@ class ExportWorker:
         self.idle = idle
         """Run the child under SCHED_IDLE, like compaction. It then runs only on an
         otherwise idle CPU: on a saturated machine the export waits (export lag grows,
-        nothing is lost); ``serve --tier`` does not use it yet (a serve test's export
-        starved 60 s behind other nice-19 tests)."""
+        nothing is lost); ``serve --tier`` does not use it yet (seen: the child at 2 %
+        CPU behind other nice-19 work, a test's export minutes instead of seconds)."""
         self.kill_at: str | None = None
         """Tests: the child SIGKILLs itself at this crash point of its next export."""
         self.restarts = 0
