@@ -125,8 +125,8 @@ class Background(EngineCore):
     def _compact(self, force: bool) -> None:
         opt = self._opt
         with self._compaction_lock:
-            # buckets being exported (files_held) are not touched; holds only begin under
-            # this lock, so the set can only shrink while this runs
+            # buckets being exported (files_held) are not touched; holds begin under this
+            # lock (files_held) or apply from the next pass on (hold_buckets)
             held = self._held()
             l0 = pick_l0(self._version, opt.l0_compaction_trigger, force)
             if l0:
@@ -219,6 +219,40 @@ class Background(EngineCore):
         meanwhile waits unmerged): for long work on files use :meth:`files_held`."""
         with self._compaction_lock:
             yield self._version
+
+    @contextlib.contextmanager
+    def compaction_paused_nowait(self) -> Iterator[Version | None]:
+        """:meth:`compaction_paused` if no compaction runs now; else yield None at once.
+
+        For work that may be put off but must not wait for a merge (a restarting
+        server's cold-tier recovery: a merge of a big backlog can run for half a minute)."""
+        if not self._compaction_lock.acquire(blocking=False):
+            yield None
+            return
+        try:
+            yield self._version
+        finally:
+            self._compaction_lock.release()
+
+    def hold_buckets(self, buckets: frozenset[int]) -> Callable[[], None]:
+        """Keep compaction and retention off ``buckets`` from their next pass; never waits.
+
+        Returns the function that ends the hold. Unlike :meth:`files_held` it does not
+        wait for a running compaction, which may still merge files of these buckets: a
+        caller that needs the files unchanged checks they are live (inside
+        :meth:`compaction_paused_nowait`) before it acts on them."""
+        with self._state_lock:
+            self._held_buckets.append(buckets)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                with self._state_lock:
+                    self._held_buckets.remove(buckets)
+
+        return release
 
     @contextlib.contextmanager
     def files_held(

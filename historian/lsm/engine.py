@@ -99,14 +99,24 @@ class Historian(Recovery, WritePath, Reads, StatsReport):
 
     # ---------------------------------------------------------- maintenance
     def flush(self) -> None:
-        """Flush the memtable(s) to L0 segment files and wait until done."""
+        """Flush the memtables of this moment to L0 segment files and wait until done.
+
+        Waits only for the memtables that held data when it was called (the active one,
+        switched out, and those already queued), not for an empty flush queue: under
+        sustained overload writers queue new memtables as fast as the flush thread
+        drains them, and the queue may never be empty (LevelDB's ``CompactMemTable``
+        waits for its one immutable memtable the same way). Every point written
+        before the call is in a segment file when it returns."""
         self._check_open()
         with self._write_lock:
             self._switch_memtable()
+            with self._state_lock:
+                # the queue is flushed oldest first: once its newest is gone, all of them are
+                last = self._imm[-1] if self._imm else None
         if self._opt.background:
             with self._room:
                 failures = self._flush_failures
-                while self._imm:
+                while last is not None and any(m is last for m in self._imm):
                     if self._flush_failures > failures and self._flush_error is not None:
                         err = self._flush_error
                         if isinstance(err, DiskFullError):

@@ -24,8 +24,10 @@ series range is the next step for such stores (not done yet).
 Restart (:func:`recover`): a crash before step 4 leaves objects no catalogue
 names: deleted (their seq is reallocated, so a retry would overwrite them
 anyway). A crash after step 4 leaves listed parts whose hot files are still
-live: they are dropped now. Nothing is lost (hot files go only after their
-parts are listed) and nothing is kept twice.
+live: they are dropped, without waiting for a running compaction (put off to a
+later round while one runs; ``ColdTier`` holds compaction off their buckets from
+attach on and exports nothing until they are gone). Nothing is lost (hot files go
+only after their parts are listed) and nothing is kept twice.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from historian.model import PointBatch
 
 from .coldcat import ColdCatalogue, ColdPart, ObjectInfo, write_cold_catalogue
 from .config import ROLLUP_LEVELS, TierConfig
-from .holds import LockTimes, timed_hold, timed_pause
+from .holds import LockTimes, timed_hold, timed_pause, timed_try_pause
 from .layout import NS_PER_DAY, parse_key, raw_key, rollup_key, split_runs, tag_prefix_of
 from .objstore import ObjectStore
 from .parts import encode_raw, encode_rollups, level_ns, rollup_rows
@@ -61,6 +63,7 @@ __all__ = [
     "export_day",
     "merge_batches",
     "recover",
+    "stale_files",
     "upload_verified",
 ]
 
@@ -290,6 +293,15 @@ def export_day(
     return new
 
 
+def stale_files(db: Historian, cat: ColdCatalogue) -> frozenset[int]:
+    """Live hot files whose points the catalogue already lists (a crash before their drop).
+
+    A file number is never reused: when none is live now, none can be later. Read
+    without the compaction lock (``Historian.live_files``)."""
+    sources = {n for pt in cat.parts for n in pt.source_files}
+    return frozenset(sources & {f.number for f in db.live_files()})
+
+
 def recover(
     db: Historian,
     store: ObjectStore,
@@ -297,18 +309,28 @@ def recover(
     cat: ColdCatalogue,
     lock: LockTimes | None = None,
 ) -> list[str]:
-    """Finish what a crash interrupted (module docstring); one line per action."""
+    """Finish what a crash interrupted (module docstring); one line per action.
+
+    Never waits for a running compaction (a restarted server's first merge of its
+    backlog ran 30 s): when one runs, the drop of stale hot files is put off (a line
+    says so, and :func:`stale_files` stays non-empty); the caller keeps compaction off
+    their buckets meanwhile (``Historian.hold_buckets``) and exports nothing until
+    they are gone, since exporting them again would store their points twice."""
     done: list[str] = []
     listed = {info.key for pt in cat.parts for info in pt.objects.values()}
-    sources = {n for pt in cat.parts for n in pt.source_files}
-    # a file number is never reused: when none is live now, none can be later, so the
-    # compaction lock (a wait for a running merge, every round) only after a crash
-    if sources & {f.number for f in db.live_files()}:
-        with timed_pause(db, lock or LockTimes()) as version:
-            exported = sources & {f.number for f in version.files}
-            if exported:
-                db.drop_files(frozenset(exported))
-                done.append(f"dropped hot files {sorted(exported)} already in the cold tier")
+    if stale_files(db, cat):  # only after a crash: no lock at all otherwise
+        with timed_try_pause(db, lock or LockTimes()) as version:
+            if version is None:
+                done.append(
+                    "dropping hot files already in the cold tier put off: a compaction "
+                    "is running (next round)"
+                )
+            else:
+                sources = {n for pt in cat.parts for n in pt.source_files}
+                exported = sources & {f.number for f in version.files}
+                if exported:
+                    db.drop_files(frozenset(exported))
+                    done.append(f"dropped hot files {sorted(exported)} already in the cold tier")
     orphans = []
     for key, _ in store.list(cfg.prefix + "/"):
         parsed = parse_key(key)

@@ -21,7 +21,7 @@ from historian.lsm.engine import Historian
 from historian.lsm.manifest import FileMeta
 from historian.lsm.version import Version
 
-__all__ = ["LockTimes", "timed_hold", "timed_pause"]
+__all__ = ["LockTimes", "timed_hold", "timed_pause", "timed_try_pause"]
 
 
 @dataclass
@@ -44,6 +44,23 @@ def timed_pause(db: Historian, times: LockTimes) -> Iterator[Version]:
     with db.compaction_paused() as version:
         got = time.perf_counter()
         times.wait_s += got - asked
+        try:
+            yield version
+        finally:
+            held = time.perf_counter() - got
+            times.holds += 1
+            times.held_s += held
+            times.held_max_s = max(times.held_max_s, held)
+
+
+@contextlib.contextmanager
+def timed_try_pause(db: Historian, times: LockTimes) -> Iterator[Version | None]:
+    """``db.compaction_paused_nowait()``: None at once when a compaction runs; a hold is timed."""
+    with db.compaction_paused_nowait() as version:
+        if version is None:
+            yield None
+            return
+        got = time.perf_counter()
         try:
             yield version
         finally:

@@ -80,8 +80,10 @@ class TierFrontEnd:
         # (it takes the compaction lock and lists the bucket)
         # the heavy half of each export runs in a child process at a lower priority
         self.worker = ExportWorker(
-            server.db.directory, self.config, server.options.encryption_key_file
-        )
+            server.db.directory,
+            self.config,
+            server.options.encryption_key_file,
+        )  # not idle=True yet: an idle child gets no CPU while the machine is saturated
         self.tier = await asyncio.to_thread(
             ColdTier.attach, server.db, self.config, recover_now=False, worker=self.worker
         )

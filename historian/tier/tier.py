@@ -16,7 +16,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +31,7 @@ from historian.query.source import SeriesSource
 from .coldcat import ColdCatalogue, ColdPart, read_cold_catalogue, write_cold_catalogue
 from .compact import compact_partitions
 from .config import ROLLUP_LEVELS, TierConfig
-from .exporter import ExportReport, export_day, exportable_days, recover
+from .exporter import ExportReport, export_day, exportable_days, recover, stale_files
 from .layout import NS_PER_DAY, date_of, tags_key
 from .memflush import settle_memtables
 from .objstore import ObjectStore, ObjectStoreError, S3Store
@@ -85,6 +85,8 @@ class ColdTier:
         self._rebuild_sources()
         self.last_export: ExportReport | None = None
         self.recovered: list[str] = []
+        self._release_stale: Callable[[], None] | None = None
+        self._hold_stale()
 
     @classmethod
     def attach(
@@ -98,12 +100,13 @@ class ColdTier:
     ) -> ColdTier:
         """Recover an interrupted export, then register the tier's sources in every snapshot.
 
-        ``recover_now=False`` (a starting server) registers the sources at once and
-        leaves the recovery to the first :meth:`export_due`: it waits for a running
-        compaction and lists the bucket, and a server must not wait for either before
-        it serves. Reading before it is safe: a part is a source only once listed, and
-        hot files a crash left behind beside their listed parts hold the same points
-        (the hot one wins)."""
+        Nothing here waits for a running compaction: hot files a crash left behind beside
+        their listed parts are held off compaction at once (``Historian.hold_buckets``)
+        and dropped when no merge runs (now, or a later round). ``recover_now=False`` (a
+        starting server) also leaves the bucket listing (orphan sweep) to the first
+        :meth:`export_due`, so a server need not wait for the object store before it
+        serves. Reading before the recovery is safe: a part is a source only once
+        listed, and the stale hot files hold the same points (the hot one wins)."""
         tier = cls(db, config, store, worker=worker)
         if recover_now:
             tier.recover()
@@ -114,9 +117,22 @@ class ColdTier:
         """Finish or undo an export a crash interrupted (``exporter.recover``)."""
         with self._lock:
             self.recovered = recover(self.db, self.store, self.config, self._catalogue)
+            self._hold_stale()
         for line in self.recovered:
             log.warning("tier recovery: %s", line)
         return self.recovered
+
+    def _hold_stale(self) -> bool:
+        """Hold compaction off the buckets of stale hot files; end the hold once none is
+        left. Returns whether some are left (then nothing may be exported)."""
+        stale = stale_files(self.db, self._catalogue)
+        if stale and self._release_stale is None:
+            buckets = frozenset(f.bucket_start for f in self.db.live_files() if f.number in stale)
+            self._release_stale = self.db.hold_buckets(buckets)
+        elif not stale and self._release_stale is not None:
+            self._release_stale()
+            self._release_stale = None
+        return bool(stale)
 
     @property
     def catalogue(self) -> ColdCatalogue:
@@ -159,7 +175,9 @@ class ColdTier:
             report.recovered = recover(
                 self.db, self.store, self.config, self._catalogue, report.lock
             )
-            days = exportable_days(self.db.live_files(), cutoff)  # export_day picks again
+            # stale files left (a compaction ran): exported again, their points would be twice
+            stale = self._hold_stale()
+            days = [] if stale else exportable_days(self.db.live_files(), cutoff)  # picked again
             for day in days:
                 self._catalogue = export_day(
                     self.db,

@@ -5,7 +5,8 @@ rollup levels), the PUTs and the read-back verify are CPU-bound Python and C
 that, inside the server, held the GIL against the ingest for seconds per round
 (measured in the stress run: p99 publish->queryable at nominal 27 -> 63 ms).
 :class:`ExportWorker` runs them in one long-lived child process at a lower
-priority (``os.nice``); the server keeps only what must be atomic with its
+priority (``os.nice``, and ``SCHED_IDLE`` like compaction: ``idle``, measured by
+``benchmarks/bench_tier_ingest.py``); the server keeps only what must be atomic with its
 store: choosing the files with compaction paused, the catalogue write and the
 manifest edit that drops the files (``historian.tier.exporter.export_day``).
 
@@ -32,6 +33,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from historian.catalogue import TagCatalogue
+from historian.cpu_priority import idle_this_thread
 from historian.errors import HistorianError
 from historian.fs import FileSystem
 from historian.lsm import filenames
@@ -67,7 +69,7 @@ _store: ObjectStore | None = None
 _parent = 0
 
 
-def _init(parent: int, config: TierConfig, nice: int) -> None:
+def _init(parent: int, config: TierConfig, nice: int, idle: bool) -> None:
     global _store, _parent
     _parent = parent
     with contextlib.suppress(OSError, AttributeError):  # Linux: dies with the parent
@@ -75,6 +77,8 @@ def _init(parent: int, config: TierConfig, nice: int) -> None:
     if os.getppid() != parent:  # the parent died before the prctl
         os._exit(1)
     os.nice(nice)
+    if idle:  # a nice value does not hold across autogroups; SCHED_IDLE does (cpu_priority)
+        idle_this_thread()  # the jobs run on this thread; threads it starts inherit it
     _store = S3Store(
         config.endpoint, config.bucket, config.access_key, config.secret_key, config.region
     )
@@ -133,11 +137,17 @@ class ExportWorker:
         key_file: str | None = None,
         *,
         nice: int = DEFAULT_NICE,
+        idle: bool = False,
     ) -> None:
         self.root = root
         self.config = config
         self.key_file = key_file
         self.nice = nice
+        self.idle = idle
+        """Run the child under SCHED_IDLE, like compaction. It then runs only on an
+        otherwise idle CPU: on a saturated machine the export waits (export lag grows,
+        nothing is lost); ``serve --tier`` does not use it yet (seen: the child at 2 %
+        CPU behind other nice-19 work, a test's export minutes instead of seconds)."""
         self.kill_at: str | None = None
         """Tests: the child SIGKILLs itself at this crash point of its next export."""
         self.restarts = 0
@@ -149,7 +159,7 @@ class ExportWorker:
                 1,
                 mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded server
                 initializer=_init,
-                initargs=(os.getpid(), self.config, self.nice),
+                initargs=(os.getpid(), self.config, self.nice, self.idle),
             )
         return self._pool
 
@@ -176,6 +186,10 @@ class ExportWorker:
         part = self._run("a small-part merge", _merge, self.config, parts, seq)
         assert isinstance(part, ColdPart)
         return part
+
+    def start(self) -> None:
+        """Start the child now (else at the first job), and wait until it runs."""
+        self._run("the start", os.getpid)
 
     def pid(self) -> int | None:
         """The child's PID once it runs (tests kill it)."""

@@ -3,10 +3,13 @@
 A real child process, real moto S3 (one test: a child's start costs seconds): a
 child SIGKILLed mid-export fails the round with nothing listed and nothing
 dropped; the next round, in a fresh child, exports every cold day exactly once
-and every answer stays the same.
+and every answer stays the same. A server's child (``idle=True``) runs under
+SCHED_IDLE.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -50,3 +53,16 @@ def test_worker_exports_and_a_killed_worker_loses_nothing(
     finally:
         worker.close()
         db.close()
+
+
+def test_an_idle_worker_runs_under_sched_idle(s3_server: S3Server, s3_bucket: str) -> None:
+    worker = ExportWorker("/nonexistent", tier_config(s3_server, s3_bucket), idle=True)
+    try:
+        worker.start()
+        pid = worker.pid()
+        assert pid is not None
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) >= min(19, own + 10)  # nice caps at 19
+    finally:
+        worker.close()
