@@ -5,6 +5,7 @@ Layout of DIR (keys and seeds 0600, the directory 0700)::
     security.json            manifest (harness.security.manifest)
     ca.crt  ca.key           the local CA (keep ca.key offline in a real site)
     server.crt server.key    nats-server, SANs 127.0.0.1 / localhost / ::1
+    api.crt    api.key       the historian HTTP API (``serve --tls-cert/--tls-key``), same SANs
     jetstream-key.conf       ``key: "..."`` for JetStream store encryption
     users/<name>.nk          NKEY seed of each user
     users/<name>.crt .key    its TLS client certificate (used under mTLS)
@@ -173,6 +174,10 @@ def init_deployment(
     ca.write(directory / "ca.crt", directory / "ca.key")
     server = issue_cert(ca, "nats-server", days=server_days, server=True, now=now)
     server.write(directory / "server.crt", directory / "server.key")
+    # its own key, not the bus server's: the two services can be moved, rotated or
+    # compromised apart; the one CA lets every client trust both with one file
+    api = issue_cert(ca, "historian-api", days=server_days, server=True, now=now)
+    api.write(directory / "api.crt", directory / "api.key")
     write_private_file(
         directory / "jetstream-key.conf", key_include_text(secrets.token_urlsafe(32)).encode()
     )
@@ -224,6 +229,9 @@ def init_deployment(
             server_cert="server.crt",
             server_key="server.key",
             server_expires=_iso(server.not_after),
+            api_cert="api.crt",
+            api_key="api.key",
+            api_expires=_iso(api.not_after),
         ),
         mtls=options.mtls,
         jetstream_cipher=options.cipher,
