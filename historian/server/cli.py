@@ -212,6 +212,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="with --nats: collector connections the server runs at once (default 16)",
     )
     ap.add_argument(
+        "--managed-identities",
+        type=Path,
+        metavar="FILE",
+        help="with --nats-nkey: the bus identities the server gives its managed collector "
+        "connections, one each (security init --managed N writes "
+        "managed-identities-<tenant>.json; historian/docs/format/managed-identities.md)",
+    )
+    ap.add_argument(
         "--tier",
         type=Path,
         metavar="FILE",
@@ -303,6 +311,15 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         ap.error(str(exc))
     if not 0 <= args.max_connections <= 1000:
         ap.error(f"--max-connections must be 0..1000, got {args.max_connections}")
+    if args.managed_identities is not None:
+        if args.nats is None:
+            ap.error("--managed-identities needs --nats URL")
+        from historian.server.managed_identities import IdentityPool, ManagedIdentityError
+
+        try:
+            IdentityPool.load(args.managed_identities)
+        except ManagedIdentityError as exc:
+            ap.error(f"--managed-identities: {exc}")
     if args.l2_settle_buckets is not None and args.l2_settle_buckets < 1:
         ap.error(f"--l2-settle-buckets must be >= 1, got {args.l2_settle_buckets}")
     if args.bucket is not None and not bucket:
@@ -346,6 +363,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         l2_settle_buckets=args.l2_settle_buckets,
         connections_allow_remote=args.connections_allow_remote,
         max_connections=args.max_connections,
+        managed_identities=args.managed_identities,
         node=args.node,
         assignment_bucket=args.assignment_bucket,
     )

@@ -129,6 +129,8 @@ class ServeConfig:
     """Managed connections may dial endpoints off loopback (historian.server.connections)."""
     max_connections: int = 16
     """Managed collector connections at once (``POST /api/v1/connections`` beyond: 409)."""
+    managed_identities: Path | None = None
+    """Their bus identities on a secured bus (historian.server.managed_identities)."""
     node: str | None = None
     """Join the partition assignment table as this node (historian.server.partition_owner):
     partitions are claimed and handed over at run time instead of ``partitions``."""
@@ -226,9 +228,15 @@ def _connection_manager(cfg: ServeConfig, log: Log) -> ConnectionManager:
 
     assert cfg.nats_url is not None
     policy = ConnectionPolicy(cfg.connections_allow_remote, cfg.max_connections)
+    pool = None
+    if cfg.managed_identities is not None:
+        from historian.server.managed_identities import IdentityPool
+
+        pool = IdentityPool.load(cfg.managed_identities)
     return ConnectionManager(
         cfg.data_dir, cfg.nats_url, cfg.catalogue, policy,
         partitions=cfg.partition_count, replicas=cfg.bus.replicas, stream=cfg.stream, log=log,
+        auth=cfg.nats_auth, identities=pool,
     )  # fmt: skip
 
 
