@@ -34,7 +34,7 @@ from historian.server.managed_identities import IdentityPool
 from sim.catalogue_gen import generate_oilfield
 from sim.servers.launch import ServerProcess, start_servers, stop_servers
 from sim.tags import dump_catalogue
-from tests.historian.ingest.test_forged_source import _provision
+from tests.historian.ingest.conftest import provision
 
 pytestmark = [pytest.mark.service]
 
@@ -61,7 +61,7 @@ def secured(tmp_path: Path) -> Iterator[tuple[SecureNatsConfig, NatsServer]]:
     server = NatsServer(tmp_path / "nats", **cfg.server_kwargs(tmp_path / "nats"))
     server.start()
     try:
-        asyncio.run(_provision(cfg, server))
+        asyncio.run(provision(cfg, server))
         yield cfg, server
     finally:
         server.close()
