@@ -162,3 +162,32 @@ async def test_a_managed_collector_publishes_as_its_own_identity_only(
     (tmp_path / "other").mkdir()
     with pytest.raises(ConnectionConflict, match="--managed-identities"):
         await no_pool.add({"endpoint": "modbus://127.0.0.1:1", "pattern": PATTERN, "id": "x"})
+
+
+def test_serve_checks_the_pool_file_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from historian.server.cli import build_parser, config_from_args
+
+    init_deployment(tmp_path / "sec", InitOptions(collectors=1, managed=1))
+    pool = managed_identities_path(tmp_path / "sec", "acme")
+    nats_url = ["--nats", "nats://127.0.0.1:1"]
+
+    def parse(*argv: str) -> object:
+        return config_from_args(build_parser("serve"), [str(tmp_path / "data"), *argv])
+
+    assert parse(*nats_url, "--managed-identities", str(pool))
+    (tmp_path / "sec" / "users" / "acme-managed-1.nk").unlink()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something-else", "version": 1}')
+    for argv, says in (
+        ([*nats_url, "--managed-identities", str(pool)], "acme-managed-1.nk: no such file"),
+        ([*nats_url, "--managed-identities", str(bad)], "not a version 1"),
+        ([*nats_url, "--managed-identities", str(tmp_path / "none.json")], "none.json"),
+        (["--managed-identities", str(bad)], "needs --nats"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            parse(*argv)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, err
