@@ -50,8 +50,6 @@ from historian.bus.options import BusOptions
 from historian.bus.subjects import partition_of
 from historian.ingest.series_owners import SeriesSet
 from historian.ingest.sources import write_source_owners
-from historian.server.managed_identities import FORMAT as MANAGED_FORMAT
-from historian.server.managed_identities import VERSION as MANAGED_VERSION
 
 __all__ = [
     "DeploymentExistsError",
@@ -63,6 +61,12 @@ __all__ = [
     "shared_partitions",
     "source_owners_path",
 ]
+
+
+MANAGED_FORMAT, MANAGED_VERSION = "twinbench-managed-identities", 1
+"""``historian.server.managed_identities.FORMAT``/``VERSION``, repeated: importing
+``historian.server`` costs ~0.5 s per CLI call. Kept equal by the test that loads the
+written file with ``IdentityPool.load`` (tests/historian/server/test_managed_identities.py)."""
 
 
 class DeploymentExistsError(FileExistsError):
