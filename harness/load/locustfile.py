@@ -18,7 +18,9 @@ Inside a scenario (``harness.run.api_load``) two environment variables steer the
 data = now) and ``TWINBENCH_LOCUST_WINDOW`` (``START_NS:END_NS`` wall clock: each user
 waits for the start and stops at the end, so the stats cover the window only);
 ``TWINBENCH_LOCUST_TOKEN_FILE`` (a file holding a bearer secret: every request sends
-``Authorization: Bearer <secret>``, as a ``--secure`` scenario's load does).
+``Authorization: Bearer <secret>``, as a ``--secure`` scenario's load does);
+``TWINBENCH_LOCUST_CA_FILE`` (a CA certificate: an ``https://`` host's certificate is
+verified against it alone, as the ``--secure`` API's is against the deployment CA).
 The self-contained run's ingest goes through ``POST /api/v1/write`` (the same engine
 write path as the bus, not NATS) at ``--ingest-rate`` points/s in 10 batches a second.
 """
@@ -48,6 +50,7 @@ PLOT_PX = 1000
 TAGS_FILE_ENV = "TWINBENCH_LOCUST_TAGS_FILE"
 WINDOW_ENV = "TWINBENCH_LOCUST_WINDOW"
 TOKEN_FILE_ENV = "TWINBENCH_LOCUST_TOKEN_FILE"
+CA_FILE_ENV = "TWINBENCH_LOCUST_CA_FILE"
 
 
 def _env_window() -> tuple[int, int]:
@@ -85,6 +88,9 @@ class TrendUser(HttpUser):
         if token_file:  # a token-protected server (historian serve --tokens)
             secret = Path(token_file).read_text().strip()
             self.client.headers["Authorization"] = f"Bearer {secret}"
+        ca_file = os.environ.get(CA_FILE_ENV)
+        if ca_file:  # an HTTPS server with a private CA: trust that CA (and only it)
+            self.client.verify = ca_file
         tags_file = os.environ.get(TAGS_FILE_ENV)
         if tags_file:  # a scenario: names from its catalogue, data arriving now
             self.tags = Path(tags_file).read_text().split()

@@ -14,7 +14,10 @@ Under ``--secure`` (:class:`ApiAuth`, from ``harness.run.secure_profile``) the h
 is served with ``--tokens`` (the deployment's hashed tokens file), the catalogue's
 ``[catalogue] tenant`` is the deployment's tenant, and every request of the load (the
 tag listing and each locust user) sends the read-scoped token as
-``Authorization: Bearer``; a request without it gets 401.
+``Authorization: Bearer``; a request without it gets 401. The API is served over HTTPS
+with the deployment's ``api.crt`` (``--tls-cert``/``--tls-key``), and every client of it
+here (the tag listing, each locust user) verifies it against the deployment CA
+(``TWINBENCH_LOCUST_CA_FILE`` for locust): no client turns verification off.
 
 Synthetic series ``1_000_001 + k`` are named as ISA-95 paths
 ``twinbench.loadgen.synthetic.bank_BB.cell_C.series_KKKK.value`` (100 series a bank,
@@ -28,6 +31,7 @@ import csv
 import io
 import json
 import os
+import ssl
 import sys
 import time
 import urllib.request
@@ -82,9 +86,32 @@ class ApiAuth:
     """The 0600 file with the load's (read-scoped) secret."""
     tenant: str
     """The tenant of the token, given to every tag of the scenario catalogue."""
+    ca_file: Path | None = None
+    """The deployment CA the clients verify the API's certificate with (None: plain HTTP)."""
+    tls_cert: Path | None = None
+    """``historian serve --tls-cert``: the API's certificate, signed by ``ca_file``."""
+    tls_key: Path | None = None
 
     def header(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token_file.read_text().strip()}"}
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The clients' context: the deployment CA only, hostname checked (None: no TLS)."""
+        return api_ssl_context(self.ca_file) if self.ca_file is not None else None
+
+    def server_args(self) -> list[str]:
+        """``historian serve`` options: the tokens file and, with a certificate, HTTPS."""
+        out = ["--tokens", str(self.tokens_file)]
+        if self.tls_cert is not None and self.tls_key is not None:
+            out += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
+        return out
+
+
+def api_ssl_context(ca_file: Path) -> ssl.SSLContext:
+    """A client context trusting ``ca_file`` alone (not the system store), TLS 1.2+."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
 
 
 def write_scenario_catalogue(
@@ -207,13 +234,18 @@ def http_url(ready_file: Path) -> str:
 
 
 def list_tags(
-    url: str, pattern: str, timeout_s: float = 30.0, headers: dict[str, str] | None = None
+    url: str,
+    pattern: str,
+    timeout_s: float = 30.0,
+    headers: dict[str, str] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> list[str]:
-    """``GET /api/v1/tags?pattern=`` -> names (the catalogue the server serves)."""
+    """``GET /api/v1/tags?pattern=`` -> names (the catalogue the server serves);
+    ``context``: an ``https://`` URL's trust (:meth:`ApiAuth.ssl_context`)."""
     req = urllib.request.Request(f"{url}/api/v1/tags?pattern={quote(pattern)}")
     for k, v in (headers or {}).items():
         req.add_header(k, v)
-    with urllib.request.urlopen(req, timeout=timeout_s) as r:
+    with urllib.request.urlopen(req, timeout=timeout_s, context=context) as r:
         return [str(t["name"]) for t in json.loads(r.read())["items"]]
 
 
@@ -250,8 +282,8 @@ class ApiLoad:
 
     def server_args(self) -> list[str]:
         """The historian's extra arguments: the HTTP API on a free port, the catalogue,
-        and under ``--secure`` the tokens file."""
-        tokens = ["--tokens", str(self.auth.tokens_file)] if self.auth is not None else []
+        and under ``--secure`` the tokens file and the HTTPS certificate."""
+        tokens = self.auth.server_args() if self.auth is not None else []
         return [
             "--http", "127.0.0.1:0", "--catalogue", str(self.catalogue),
             "--ready-file", str(self.ready_file), *tokens,
@@ -265,7 +297,8 @@ class ApiLoad:
         await sleep_until(max(start_s - LOCUST_LEAD_S, 0.0))
         url = http_url(self.ready_file)
         header = self.auth.header() if self.auth is not None else None
-        tags = await asyncio.to_thread(list_tags, url, SYNTHETIC_TAG_GLOB, 30.0, header)
+        context = self.auth.ssl_context() if self.auth is not None else None
+        tags = await asyncio.to_thread(list_tags, url, SYNTHETIC_TAG_GLOB, 30.0, header, context)
         if not tags:
             self.notes.append(f"api load: GET /api/v1/tags?pattern={SYNTHETIC_TAG_GLOB} was empty")
             return
@@ -282,6 +315,8 @@ class ApiLoad:
         }
         if self.auth is not None:  # the secret's file, not the secret, in the environment
             env["TWINBENCH_LOCUST_TOKEN_FILE"] = str(self.auth.token_file)
+            if self.auth.ca_file is not None:
+                env["TWINBENCH_LOCUST_CA_FILE"] = str(self.auth.ca_file)
         prefix = self.work / "locust"
         argv = [
             sys.executable, "-m", "locust",

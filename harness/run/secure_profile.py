@@ -25,11 +25,11 @@ What :class:`SecureProfile` sets up in the run's work directory, before any serv
   with ``--tokens`` (``DIR/api-tokens-acme.toml``, SHA-256 digests only), every tag of
   the scenario catalogue in tenant ``acme``, and the locust load sending the read-scoped
   ``acme-api-reader`` bearer token (:meth:`SecureProfile.api_auth`); a request without a
-  token gets 401.
+  token gets 401. The API is served over HTTPS with ``DIR/api.crt`` (SANs 127.0.0.1,
+  localhost, ::1), and its clients verify it against the deployment CA.
 
 With ``--mtls`` every client also presents its certificate (``security init --mtls``).
-Not covered: the cold tier (S3 server-side encryption), TLS on the HTTP API itself
-(the tokens travel in clear on loopback; terminate TLS in front of it in a real site).
+Not covered: the cold tier (S3 server-side encryption).
 """
 
 from __future__ import annotations
@@ -184,11 +184,17 @@ class SecureProfile:
         write_source_owners(path, self.partitions, partition, series)
 
     def api_auth(self) -> ApiAuth:
-        """The API load's token: the read-scoped ``acme-api-reader`` of tenant ``acme``."""
+        """The API load's token (the read-scoped ``acme-api-reader`` of tenant ``acme``) and
+        the HTTPS files: the API's certificate and the CA its clients trust."""
+        tls = self.cfg.manifest.tls
+        assert tls.api_cert is not None and tls.api_key is not None  # security init writes them
         return ApiAuth(
             tokens_file=api_tokens_path(self.directory, TENANT),
             token_file=api_token_path(self.directory, TENANT, "reader"),
             tenant=TENANT,
+            ca_file=self.cfg.path(tls.ca_cert),
+            tls_cert=self.cfg.path(tls.api_cert),
+            tls_key=self.cfg.path(tls.api_key),
         )
 
     def plant_collector_args(self, index: int, protocol: str) -> tuple[str, list[str]]:
@@ -224,6 +230,7 @@ class SecureProfile:
             f"{m.bus.partitions} partitions so each of {self.collector_count} collector "
             "identities has its own subject; historian WAL and segments encrypted "
             "(AES-GCM key file); plant OPC UA servers Basic256Sha256 SignAndEncrypt with a "
-            "user login (Modbus has no security); HTTP API, when served, with bearer tokens "
+            "user login (Modbus has no security); HTTP API, when served, over HTTPS (the "
+            "deployment CA) with bearer tokens "
             f"(the load as read-scoped {TENANT}-api-reader); docs/security.md)"
         )

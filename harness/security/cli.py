@@ -1,6 +1,7 @@
 """``twinbench security``: generate and inspect the bus credentials of a deployment.
 
-twinbench security init DIR [--tenants acme,globex] [--collectors N] [--days VALID] [--mtls]
+twinbench security init DIR [--tenants acme,globex] [--collectors N] [--managed M]
+                           [--days VALID] [--mtls]
                            [--series acme-collector-1=1-500,700 ...]
 twinbench security show DIR [--permissions]
 twinbench security rotate DIR [--user NAME ...] [--api-token NAME ...] [--jetstream-key]
@@ -45,6 +46,11 @@ def init(
     directory: Path = typer.Argument(..., help="Directory to write (must be new or empty)"),
     tenants: str = typer.Option("acme", help="Comma-separated tenant names (one account each)"),
     collectors: int = typer.Option(2, help="Collector identities per tenant"),
+    managed: int = typer.Option(
+        0,
+        help="Collector identities per tenant for the historian's managed connections "
+        "(historian serve --managed-identities DIR/managed-identities-<tenant>.json)",
+    ),
     days: float = typer.Option(90.0, help="Validity of user identities and client certs, days"),
     server_days: float | None = typer.Option(
         None, help="Validity of the CA and server certificate, days (default: --days)"
@@ -78,6 +84,7 @@ def init(
         options = InitOptions(
             tenants=names,
             collectors=collectors,
+            managed=managed,
             days=days,
             server_days=server_days,
             partitions=partitions,

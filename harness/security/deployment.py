@@ -5,14 +5,19 @@ Layout of DIR (keys and seeds 0600, the directory 0700)::
     security.json            manifest (harness.security.manifest)
     ca.crt  ca.key           the local CA (keep ca.key offline in a real site)
     server.crt server.key    nats-server, SANs 127.0.0.1 / localhost / ::1
+    api.crt    api.key       the historian HTTP API (``serve --tls-cert/--tls-key``), same SANs
     jetstream-key.conf       ``key: "..."`` for JetStream store encryption
     users/<name>.nk          NKEY seed of each user
     users/<name>.crt .key    its TLS client certificate (used under mTLS)
     source-owners-<t>.json   the ingest's ``--source-owners`` of tenant ``t``
     api-tokens-<t>.toml      the HTTP API's ``--tokens`` of tenant ``t`` (hashed)
     users/<t>-api-<role>.token   the bearer secret of each API token (reader, admin)
+    managed-identities-<t>.json  with ``managed`` > 0: the pool of collector identities
+                             ``historian serve --managed-identities`` gives its managed
+                             connections (historian/docs/format/managed-identities.md)
 
-Users per tenant ``t``: ``t-collector-<i>`` (i = 1..N), ``t-ingest``,
+Users per tenant ``t``: ``t-collector-<i>`` (i = 1..N), ``t-managed-<j>`` (j = 1..M,
+collectors too, for the historian's managed connections), ``t-ingest``,
 ``t-reader``, ``t-operator``; in the system account: ``audit``; in the audit
 account: ``audit-writer``.
 """
@@ -20,6 +25,7 @@ account: ``audit-writer``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import shutil
 from collections.abc import Mapping
@@ -48,11 +54,19 @@ from historian.ingest.sources import write_source_owners
 __all__ = [
     "DeploymentExistsError",
     "InitOptions",
+    "collector_names",
     "init_deployment",
+    "managed_identities_path",
     "pick_partitions",
     "shared_partitions",
     "source_owners_path",
 ]
+
+
+MANAGED_FORMAT, MANAGED_VERSION = "twinbench-managed-identities", 1
+"""``historian.server.managed_identities.FORMAT``/``VERSION``, repeated: importing
+``historian.server`` costs ~0.5 s per CLI call. Kept equal by the test that loads the
+written file with ``IdentityPool.load`` (tests/historian/server/test_managed_identities.py)."""
 
 
 class DeploymentExistsError(FileExistsError):
@@ -64,6 +78,10 @@ class InitOptions:
     tenants: tuple[str, ...] = ("acme",)
     collectors: int = 2
     """Collectors per tenant."""
+    managed: int = 0
+    """Collector identities per tenant for the historian's managed connections (a pool:
+    static NKEY users must be in nats-server's config before they connect, so the
+    historian cannot mint them itself; see historian.server.managed_identities)."""
     days: float = 90.0
     """Validity of every user identity (NKEY) and client certificate."""
     server_days: float | None = None
@@ -91,6 +109,8 @@ class InitOptions:
             raise ValueError(f"tenant names repeat: {', '.join(self.tenants)}")
         if self.collectors < 1:
             raise ValueError(f"--collectors must be >= 1, got {self.collectors}")
+        if not 0 <= self.managed <= 64:
+            raise ValueError(f"--managed must be 0..64, got {self.managed}")
         if not self.days > 0:
             raise ValueError(f"--days must be > 0, got {self.days}")
         if self.server_days is not None and not self.server_days > 0:
@@ -108,19 +128,29 @@ class InitOptions:
                 )
 
 
-def pick_partitions(tenants: tuple[str, ...], collectors: int) -> int:
+def collector_names(tenant: str, collectors: int, managed: int = 0) -> list[str]:
+    """Every collector identity of ``tenant``: the plant's, then the managed pool's."""
+    return [f"{tenant}-collector-{i}" for i in range(1, collectors + 1)] + [
+        f"{tenant}-managed-{j}" for j in range(1, managed + 1)
+    ]
+
+
+def pick_partitions(tenants: tuple[str, ...], collectors: int, managed: int = 0) -> int:
     """Fewest partitions >= ``collectors`` with no two collectors of one tenant on the same
     one. The subject is the only thing a permission can check, and a collector's subject
     is ``crc32c(source_id) % partitions``: a shared partition would let collectors write
     into each other's subject. Falls back to ``collectors`` if none is found below 8x."""
-    for partitions in range(collectors, 8 * collectors + 1):
+    n = collectors + managed
+    for partitions in range(n, 8 * n + 1):
         if all(
-            len({partition_of(f"{t}-collector-{i}", partitions) for i in range(1, collectors + 1)})
-            == collectors
+            len(
+                {partition_of(name, partitions) for name in collector_names(t, collectors, managed)}
+            )
+            == n
             for t in tenants
         ):
             return partitions
-    return collectors
+    return n
 
 
 def _iso(t: dt.datetime) -> str:
@@ -158,7 +188,9 @@ def init_deployment(
     now = now or dt.datetime.now(dt.UTC)
     _prepare_dir(directory, force)
     expires = _iso(now + dt.timedelta(days=options.days))
-    partitions = options.partitions or pick_partitions(options.tenants, options.collectors)
+    partitions = options.partitions or pick_partitions(
+        options.tenants, options.collectors, options.managed
+    )
     bus = BusOptions(
         stream=options.bus.stream,
         subject_prefix=options.bus.subject_prefix,
@@ -173,6 +205,10 @@ def init_deployment(
     ca.write(directory / "ca.crt", directory / "ca.key")
     server = issue_cert(ca, "nats-server", days=server_days, server=True, now=now)
     server.write(directory / "server.crt", directory / "server.key")
+    # its own key, not the bus server's: the two services can be moved, rotated or
+    # compromised apart; the one CA lets every client trust both with one file
+    api = issue_cert(ca, "historian-api", days=server_days, server=True, now=now)
+    api.write(directory / "api.crt", directory / "api.key")
     write_private_file(
         directory / "jetstream-key.conf", key_include_text(secrets.token_urlsafe(32)).encode()
     )
@@ -209,6 +245,19 @@ def init_deployment(
                     uns_root=f"{uns_tenant_root(bus, tenant)}.collector-{i}",
                 )
             )
+        for j in range(1, options.managed + 1):
+            name = f"{tenant}-managed-{j}"
+            identities.append(
+                user(
+                    name,
+                    Role.COLLECTOR,
+                    tenant,
+                    tenant=tenant,
+                    source_id=name,
+                    partition=partition_of(name, partitions),
+                    uns_root=f"{uns_tenant_root(bus, tenant)}.managed-{j}",
+                )
+            )
         for role in (Role.INGEST, Role.READER, Role.OPERATOR):
             identities.append(user(f"{tenant}-{role.value}", role, tenant, tenant=tenant))
     identities.append(user("audit", Role.AUDIT, SYSTEM_ACCOUNT))
@@ -224,6 +273,9 @@ def init_deployment(
             server_cert="server.crt",
             server_key="server.key",
             server_expires=_iso(server.not_after),
+            api_cert="api.crt",
+            api_key="api.key",
+            api_expires=_iso(api.not_after),
         ),
         mtls=options.mtls,
         jetstream_cipher=options.cipher,
@@ -242,7 +294,43 @@ def init_deployment(
         write_api_tokens(
             directory, tenant
         )  # historian serve --tokens (harness.security.api_tokens)
+        if options.managed:
+            write_managed_identities(directory, manifest, tenant)
     return manifest
+
+
+def managed_identities_path(directory: Path, tenant: str) -> Path:
+    """The tenant's ``historian serve --managed-identities`` file."""
+    return directory / f"managed-identities-{tenant}.json"
+
+
+def write_managed_identities(directory: Path, manifest: SecurityManifest, tenant: str) -> Path:
+    """The pool's index (paths relative to DIR, no secret; the format's page is
+    historian/docs/format/managed-identities.md)."""
+    pool = [
+        i
+        for i in manifest.by_role(Role.COLLECTOR, tenant)
+        if i.name.startswith(f"{tenant}-managed-")
+    ]
+    doc = {
+        "format": MANAGED_FORMAT,
+        "version": MANAGED_VERSION,
+        "tenant": tenant,
+        "identities": [
+            {
+                "name": i.name,
+                "source_id": i.source_id,
+                "partition": i.partition,
+                "seed_file": i.seed_file,
+                "cert_file": i.cert_file,
+                "key_file": i.key_file,
+            }
+            for i in pool
+        ],
+    }
+    path = managed_identities_path(directory, tenant)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
 
 
 def source_owners_path(directory: Path, tenant: str) -> Path:

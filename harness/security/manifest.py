@@ -44,6 +44,11 @@ class TlsFiles:
     server_cert: str
     server_key: str
     server_expires: str
+    api_cert: str | None = None
+    """The historian HTTP API's certificate (``historian serve --tls-cert``), SANs as the
+    bus server's; None in a deployment written before the API had TLS."""
+    api_key: str | None = None
+    api_expires: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class SecurityManifest:
             "created": self.created,
             "tenants": list(self.tenants),
             "bus": {name: getattr(self.bus, name) for name in _BUS_FIELDS},
-            "tls": vars(self.tls),
+            "tls": {k: v for k, v in vars(self.tls).items() if v is not None},
             "mtls": self.mtls,
             "jetstream": {"cipher": self.jetstream_cipher, "key_file": self.jetstream_key_file},
             "identities": [i.to_json() for i in self.identities],

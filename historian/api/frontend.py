@@ -2,7 +2,9 @@
 
 :class:`HttpFrontEnd` implements :class:`historian.server.process.FrontEnd`: it
 runs uvicorn in the server's own event loop on a socket it binds itself (port 0
-picks a free port, reported in the ready file as ``"http": "http://127.0.0.1:PORT"``),
+picks a free port, reported in the ready file as ``"http": "http://127.0.0.1:PORT"``, or
+``https://`` with ``--tls-cert``/``--tls-key``: :class:`TlsFiles`, checked by
+:func:`check_tls_files` before anything starts),
 builds the :class:`~historian.query.engine.QueryEngine` over the server's open
 store and catalogue, and reads the ingest workers' health and gauges live for
 ``/health`` and ``/metrics``.
@@ -14,7 +16,9 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
+import ssl
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
@@ -28,7 +32,38 @@ from historian.query.engine import QueryEngine
 if TYPE_CHECKING:
     from historian.server.process import HistorianServer
 
-__all__ = ["HttpFrontEnd", "parse_limits", "parse_listen"]
+__all__ = ["HttpFrontEnd", "TlsFiles", "check_tls_files", "parse_limits", "parse_listen"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsFiles:
+    """The HTTP API's certificate chain and private key (PEM), ``--tls-cert``/``--tls-key``."""
+
+    cert: Path
+    key: Path
+
+
+def check_tls_files(cert: Path | None, key: Path | None) -> TlsFiles | None:
+    """Both or neither; each a readable PEM; the key the certificate's. ValueError: one line.
+
+    Loaded into a throwaway server context, the same call uvicorn makes later, so a
+    file that passes here cannot fail once the store is being opened."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ValueError("--tls-cert and --tls-key go together (the certificate and its key)")
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"{flag} {path}: {exc.strerror or exc}") from None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(str(cert), str(key))
+    except ssl.SSLError as exc:
+        why = "the key does not match the certificate" if "MISMATCH" in str(exc) else exc.reason
+        raise ValueError(f"--tls-cert {cert} / --tls-key {key}: {why or exc}") from None
+    return TlsFiles(cert, key)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -82,8 +117,10 @@ class HttpFrontEnd:
         *,
         tokens: TokenTable | None = None,
         limits: ApiLimits | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.host = host
+        self.tls = tls
         self.port = port
         self.state = ApiState(tokens=tokens or TokenTable(), limits=limits or ApiLimits())
         self._server: uvicorn.Server | None = None
@@ -129,10 +166,11 @@ class HttpFrontEnd:
 
     @property
     def url(self) -> str | None:
-        """``http://HOST:PORT`` once bound (the ready-file value)."""
+        """``http://HOST:PORT`` (``https://`` with TLS) once bound (the ready-file value)."""
         if self._sock is None:
             return None
-        return f"http://{_public_host(self.host)}:{self._sock.getsockname()[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{_public_host(self.host)}:{self._sock.getsockname()[1]}"
 
     async def prepare(self, server: HistorianServer) -> None:
         """Serve before the store is open: queries answer 503, /health "recovering"."""
@@ -153,6 +191,10 @@ class HttpFrontEnd:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=5,
+            # TLS 1.2+ (uvicorn's default context); no client certificates: bearer tokens
+            # authenticate the caller, the certificate authenticates this server to it
+            ssl_certfile=str(self.tls.cert) if self.tls is not None else None,
+            ssl_keyfile=str(self.tls.key) if self.tls is not None else None,
         )
         self._server = _SignalFreeServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

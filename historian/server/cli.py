@@ -147,6 +147,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     ap.add_argument("--tokens", type=Path, help="bearer tokens TOML for the HTTP API (docs/api.md)")
     ap.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve the HTTP API over HTTPS with this PEM certificate (chain); needs --tls-key "
+        "(twinbench security init: api.crt)",
+    )
+    ap.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="the --tls-cert's private key (PEM)"
+    )
+    ap.add_argument(
         "--http-limit",
         action="append",
         default=[],
@@ -200,6 +210,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         default=16,
         metavar="N",
         help="with --nats: collector connections the server runs at once (default 16)",
+    )
+    ap.add_argument(
+        "--managed-identities",
+        type=Path,
+        metavar="FILE",
+        help="with --nats-nkey: the bus identities the server gives its managed collector "
+        "connections, one each (security init --managed N writes "
+        "managed-identities-<tenant>.json; historian/docs/format/managed-identities.md)",
     )
     ap.add_argument(
         "--tier",
@@ -270,6 +288,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
     http_limits: tuple[tuple[str, int], ...] = ()
     if args.http is not None or args.tokens is not None or args.http_limit:
         http_limits = _check_http(ap, args.http, args.tokens, args.http_limit)
+    http_tls = _check_tls(ap, args)
     opcua_limits: tuple[tuple[str, int], ...] = ()
     if args.opcua is not None or args.opcua_limit:
         from historian.opcua.frontend import parse_limits as parse_opcua_limits
@@ -292,6 +311,15 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         ap.error(str(exc))
     if not 0 <= args.max_connections <= 1000:
         ap.error(f"--max-connections must be 0..1000, got {args.max_connections}")
+    if args.managed_identities is not None:
+        if args.nats is None:
+            ap.error("--managed-identities needs --nats URL")
+        from historian.server.managed_identities import IdentityPool, ManagedIdentityError
+
+        try:
+            IdentityPool.load(args.managed_identities)
+        except ManagedIdentityError as exc:
+            ap.error(f"--managed-identities: {exc}")
     if args.l2_settle_buckets is not None and args.l2_settle_buckets < 1:
         ap.error(f"--l2-settle-buckets must be >= 1, got {args.l2_settle_buckets}")
     if args.bucket is not None and not bucket:
@@ -322,6 +350,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         http=args.http,
         tokens=args.tokens,
         http_limits=http_limits,
+        http_tls=http_tls,
         opcua=args.opcua,
         opcua_limits=opcua_limits,
         bus=BusOptions(replicas=args.replicas),
@@ -334,6 +363,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         l2_settle_buckets=args.l2_settle_buckets,
         connections_allow_remote=args.connections_allow_remote,
         max_connections=args.max_connections,
+        managed_identities=args.managed_identities,
         node=args.node,
         assignment_bucket=args.assignment_bucket,
     )
@@ -383,6 +413,22 @@ def _check_opcua_security(
     except SecurityConfigError as exc:
         ap.error(str(exc))
     return cfg
+
+
+def _check_tls(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Path, Path] | None:
+    """--tls-cert/--tls-key: both, with --http, readable, the key the certificate's (exit 2)."""
+    if args.tls_cert is None and args.tls_key is None:
+        return None
+    if args.http is None:
+        ap.error("--tls-cert and --tls-key need --http HOST:PORT")
+    from historian.api.frontend import check_tls_files
+
+    try:
+        files = check_tls_files(args.tls_cert, args.tls_key)
+    except ValueError as exc:
+        ap.error(str(exc))
+    assert files is not None
+    return files.cert, files.key
 
 
 def _check_http(

@@ -13,6 +13,12 @@ The connection list is persisted atomically in ``DATA_DIR/connections.json``
 server starts; stopping the server stops the collectors (each publishes what it
 holds, or leaves it in its spool for the next start) and keeps the list.
 
+On a secured bus (the server's own ``--nats-nkey``) each connection's collector
+connects as an identity of its own from the pool (``--managed-identities``,
+:mod:`historian.server.managed_identities`), never as the server: it may publish only
+its own partition subject. The identity is persisted with the connection; without a
+pool, or with the pool used up, ``POST`` answers 409.
+
 Removal never loses data a collector took from its device: the process gets
 SIGTERM with ``--drain-on-stop`` (it stops reading, publishes what is pending and
 drains its spool, up to :data:`DRAIN_ON_STOP_S`); if batches are still spooled
@@ -44,10 +50,12 @@ from historian.server.connection_spec import (
     spec_from_json,
 )
 from historian.server.managed_collector import ManagedCollector
+from historian.server.managed_identities import IdentityPool, ManagedIdentity
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from historian.bus.auth import NatsAuth
     from historian.collect.tags import CollectorTag
     from historian.server.process import HistorianServer
 
@@ -77,6 +85,8 @@ class ConnectionManager:
         stream: str | None = None,
         log: Callable[[str], None] = print,
         fs: FileSystem | None = None,
+        auth: NatsAuth | None = None,
+        identities: IdentityPool | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.root = data_dir / "connections"
@@ -92,17 +102,35 @@ class ConnectionManager:
         self._tags: list[CollectorTag] | None = None
         self._lock = asyncio.Lock()
         self._registry: CollectorRegistry | None = None
+        self.auth = auth
+        """The server's own bus options: their CA (and mTLS) apply to the collectors too."""
+        self.identities = identities
+        self._identity: dict[str, ManagedIdentity] = {}
+        """Connection id -> its collector's bus identity (secured bus only)."""
+
+    @property
+    def secured(self) -> bool:
+        """The bus authenticates: every collector needs an identity of its own."""
+        return self.auth is not None and self.auth.nkey_seed is not None
 
     # ------------------------------------------------------------ FrontEnd
     async def start(self, server: HistorianServer | None = None) -> dict[str, str]:
         """Restore the persisted connections and start their collectors."""
-        for doc, removing in self._load():
+        for doc, removing, identity in self._load():
             try:
                 spec = spec_from_json(doc)
             except (KeyError, ValueError, TypeError) as exc:
                 raise CorruptDataError(
                     f"{self.data_dir / FILE}: a connection is torn: {exc}"
                 ) from None
+            if identity is not None:
+                held = self.identities.get(identity) if self.identities is not None else None
+                if held is None:
+                    raise CorruptDataError(
+                        f"{self.data_dir / FILE}: connection {spec.id!r} holds bus identity "
+                        f"{identity!r}, which --managed-identities does not list"
+                    )
+                self._identity[spec.id] = held
             self._specs[spec.id] = spec
             if removing:
                 self._removing.add(spec.id)
@@ -148,6 +176,8 @@ class ConnectionManager:
                     f"the server already runs {len(self._specs)} connections (its limit, "
                     "--max-connections); remove one first"
                 )
+            if self.secured:
+                self._identity[spec.id] = self._free_identity()
             directory = self.root / spec.id
             shutil.rmtree(directory, ignore_errors=True)  # leftovers of a forgotten one
             self._fs.makedirs(str(directory))
@@ -201,6 +231,21 @@ class ConnectionManager:
         return self._registry
 
     # ------------------------------------------------------------ internals
+    def _free_identity(self) -> ManagedIdentity:
+        if self.identities is None:
+            raise ConnectionConflict(
+                "the bus is secured and a collector may not connect as the historian: start "
+                "the server with --managed-identities FILE (security init --managed N)"
+            )
+        ident = self.identities.free(i.name for i in self._identity.values())
+        if ident is None:
+            raise ConnectionConflict(
+                f"every one of the {len(self.identities.identities)} managed collector "
+                "identities is held by a connection; remove one, or issue more "
+                "(security init --managed N)"
+            )
+        return ident
+
     def _spec(self, cid: str) -> ConnectionSpec:
         spec = self._specs.get(cid)
         if spec is None:
@@ -224,6 +269,7 @@ class ConnectionManager:
 
     def _forget(self, cid: str) -> None:
         self._specs.pop(cid, None)
+        self._identity.pop(cid, None)
         self._removing.discard(cid)
         self._collectors.pop(cid, None)
         self._save()
@@ -243,11 +289,16 @@ class ConnectionManager:
             "--catalogue", str(self.catalogue), "--protocol", spec.protocol,
             "--endpoint", spec.collector_endpoint, "--nats", self.nats_url,
             "--partitions", str(self.partitions), "--replicas", str(self.replicas),
-            "--spool", str(directory / "spool"), "--source-id", f"conn-{spec.id}",
+            "--spool", str(directory / "spool"), "--source-id", self._source_id(spec.id),
             "--interval-s", repr(spec.interval_s), "--metrics", "127.0.0.1:0",
             "--ready-file", str(directory / "ready.json"), "--status-every", "60",
             "--drain-on-stop", repr(DRAIN_ON_STOP_S),
         ]  # fmt: skip
+        ident = self._identity.get(spec.id)
+        if ident is not None and self.auth is not None:  # its own identity, never ours
+            argv += ident.auth(self.auth).argv()
+        elif self.auth is not None and self.auth.tls_ca is not None:  # TLS without NKEYs
+            argv += ["--nats-tls-ca", str(self.auth.tls_ca)]
         if self.stream is not None:
             argv += ["--stream", self.stream]
         if spec.tags is not None:
@@ -264,7 +315,13 @@ class ConnectionManager:
             argv.append("--drain-only")
         return argv
 
-    def _load(self) -> list[tuple[dict[str, Any], bool]]:
+    def _source_id(self, cid: str) -> str:
+        """The identity's source id (it routes to the identity's own partition), else
+        ``conn-<id>``."""
+        ident = self._identity.get(cid)
+        return ident.source_id if ident is not None else f"conn-{cid}"
+
+    def _load(self) -> list[tuple[dict[str, Any], bool, str | None]]:
         path = self.data_dir / FILE
         if not path.exists():
             return []
@@ -272,7 +329,9 @@ class ConnectionManager:
             doc = json.loads(path.read_text(encoding="utf-8"))
             if doc.get("format") != FORMAT or doc.get("version") != VERSION:
                 raise ValueError(f"not a version {VERSION} {FORMAT} file")
-            return [(c["spec"], bool(c.get("removing"))) for c in doc["connections"]]
+            return [
+                (c["spec"], bool(c.get("removing")), c.get("identity")) for c in doc["connections"]
+            ]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CorruptDataError(
                 f"{path}: unreadable ({exc}); fix or move it away to start without connections"
@@ -283,7 +342,11 @@ class ConnectionManager:
             "format": FORMAT,
             "version": VERSION,
             "connections": [
-                {"spec": self._specs[cid].as_json(), "removing": cid in self._removing}
+                {
+                    "spec": self._specs[cid].as_json(),
+                    "removing": cid in self._removing,
+                    **({"identity": self._identity[cid].name} if cid in self._identity else {}),
+                }
                 for cid in sorted(self._specs)
             ],
         }

@@ -101,6 +101,8 @@ class ServeConfig:
     """``HOST:PORT`` of the HTTP API and trend viewer (historian.api; port 0 = any free)."""
     tokens: Path | None = None
     """Bearer tokens TOML guarding the HTTP API (historian.api.auth)."""
+    http_tls: tuple[Path, Path] | None = None
+    """(certificate, key) PEM files: the HTTP API over HTTPS (``--tls-cert``/``--tls-key``)."""
     http_limits: tuple[tuple[str, int], ...] = ()
     """Overridden ``historian.api.health.ApiLimits`` fields (``--http-limit NAME=N``)."""
     opcua: str | None = None
@@ -127,6 +129,8 @@ class ServeConfig:
     """Managed connections may dial endpoints off loopback (historian.server.connections)."""
     max_connections: int = 16
     """Managed collector connections at once (``POST /api/v1/connections`` beyond: 409)."""
+    managed_identities: Path | None = None
+    """Their bus identities on a secured bus (historian.server.managed_identities)."""
     node: str | None = None
     """Join the partition assignment table as this node (historian.server.partition_owner):
     partitions are claimed and handed over at run time instead of ``partitions``."""
@@ -176,11 +180,14 @@ class MetricsFrontEnd:
 
 
 def _http_front_end(
-    listen: str, tokens: Path | None, limits: tuple[tuple[str, int], ...]
+    listen: str,
+    tokens: Path | None,
+    limits: tuple[tuple[str, int], ...],
+    tls: tuple[Path, Path] | None = None,
 ) -> FrontEnd:
     # imported here: the API's packages (starlette, uvicorn) load only when --http is given
     from historian.api.auth import load_tokens
-    from historian.api.frontend import HttpFrontEnd, parse_listen
+    from historian.api.frontend import HttpFrontEnd, TlsFiles, parse_listen
     from historian.api.health import ApiLimits
 
     host, port = parse_listen(listen)
@@ -189,6 +196,7 @@ def _http_front_end(
         port,
         tokens=load_tokens(tokens) if tokens is not None else None,
         limits=replace(ApiLimits(), **dict(limits)),
+        tls=TlsFiles(*tls) if tls is not None else None,
     )
 
 
@@ -220,9 +228,15 @@ def _connection_manager(cfg: ServeConfig, log: Log) -> ConnectionManager:
 
     assert cfg.nats_url is not None
     policy = ConnectionPolicy(cfg.connections_allow_remote, cfg.max_connections)
+    pool = None
+    if cfg.managed_identities is not None:
+        from historian.server.managed_identities import IdentityPool
+
+        pool = IdentityPool.load(cfg.managed_identities)
     return ConnectionManager(
         cfg.data_dir, cfg.nats_url, cfg.catalogue, policy,
         partitions=cfg.partition_count, replicas=cfg.bus.replicas, stream=cfg.stream, log=log,
+        auth=cfg.nats_auth, identities=pool,
     )  # fmt: skip
 
 
@@ -258,7 +272,9 @@ class HistorianServer:
         if cfg.metrics_port is not None:
             self.front_ends.append(MetricsFrontEnd(cfg.metrics_port))
         if cfg.http is not None:
-            self.front_ends.append(_http_front_end(cfg.http, cfg.tokens, cfg.http_limits))
+            self.front_ends.append(
+                _http_front_end(cfg.http, cfg.tokens, cfg.http_limits, cfg.http_tls)
+            )
         if cfg.opcua is not None:
             self.front_ends.append(_opcua_front_end(cfg.opcua, cfg.opcua_limits, cfg.opcua_secure))
         if cfg.tier is not None:

@@ -95,3 +95,28 @@ def test_identity_json_round_trips(ident: Identity) -> None:
     doc = json.loads(json.dumps(ident.to_json()))
     assert Identity.from_json(doc) == ident
     assert None not in doc.values()  # absent fields are left out, not written as null
+
+
+def test_init_writes_an_api_certificate_for_loopback_from_the_ca(tmp_path: Path) -> None:
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    manifest = init_deployment(tmp_path / "d", InitOptions())
+    tls = manifest.tls
+    assert tls.api_cert == "api.crt" and tls.api_key == "api.key" and tls.api_expires
+    cert = x509.load_pem_x509_certificate((tmp_path / "d" / tls.api_cert).read_bytes())
+    ca = x509.load_pem_x509_certificate((tmp_path / "d" / tls.ca_cert).read_bytes())
+    cert.verify_directly_issued_by(ca)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("127.0.0.1") in sans.get_values_for_type(x509.IPAddress)
+    assert "localhost" in sans.get_values_for_type(x509.DNSName)
+    assert (tmp_path / "d" / tls.api_key).stat().st_mode & 0o777 == 0o600
+    server = (tmp_path / "d" / tls.server_cert).read_bytes()
+    assert cert.public_bytes(Encoding.PEM) != server  # its own certificate and key
+    old = json.loads((tmp_path / "d" / "security.json").read_text())
+    for field in ("api_cert", "api_key", "api_expires"):  # a manifest from before API TLS
+        del old["tls"][field]
+    (tmp_path / "d" / "security.json").write_text(json.dumps(old))
+    assert SecurityManifest.load(tmp_path / "d").tls.api_cert is None

@@ -1,6 +1,7 @@
 """A collector that writes another collector's *series* under its own ``source_id`` is refused.
 
-Through a real secured nats-server (``security init --series``: each collector owns a
+Through a real secured nats-server (the conftest's ``secured_ingest`` with
+``security init --series``: each collector owns a
 range of series ids in the version 2 owners file): ``acme-collector-1`` publishes on
 its own partition, under its own ``source_id``, a genuine batch, a batch with one point
 of ``acme-collector-2``'s series, one with a point of a series nobody owns, and a
@@ -15,23 +16,17 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import nats
 import numpy as np
 import pytest
 
-from harness.security.client import SecureNatsConfig
-from harness.security.deployment import InitOptions, init_deployment, source_owners_path
-from harness.services import NatsServer
-from historian.bus.auth import NatsAuth
+from harness.security.deployment import InitOptions, source_owners_path
 from historian.bus.publisher import BatchPublisher
 from historian.bus.subjects import partition_of
 from historian.bus.wire import encode_batch
 from historian.ingest.metrics import IngestExporter
 from historian.ingest.series_owners import SeriesSet
-from historian.ingest.service import IngestHost
 from historian.ingest.sources import (
     SourceBinding,
     SourceOwnersError,
@@ -39,7 +34,7 @@ from historian.ingest.sources import (
     write_source_owners,
 )
 from historian.model import PointBatch
-from tests.historian.ingest.test_forged_source import ListSink, _dead_letters, _provision
+from tests.historian.ingest.conftest import SecuredIngest, dead_letters
 
 pytestmark = [pytest.mark.service]
 
@@ -48,17 +43,10 @@ THEIRS = (200, 299)
 
 
 @pytest.fixture
-def secured(tmp_path: Path) -> Iterator[tuple[SecureNatsConfig, NatsServer]]:
+def deployment_options() -> InitOptions:
+    """The shared set-up (conftest ``secured_ingest``) with series bound to collectors."""
     series = {"acme-collector-1": SeriesSet.of([MINE]), "acme-collector-2": SeriesSet.of([THEIRS])}
-    init_deployment(tmp_path / "sec", InitOptions(collectors=2, series=series))
-    cfg = SecureNatsConfig.load(tmp_path / "sec")
-    server = NatsServer(tmp_path / "nats", **cfg.server_kwargs(tmp_path / "nats"))
-    server.start()
-    try:
-        asyncio.run(_provision(cfg, server))
-        yield cfg, server
-    finally:
-        server.close()
+    return InitOptions(collectors=2, series=series)
 
 
 def _batch(series: np.ndarray) -> PointBatch:
@@ -68,78 +56,52 @@ def _batch(series: np.ndarray) -> PointBatch:
 
 
 async def test_a_batch_with_one_foreign_series_is_dead_lettered_whole(
-    secured: tuple[SecureNatsConfig, NatsServer], tmp_path: Path
+    secured_ingest: SecuredIngest,
 ) -> None:
-    cfg, server = secured
+    s = secured_ingest
+    cfg, server, sink, host, nc, ops = s.cfg, s.server, s.sink, s.host, s.collector, s.operator
     opts = cfg.manifest.bus
     me = cfg.manifest.identity("acme-collector-1")
     assert me.partition is not None and me.source_id
     binding = load_source_owners(source_owners_path(cfg.directory, "acme"))
     assert binding.series is not None and binding.series[me.source_id] == SeriesSet.of([MINE])
-    sink = ListSink()
-    (tmp_path / "cp").mkdir()
-    ident = cfg.manifest.identity("acme-ingest")
-    host = IngestHost(
-        sink,
-        server.url,
-        opts,
-        list(range(opts.partitions)),
-        tmp_path / "cp",
-        auth=NatsAuth(
-            nkey_seed=cfg.path(ident.seed_file), tls_ca=cfg.path(cfg.manifest.tls.ca_cert)
-        ),
-        bind_only=True,
-        sources=binding,
-    )
-    await host.start()
-    stop = asyncio.Event()
-    running = asyncio.create_task(host.run(stop))
-    nc = await nats.connect(server.url, **cfg.connect_kwargs(me.name))
-    ops = await nats.connect(server.url, **cfg.connect_kwargs("acme-operator"))
     own = np.arange(MINE[0], MINE[0] + 50, dtype=np.uint32)
     theirs, nobodys = own.copy(), own.copy()
     theirs[17] = THEIRS[0] + 3  # one point of acme-collector-2's series
     nobodys[-1] = 5  # one point of a series nobody owns
-    try:
-        publisher = BatchPublisher(nc, opts.batch_subject(me.partition), opts)
-        for seq, series in enumerate((own, theirs, nobodys, own + 50), start=1):
-            payload = encode_batch(_batch(series), source_id=me.source_id, sequence=seq)
-            await asyncio.wait_for(publisher.publish_and_wait(payload, f"{me.source_id}/{seq}"), 10)
-        dead = await _dead_letters(ops, opts.stream, opts.dead_letter_subject, 2)
-        assert sorted(d["Twinbench-Reason"] for d in dead) == ["wrong-series"] * 2
-        details = sorted(d["Twinbench-Detail"] for d in dead)
-        assert details == [
-            f"source {me.source_id!r} does not own series 203 (1 of the batch's 50 points)",
-            f"source {me.source_id!r} does not own series 5 (1 of the batch's 50 points)",
-        ]
-        worker = next(w for w in host.workers if w.partition == me.partition)
-        deadline = time.monotonic() + 20
-        while len(sink.series) < 100 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        # both genuine batches whole, no point of the refused ones (their own series too)
-        assert sorted(sink.series) == list(range(MINE[0], MINE[0] + 100))
-        assert worker.metrics.wrong_series == 2 and worker.metrics.dead_lettered == 2
-        assert worker.metrics.wrong_source == 0
-        exporter = IngestExporter()
-        exporter.update(host.workers)
-        labels = {"partition": str(me.partition), "reason": "wrong-series"}
-        value = exporter.registry.get_sample_value("twinbench_ingest_refused_batches_total", labels)
-        assert value == 2.0
-        name = opts.consumer_name(me.partition)
-        while time.monotonic() < deadline:  # all four acked: nothing pending or redelivered
-            info = await ops.jetstream().consumer_info(opts.stream, name)
-            if not info.num_ack_pending and not info.num_pending:
-                break
-            await asyncio.sleep(0.05)
-        assert not info.num_ack_pending and not info.num_pending
-        assert not info.num_redelivered
-        assert "Violation" not in server.log_path.read_text()
-    finally:
-        await nc.close()
-        await ops.close()
-        stop.set()
-        await asyncio.wait_for(running, 30)
-        await host.close()
+    publisher = BatchPublisher(nc, opts.batch_subject(me.partition), opts)
+    for seq, series in enumerate((own, theirs, nobodys, own + 50), start=1):
+        payload = encode_batch(_batch(series), source_id=me.source_id, sequence=seq)
+        await asyncio.wait_for(publisher.publish_and_wait(payload, f"{me.source_id}/{seq}"), 10)
+    dead = await dead_letters(ops, opts.stream, opts.dead_letter_subject, 2)
+    assert sorted(d["Twinbench-Reason"] for d in dead) == ["wrong-series"] * 2
+    details = sorted(d["Twinbench-Detail"] for d in dead)
+    assert details == [
+        f"source {me.source_id!r} does not own series 203 (1 of the batch's 50 points)",
+        f"source {me.source_id!r} does not own series 5 (1 of the batch's 50 points)",
+    ]
+    worker = next(w for w in host.workers if w.partition == me.partition)
+    deadline = time.monotonic() + 20
+    while len(sink.series) < 100 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    # both genuine batches whole, no point of the refused ones (their own series too)
+    assert sorted(sink.series) == list(range(MINE[0], MINE[0] + 100))
+    assert worker.metrics.wrong_series == 2 and worker.metrics.dead_lettered == 2
+    assert worker.metrics.wrong_source == 0
+    exporter = IngestExporter()
+    exporter.update(host.workers)
+    labels = {"partition": str(me.partition), "reason": "wrong-series"}
+    value = exporter.registry.get_sample_value("twinbench_ingest_refused_batches_total", labels)
+    assert value == 2.0
+    name = opts.consumer_name(me.partition)
+    while time.monotonic() < deadline:  # all four acked: nothing pending or redelivered
+        info = await ops.jetstream().consumer_info(opts.stream, name)
+        if not info.num_ack_pending and not info.num_pending:
+            break
+        await asyncio.sleep(0.05)
+    assert not info.num_ack_pending and not info.num_pending
+    assert not info.num_redelivered
+    assert "Violation" not in server.log_path.read_text()
 
 
 def test_the_series_check_agrees_with_isin_on_random_batches() -> None:

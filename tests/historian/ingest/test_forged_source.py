@@ -1,70 +1,30 @@
 """A collector that puts another source's ``source_id`` in its batch is refused by the ingest.
 
 Through a real secured nats-server (``security init``: TLS, NKEY users with their
-least-privilege permissions): ``acme-collector-1`` may publish only on its own
-partition, so a forgery travels there; the ingest (bind-only, as ``acme-ingest``)
-dead-letters it with reason ``wrong-source`` and acks it, stores none of its points,
-and stores the collector's own batch beside it.
+least-privilege permissions; this package's conftest, ``secured_ingest``):
+``acme-collector-1`` may publish only on its own partition, so a forgery travels
+there; the ingest (bind-only, as ``acme-ingest``) dead-letters it with reason
+``wrong-source`` and acks it, stores none of its points, and stores the collector's
+own batch beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import nats
 import numpy as np
 import pytest
-from nats.aio.client import Client as NATS
 
-from harness.security.client import SecureNatsConfig
-from harness.security.deployment import InitOptions, init_deployment, source_owners_path
-from harness.services import NatsServer
-from historian.bus.auth import NatsAuth
 from historian.bus.publisher import BatchPublisher
-from historian.bus.stream import ensure_consumer, ensure_streams
 from historian.bus.subjects import partition_of
 from historian.bus.wire import encode_batch
-from historian.ingest.service import IngestHost
-from historian.ingest.sources import SourceBinding, load_source_owners
+from historian.ingest.sources import SourceBinding
 from historian.model import PointBatch
+from tests.historian.ingest.conftest import SecuredIngest, dead_letters
 
 pytestmark = [pytest.mark.service]
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.series: list[int] = []
-
-    def write(self, batch: PointBatch) -> int:
-        self.series.extend(batch.series.tolist())
-        return len(batch)
-
-
-@pytest.fixture
-def secured(tmp_path: Path) -> Iterator[tuple[SecureNatsConfig, NatsServer]]:
-    init_deployment(tmp_path / "sec", InitOptions(collectors=2))
-    cfg = SecureNatsConfig.load(tmp_path / "sec")
-    server = NatsServer(tmp_path / "nats", **cfg.server_kwargs(tmp_path / "nats"))
-    server.start()
-    try:
-        asyncio.run(_provision(cfg, server))
-        yield cfg, server
-    finally:
-        server.close()
-
-
-async def _provision(cfg: SecureNatsConfig, server: NatsServer) -> None:
-    nc = await nats.connect(server.url, **cfg.connect_kwargs("acme-operator"))
-    try:
-        opts = cfg.manifest.bus
-        await ensure_streams(nc.jetstream(), opts)
-        for p in range(opts.partitions):
-            await ensure_consumer(nc.jetstream(), opts, p)
-    finally:
-        await nc.close()
 
 
 def _batch(series: int, n: int = 50) -> PointBatch:
@@ -81,85 +41,44 @@ def _made_up_source(partition: int, partitions: int, owners: set[str]) -> str:
     raise AssertionError("no such name")
 
 
-async def _dead_letters(nc: NATS, stream: str, subject: str, n: int) -> list[dict[str, str]]:
-    sub = await nc.jetstream().pull_subscribe(subject, stream=f"{stream}_DLQ")
-    out: list[dict[str, str]] = []
-    deadline = time.monotonic() + 20
-    while len(out) < n and time.monotonic() < deadline:
-        try:
-            msgs = await sub.fetch(n - len(out), timeout=1)
-        except nats.errors.TimeoutError:
-            continue
-        for m in msgs:
-            out.append(dict(m.headers or {}))  # not acked: the operator may not ack
-    return out
-
-
 async def test_a_forged_source_id_is_dead_lettered_never_stored(
-    secured: tuple[SecureNatsConfig, NatsServer], tmp_path: Path
+    secured_ingest: SecuredIngest,
 ) -> None:
-    cfg, server = secured
+    s = secured_ingest
+    cfg, server, sink, host, nc, ops = s.cfg, s.server, s.sink, s.host, s.collector, s.operator
     opts = cfg.manifest.bus
     me, other = (cfg.manifest.identity(f"acme-collector-{i}") for i in (1, 2))
     assert me.partition is not None and me.source_id and other.source_id
     assert me.partition != other.partition  # security init gave each its own partition
-    binding = load_source_owners(source_owners_path(cfg.directory, "acme"))
     intruder = _made_up_source(me.partition, opts.partitions, {me.source_id, other.source_id})
-    sink = ListSink()
-    (tmp_path / "cp").mkdir()
-    ident = cfg.manifest.identity("acme-ingest")
-    host = IngestHost(
-        sink,
-        server.url,
-        opts,
-        list(range(opts.partitions)),
-        tmp_path / "cp",
-        auth=NatsAuth(
-            nkey_seed=cfg.path(ident.seed_file), tls_ca=cfg.path(cfg.manifest.tls.ca_cert)
-        ),
-        bind_only=True,
-        sources=binding,
-    )
-    await host.start()
-    stop = asyncio.Event()
-    running = asyncio.create_task(host.run(stop))
-    nc = await nats.connect(server.url, **cfg.connect_kwargs(me.name))
-    ops = await nats.connect(server.url, **cfg.connect_kwargs("acme-operator"))
-    try:
-        publisher = BatchPublisher(nc, opts.batch_subject(me.partition), opts)
-        # series 1: another collector's identity; 2: a made-up owner; 3: the real one
-        for seq, (source, series) in enumerate(
-            ((other.source_id, 1), (intruder, 2), (me.source_id, 3)), start=1
-        ):
-            payload = encode_batch(_batch(series), source_id=source, sequence=seq)
-            await asyncio.wait_for(publisher.publish_and_wait(payload, f"{source}/{seq}"), 10)
-        dead = await _dead_letters(ops, opts.stream, opts.dead_letter_subject, 2)
-        assert sorted(d["Twinbench-Reason"] for d in dead) == ["wrong-source"] * 2
-        details = " ".join(d["Twinbench-Detail"] for d in dead)
-        assert f"belongs to partition {other.partition}" in details  # the routing rule
-        assert f"{intruder!r} is not an owner of partition {me.partition}" in details
-        assert {d["Twinbench-Subject"] for d in dead} == {opts.batch_subject(me.partition)}
-        worker = next(w for w in host.workers if w.partition == me.partition)
-        deadline = time.monotonic() + 20
-        while len(sink.series) < 50 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert set(sink.series) == {3} and len(sink.series) == 50  # only the genuine batch
-        assert worker.metrics.wrong_source == 2 and worker.metrics.dead_lettered == 2
-        # all three acked: nothing is redelivered or left pending
-        name = opts.consumer_name(me.partition)
-        while time.monotonic() < deadline:
-            info = await ops.jetstream().consumer_info(opts.stream, name)
-            if not info.num_ack_pending and not info.num_pending:
-                break
-            await asyncio.sleep(0.05)
-        assert not info.num_ack_pending and not info.num_pending
-        assert "Violation" not in server.log_path.read_text()
-    finally:
-        await nc.close()
-        await ops.close()
-        stop.set()
-        await asyncio.wait_for(running, 30)
-        await host.close()
+    publisher = BatchPublisher(nc, opts.batch_subject(me.partition), opts)
+    # series 1: another collector's identity; 2: a made-up owner; 3: the real one
+    for seq, (source, series) in enumerate(
+        ((other.source_id, 1), (intruder, 2), (me.source_id, 3)), start=1
+    ):
+        payload = encode_batch(_batch(series), source_id=source, sequence=seq)
+        await asyncio.wait_for(publisher.publish_and_wait(payload, f"{source}/{seq}"), 10)
+    dead = await dead_letters(ops, opts.stream, opts.dead_letter_subject, 2)
+    assert sorted(d["Twinbench-Reason"] for d in dead) == ["wrong-source"] * 2
+    details = " ".join(d["Twinbench-Detail"] for d in dead)
+    assert f"belongs to partition {other.partition}" in details  # the routing rule
+    assert f"{intruder!r} is not an owner of partition {me.partition}" in details
+    assert {d["Twinbench-Subject"] for d in dead} == {opts.batch_subject(me.partition)}
+    worker = next(w for w in host.workers if w.partition == me.partition)
+    deadline = time.monotonic() + 20
+    while len(sink.series) < 50 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert set(sink.series) == {3} and len(sink.series) == 50  # only the genuine batch
+    assert worker.metrics.wrong_source == 2 and worker.metrics.dead_lettered == 2
+    # all three acked: nothing is redelivered or left pending
+    name = opts.consumer_name(me.partition)
+    while time.monotonic() < deadline:
+        info = await ops.jetstream().consumer_info(opts.stream, name)
+        if not info.num_ack_pending and not info.num_pending:
+            break
+        await asyncio.sleep(0.05)
+    assert not info.num_ack_pending and not info.num_pending
+    assert "Violation" not in server.log_path.read_text()
 
 
 def test_the_routing_rule_alone_and_the_owners_file() -> None:
