@@ -53,7 +53,6 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from historian.bus import pull
 from historian.bus.options import BusOptions
 from historian.bus.stream import consumer_config, ensure_consumer, ensure_streams
 from historian.bus.wire import DecodedBatch, WireFormatError, decode_batch, encode_batch
@@ -312,8 +311,7 @@ class IngestWorker:
                 self._sub = None
             try:
                 sub = self._sub or await self._subscribe()
-                # bulk fetch: nats-py's own costs a task and a timer per message
-                msgs = await pull.fetch(sub, self._opts.fetch_batch, self._opts.fetch_timeout_s)
+                msgs = await sub.fetch(self._opts.fetch_batch, timeout=self._opts.fetch_timeout_s)
             except (TimeoutError, nats.errors.TimeoutError):
                 msgs = []
             except (
