@@ -232,32 +232,21 @@ def init_deployment(
 
     identities: list[Identity] = []
     for tenant in options.tenants:
-        for i in range(1, options.collectors + 1):
-            name = f"{tenant}-collector-{i}"
-            identities.append(
-                user(
-                    name,
-                    Role.COLLECTOR,
-                    tenant,
-                    tenant=tenant,
-                    source_id=name,
-                    partition=partition_of(name, partitions),
-                    uns_root=f"{uns_tenant_root(bus, tenant)}.collector-{i}",
+        # the plant's collectors, then the pool the historian hands to managed connections
+        for kind, count in (("collector", options.collectors), ("managed", options.managed)):
+            for i in range(1, count + 1):
+                name = f"{tenant}-{kind}-{i}"
+                identities.append(
+                    user(
+                        name,
+                        Role.COLLECTOR,
+                        tenant,
+                        tenant=tenant,
+                        source_id=name,
+                        partition=partition_of(name, partitions),
+                        uns_root=f"{uns_tenant_root(bus, tenant)}.{kind}-{i}",
+                    )
                 )
-            )
-        for j in range(1, options.managed + 1):
-            name = f"{tenant}-managed-{j}"
-            identities.append(
-                user(
-                    name,
-                    Role.COLLECTOR,
-                    tenant,
-                    tenant=tenant,
-                    source_id=name,
-                    partition=partition_of(name, partitions),
-                    uns_root=f"{uns_tenant_root(bus, tenant)}.managed-{j}",
-                )
-            )
         for role in (Role.INGEST, Role.READER, Role.OPERATOR):
             identities.append(user(f"{tenant}-{role.value}", role, tenant, tenant=tenant))
     identities.append(user("audit", Role.AUDIT, SYSTEM_ACCOUNT))

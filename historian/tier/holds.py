@@ -36,6 +36,12 @@ class LockTimes:
     wait_s: float = 0.0
     """Total time waiting for the lock (a compaction running)."""
 
+    def add_hold(self, held_s: float) -> None:
+        """Count one hold of ``held_s`` seconds."""
+        self.holds += 1
+        self.held_s += held_s
+        self.held_max_s = max(self.held_max_s, held_s)
+
 
 @contextlib.contextmanager
 def timed_pause(db: Historian, times: LockTimes) -> Iterator[Version]:
@@ -47,10 +53,7 @@ def timed_pause(db: Historian, times: LockTimes) -> Iterator[Version]:
         try:
             yield version
         finally:
-            held = time.perf_counter() - got
-            times.holds += 1
-            times.held_s += held
-            times.held_max_s = max(times.held_max_s, held)
+            times.add_hold(time.perf_counter() - got)
 
 
 @contextlib.contextmanager
@@ -64,10 +67,7 @@ def timed_try_pause(db: Historian, times: LockTimes) -> Iterator[Version | None]
         try:
             yield version
         finally:
-            held = time.perf_counter() - got
-            times.holds += 1
-            times.held_s += held
-            times.held_max_s = max(times.held_max_s, held)
+            times.add_hold(time.perf_counter() - got)
 
 
 @contextlib.contextmanager
@@ -84,9 +84,6 @@ def timed_hold(
         return pick(version)
 
     with db.files_held(timed_pick) as held:
-        held_s = time.perf_counter() - got
         times.wait_s += got - asked
-        times.holds += 1
-        times.held_s += held_s
-        times.held_max_s = max(times.held_max_s, held_s)
+        times.add_hold(time.perf_counter() - got)
         yield held
