@@ -98,6 +98,17 @@ class SyntheticSource:
     def points_generated(self) -> int:
         return self._next_point
 
+    def start_at(self, start_ns: int) -> None:
+        """Move the first timestamp to ``start_ns`` (before the first batch only).
+
+        A scenario builds its source before the services start, but its points must
+        be stamped from the load's start: stamped from construction they were already
+        30-60 s old when written, so a cold tier's hot window (``--tier-hot-window``)
+        exported the steady phase's data while it was being measured."""
+        if self._next_point:
+            raise RuntimeError("start_at() after the first batch would reorder timestamps")
+        self.start_ns = self._next_ts = int(start_ns)
+
     def batch(self, offset_ns: int, n_points: int) -> PointBatch:
         """``n_points`` points for a batch intended ``offset_ns`` after the start."""
         if n_points < 1:

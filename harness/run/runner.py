@@ -43,14 +43,14 @@ from harness.plant.plant_load import PlantLoad
 from harness.report.charts import require_uplot_dist
 from harness.report.model import Report
 from harness.report.write import write_run
-from harness.run.api_load import ApiLoad, api_window_s
+from harness.run.api_load import ApiLoad
 from harness.run.fault_schedule import FaultOrchestration
-from harness.run.monitor import LoadMonitor
-from harness.run.result import ApiRunResult, PlantResult, RunResult, TierResult
+from harness.run.result import RunResult
+from harness.run.result_assembly import ResultAssembly
 from harness.run.scenario_stack import ScenarioStack
 from harness.run.scoring import score_run
 from harness.run.secure_profile import SecureProfile
-from harness.run.state import SETTLE_S, BatchInfo, RunState
+from harness.run.state import BatchInfo, RunState
 from harness.run.status import RunStatus
 from harness.run.warm import warm_numba_cache
 from harness.scenario import Scenario
@@ -61,7 +61,6 @@ from historian.collect.spool import DiskSpool
 from historian.ingest.service import APPLIED_PREFIX
 from historian.model import NS_PER_SECOND as NS
 from historian.model import PointBatch
-from historian.server.stall_watch import ENV_VAR as STALL_TRACE_ENV
 from historian.server.stall_watch import StallWatch
 
 SOURCE_ID = "loadgen"
@@ -69,13 +68,14 @@ N_SERIES = 2_000
 SYNTHETIC_ID_BASE = 1_000_001  # clear of catalogue ids (1..10,000 for the stress profile)
 
 
-class ScenarioRunner(FaultOrchestration, LoadMonitor):
+class ScenarioRunner(FaultOrchestration, ResultAssembly):
     """One scenario over the real stack; :meth:`run` returns its scored report.
 
     The fault schedule is :class:`~harness.run.fault_schedule.FaultOrchestration`, the
     watching of the load :class:`~harness.run.monitor.LoadMonitor`, the state they
     share :class:`~harness.run.context.RunContext`; scoring gets a
-    :class:`~harness.run.result.RunResult` and nothing else.
+    :class:`~harness.run.result.RunResult` (built by
+    :class:`~harness.run.result_assembly.ResultAssembly`) and nothing else.
     """
 
     def __init__(
@@ -278,6 +278,7 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
         if stall_watch is not None:
             stall_watch.start()
         self.state.origin_wall_ns = time.time_ns() + 200_000_000
+        self.source.start_at(self.state.origin_wall_ns)  # points stamped from the load's start
         origin_mono = time.monotonic_ns() + 200_000_000
         # t = 0 s of every chart is the start of the load: the throughput series counted
         # from the runner's construction and the sampler from its own start, so the charts'
@@ -366,74 +367,3 @@ class ScenarioRunner(FaultOrchestration, LoadMonitor):
         self.status.say("stopping ingest; reading everything back")
         await asyncio.to_thread(self.stack.ingest.stop)
         return self._result(sampler)
-
-    def _result(self, sampler: ProcessSampler) -> RunResult:
-        """What scoring reads of this run (after the load, with ingest stopped)."""
-        st, stack = self.state, self.stack
-        trace_dir = os.environ.get(STALL_TRACE_ENV)
-        if trace_dir:
-            st.dump_batches(Path(trace_dir) / f"batches-{os.getpid()}.csv")
-        plant = tier = None
-        if self.plant is not None:
-            plant = PlantResult(
-                self.plant.profile,
-                len(self.plant.collectors),
-                self.plant.tag_types(),
-                self.plant.series_ids(),
-                st.plant_points,
-                st.plant_hist,
-            )
-        if stack.tier is not None:
-            tier = TierResult(stack.tier.config(), stack.tier.hot_window_s)
-        api = None
-        if self.api_load is not None:
-            start, middle, end = api_window_s(self.schedule, self.s.api_load_phase)
-            api = ApiRunResult(
-                self.api_load.users,
-                self.s.api_load_phase,
-                (start, middle, end),
-                self.api_load.result,
-                self.nominal_p99_between(start, middle),
-                self.nominal_p99_between(middle, end),
-            )
-        return RunResult(
-            scenario=self.s,
-            schedule=self.schedule,
-            origin_wall_ns=st.origin_wall_ns,
-            notes=tuple(st.notes),
-            durability_note=stack.durability_note(),
-            security_note=self.secure.note() if self.secure is not None else None,
-            store_key=str(self.secure.store_key) if self.secure is not None else None,
-            data_dir=stack.ingest.data_dir if stack.ingest else self.work,
-            work_dir=self.work,
-            synthetic_series=self.series,
-            ledger=self.ledger,
-            ack_hist=st.ack_hist,
-            queryable_hist=st.queryable_hist,
-            nominal_hist=st.nominal_hist,
-            batch_acks=tuple((i.intended_wall_ns, i.acked_ns) for i in st.batches.values()),
-            acked_series=self.acked_series,
-            applied_series=self.applied_series,
-            lag=self.lag,
-            spool_depth=self.spool_depth,
-            cpu=dict(sampler.cpu),
-            rss=dict(sampler.rss),
-            fault_log=tuple(st.fault_log),
-            failovers=tuple(st.failovers),
-            settle_s=SETTLE_S,
-            recoveries=tuple(st.recoveries),
-            drains=tuple(st.drains),
-            resume_delays=tuple(st.resume_delays),
-            rejected=st.rejected,
-            quarantined_spool_files=st.quarantined_spool_files,
-            batches_spooled=self.fwd.metrics.batches_spooled,
-            nats_client_errors=self.nats_errors,
-            ramp_steps=tuple(self._ramp_steps(final=True)),
-            ramp_p99_limit_ms=self._p99_limit(),
-            cluster_nodes=len(stack.cluster.nodes) if stack.cluster is not None else None,
-            bus_replicas=self.bus.replicas,
-            plant=plant,
-            tier=tier,
-            api_load=api,
-            say=self.status.say,
-        )

@@ -155,6 +155,13 @@ def _schemas() -> dict[str, Any]:
             "state": spec_state,
             "pid": {"type": ["integer", "null"]},
             "spool_batches": {"type": "integer"},
+            "identity": {
+                "type": "object",
+                "description": "the bus identity of the pool (--managed-identities) this "
+                "collector runs as; only on a secured bus",
+                "required": ["name", "source_id"],
+                "properties": {"name": {"type": "string"}, "source_id": {"type": "string"}},
+            },
         },
     }
     health = {

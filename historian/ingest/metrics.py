@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -33,6 +34,7 @@ from historian.ingest.worker import IngestWorker
 from historian.lsm.latency import BUCKET_BOUNDS_S, StageLatency
 
 _STATES = ("ok", "backing-off", "failed")
+_HANDSHAKE_TIMEOUT_S = 10.0
 
 
 class IngestExporter:
@@ -189,10 +191,23 @@ class IngestExporter:
         status = worst([v["state"] for v in parts.values()])
         return {"status": status, "partitions": parts, "recovery": self._recovery}
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> int:
-        """Serve /metrics and /healthz on a thread; return the bound port (port 0 = any)."""
+    def serve(
+        self, port: int, host: str = "127.0.0.1", tls: tuple[str, str] | None = None
+    ) -> int:
+        """Serve /metrics and /healthz on a thread; return the bound port (port 0 = any).
+
+        ``tls`` = (certificate, key) PEM files: HTTPS, so a secured deployment
+        (``--tls-cert``) has no plain-HTTP port left; the TLS handshake runs in each
+        request's own thread, so one stalled client cannot block the scrapes."""
         app = _routes(make_wsgi_app(self.registry), self.health)
         self._server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_Quiet)
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(*tls)
+            self._server.socket = ctx.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
         return int(self._server.server_port)
 
@@ -245,6 +260,23 @@ class _StageCollector(Collector):
 
 
 class _Quiet(WSGIRequestHandler):
+    _refused = False
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            # the handshake here, in the request's thread, bounded: a client that
+            # speaks plain HTTP or stalls is dropped without a traceback on stderr
+            self.request.settimeout(_HANDSHAKE_TIMEOUT_S)
+            try:
+                self.request.do_handshake()
+            except (OSError, ssl.SSLError):
+                self._refused = True
+        super().setup()
+
+    def handle(self) -> None:
+        if not self._refused:
+            super().handle()
+
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes every few seconds would flood the log."""
 

@@ -150,8 +150,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--tls-cert",
         type=Path,
         metavar="FILE",
-        help="serve the HTTP API over HTTPS with this PEM certificate (chain); needs --tls-key "
-        "(twinbench security init: api.crt)",
+        help="serve the HTTP API and /metrics over HTTPS with this PEM certificate (chain); "
+        "needs --tls-key (twinbench security init: api.crt)",
     )
     ap.add_argument(
         "--tls-key", type=Path, metavar="FILE", help="the --tls-cert's private key (PEM)"
@@ -416,11 +416,12 @@ def _check_opcua_security(
 
 
 def _check_tls(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Path, Path] | None:
-    """--tls-cert/--tls-key: both, with --http, readable, the key the certificate's (exit 2)."""
+    """--tls-cert/--tls-key: both, with --http or --metrics-port, readable, the key the
+    certificate's (exit 2). They secure both HTTP ports: the API and /metrics."""
     if args.tls_cert is None and args.tls_key is None:
         return None
-    if args.http is None:
-        ap.error("--tls-cert and --tls-key need --http HOST:PORT")
+    if args.http is None and args.metrics_port is None:
+        ap.error("--tls-cert and --tls-key need --http HOST:PORT or --metrics-port N")
     from historian.api.frontend import check_tls_files
 
     try:

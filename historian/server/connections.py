@@ -214,7 +214,11 @@ class ConnectionManager:
     def describe(self, cid: str) -> dict[str, Any]:
         spec = self._spec(cid)
         c = self._collectors[cid]
-        return {**spec.as_json(), "state": c.state, "pid": c.health()["pid"]}
+        doc = {**spec.as_json(), "state": c.state, "pid": c.health()["pid"]}
+        ident = self._identity.get(cid)
+        if ident is not None:  # which pool identity it runs as (never its secret)
+            doc["identity"] = {"name": ident.name, "source_id": ident.source_id}
+        return doc
 
     def health(self, cid: str) -> dict[str, Any]:
         self._spec(cid)

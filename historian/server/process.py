@@ -158,8 +158,10 @@ class MetricsFrontEnd:
 
     name = "metrics"
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, tls: tuple[Path, Path] | None = None) -> None:
         self.port = port
+        self.tls = tls
+        """(certificate, key): HTTPS, the API's ``--tls-cert``/``--tls-key``."""
         self.exporter = IngestExporter()
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -167,10 +169,12 @@ class MetricsFrontEnd:
     async def start(self, server: HistorianServer) -> dict[str, str]:
         self.exporter.set_recovery(server.db.recovery_report)
         self.exporter.set_engine_latency(server.db.write_latency)
-        bound = self.exporter.serve(self.port)
+        tls = None if self.tls is None else (str(self.tls[0]), str(self.tls[1]))
+        bound = self.exporter.serve(self.port, tls=tls)
         workers = server.ingest.workers if server.ingest is not None else []
         self._task = asyncio.create_task(export_loop(self.exporter, workers, self._stop))
-        return {"metrics": f"http://127.0.0.1:{bound}"}
+        scheme = "http" if tls is None else "https"
+        return {"metrics": f"{scheme}://127.0.0.1:{bound}"}
 
     async def stop(self) -> None:
         self._stop.set()
@@ -270,7 +274,7 @@ class HistorianServer:
         self.front_ends: list[FrontEnd] = list(front_ends or [])
         """Started in order after the ingest subscribed; later front ends append here."""
         if cfg.metrics_port is not None:
-            self.front_ends.append(MetricsFrontEnd(cfg.metrics_port))
+            self.front_ends.append(MetricsFrontEnd(cfg.metrics_port, cfg.http_tls))
         if cfg.http is not None:
             self.front_ends.append(
                 _http_front_end(cfg.http, cfg.tokens, cfg.http_limits, cfg.http_tls)

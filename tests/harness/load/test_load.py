@@ -133,6 +133,18 @@ def test_synthetic_source_is_deterministic_and_seed_dependent() -> None:
     assert a.ts[0] == T0 and a.series.tolist()[:4] == [1, 2, 3, 1]
 
 
+def test_start_at_stamps_points_from_the_load_start_not_construction() -> None:
+    """A scenario's source is built before the services start; its first point must
+    carry the load's start time, or a tier's hot window sees the data as already old."""
+    src = SyntheticSource([1, 2], seed=5, start_ns=T0)
+    src.start_at(T0 + 60 * 10**9)
+    first = src.batch(0, 10)
+    assert first.ts[0] == T0 + 60 * 10**9
+    assert np.array_equal(first.values, synthetic_values(first.series, first.ts, 5))
+    with pytest.raises(RuntimeError, match="after the first batch"):
+        src.start_at(T0)  # would move timestamps backwards under points already sent
+
+
 async def test_slow_sender_latency_is_measured_from_the_intended_time() -> None:
     """Coordinated omission: a 50 ms sender against a 10 ms schedule must show the queue.
 

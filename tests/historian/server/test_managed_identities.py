@@ -120,6 +120,9 @@ async def test_a_managed_collector_publishes_as_its_own_identity_only(
         assert auth.nkey_seed == cfg.path(mine.seed_file)  # its own seed, not the server's
         assert str(cfg.path(ingest.seed_file)) not in argv
         assert args.source_id == mine.source_id
+        # GET /api/v1/connections shows which identity it runs as, never the seed
+        assert first["identity"] == {"name": mine.name, "source_id": mine.source_id}
+        assert "seed" not in str(first["identity"])
         assert partition_of(args.source_id, args.partitions) == mine.partition
         # its batches arrive on its own partition subject (the ingest would accept them)
         own_subject = opts.batch_subject(mine.partition)

@@ -1,7 +1,7 @@
 """``historian serve --tls-cert/--tls-key``: the files are checked before anything starts.
 
 A missing or unreadable file, half a pair, a key of another certificate, or TLS without
-``--http`` is a usage error: one line naming the flag, exit 2, no store opened. The
+``--http`` or ``--metrics-port`` is a usage error: one line naming the flag, exit 2, no store opened. The
 HTTPS service itself is tested through a real server in
 ``tests/harness/run/test_secure_api_load.py`` (the secure profile's certificates).
 """
@@ -68,13 +68,25 @@ def test_bad_tls_files_are_one_line_and_exit_2(
     assert not (tmp_path / "data").exists()  # nothing started
 
 
-def test_tls_without_http_is_a_usage_error(
+def test_tls_without_an_http_port_is_a_usage_error(
     tmp_path: Path, pem: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exc:
         _parse(tmp_path, "--tls-cert", str(pem["api.crt"]), "--tls-key", str(pem["api.key"]))
     assert exc.value.code == 2
-    assert "need --http" in capsys.readouterr().err
+    assert "need --http HOST:PORT or --metrics-port" in capsys.readouterr().err
+
+
+def test_tls_secures_the_metrics_port_too(tmp_path: Path, pem: dict[str, Path]) -> None:
+    from historian.server.process import HistorianServer, MetricsFrontEnd
+
+    cfg = _parse(
+        tmp_path, "--metrics-port", "0", "--tls-cert", str(pem["api.crt"]),
+        "--tls-key", str(pem["api.key"]),
+    )  # fmt: skip
+    server = HistorianServer(cfg)
+    (metrics,) = [f for f in server.front_ends if isinstance(f, MetricsFrontEnd)]
+    assert metrics.tls == (pem["api.crt"], pem["api.key"])
 
 
 def test_the_real_command_exits_2_on_a_mismatched_key(tmp_path: Path, pem: dict[str, Path]) -> None:
