@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import faulthandler
+import os
 import re
 import signal
 import sys
@@ -141,6 +142,14 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "mode 0600; make one with `python -m historian.crypto keygen FILE`)",
     )
     ap.add_argument("--ready-file", type=Path, help='write {"pid": ...} JSON here once serving')
+    ap.add_argument(
+        "--gil-switch-ms",
+        default=os.environ.get(GIL_SWITCH_ENV),
+        metavar="MS",
+        help="how long a thread may hold the GIL while another waits (Python's default: 5 ms); "
+        f"shorter hands it to the event loop sooner during flushes and compactions "
+        f"(default: ${GIL_SWITCH_ENV}, else Python's; docs/operations.md)",
+    )
     ap.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz on 127.0.0.1")
     ap.add_argument(
         "--http", metavar="HOST:PORT", help="serve the HTTP API and /viewer (port 0 = any free)"
@@ -243,6 +252,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> ServeConfig:
     args = ap.parse_args(argv)
+    gil_switch_ms = _check_gil_switch(ap, args.gil_switch_ms)
     for flag, why in NOT_BUILT.items():
         if getattr(args, flag.lstrip("-")) is not None:
             ap.error(f"{flag}: {why}")
@@ -351,6 +361,7 @@ def config_from_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> Ser
         tokens=args.tokens,
         http_limits=http_limits,
         http_tls=http_tls,
+        gil_switch_ms=gil_switch_ms,
         opcua=args.opcua,
         opcua_limits=opcua_limits,
         bus=BusOptions(replicas=args.replicas),
@@ -415,6 +426,26 @@ def _check_opcua_security(
     return cfg
 
 
+GIL_SWITCH_ENV = "TWINBENCH_GIL_SWITCH_MS"
+"""The environment default of ``--gil-switch-ms`` (so a harness can set it for every server)."""
+
+
+def _check_gil_switch(ap: argparse.ArgumentParser, text: str | None) -> float | None:
+    """``--gil-switch-ms`` (or $TWINBENCH_GIL_SWITCH_MS): a number of ms in (0, 1000]."""
+    if text is None or text == "":
+        return None
+    try:
+        ms = float(text)
+    except ValueError:
+        ms = float("nan")
+    if not 0 < ms <= 1000:
+        ap.error(
+            f"--gil-switch-ms (or ${GIL_SWITCH_ENV}) must be a number of milliseconds in "
+            f"(0, 1000], not {text!r}"
+        )
+    return ms
+
+
 def _check_tls(ap: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Path, Path] | None:
     """--tls-cert/--tls-key: both, with --http or --metrics-port, readable, the key the
     certificate's (exit 2). They secure both HTTP ports: the API and /metrics."""
@@ -453,6 +484,8 @@ def _check_http(
 def main(argv: list[str] | None = None, prog: str = "twinbench historian serve") -> int:
     cfg = config_from_args(build_parser(prog), argv)
     tune_malloc()  # before the server starts its threads (historian/server/malloc.py)
+    if cfg.gil_switch_ms is not None:
+        sys.setswitchinterval(cfg.gil_switch_ms / 1e3)
     # `kill -USR1 PID` dumps every thread's stack to stderr: how to see where a stop hangs
     faulthandler.register(signal.SIGUSR1)
     server = HistorianServer(cfg)

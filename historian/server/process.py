@@ -103,6 +103,8 @@ class ServeConfig:
     """Bearer tokens TOML guarding the HTTP API (historian.api.auth)."""
     http_tls: tuple[Path, Path] | None = None
     """(certificate, key) PEM files: the HTTP API over HTTPS (``--tls-cert``/``--tls-key``)."""
+    gil_switch_ms: float | None = None
+    """``sys.setswitchinterval`` in ms for the process (``--gil-switch-ms``); None: Python's."""
     http_limits: tuple[tuple[str, int], ...] = ()
     """Overridden ``historian.api.health.ApiLimits`` fields (``--http-limit NAME=N``)."""
     opcua: str | None = None
