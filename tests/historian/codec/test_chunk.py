@@ -33,6 +33,8 @@ from historian.codec import (
     iter_chunks,
 )
 from historian.codec.registry import TIMESTAMP_CODECS
+from historian.codec.sampling import value_sample
+from historian.codec.scaled import scaled_is_exact_float32
 from historian.errors import BatchValidationError, CorruptDataError
 from tests.historian.codec.float32_strategies import float32_arrays
 from tests.strategies import quality_arrays, series_chunks, sorted_timestamps
@@ -229,17 +231,30 @@ def test_concatenated_chunks_iterate_and_errors_are_corrupt_data_errors() -> Non
 def test_sample_shortcuts_keep_the_chooser_result_on_the_corpus(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The ranking skips decimal's sample encode where scaled's mapping makes it redundant;
-    on the corpus cut in sampled chunks the chosen chunks stay byte-identical."""
+    """The ranking skips decimal's sample encode where scaled's mapping makes it redundant
+    (plain decimals, exact float32 mappings); on the corpus and on float32 renderings cut
+    in sampled chunks the chosen chunks stay byte-identical."""
     from historian.codec import chunk as chunk_module
     from historian.codec.corpus import load_corpus
 
+    rng = np.random.default_rng(9)
+    n = 3 * 4096
+    walk = 8 + np.cumsum(rng.normal(0, 0.01, n))
+    renderings = [
+        np.round(walk + rng.normal(0, 0.005, n), d).astype(np.float32).astype(np.float64)
+        for d in (1, 3)
+    ] + [(rng.integers(0, 4096, n).astype(np.float32) * np.float32(10 / 4095)).astype(float)]
+    series = [(s.ts, s.values, s.quality) for s in load_corpus()]
+    series += [(np.arange(n, dtype=np.int64), v, np.zeros(n, np.uint16)) for v in renderings]
     chunks = [
-        (s.ts[i : i + 4096], s.values[i : i + 4096], s.quality[i : i + 4096])
-        for s in load_corpus()
-        for i in range(0, min(s.ts.size - 4095, 3 * 4096), 4096)
+        (ts[i : i + 4096], v[i : i + 4096], q[i : i + 4096])
+        for ts, v, q in series
+        for i in range(0, min(ts.size - 4095, 3 * 4096), 4096)
     ]
     with_shortcuts = [encode_chunk(*c) for c in chunks]
+    skipped = [scaled_is_exact_float32(value_sample(c[1])) for c in chunks]
     monkeypatch.setattr(chunk_module, "scaled_is_plain_decimal", lambda _: False)
+    monkeypatch.setattr(chunk_module, "scaled_is_exact_float32", lambda _: False)
     assert [encode_chunk(*c) for c in chunks] == with_shortcuts
     assert len(chunks) > 30
+    assert sum(skipped) >= 6  # the float32 shortcut was taken

@@ -108,3 +108,39 @@ def test_corrupt_payloads_are_refused_or_decode_to_the_count(
         except ChunkCorruptError:
             continue
         assert out.dtype == np.float64 and out.size == values.size
+
+
+def test_a_resolved_float32_decimal_keeps_every_chosen_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ending the float32 search at a decimal step of >= 64 ulps (scaled._resolved) leaves
+    every chunk the chooser writes byte-identical: corpus chunks and float32 renderings."""
+    from historian.codec import scaled
+    from historian.codec.chunk import encode_chunk
+    from historian.codec.corpus import load_corpus
+
+    rng = np.random.default_rng(8)
+    walk = np.cumsum(rng.normal(0, 0.01, 3 * 4096))
+    renderings = [f32(np.round(8 + walk + rng.normal(0, 0.005, walk.size), d)) for d in (1, 3)]
+    series = [s.values for s in load_corpus()] + renderings
+    chunks = [v[i : i + size] for v in series for size in (750, 4096)
+              for i in range(0, min(v.size - size + 1, 2 * size), size)]  # fmt: skip
+
+    def chosen() -> list[bytes]:
+        scaled._mapping_of_sample.cache_clear()  # the memoised searches, done afresh
+        scaled._integers_of_bytes.cache_clear()
+        scaled._residuals_of_bytes.cache_clear()
+        return [encode_chunk(np.arange(v.size), v, np.zeros(v.size, np.uint16)) for v in chunks]
+
+    resolved: list[bool] = []
+    real = scaled._resolved
+
+    def counted(sample: NDArray[np.float64], scale: float) -> bool:
+        resolved.append(real(sample, scale))
+        return resolved[-1]
+
+    monkeypatch.setattr(scaled, "_resolved", counted)
+    with_shortcut = chosen()
+    assert sum(resolved) >= 4  # the shortcut was taken (on the renderings at least)
+    monkeypatch.setattr(scaled, "_resolved", lambda s, a: False)
+    assert chosen() == with_shortcut
