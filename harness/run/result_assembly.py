@@ -23,6 +23,7 @@ class ResultAssembly(LoadMonitor):
     """The runner's records -> :class:`RunResult` (set by the runner's constructor)."""
 
     api_load: ApiLoad | None
+    work: Path
 
     def _result(self, sampler: ProcessSampler) -> RunResult:
         """What scoring reads of this run (after the load, with ingest stopped)."""

@@ -191,9 +191,7 @@ class IngestExporter:
         status = worst([v["state"] for v in parts.values()])
         return {"status": status, "partitions": parts, "recovery": self._recovery}
 
-    def serve(
-        self, port: int, host: str = "127.0.0.1", tls: tuple[str, str] | None = None
-    ) -> int:
+    def serve(self, port: int, host: str = "127.0.0.1", tls: tuple[str, str] | None = None) -> int:
         """Serve /metrics and /healthz on a thread; return the bound port (port 0 = any).
 
         ``tls`` = (certificate, key) PEM files: HTTPS, so a secured deployment

@@ -1,8 +1,8 @@
 """``historian serve --tls-cert/--tls-key``: the files are checked before anything starts.
 
 A missing or unreadable file, half a pair, a key of another certificate, or TLS without
-``--http`` or ``--metrics-port`` is a usage error: one line naming the flag, exit 2, no store opened. The
-HTTPS service itself is tested through a real server in
+``--http`` or ``--metrics-port`` is a usage error: one line naming the flag, exit 2, no
+store opened. The HTTPS service itself is tested through a real server in
 ``tests/harness/run/test_secure_api_load.py`` (the secure profile's certificates).
 """
 
