@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nats
 import nats.errors
@@ -25,6 +26,7 @@ from harness.security.client import SecureNatsConfig
 from harness.security.deployment import InitOptions, init_deployment, source_owners_path
 from harness.services import NatsServer
 from historian.bus.auth import NatsAuth
+from historian.bus.options import BusOptions
 from historian.bus.stream import ensure_consumer, ensure_streams
 from historian.ingest.service import IngestHost
 from historian.ingest.sources import load_source_owners
@@ -64,6 +66,19 @@ async def provision(cfg: SecureNatsConfig, server: NatsServer) -> None:
             await ensure_consumer(nc.jetstream(), opts, p)
     finally:
         await nc.close()
+
+
+async def wait_all_acked(ops: NATS, opts: BusOptions, partition: int, deadline: float) -> Any:
+    """The partition consumer's info once nothing is pending or unacked (asserted by
+    ``deadline``, a ``time.monotonic()``): every message was acked, none left over."""
+    name = opts.consumer_name(partition)
+    while True:
+        info = await ops.jetstream().consumer_info(opts.stream, name)
+        if (not info.num_ack_pending and not info.num_pending) or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert not info.num_ack_pending and not info.num_pending
+    return info
 
 
 async def dead_letters(nc: NATS, stream: str, subject: str, n: int) -> list[dict[str, str]]:

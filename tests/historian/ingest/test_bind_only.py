@@ -22,22 +22,13 @@ from harness.security.deployment import InitOptions, init_deployment
 from harness.services import NatsServer
 from historian.bus.auth import NatsAuth
 from historian.bus.publisher import BatchPublisher
-from historian.bus.stream import ensure_consumer, ensure_streams
 from historian.bus.wire import encode_batch
 from historian.ingest.service import IngestHost
 from historian.ingest.worker import NotProvisionedError
 from historian.model import PointBatch
+from tests.historian.ingest.conftest import ListSink, provision, wait_all_acked
 
 pytestmark = [pytest.mark.service]
-
-
-class ListSink:
-    def __init__(self) -> None:
-        self.points = 0
-
-    def write(self, batch: PointBatch) -> int:
-        self.points += len(batch)
-        return len(batch)
 
 
 @pytest.fixture
@@ -69,17 +60,6 @@ def host(cfg: SecureNatsConfig, server: NatsServer, tmp: Path, *, bind_only: boo
         auth=ingest_auth(cfg),
         bind_only=bind_only,
     )
-
-
-async def provision(cfg: SecureNatsConfig, server: NatsServer) -> None:
-    nc = await nats.connect(server.url, **cfg.connect_kwargs("acme-operator"))
-    try:
-        opts = cfg.manifest.bus
-        await ensure_streams(nc.jetstream(), opts)
-        for p in range(opts.partitions):
-            await ensure_consumer(nc.jetstream(), opts, p)
-    finally:
-        await nc.close()
 
 
 async def test_default_ingest_cannot_start_as_the_ingest_identity(
@@ -132,19 +112,13 @@ async def test_bind_only_ingests_what_the_collector_publishes_without_a_violatio
         sink = h.workers[0]._sink
         assert isinstance(sink, ListSink)
         deadline = time.monotonic() + 30
-        while sink.points < 500 and time.monotonic() < deadline:
+        while len(sink.series) < 500 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        assert sink.points == 500
+        assert len(sink.series) == 500
         # acked: the consumer's ack floor reaches it (read as the operator)
         ops = await nats.connect(server.url, **cfg.connect_kwargs("acme-operator"))
         try:
-            name = opts.consumer_name(collector.partition)
-            while time.monotonic() < deadline:
-                info = await ops.jetstream().consumer_info(opts.stream, name)
-                if not info.num_ack_pending and not info.num_pending:
-                    break
-                await asyncio.sleep(0.05)
-            assert not info.num_ack_pending and not info.num_pending
+            await wait_all_acked(ops, opts, collector.partition, deadline)
         finally:
             await ops.close()
         # the worker's lag reading (consumer info + the oldest unacked message) succeeds

@@ -34,7 +34,7 @@ from historian.ingest.sources import (
     write_source_owners,
 )
 from historian.model import PointBatch
-from tests.historian.ingest.conftest import SecuredIngest, dead_letters
+from tests.historian.ingest.conftest import SecuredIngest, dead_letters, wait_all_acked
 
 pytestmark = [pytest.mark.service]
 
@@ -93,13 +93,7 @@ async def test_a_batch_with_one_foreign_series_is_dead_lettered_whole(
     labels = {"partition": str(me.partition), "reason": "wrong-series"}
     value = exporter.registry.get_sample_value("twinbench_ingest_refused_batches_total", labels)
     assert value == 2.0
-    name = opts.consumer_name(me.partition)
-    while time.monotonic() < deadline:  # all four acked: nothing pending or redelivered
-        info = await ops.jetstream().consumer_info(opts.stream, name)
-        if not info.num_ack_pending and not info.num_pending:
-            break
-        await asyncio.sleep(0.05)
-    assert not info.num_ack_pending and not info.num_pending
+    info = await wait_all_acked(ops, opts, me.partition, deadline)  # all four acked
     assert not info.num_redelivered
     assert "Violation" not in server.log_path.read_text()
 

@@ -22,7 +22,7 @@ from historian.bus.subjects import partition_of
 from historian.bus.wire import encode_batch
 from historian.ingest.sources import SourceBinding
 from historian.model import PointBatch
-from tests.historian.ingest.conftest import SecuredIngest, dead_letters
+from tests.historian.ingest.conftest import SecuredIngest, dead_letters, wait_all_acked
 
 pytestmark = [pytest.mark.service]
 
@@ -70,14 +70,7 @@ async def test_a_forged_source_id_is_dead_lettered_never_stored(
         await asyncio.sleep(0.05)
     assert set(sink.series) == {3} and len(sink.series) == 50  # only the genuine batch
     assert worker.metrics.wrong_source == 2 and worker.metrics.dead_lettered == 2
-    # all three acked: nothing is redelivered or left pending
-    name = opts.consumer_name(me.partition)
-    while time.monotonic() < deadline:
-        info = await ops.jetstream().consumer_info(opts.stream, name)
-        if not info.num_ack_pending and not info.num_pending:
-            break
-        await asyncio.sleep(0.05)
-    assert not info.num_ack_pending and not info.num_pending
+    await wait_all_acked(ops, opts, me.partition, deadline)  # all three acked, none pending
     assert "Violation" not in server.log_path.read_text()
 
 
